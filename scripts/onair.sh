@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# npm start / npm test / npm run bench:* land here. Makes a fresh Debian 12 machine ready
+# (Debian packages, npm dependencies, the TypeScript build), then runs what was asked.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v ffmpeg >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
+command -v nginx >/dev/null 2>&1 || need_pkgs+=(nginx)
+command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_pkgs+=(postgresql)
+command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
+if [ "${1:-}" = bench ] && [ "${2:-}" = latency ] && [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
+  need_pkgs+=(libnginx-mod-rtmp)
+fi
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "onair: missing Debian packages: ${need_pkgs[*]}. Install them with: sudo apt-get install -y ${need_pkgs[*]}" >&2
+    exit 1
+  fi
+  echo "onair: installing Debian packages: ${need_pkgs[*]} …"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps the packages from starting a system nginx/redis/postgres of their own
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null || { rm -f /usr/sbin/policy-rc.d; exit 1; }
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "onair: installing npm dependencies …"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [ ! -f dist/.built ] || [ -n "$(find src migrations ffmpeg-profiles nginx tsconfig.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
+  echo "onair: building …"
+  rm -rf dist
+  npx --no-install tsc -p tsconfig.json
+  touch dist/.built
+fi
+
+case "${1:-}" in
+  start) exec node dist/bin/all.js ;;
+  test) shift; exec node dist/testing/run-tests.js "$@" ;;
+  bench) exec node "dist/bench/${2:?which benchmark}.js" ;;
+  *) echo "usage: scripts/onair.sh start|test|bench <name>" >&2; exit 2 ;;
+esac

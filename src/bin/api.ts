@@ -1,0 +1,46 @@
+// api role: Express REST (and, later, the WebSocket server) behind nginx.
+import { createServer } from 'node:http';
+import { createPool } from '../db/pool.js';
+import { createTokenService } from '../http/auth.js';
+import { createApp } from '../http/app.js';
+import { createBus } from '../redis/bus.js';
+import { createRedis } from '../redis/connection.js';
+import { createStreamsService } from '../streams/service.js';
+import { loadProfile } from '../transcode/profiles.js';
+import { createUsersService } from '../users/service.js';
+import { runRole } from './role.js';
+
+await runRole('api', async ({ config, log, onShutdown }) => {
+  const db = createPool({ url: config.databaseUrl!, log, applicationName: 'onair-api' });
+  onShutdown(() => db.end());
+  const redis = createRedis({ url: config.redisUrl!, log, purpose: 'api' });
+  const sub = createRedis({ url: config.redisUrl!, log, purpose: 'api-sub' });
+  onShutdown(() => void (redis.disconnect(), sub.disconnect()));
+  const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
+
+  const streams = createStreamsService({
+    db,
+    bus,
+    log,
+    defaultProfile: config.profile,
+    profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
+  });
+  const app = createApp({
+    config,
+    log,
+    db,
+    redis,
+    users: createUsersService({ db, log }),
+    streams,
+    tokens: createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds }),
+  });
+  const server = createServer(app);
+  server.headersTimeout = 15_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, '0.0.0.0', () => resolve());
+  });
+  onShutdown(() => new Promise<void>((r) => server.close(() => r())));
+  log.info({ port: config.port }, `API listening on port ${config.port}.`);
+});

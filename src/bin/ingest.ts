@@ -1,0 +1,38 @@
+// ingest role: RTMP/RTMPS listener, publish authorisation, enqueueing and cancelling transcodes.
+import { createPool } from '../db/pool.js';
+import { createRtmpIngest } from '../ingest/rtmp-server.js';
+import { createBus } from '../redis/bus.js';
+import { createRedis } from '../redis/connection.js';
+import { createStreamsService } from '../streams/service.js';
+import { createTranscodeJobs } from '../transcode/jobs.js';
+import { loadProfile } from '../transcode/profiles.js';
+import { runRole } from './role.js';
+
+await runRole('ingest', async ({ config, log, onShutdown }) => {
+  const db = createPool({ url: config.databaseUrl!, log, applicationName: 'onair-ingest' });
+  onShutdown(() => db.end());
+  const redis = createRedis({ url: config.redisUrl!, log, purpose: 'ingest' });
+  const sub = createRedis({ url: config.redisUrl!, log, purpose: 'ingest-sub' });
+  const queueConnection = createRedis({ url: config.redisUrl!, log, purpose: 'ingest-queue', blocking: true });
+  onShutdown(() => void (redis.disconnect(), sub.disconnect(), queueConnection.disconnect()));
+  const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
+  const jobs = createTranscodeJobs({ connection: queueConnection, prefix: config.redisPrefix });
+  onShutdown(() => jobs.close());
+
+  const streams = createStreamsService({
+    db,
+    bus,
+    log,
+    jobs,
+    ingestId: config.instanceId,
+    pullBaseUrl: `rtmp://${config.ingestPullHost}:${config.rtmpPort}/internal`,
+    defaultProfile: config.profile,
+    profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
+  });
+  const ingest = createRtmpIngest({ core: streams, log, port: config.rtmpPort, rtmps: config.rtmps, internalApiKey: config.internalApiKey });
+  await bus.subscribe('stream.key-regenerated', ({ streamId }) => {
+    if (ingest.disconnectStream(streamId, 'key_regenerated') > 0) log.info({ streamId }, 'Dropped the publisher of a stream whose key was regenerated.');
+  });
+  ingest.start();
+  onShutdown(() => ingest.stop());
+});

@@ -1,0 +1,15 @@
+// nginx role (docker-compose): renders nginx/onair.conf.template and runs nginx in the foreground.
+// The bare-metal start (`all`) runs the same rendering and the same nginx command.
+import { prepareNginx } from '../local/nginx-config.js';
+import { isRoot, startChild } from '../local/processes.js';
+import { runRole } from './role.js';
+
+await runRole('nginx', async ({ config, log, onShutdown }) => {
+  const nginx = prepareNginx({ dataDir: config.dataDir, logDir: config.logDir, httpPort: config.httpPort, mediaDir: config.mediaDir, apiUpstreams: config.apiUpstreams, runAsRoot: isRoot() });
+  const proc = startChild(
+    { name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: true },
+    { logDir: config.logDir, onConsole: (t) => process.stdout.write(t + '\n') },
+  );
+  onShutdown(() => proc.stop());
+  log.info({ port: config.httpPort, conf: nginx.conf }, `nginx serving HLS, /api and /ws on port ${config.httpPort}.`);
+});

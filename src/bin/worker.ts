@@ -1,0 +1,51 @@
+// worker role: BullMQ worker running one ffmpeg per live stream.
+import { Worker } from 'bullmq';
+import { createPool } from '../db/pool.js';
+import { createBus } from '../redis/bus.js';
+import { createRedis } from '../redis/connection.js';
+import { createCancelListener, LIVE_WORKER_OPTIONS, TRANSCODE_QUEUE } from '../transcode/jobs.js';
+import { createLiveJobHandler } from '../transcode/live-job.js';
+import { runRole } from './role.js';
+
+await runRole('worker', async ({ config, log, onShutdown }) => {
+  process.umask(0o022); // segments 644, directories 755: nginx workers read them unprivileged
+  const db = createPool({ url: config.databaseUrl!, log, applicationName: 'onair-worker' });
+  onShutdown(() => db.end());
+  const redis = createRedis({ url: config.redisUrl!, log, purpose: 'worker' });
+  const sub = createRedis({ url: config.redisUrl!, log, purpose: 'worker-sub' });
+  const connection = createRedis({ url: config.redisUrl!, log, purpose: 'worker-queue', blocking: true });
+  onShutdown(() => void (redis.disconnect(), sub.disconnect(), connection.disconnect()));
+  const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
+
+  const handler = createLiveJobHandler({
+    db,
+    redis,
+    bus,
+    log,
+    workerId: config.instanceId,
+    mediaDir: config.mediaDir,
+    profilesDir: config.profilesDir,
+    redisPrefix: config.redisPrefix,
+    internalApiKey: config.internalApiKey,
+  });
+  const worker = new Worker(TRANSCODE_QUEUE, handler, {
+    connection,
+    prefix: config.redisPrefix,
+    concurrency: config.workerConcurrency,
+    ...LIVE_WORKER_OPTIONS,
+  });
+  worker.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'A transcode job failed.'));
+  worker.on('error', (err) => log.warn({ err: err.message }, 'The transcode worker reported an error.'));
+  // a lost lock means BullMQ may hand the job to another worker: stop ours (the lease fences too)
+  worker.on('lockRenewalFailed', (jobIds) => {
+    for (const id of jobIds) worker.cancelJob(id, 'lock-lost');
+  });
+  const cancels = createCancelListener({ connection, prefix: config.redisPrefix, onCancel: (jobId) => worker.cancelJob(jobId, 'cancelled') });
+  onShutdown(async () => {
+    // hand live jobs back (they resume elsewhere) before close(), which waits for active jobs
+    worker.cancelAllJobs('shutdown');
+    await worker.close();
+    await cancels.close();
+  });
+  log.info({ concurrency: config.workerConcurrency, mediaDir: config.mediaDir }, 'Transcode worker ready.');
+});

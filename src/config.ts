@@ -1,0 +1,196 @@
+// The only reader of process.env. Defaults → env → validate (every problem at once) → frozen object.
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { PROFILES_DIR } from './paths.js';
+
+export type Role = 'all' | 'api' | 'ingest' | 'worker' | 'migrate' | 'nginx';
+
+export interface Config {
+  role: Role;
+  instanceId: string; // names this process in logs, leases and publish sessions
+  dataDir: string;
+  mediaDir: string;
+  logDir: string;
+  logLevel: string;
+  databaseUrl: string | null; // null only for `all`, which then starts its own Postgres
+  redisUrl: string | null; // null only for `all`, which then starts its own Redis
+  redisPrefix: string; // namespaces every Redis key (BullMQ included): two instances can share a Redis
+  jwtSecret: string;
+  jwtExpiresInSeconds: number;
+  port: number; // API
+  httpPort: number; // nginx: HLS, /api, /ws
+  rtmpPort: number;
+  rtmps: { port: number; cert: string; key: string } | null;
+  rtmpHost: string; // what broadcasters are told to connect to
+  hlsHost: string; // host[:port] viewers fetch HLS from
+  publicScheme: 'http' | 'https';
+  corsOrigin: string;
+  internalApiKey: string;
+  profile: string;
+  profilesDir: string;
+  ingestPullHost: string; // how workers reach this ingest's RTMP port for the internal pull
+  workerConcurrency: number;
+  apiUpstreams: string[]; // nginx upstreams for /api and /ws
+  adminEmail: string | null;
+  adminPassword: string | null;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Configuration is not valid:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const REQUIRED_BY_ROLE: Record<Role, string[]> = {
+  all: [],
+  migrate: ['DATABASE_URL'],
+  api: ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET'],
+  ingest: ['DATABASE_URL', 'REDIS_URL', 'INTERNAL_API_KEY'],
+  worker: ['DATABASE_URL', 'REDIS_URL', 'INTERNAL_API_KEY'],
+  nginx: [],
+};
+
+/** Parses "7d", "12h", "30m", "45s" or plain seconds. */
+export function parseDuration(text: string): number | null {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return n > 0 ? n * unit : null;
+}
+
+export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<Config> {
+  const problems: string[] = [];
+  const str = (name: string, fallback: string): string => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? fallback : v.trim();
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max}, but it is "${raw}".`);
+      return fallback;
+    }
+    return n;
+  };
+  const url = (name: string, protocols: string[]): string | null => {
+    const raw = env[name]?.trim();
+    if (!raw) return null;
+    try {
+      const u = new URL(raw);
+      if (!protocols.includes(u.protocol)) {
+        problems.push(`${name} must start with ${protocols.map((p) => p + '//').join(' or ')}.`);
+      }
+    } catch {
+      problems.push(`${name} is not a valid URL.`);
+    }
+    return raw;
+  };
+
+  for (const name of REQUIRED_BY_ROLE[role]) {
+    if (!env[name]?.trim()) problems.push(`${name} is required for the ${role} role.`);
+  }
+
+  const dataDir = path.resolve(cwd, str('DATA_DIR', './.onair'));
+  const port = int('PORT', 3000, 1, 65535);
+  const httpPort = int('HTTP_PORT', 8080, 1, 65535);
+  const rtmpPort = int('RTMP_PORT', 1935, 1, 65535);
+
+  const jwtSecret = str('JWT_SECRET', '');
+  if (jwtSecret && jwtSecret.length < 32) {
+    problems.push('JWT_SECRET must be at least 32 characters long.');
+  }
+  const internalApiKey = str('INTERNAL_API_KEY', '');
+  if (internalApiKey && internalApiKey.length < 16) {
+    problems.push('INTERNAL_API_KEY must be at least 16 characters long.');
+  }
+  const expiresRaw = str('JWT_EXPIRES_IN', '7d');
+  const jwtExpiresInSeconds = parseDuration(expiresRaw);
+  if (jwtExpiresInSeconds === null) {
+    problems.push(`JWT_EXPIRES_IN must look like 7d, 12h, 30m or a number of seconds, but it is "${expiresRaw}".`);
+  }
+
+  let rtmps: Config['rtmps'] = null;
+  const cert = str('RTMPS_CERT', '');
+  const key = str('RTMPS_KEY', '');
+  if (cert || key) {
+    if (!cert || !key) problems.push('RTMPS_CERT and RTMPS_KEY must be given together to enable RTMPS.');
+    else rtmps = { port: int('RTMPS_PORT', 1936, 1, 65535), cert: path.resolve(cwd, cert), key: path.resolve(cwd, key) };
+  }
+
+  const redisPrefix = str('REDIS_PREFIX', 'onair');
+  if (!/^[A-Za-z0-9_.-]{1,40}$/.test(redisPrefix)) {
+    problems.push('REDIS_PREFIX may only hold letters, digits, "_", "." and "-" (at most 40).');
+  }
+  const profile = str('TRANSCODE_PROFILE', 'default');
+  if (!/^[a-z0-9_-]{1,40}$/.test(profile)) {
+    problems.push('TRANSCODE_PROFILE must name a file in ffmpeg-profiles/ (lowercase letters, digits, "_", "-").');
+  }
+  const logLevel = str('LOG_LEVEL', 'info');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent.');
+  }
+  const publicScheme = str('PUBLIC_SCHEME', 'http');
+  if (publicScheme !== 'http' && publicScheme !== 'https') problems.push('PUBLIC_SCHEME must be http or https.');
+
+  const adminEmail = str('ADMIN_EMAIL', '') || null;
+  if (adminEmail && !/^[^\s@]+@[^\s@]+$/.test(adminEmail)) problems.push('ADMIN_EMAIL is not an email address.');
+  const adminPassword = str('ADMIN_PASSWORD', '') || null;
+  if (adminPassword && adminPassword.length < 8) problems.push('ADMIN_PASSWORD must be at least 8 characters long.');
+  if (adminPassword && !adminEmail) problems.push('ADMIN_PASSWORD is set but ADMIN_EMAIL is not.');
+
+  const upstreams = str('API_UPSTREAMS', `127.0.0.1:${port}`)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const u of upstreams) {
+    if (!/^[A-Za-z0-9_.-]+:\d{1,5}$/.test(u)) problems.push(`API_UPSTREAMS entry "${u}" must look like host:port.`);
+  }
+
+  const config: Config = {
+    role,
+    instanceId: str('INSTANCE_ID', `${role}-${hostname()}-${process.pid}`),
+    dataDir,
+    mediaDir: path.resolve(cwd, str('MEDIA_DIR', path.join(dataDir, 'media'))),
+    logDir: path.join(dataDir, 'logs'),
+    logLevel,
+    databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    redisPrefix,
+    jwtSecret,
+    jwtExpiresInSeconds: jwtExpiresInSeconds ?? 7 * 86400,
+    port,
+    httpPort,
+    rtmpPort,
+    rtmps,
+    rtmpHost: str('RTMP_HOST', 'localhost'),
+    hlsHost: str('HLS_HOST', `localhost:${httpPort}`),
+    publicScheme: publicScheme === 'https' ? 'https' : 'http',
+    corsOrigin: str('CORS_ORIGIN', '*'),
+    internalApiKey,
+    profile,
+    profilesDir: path.resolve(cwd, str('PROFILES_DIR', PROFILES_DIR)),
+    ingestPullHost: str('INGEST_PULL_HOST', '127.0.0.1'),
+    workerConcurrency: int('WORKER_CONCURRENCY', 2, 1, 64),
+    apiUpstreams: upstreams,
+    adminEmail,
+    adminPassword,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+/** The public URLs a stream is reached at; one place so API and banner agree. */
+export function rtmpIngestUrl(config: Pick<Config, 'rtmpHost' | 'rtmpPort'>): string {
+  const port = config.rtmpPort === 1935 ? '' : `:${config.rtmpPort}`;
+  return `rtmp://${config.rtmpHost}${port}/live`;
+}
+
+export function playbackUrl(config: Pick<Config, 'hlsHost' | 'publicScheme'>, playbackId: string): string {
+  return `${config.publicScheme}://${config.hlsHost}/hls/${playbackId}/master.m3u8`;
+}

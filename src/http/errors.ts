@@ -1,0 +1,39 @@
+// Maps every error to application/problem+json, once. No stack or SQL text reaches a client.
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { z } from 'zod';
+import { AppError, badRequest } from '../errors.js';
+import type { Log } from '../log.js';
+
+export function problem(res: Parameters<RequestHandler>[1], status: number, body: Record<string, unknown>) {
+  res.status(status).type('application/problem+json').send(JSON.stringify({ status, ...body }));
+}
+
+/** Parses a request part against a schema; a failure becomes a 400 with field-level messages. */
+export function validate<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'params'): z.infer<S> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const errors = result.error.issues.map((i) => ({ field: [where, ...i.path].join('.'), message: i.message }));
+  throw badRequest(`The request ${where} is not valid.`, { errors });
+}
+
+export const notFoundHandler: RequestHandler = (req, res) => {
+  problem(res, 404, { type: 'about:blank', title: 'Not Found', code: 'not_found', detail: `No route for ${req.method} ${req.path}.` });
+};
+
+export function errorHandler(log: Log): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (err instanceof AppError) {
+      if (err.status === 429 && typeof err.details?.retryAfterSeconds === 'number') res.set('Retry-After', String(err.details.retryAfterSeconds));
+      const { retryAfterSeconds: _r, ...details } = err.details ?? {};
+      return problem(res, err.status, { type: 'about:blank', title: err.code, code: err.code, detail: err.message, ...details });
+    }
+    // body-parser errors carry a status (400 bad JSON, 413 too large, 415 charset)
+    const status = (err as { status?: number }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const detail = status === 413 ? 'The request body is too large.' : status === 400 ? 'The request body is not valid JSON.' : 'The request could not be read.';
+      return problem(res, status, { type: 'about:blank', title: 'Bad Request', code: status === 413 ? 'payload_too_large' : 'bad_request', detail });
+    }
+    log.error({ err, method: req.method, path: req.path }, 'Unhandled error in a request.');
+    problem(res, 500, { type: 'about:blank', title: 'Internal Server Error', code: 'internal', detail: 'Something went wrong on our side.' });
+  };
+}

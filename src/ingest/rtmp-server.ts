@@ -1,0 +1,275 @@
+// The only file that imports node-media-server. It speaks RTMP and calls the streams core
+// through IngestCore; it knows nothing else. It also fences node-media-server's known gaps:
+//  - its parser throws on malformed input (e.g. `connect` without tcUrl) inside a socket
+//    handler, which would kill the process: every parse is guarded and ends that socket only;
+//  - no limits on message size, chunk streams or chunk size: added here;
+//  - no idle timeout: a watchdog drops silent publishers and connections that never publish;
+//  - `session.close()` is a half-close: refusals destroy the socket;
+//  - media reaches subscribers before an async key check: only internal, signed pulls may play,
+//    and they can only attach after the key check passed (through an alias path);
+//  - its logger prints stream paths (which hold the key): routed to ours, redacted.
+import type { Socket } from 'node:net';
+import NodeMediaServer from 'node-media-server';
+import Context from 'node-media-server/src/core/context.js';
+import nmsLogger from 'node-media-server/src/core/logger.js';
+import { parseH264Sps } from 'node-media-server/src/protocol/sps_info.js';
+import { PublishRefused } from '../errors.js';
+import { redactText, type Log } from '../log.js';
+import { verifyPullSignature } from '../streams/keys.js';
+import type { IngestCore } from '../streams/service.js';
+import type { PublishGrant, SourceInfo } from '../streams/types.js';
+import { toSourceInfo } from './flv-headers.js';
+
+export const IDLE_LIMIT_MS = 10_000; // a publisher silent this long is dropped
+const PUBLISH_DEADLINE_MS = 10_000; // a connection must publish or play within this
+const SOURCE_WAIT_MS = 5_000; // codec information must arrive within this after publish
+const MAX_MESSAGE_BEFORE_PUBLISH = 64 * 1024;
+const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+const MAX_CHUNK_STREAMS = 16;
+const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
+const TOUCH_EVERY_MS = 5_000;
+
+export interface IngestServer {
+  start(): void;
+  stop(): Promise<void>;
+  /** Drops the publisher of a stream (key regenerated). Returns how many were dropped. */
+  disconnectStream(streamId: string, reason: string): number;
+  publisherCount(): number;
+}
+
+interface Publisher {
+  session: any; // node-media-server's RtmpSession
+  grant: PublishGrant | null;
+  closed: boolean;
+  endReason: string | null;
+}
+
+interface Tracked {
+  socket: Socket;
+  session: any;
+  connectedAt: number;
+  lastBytes: number;
+  lastActivityAt: number;
+}
+
+export function createRtmpIngest(deps: {
+  core: IngestCore;
+  log: Log;
+  port: number;
+  rtmps: { port: number; cert: string; key: string } | null;
+  internalApiKey: string;
+}): IngestServer {
+  const { core } = deps;
+  const log = deps.log.child({ component: 'rtmp' });
+  const publishers = new Map<string, Publisher>(); // by node-media-server session id
+  const tracked = new Set<Tracked>();
+
+  nmsLogger.log = (message: string, level = 'info') => {
+    log.debug({ nmsLevel: level }, redactText(String(message)));
+  };
+  const nms = new NodeMediaServer({
+    bind: '0.0.0.0',
+    rtmp: { port: deps.port },
+    ...(deps.rtmps ? { rtmps: deps.rtmps } : {}),
+    // no http/https (its HTTP-FLV accepts POST as a publish), no webadmin, no record
+  });
+  nmsLogger.log = (message: string, level = 'info') => {
+    log.debug({ nmsLevel: level }, redactText(String(message)));
+  };
+
+  const destroy = (socket: Socket | undefined) => socket?.destroy();
+
+  // ---- per-connection guards -------------------------------------------------------------
+  function guard(socket: Socket) {
+    let session: any = null;
+    for (const s of Context.sessions.values()) if (s.socket === socket) session = s;
+    if (!session?.rtmp) return destroy(socket);
+    const rtmp = session.rtmp;
+    const parse = rtmp.parserData.bind(rtmp);
+    const alloc = rtmp.packetAlloc.bind(rtmp);
+    const control = rtmp.controlHandler.bind(rtmp);
+    rtmp.packetAlloc = () => {
+      const length: number = rtmp.parserPacket.header.length;
+      const limit = session.streamPath ? MAX_MESSAGE_BYTES : MAX_MESSAGE_BEFORE_PUBLISH;
+      if (length > limit) throw new Error(`message of ${length} bytes exceeds ${limit}`);
+      if (rtmp.inPackets.size > MAX_CHUNK_STREAMS) throw new Error('too many chunk streams');
+      return alloc();
+    };
+    rtmp.controlHandler = () => {
+      control();
+      const size = rtmp.inChunkSize;
+      if (!Number.isInteger(size) || size < 1 || size > MAX_CHUNK_SIZE) throw new Error(`absurd chunk size ${size}`);
+    };
+    rtmp.parserData = (data: Buffer) => {
+      if (socket.destroyed) return null;
+      try {
+        return parse(data);
+      } catch (err) {
+        log.warn({ remote: socket.remoteAddress, err: redactText((err as Error).message) }, 'Malformed RTMP input; closing that connection.');
+        socket.destroy();
+        return null;
+      }
+    };
+    const t: Tracked = { socket, session, connectedAt: Date.now(), lastBytes: 0, lastActivityAt: Date.now() };
+    tracked.add(t);
+    socket.once('close', () => tracked.delete(t));
+    socket.setNoDelay(true);
+  }
+
+  function watchdog() {
+    const now = Date.now();
+    for (const t of tracked) {
+      if (t.socket.bytesRead !== t.lastBytes) {
+        t.lastBytes = t.socket.bytesRead;
+        t.lastActivityAt = now;
+      }
+      const publisher = publishers.get(t.session.id);
+      const isPlayer = !t.session.isPublisher && t.session.streamPath.startsWith('/internal/');
+      if (publisher && now - t.lastActivityAt > IDLE_LIMIT_MS) {
+        publisher.endReason = 'publisher_silent';
+        log.warn({ remote: t.socket.remoteAddress }, `A publisher sent nothing for ${IDLE_LIMIT_MS / 1000} s; dropping it.`);
+        destroy(t.socket);
+      } else if (!publisher && !isPlayer && now - t.connectedAt > PUBLISH_DEADLINE_MS) {
+        log.info({ remote: t.socket.remoteAddress }, 'A connection neither published nor played in time; closing it.');
+        destroy(t.socket);
+      }
+    }
+  }
+
+  // ---- publish ---------------------------------------------------------------------------
+  function refuse(p: Publisher, err: unknown) {
+    if (err instanceof PublishRefused) {
+      log.warn({ reason: err.reason, remote: p.session.socket.remoteAddress, streamId: p.grant?.streamId }, `Refused a publisher: ${err.message}`);
+    } else {
+      log.error({ err, streamId: p.grant?.streamId }, 'Could not authorise a publisher; closing it.');
+    }
+    p.endReason = err instanceof PublishRefused ? err.reason : 'internal_error';
+    destroy(p.session.socket);
+  }
+
+  async function waitForSource(session: any): Promise<SourceInfo> {
+    const deadline = Date.now() + SOURCE_WAIT_MS;
+    const b = session.broadcast;
+    // video sequence header first; then give audio a moment if the metadata announces it
+    while (!b.flvVideoHeader && Date.now() < deadline && !session.socket.destroyed) await sleep(20);
+    const audioDeadline = Math.min(deadline, Date.now() + 1_000);
+    while (!b.flvAudioHeader && session.audioCodec && Date.now() < audioDeadline && !session.socket.destroyed) await sleep(20);
+    return toSourceInfo({
+      videoTag: b.flvVideoHeader,
+      audioTag: b.flvAudioHeader,
+      metadata: { width: session.videoWidth, height: session.videoHeight, framerate: session.videoFramerate, videodatarate: session.videoDatarate, audiodatarate: session.audioDatarate },
+      parseSps: parseH264Sps,
+    });
+  }
+
+  async function admit(p: Publisher) {
+    const s = p.session;
+    try {
+      const grant = await core.authorizePublish({ streamKey: String(s.streamName), remoteAddress: s.socket.remoteAddress ?? null });
+      p.grant = grant;
+      if (p.closed) return void (await core.publishEnded(grant, p.endReason ?? 'publisher_left'));
+      log.info({ streamId: grant.streamId, publishSessionId: grant.publishSessionId, remote: s.socket.remoteAddress }, 'Publisher accepted.');
+      const source = await waitForSource(s);
+      if (p.closed) return;
+      // internal pullers reach this broadcast only through its alias, never through the key
+      Context.broadcasts.set(internalPath(grant.publishSessionId), s.broadcast);
+      await core.sourceReady(grant, source);
+    } catch (err) {
+      refuse(p, err);
+    }
+  }
+
+  async function onPublisherClosed(p: Publisher) {
+    p.closed = true;
+    publishers.delete(p.session.id);
+    if (!p.grant) return;
+    const path = internalPath(p.grant.publishSessionId);
+    const b = Context.broadcasts.get(path);
+    if (b) {
+      Context.broadcasts.delete(path);
+      // internal pullers see end-of-stream at once instead of waiting on a read timeout
+      for (const sub of b.subscribers.values()) if (sub.streamPath === path) destroy(sub.socket);
+    }
+    try {
+      await core.publishEnded(p.grant, p.endReason ?? 'publisher_left');
+      log.info({ streamId: p.grant.streamId, publishSessionId: p.grant.publishSessionId, reason: p.endReason ?? 'publisher_left' }, 'Publisher left.');
+    } catch (err) {
+      log.error({ err, streamId: p.grant.streamId }, 'Could not record the end of a publish; the stream frees itself when its session goes stale.');
+    }
+  }
+
+  nms.on('prePublish', (session: any) => {
+    try {
+      // publisher resume by IP (node-media-server's 30 s grace) is off: a reconnect is a new publish
+      session.broadcast.publishGraceMs = 0;
+      const p: Publisher = { session, grant: null, closed: false, endReason: null };
+      session.socket.once('close', () => void onPublisherClosed(p));
+      if (session.streamApp !== 'live') return refuse(p, new PublishRefused('bad_app', 'Publish to the "live" application: rtmp://host/live.'));
+      const current = session.broadcast.publisher;
+      if (current && current !== session) return refuse(p, new PublishRefused('already_live', 'Another encoder is already publishing to this stream.'));
+      publishers.set(session.id, p);
+      void admit(p);
+    } catch (err) {
+      log.error({ err }, 'prePublish failed; closing the connection.');
+      destroy(session?.socket);
+    }
+  });
+
+  nms.on('prePlay', (session: any) => {
+    const [, app, name] = String(session.streamPath).split('/');
+    const ok =
+      app === 'internal' &&
+      typeof name === 'string' &&
+      verifyPullSignature(deps.internalApiKey, name, session.streamQuery?.sig) &&
+      Context.broadcasts.get(session.streamPath)?.publisher != null;
+    if (!ok) {
+      log.warn({ remote: session.socket?.remoteAddress }, 'Refused an RTMP player: only signed internal pulls may play.');
+      destroy(session.socket);
+    }
+  });
+
+  let watchdogTimer: NodeJS.Timeout | null = null;
+  let touchTimer: NodeJS.Timeout | null = null;
+
+  return {
+    start() {
+      nms.rtmpServer.run();
+      nms.rtmpServer.tcpServer?.on('connection', guard);
+      nms.rtmpServer.tlsServer?.on('secureConnection', guard);
+      watchdogTimer = setInterval(watchdog, 1_000);
+      touchTimer = setInterval(() => {
+        const ids = [...publishers.values()].filter((p) => p.grant && !p.closed).map((p) => p.grant!.publishSessionId);
+        core.touch(ids).catch((err) => log.warn({ err: err.message }, 'Could not refresh the publishers’ heartbeat.'));
+      }, TOUCH_EVERY_MS);
+      log.info({ port: deps.port, rtmpsPort: deps.rtmps?.port ?? null }, 'RTMP ingest listening.');
+    },
+    async stop() {
+      if (watchdogTimer) clearInterval(watchdogTimer);
+      if (touchTimer) clearInterval(touchTimer);
+      for (const p of publishers.values()) p.endReason = 'ingest_shutdown';
+      const closing = [...publishers.values()].map((p) => new Promise((r) => p.session.socket.once('close', r)));
+      await nms.stop();
+      await Promise.race([Promise.all(closing), sleep(3_000)]);
+      await sleep(200); // let the publishEnded calls started by the closes reach the database
+    },
+    disconnectStream(streamId, reason) {
+      let n = 0;
+      for (const p of publishers.values()) {
+        if (p.grant?.streamId !== streamId) continue;
+        p.endReason = reason;
+        destroy(p.session.socket);
+        n += 1;
+      }
+      return n;
+    },
+    publisherCount: () => publishers.size,
+  };
+}
+
+function internalPath(publishSessionId: string): string {
+  return `/internal/${publishSessionId}`;
+}
+
+function sleep(ms: number) {
+  return new Promise((r) => setTimeout(r, ms));
+}

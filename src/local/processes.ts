@@ -1,0 +1,138 @@
+// Child processes for the one-box start: spawned in their own process group (so Ctrl-C reaches
+// only the supervisor, which stops them in order), killed by the kernel if the supervisor dies
+// (setpriv --pdeathsig), restarted with backoff when they crash, output to a log file each.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+const SETPRIV = '/usr/bin/setpriv';
+
+export interface ChildSpec {
+  name: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  runAs?: string | null; // a user to switch to (root only), e.g. postgres
+  stopSignal?: NodeJS.Signals;
+  restart?: boolean;
+  /** Called with each output line; return a line for the console or null to keep it quiet. */
+  consoleLine?: (line: string) => string | null;
+}
+
+export interface Managed {
+  name: string;
+  child(): ChildProcess | null;
+  stop(timeoutMs?: number): Promise<void>;
+  /** Resolves with the exit code of the first run (for one-shot children such as migrate). */
+  firstExit: Promise<number | null>;
+}
+
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function portIsFree(port: number, host = '0.0.0.0'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+export function startChild(spec: ChildSpec, opts: { logDir: string; onConsole: (text: string) => void }): Managed {
+  mkdirSync(opts.logDir, { recursive: true });
+  const logFile: WriteStream = createWriteStream(path.join(opts.logDir, `${spec.name}.log`), { flags: 'a', mode: 0o600 });
+  let current: ChildProcess | null = null;
+  let stopping = false;
+  let restarts = 0;
+  let startedAt = 0;
+  let resolveFirst!: (code: number | null) => void;
+  const firstExit = new Promise<number | null>((r) => (resolveFirst = r));
+  let firstDone = false;
+
+  const launch = () => {
+    const useSetpriv = existsSync(SETPRIV);
+    const prefix = useSetpriv
+      ? [SETPRIV, ...(spec.runAs && isRoot() ? ['--reuid', spec.runAs, '--regid', spec.runAs, '--init-groups'] : []), '--pdeathsig', 'SIGTERM', '--']
+      : [];
+    const [cmd, ...args] = [...prefix, spec.command, ...spec.args];
+    startedAt = Date.now();
+    const child = spawn(cmd!, args, { env: spec.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    current = child;
+    const pipe = (stream: NodeJS.ReadableStream) => {
+      let buf = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        logFile.write(chunk);
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          const shown = spec.consoleLine ? spec.consoleLine(line) : line;
+          if (shown) opts.onConsole(`[${spec.name}] ${shown}`);
+        }
+        if (buf.length > 65536) buf = '';
+      });
+    };
+    pipe(child.stdout!);
+    pipe(child.stderr!);
+    child.once('error', (err) => opts.onConsole(`[${spec.name}] could not start: ${err.message}`));
+    child.once('close', (code, signal) => {
+      current = null;
+      if (!firstDone) {
+        firstDone = true;
+        resolveFirst(code);
+      }
+      if (stopping || !spec.restart) return;
+      // back off on crash loops; a run that lasted a minute resets the count
+      if (Date.now() - startedAt > 60_000) restarts = 0;
+      restarts += 1;
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(restarts - 1, 6));
+      opts.onConsole(`[${spec.name}] exited (${signal ?? `code ${code}`}); restarting in ${(delay / 1000).toFixed(1)} s.`);
+      setTimeout(() => {
+        if (!stopping) launch();
+      }, delay).unref();
+    });
+  };
+  launch();
+
+  return {
+    name: spec.name,
+    child: () => current,
+    firstExit,
+    async stop(timeoutMs = 15_000) {
+      stopping = true;
+      const child = current;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return void logFile.end();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          opts.onConsole(`[${spec.name}] did not stop in time; killing it.`);
+          try {
+            process.kill(-child.pid!, 'SIGKILL');
+          } catch {
+            child.kill('SIGKILL');
+          }
+        }, timeoutMs);
+        child.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        child.kill(spec.stopSignal ?? 'SIGTERM');
+      });
+      logFile.end();
+    },
+  };
+}

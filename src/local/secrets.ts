@@ -1,0 +1,40 @@
+// Secrets the one-box start generates once and keeps in <DATA_DIR>/secrets.json (mode 600):
+// JWT and internal keys, the embedded Postgres/Redis passwords and the first admin's password.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface LocalSecrets {
+  jwtSecret: string;
+  internalApiKey: string;
+  postgresPassword: string;
+  redisPassword: string;
+  adminPassword: string;
+}
+
+const random = (bytes: number) => randomBytes(bytes).toString('base64url');
+
+export function loadOrCreateSecrets(dataDir: string): { secrets: LocalSecrets; created: boolean } {
+  const file = path.join(dataDir, 'secrets.json');
+  if (existsSync(file)) {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<LocalSecrets>;
+    const secrets: LocalSecrets = {
+      jwtSecret: parsed.jwtSecret ?? random(48),
+      internalApiKey: parsed.internalApiKey ?? random(32),
+      postgresPassword: parsed.postgresPassword ?? random(24),
+      redisPassword: parsed.redisPassword ?? random(24),
+      adminPassword: parsed.adminPassword ?? random(12),
+    };
+    writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+    return { secrets, created: false };
+  }
+  const secrets: LocalSecrets = {
+    jwtSecret: random(48),
+    internalApiKey: random(32),
+    postgresPassword: random(24),
+    redisPassword: random(24),
+    adminPassword: random(12),
+  };
+  writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+  return { secrets, created: true };
+}

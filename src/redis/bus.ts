@@ -1,0 +1,54 @@
+// The only pub/sub user. Messages are JSON on topics under the instance's Redis prefix.
+// Redis pub/sub is at-most-once: Postgres stays the record, messages only say "look again".
+import type { Log } from '../log.js';
+import type { Redis } from './connection.js';
+
+export interface BusMessages {
+  'stream.key-regenerated': { streamId: string };
+  'stream.status': { streamId: string; status: string; publishSessionId: string | null };
+}
+export type Topic = keyof BusMessages;
+
+export interface Bus {
+  publish<T extends Topic>(topic: T, message: BusMessages[T]): Promise<void>;
+  subscribe<T extends Topic>(topic: T, handler: (message: BusMessages[T]) => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createBus(opts: { pub: Redis; sub: Redis; prefix: string; log: Log }): Bus {
+  const handlers = new Map<string, ((m: unknown) => void)[]>();
+  const channel = (topic: string) => `${opts.prefix}:bus:${topic}`;
+  opts.sub.on('message', (ch: string, text: string) => {
+    const list = handlers.get(ch);
+    if (!list) return;
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      opts.log.warn({ channel: ch }, 'Dropped a bus message that is not JSON.');
+      return;
+    }
+    for (const h of list) {
+      try {
+        h(message);
+      } catch (err) {
+        opts.log.error({ err, channel: ch }, 'A bus handler failed.');
+      }
+    }
+  });
+  return {
+    async publish(topic, message) {
+      await opts.pub.publish(channel(topic), JSON.stringify(message));
+    },
+    async subscribe(topic, handler) {
+      const ch = channel(topic);
+      const list = handlers.get(ch) ?? [];
+      list.push(handler as (m: unknown) => void);
+      handlers.set(ch, list);
+      await opts.sub.subscribe(ch);
+    },
+    async close() {
+      handlers.clear();
+    },
+  };
+}

@@ -1,0 +1,244 @@
+// Raw SQL for streams and publish sessions: one function per statement, db first.
+import type { Db } from '../db/pool.js';
+import type { Rendition, SourceInfo, Stream, StreamStatus, TranscodeProgress } from './types.js';
+
+/** A publisher not seen by its ingest for this long no longer holds its stream. */
+export const PUBLISHER_STALE_SECONDS = 15;
+
+const STREAM_COLUMNS = `id, title, playback_id, profile, enabled, status, status_reason,
+  current_publish_session_id, renditions, progress, created_at, updated_at`;
+
+interface StreamRow {
+  id: string;
+  title: string;
+  playback_id: string;
+  profile: string;
+  enabled: boolean;
+  status: StreamStatus;
+  status_reason: string | null;
+  current_publish_session_id: string | null;
+  renditions: Rendition[];
+  progress: TranscodeProgress | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toStream(r: StreamRow): Stream {
+  return {
+    id: r.id,
+    title: r.title,
+    playbackId: r.playback_id,
+    profile: r.profile,
+    enabled: r.enabled,
+    status: r.status,
+    statusReason: r.status_reason,
+    currentPublishSessionId: r.current_publish_session_id,
+    renditions: r.renditions,
+    progress: r.progress,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export async function insertStream(
+  db: Db,
+  s: { title: string; keyDigest: Buffer; playbackId: string; profile: string; createdBy: string | null },
+): Promise<Stream> {
+  const { rows } = await db.query<StreamRow>(
+    `INSERT INTO streams (title, key_digest, playback_id, profile, created_by)
+     VALUES ($1, $2, $3, $4, $5) RETURNING ${STREAM_COLUMNS}`,
+    [s.title, s.keyDigest, s.playbackId, s.profile, s.createdBy],
+  );
+  return toStream(rows[0]!);
+}
+
+export async function findStream(db: Db, id: string): Promise<Stream | null> {
+  const { rows } = await db.query<StreamRow>(`SELECT ${STREAM_COLUMNS} FROM streams WHERE id = $1`, [id]);
+  return rows[0] ? toStream(rows[0]) : null;
+}
+
+export async function findStreamByDigest(db: Db, digest: Buffer): Promise<Stream | null> {
+  const { rows } = await db.query<StreamRow>(`SELECT ${STREAM_COLUMNS} FROM streams WHERE key_digest = $1`, [digest]);
+  return rows[0] ? toStream(rows[0]) : null;
+}
+
+/** Newest first; `after` is the (createdAt, id) of the last item of the previous page (ms precision, as JSON carries it). */
+export async function listStreams(
+  db: Db,
+  opts: { status?: StreamStatus; limit: number; after?: { createdAt: Date; id: string } },
+): Promise<Stream[]> {
+  const { rows } = await db.query<StreamRow>(
+    `SELECT ${STREAM_COLUMNS} FROM streams
+     WHERE ($1::text IS NULL OR status = $1)
+       AND ($3::timestamptz IS NULL OR (date_trunc('milliseconds', created_at), id) < ($3, $4::uuid))
+     ORDER BY date_trunc('milliseconds', created_at) DESC, id DESC LIMIT $2`,
+    [opts.status ?? null, opts.limit, opts.after?.createdAt ?? null, opts.after?.id ?? null],
+  );
+  return rows.map(toStream);
+}
+
+export async function updateKeyDigest(db: Db, id: string, digest: Buffer): Promise<Stream | null> {
+  const { rows } = await db.query<StreamRow>(
+    `UPDATE streams SET key_digest = $2, updated_at = now() WHERE id = $1 RETURNING ${STREAM_COLUMNS}`,
+    [id, digest],
+  );
+  return rows[0] ? toStream(rows[0]) : null;
+}
+
+/** Ends a publish session whose ingest stopped touching it (crashed ingest, lost network). */
+export async function endStalePublishSession(db: Db, streamId: string): Promise<void> {
+  await db.query(
+    `UPDATE publish_sessions SET ended_at = now(), end_reason = 'ingest_lost'
+     WHERE stream_id = $1 AND ended_at IS NULL
+       AND last_seen_at < now() - make_interval(secs => $2)`,
+    [streamId, PUBLISHER_STALE_SECONDS],
+  );
+}
+
+/**
+ * Claims the stream for a new publish session. A partial unique index (one open session per
+ * stream) makes sure two publishers, even on two ingest hosts, cannot both win. Returns the new session id, or null when the
+ * stream already has a live publisher.
+ */
+export async function claimStream(
+  db: Db,
+  c: { streamId: string; ingestId: string; remoteAddress: string | null },
+): Promise<string | null> {
+  try {
+    const { rows } = await db.query<{ id: string }>(
+      `WITH session AS (
+         INSERT INTO publish_sessions (stream_id, ingest_id, remote_address)
+         SELECT id, $2, $3 FROM streams WHERE id = $1 AND enabled RETURNING id, stream_id
+       )
+       UPDATE streams s SET current_publish_session_id = session.id, status = 'starting',
+         status_reason = NULL, renditions = '[]', progress = NULL, updated_at = now()
+       FROM session WHERE s.id = session.stream_id
+       RETURNING session.id`,
+      [c.streamId, c.ingestId, c.remoteAddress],
+    );
+    return rows[0]?.id ?? null;
+  } catch (err) {
+    // publish_sessions_one_open_per_stream: another publisher holds the stream
+    if ((err as { code?: string }).code === '23505') return null;
+    throw err;
+  }
+}
+
+export async function recordSource(db: Db, publishSessionId: string, s: SourceInfo): Promise<void> {
+  await db.query(
+    `UPDATE publish_sessions SET video_codec = $2, audio_codec = $3, width = $4, height = $5, fps = $6,
+       video_bitrate_kbps = $7, audio_bitrate_kbps = $8 WHERE id = $1`,
+    [publishSessionId, s.videoCodec, s.audioCodec, s.width, s.height, s.fps, s.videoBitrateKbps, s.audioBitrateKbps],
+  );
+}
+
+/** Ends a publish session (idempotent) and takes its stream offline if it is still the current one. */
+export async function endPublishSession(
+  db: Db,
+  e: { publishSessionId: string; reason: string; status?: StreamStatus; statusReason?: string | null },
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `WITH ended AS (
+       UPDATE publish_sessions SET ended_at = now(), end_reason = $2
+       WHERE id = $1 AND ended_at IS NULL RETURNING id, stream_id
+     )
+     UPDATE streams s SET status = $3, status_reason = $4, updated_at = now()
+     FROM ended WHERE s.id = ended.stream_id AND s.current_publish_session_id = ended.id`,
+    [e.publishSessionId, e.reason, e.status ?? 'offline', e.statusReason ?? null],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+export async function touchPublishSessions(db: Db, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(`UPDATE publish_sessions SET last_seen_at = now() WHERE id = ANY($1::uuid[]) AND ended_at IS NULL`, [ids]);
+}
+
+export async function isPublishActive(db: Db, publishSessionId: string): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT 1 FROM publish_sessions WHERE id = $1 AND ended_at IS NULL
+       AND last_seen_at > now() - make_interval(secs => $2)`,
+    [publishSessionId, PUBLISHER_STALE_SECONDS],
+  );
+  return rows.length > 0;
+}
+
+/** Records that a worker starts ffmpeg for the session; returns how many starts came before. */
+export async function recordTranscodeStart(db: Db, publishSessionId: string, workerId: string): Promise<number> {
+  const { rows } = await db.query<{ previous: number }>(
+    `UPDATE publish_sessions SET worker_id = $2, transcode_starts = transcode_starts + 1
+     WHERE id = $1 RETURNING transcode_starts - 1 AS previous`,
+    [publishSessionId, workerId],
+  );
+  return rows[0]?.previous ?? 0;
+}
+
+export async function markLive(db: Db, publishSessionId: string, renditions: Rendition[]): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `WITH s AS (UPDATE publish_sessions SET live_at = COALESCE(live_at, now())
+                WHERE id = $1 AND ended_at IS NULL RETURNING stream_id)
+     UPDATE streams SET status = 'live', renditions = $2, updated_at = now()
+     FROM s WHERE streams.id = s.stream_id AND streams.current_publish_session_id = $1`,
+    [publishSessionId, JSON.stringify(renditions)],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+export async function recordProgress(db: Db, publishSessionId: string, progress: TranscodeProgress): Promise<void> {
+  await db.query(
+    `UPDATE streams SET progress = $2 WHERE current_publish_session_id = $1`,
+    [publishSessionId, JSON.stringify(progress)],
+  );
+}
+
+export async function appendSessionLog(
+  db: Db,
+  l: { publishSessionId: string; level: 'info' | 'warn' | 'error'; message: string },
+): Promise<void> {
+  await db.query(`INSERT INTO publish_session_log (publish_session_id, level, message) VALUES ($1, $2, $3)`, [
+    l.publishSessionId,
+    l.level,
+    l.message.slice(0, 2000),
+  ]);
+}
+
+export interface PublishSessionView {
+  id: string;
+  startedAt: Date;
+  liveAt: Date | null;
+  endedAt: Date | null;
+  endReason: string | null;
+  source: { videoCodec: string | null; audioCodec: string | null; width: number | null; height: number | null; fps: number | null; videoBitrateKbps: number | null };
+  workerId: string | null;
+  transcodeStarts: number;
+  log: { at: Date; level: string; message: string }[];
+}
+
+export async function listPublishSessions(db: Db, streamId: string, limit: number): Promise<PublishSessionView[]> {
+  const { rows } = await db.query(
+    `SELECT p.id, p.started_at, p.live_at, p.ended_at, p.end_reason, p.video_codec, p.audio_codec, p.width,
+            p.height, p.fps, p.video_bitrate_kbps, p.worker_id, p.transcode_starts,
+            COALESCE((SELECT json_agg(json_build_object('at', l.at, 'level', l.level, 'message', l.message) ORDER BY l.id)
+                      FROM publish_session_log l WHERE l.publish_session_id = p.id), '[]') AS log
+     FROM publish_sessions p WHERE p.stream_id = $1 ORDER BY p.started_at DESC LIMIT $2`,
+    [streamId, limit],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    startedAt: r.started_at,
+    liveAt: r.live_at,
+    endedAt: r.ended_at,
+    endReason: r.end_reason,
+    source: {
+      videoCodec: r.video_codec,
+      audioCodec: r.audio_codec,
+      width: r.width,
+      height: r.height,
+      fps: r.fps === null ? null : Number(r.fps),
+      videoBitrateKbps: r.video_bitrate_kbps,
+    },
+    workerId: r.worker_id,
+    transcodeStarts: r.transcode_starts,
+    log: r.log,
+  }));
+}

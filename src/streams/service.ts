@@ -1,0 +1,125 @@
+// The streams core: stream records, keys, and the publish-session state machine
+//   offline → starting (publisher accepted, job enqueued) → live (every rendition has a segment)
+//   → offline (publisher left) | failed (transcoder gave up)
+// The ingest adapter talks to it through IngestCore only.
+import type pg from 'pg';
+import { conflict, notFound, PublishRefused } from '../errors.js';
+import type { Log } from '../log.js';
+import type { Bus } from '../redis/bus.js';
+import type { TranscodeJobs } from '../transcode/jobs.js';
+import { keyDigest, newPlaybackId, newStreamKey, STREAM_KEY_PATTERN } from './keys.js';
+import * as repo from './repo.js';
+import type { PublishGrant, SourceInfo, Stream, StreamStatus } from './types.js';
+
+/** The narrow interface the RTMP adapter depends on. */
+export interface IngestCore {
+  authorizePublish(req: { streamKey: string; remoteAddress: string | null }): Promise<PublishGrant>;
+  sourceReady(grant: PublishGrant, source: SourceInfo): Promise<void>;
+  publishEnded(grant: PublishGrant, reason: string): Promise<void>;
+  touch(publishSessionIds: string[]): Promise<void>;
+}
+
+export interface StreamsService extends IngestCore {
+  create(input: { title: string; profile?: string; createdBy: string | null }): Promise<{ stream: Stream; streamKey: string }>;
+  get(id: string): Promise<Stream>;
+  list(opts: { status?: StreamStatus; limit: number; after?: { createdAt: Date; id: string } }): Promise<Stream[]>;
+  regenerateKey(id: string): Promise<{ stream: Stream; streamKey: string }>;
+  publishSessions(id: string, limit: number): Promise<repo.PublishSessionView[]>;
+}
+
+const SUPPORTED_VIDEO = new Set(['h264']);
+
+export function createStreamsService(deps: {
+  db: pg.Pool;
+  bus: Bus;
+  log: Log;
+  jobs?: TranscodeJobs; // the ingest has it; the API does not enqueue
+  ingestId?: string;
+  pullBaseUrl?: string; // rtmp://<this ingest>:<port>/internal
+  defaultProfile: string;
+  profileExists: (name: string) => Promise<boolean>;
+}): StreamsService {
+  const { db, log } = deps;
+
+  async function sessionLog(publishSessionId: string, level: 'info' | 'warn' | 'error', message: string) {
+    await repo.appendSessionLog(db, { publishSessionId, level, message }).catch((err) => log.warn({ err }, 'Could not write the publish session log.'));
+  }
+
+  return {
+    async create({ title, profile, createdBy }) {
+      const profileName = profile ?? deps.defaultProfile;
+      if (!(await deps.profileExists(profileName))) throw conflict(`There is no transcode profile named "${profileName}".`, 'unknown_profile');
+      const streamKey = newStreamKey();
+      const stream = await repo.insertStream(db, { title, keyDigest: keyDigest(streamKey), playbackId: newPlaybackId(), profile: profileName, createdBy });
+      log.info({ streamId: stream.id }, 'Created a stream.');
+      return { stream, streamKey };
+    },
+
+    async get(id) {
+      const stream = await repo.findStream(db, id);
+      if (!stream) throw notFound('The stream');
+      return stream;
+    },
+
+    list: (opts) => repo.listStreams(db, opts),
+
+    async regenerateKey(id) {
+      const streamKey = newStreamKey();
+      const stream = await repo.updateKeyDigest(db, id, keyDigest(streamKey));
+      if (!stream) throw notFound('The stream');
+      // the ingest holding a publisher with the old key drops it
+      await deps.bus.publish('stream.key-regenerated', { streamId: id });
+      log.info({ streamId: id }, 'Regenerated the stream key; any publisher using the old key is disconnected.');
+      return { stream, streamKey };
+    },
+
+    async publishSessions(id, limit) {
+      await this.get(id);
+      return repo.listPublishSessions(db, id, limit);
+    },
+
+    async authorizePublish({ streamKey, remoteAddress }) {
+      if (!STREAM_KEY_PATTERN.test(streamKey)) throw new PublishRefused('unknown_key', 'The stream key is not valid.');
+      const stream = await repo.findStreamByDigest(db, keyDigest(streamKey));
+      if (!stream) throw new PublishRefused('unknown_key', 'The stream key is not valid.');
+      if (!stream.enabled) throw new PublishRefused('disabled', 'This stream is disabled.');
+      await repo.endStalePublishSession(db, stream.id);
+      const publishSessionId = await repo.claimStream(db, { streamId: stream.id, ingestId: deps.ingestId ?? 'unknown', remoteAddress });
+      if (!publishSessionId) throw new PublishRefused('already_live', 'Another encoder is already publishing to this stream.');
+      await sessionLog(publishSessionId, 'info', 'Publisher connected; waiting for the codec information.');
+      return { streamId: stream.id, publishSessionId, playbackId: stream.playbackId, profile: stream.profile };
+    },
+
+    async sourceReady(grant, source) {
+      await repo.recordSource(db, grant.publishSessionId, source);
+      if (!SUPPORTED_VIDEO.has(source.videoCodec)) {
+        const message =
+          `Video codec ${source.videoCodec.toUpperCase()} is not supported: set the encoder to H.264 ` +
+          `(x264, NVENC H.264 or QuickSync H.264) and publish again.`;
+        await sessionLog(grant.publishSessionId, 'error', message);
+        await repo.endPublishSession(db, { publishSessionId: grant.publishSessionId, reason: 'unsupported_codec', statusReason: message });
+        throw new PublishRefused('unsupported_codec', message);
+      }
+      if (!deps.jobs || !deps.pullBaseUrl) throw new Error('sourceReady needs the transcode queue (ingest role only).');
+      const shape = `${source.videoCodec} ${source.width ?? '?'}x${source.height ?? '?'} @ ${source.fps ?? '?'} fps, ${source.videoBitrateKbps ?? '?'} kb/s, audio ${source.audioCodec ?? 'none'}`;
+      await sessionLog(grant.publishSessionId, 'info', `Source: ${shape}. Transcoding queued.`);
+      await deps.jobs.enqueueLive({
+        streamId: grant.streamId,
+        publishSessionId: grant.publishSessionId,
+        playbackId: grant.playbackId,
+        profile: grant.profile,
+        pullUrl: `${deps.pullBaseUrl}/${grant.publishSessionId}`,
+        source,
+      });
+    },
+
+    async publishEnded(grant, reason) {
+      const ended = await repo.endPublishSession(db, { publishSessionId: grant.publishSessionId, reason });
+      if (ended) await sessionLog(grant.publishSessionId, 'info', `Publish ended (${reason}).`);
+      await deps.jobs?.cancelLive(grant.publishSessionId);
+      await deps.bus.publish('stream.status', { streamId: grant.streamId, status: 'offline', publishSessionId: grant.publishSessionId }).catch(() => undefined);
+    },
+
+    touch: (ids) => repo.touchPublishSessions(db, ids),
+  };
+}

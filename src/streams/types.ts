@@ -1,0 +1,63 @@
+export type StreamStatus = 'offline' | 'starting' | 'live' | 'failed';
+
+export interface Rendition {
+  name: string;
+  width: number;
+  height: number;
+  bandwidth: number;
+  codecs: string;
+  frameRate: number;
+  passthrough: boolean;
+}
+
+export interface TranscodeProgress {
+  fps: number | null;
+  speed: number | null;
+  bitrateKbps: number | null;
+  outTimeSeconds: number | null;
+  updatedAt: string;
+}
+
+export interface Stream {
+  id: string;
+  title: string;
+  playbackId: string;
+  profile: string;
+  enabled: boolean;
+  status: StreamStatus;
+  statusReason: string | null;
+  currentPublishSessionId: string | null;
+  renditions: Rendition[];
+  progress: TranscodeProgress | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** What the ingest learned about the publisher's media before a job is enqueued. */
+export interface SourceInfo {
+  videoCodec: string; // 'h264', 'hevc', 'av1', 'vp9', or 'flv:<id>'
+  audioCodec: string | null; // 'aac', 'mp3', … or null when there is no audio
+  width: number | null;
+  height: number | null;
+  fps: number | null;
+  videoBitrateKbps: number | null;
+  audioBitrateKbps: number | null;
+  avcProfile: { profileIdc: number; constraints: number; levelIdc: number } | null;
+}
+
+export interface PublishGrant {
+  streamId: string;
+  publishSessionId: string;
+  playbackId: string;
+  profile: string;
+}
+
+/** Payload of a live-transcode job. No secret is in it: the worker signs its own pull. */
+export interface LiveTranscodeJob {
+  streamId: string;
+  publishSessionId: string;
+  playbackId: string;
+  profile: string;
+  pullUrl: string; // rtmp://ingest:port/internal/<publishSessionId> (signature added by the worker)
+  source: SourceInfo;
+}

@@ -1,0 +1,221 @@
+// The live-transcode handler: one ffmpeg per live stream, fenced by a lease, restarted a bounded
+// number of times, ended by the publisher's state (never by ffmpeg's exit code).
+import type { Job } from 'bullmq';
+import { DelayedError, UnrecoverableError } from 'bullmq';
+import type pg from 'pg';
+import type { Log } from '../log.js';
+import type { Redis } from '../redis/connection.js';
+import type { Bus } from '../redis/bus.js';
+import * as repo from '../streams/repo.js';
+import { pullSignature } from '../streams/keys.js';
+import type { LiveTranscodeJob } from '../streams/types.js';
+import { spawnFfmpeg, type FfmpegExit, type FfmpegProgress } from './ffmpeg.js';
+import {
+  finishPlaylists,
+  hasSegments,
+  prepareOutputDir,
+  streamOutputDir,
+  waitForFirstSegments,
+  writeMasterPlaylist,
+} from './hls-output.js';
+import { buildFfmpegArgs, masterPlaylist, planLadder } from './ladder.js';
+import { acquireLease, type Lease } from './lease.js';
+import { loadProfile, ProfileError } from './profiles.js';
+
+export const LEASE_TTL_MS = 5_000;
+const HEARTBEAT_MS = 1_500;
+const MAX_RESTARTS = 3;
+const PROGRESS_EVERY_MS = 2_000;
+
+export interface LiveJobDeps {
+  db: pg.Pool;
+  redis: Redis;
+  bus: Bus;
+  log: Log;
+  workerId: string;
+  mediaDir: string;
+  profilesDir: string;
+  redisPrefix: string;
+  internalApiKey: string;
+  ffmpegBinary?: string;
+}
+
+export type LiveJobOutcome = 'publisher-gone' | 'ended' | 'lease-lost';
+
+type StopReason = 'cancelled' | 'publisher-gone' | 'lease-lost' | 'shutdown';
+
+export function createLiveJobHandler(deps: LiveJobDeps) {
+  return async function handle(job: Job<LiveTranscodeJob>, token: string | undefined, signal?: AbortSignal): Promise<LiveJobOutcome> {
+    const d = job.data;
+    const log = deps.log.child({ jobId: job.id, streamId: d.streamId, publishSessionId: d.publishSessionId });
+    const sessionLog = (level: 'info' | 'warn' | 'error', message: string) =>
+      repo.appendSessionLog(deps.db, { publishSessionId: d.publishSessionId, level, message }).catch(() => undefined);
+
+    // Re-check before acting: the publisher may be gone by the time a worker gets the job.
+    if (!(await repo.isPublishActive(deps.db, d.publishSessionId))) {
+      log.info('The publisher is gone before transcoding started; nothing to do.');
+      return 'publisher-gone';
+    }
+
+    let profile;
+    try {
+      profile = await loadProfile(deps.profilesDir, d.profile);
+    } catch (err) {
+      const message = err instanceof ProfileError ? err.message : 'The transcode profile could not be read.';
+      await markFailed(deps, d.publishSessionId, message);
+      await sessionLog('error', message);
+      throw new UnrecoverableError(message);
+    }
+
+    const lease = await acquireLease(deps.redis, {
+      key: `${deps.redisPrefix}:lease:stream:${d.streamId}`,
+      ttlMs: LEASE_TTL_MS,
+      owner: deps.workerId,
+      waitMs: 3 * LEASE_TTL_MS,
+      signal,
+    });
+    if (!lease) throw new Error('Another worker still holds this stream’s lease.');
+
+    const plan = planLadder(profile, d.source);
+    const outDir = streamOutputDir(deps.mediaDir, d.playbackId);
+    const names = plan.renditions.map((r) => r.name);
+    const inputUrl = `${d.pullUrl}?sig=${pullSignature(deps.internalApiKey, d.publishSessionId)}`;
+    let restarts = 0;
+
+    try {
+      for (;;) {
+        const previousStarts = await repo.recordTranscodeStart(deps.db, d.publishSessionId, deps.workerId);
+        const resume = previousStarts > 0 && (await hasSegments(outDir, names[0]!));
+        await prepareOutputDir(outDir, names, resume);
+        if (resume) {
+          log.warn({ previousStarts }, 'Resuming the stream’s playlists after a discontinuity.');
+          await sessionLog('warn', `Transcoding resumed on worker ${deps.workerId}; players see a short discontinuity.`);
+        } else {
+          log.info({ renditions: names }, 'Starting ffmpeg for the stream.');
+        }
+
+        const run = runOnce({ deps, job, lease, log, inputUrl, args: buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume }), signal });
+        // The stream is live once every rendition has a complete segment: then the master
+        // playlist appears (so a player never finds a master whose variants 404).
+        void waitForFirstSegments(outDir, names, run.liveWatch).then(async (ready) => {
+          if (!ready) return;
+          await writeMasterPlaylist(outDir, masterPlaylist(plan));
+          const renditions = plan.renditions.map(({ rung: _rung, ...r }) => r);
+          if (await repo.markLive(deps.db, d.publishSessionId, renditions)) {
+            log.info('The stream is live.');
+            await deps.bus.publish('stream.status', { streamId: d.streamId, status: 'live', publishSessionId: d.publishSessionId }).catch(() => undefined);
+          }
+        }).catch((err) => log.error({ err }, 'Could not publish the master playlist.'));
+
+        const result = await run.done;
+        if (result.stop === 'lease-lost') {
+          log.error('Lost the stream lease; another worker owns the stream now.');
+          return 'lease-lost';
+        }
+        if (result.stop === 'shutdown') {
+          // hand the job back without spending an attempt: another worker resumes it
+          await finishPlaylists(outDir);
+          await job.moveToDelayed(Date.now() + 100, token);
+          throw new DelayedError();
+        }
+        if (result.stop === 'cancelled' || result.stop === 'publisher-gone' || !(await repo.isPublishActive(deps.db, d.publishSessionId))) {
+          await finishPlaylists(outDir);
+          log.info({ stop: result.stop ?? 'input-ended' }, 'The publisher left; the playlists are finished.');
+          return 'ended';
+        }
+        // ffmpeg exited on its own while the publisher is still there: restart, bounded.
+        restarts += 1;
+        const why = describeExit(result.exit);
+        if (restarts > MAX_RESTARTS) {
+          const message = `Transcoding failed ${restarts} times; giving up. Last error: ${why}`;
+          log.error({ stderr: result.exit.stderrTail }, message);
+          await finishPlaylists(outDir);
+          await markFailed(deps, d.publishSessionId, message);
+          await sessionLog('error', message);
+          throw new UnrecoverableError(message);
+        }
+        log.warn({ restarts, stderr: result.exit.stderrTail }, `ffmpeg stopped unexpectedly (${why}); restarting.`);
+        await sessionLog('warn', `Transcoder stopped unexpectedly (${why}); restart ${restarts} of ${MAX_RESTARTS}.`);
+        await new Promise((r) => setTimeout(r, 500 * restarts));
+      }
+    } finally {
+      await lease.release().catch(() => undefined);
+    }
+  };
+}
+
+function describeExit(exit: FfmpegExit): string {
+  const last = exit.stderrTail[exit.stderrTail.length - 1] ?? 'no output';
+  return exit.signal ? `killed by ${exit.signal}: ${last}` : `exit code ${exit.code}: ${last}`;
+}
+
+async function markFailed(deps: LiveJobDeps, publishSessionId: string, reason: string): Promise<void> {
+  await deps.db
+    .query(`UPDATE streams SET status = 'failed', status_reason = $2, updated_at = now() WHERE current_publish_session_id = $1`, [
+      publishSessionId,
+      reason.slice(0, 1000),
+    ])
+    .catch(() => undefined);
+}
+
+/**
+ * Runs ffmpeg until it exits or something stops it: a cancel (publisher left), the publisher's
+ * session ending (checked on every heartbeat, in case a cancel message was lost), the lease
+ * being lost, or a worker shutdown.
+ */
+function runOnce(o: {
+  deps: LiveJobDeps;
+  job: Job<LiveTranscodeJob>;
+  lease: Lease;
+  log: Log;
+  inputUrl: string;
+  args: string[];
+  signal?: AbortSignal;
+}): { done: Promise<{ stop: StopReason | null; exit: FfmpegExit }>; liveWatch: AbortSignal } {
+  const { deps, job } = o;
+  const liveWatch = new AbortController();
+  let lastProgressAt = 0;
+  const onProgress = (p: FfmpegProgress) => {
+    const now = Date.now();
+    if (now - lastProgressAt < PROGRESS_EVERY_MS) return;
+    lastProgressAt = now;
+    const progress = { ...p, updatedAt: new Date(now).toISOString() };
+    void job.updateProgress(progress).catch(() => undefined);
+    void repo.recordProgress(deps.db, job.data.publishSessionId, progress).catch(() => undefined);
+  };
+  const ff = spawnFfmpeg({ args: o.args, onProgress, binary: deps.ffmpegBinary });
+
+  const done = new Promise<{ stop: StopReason | null; exit: FfmpegExit }>((resolve) => {
+    let stop: StopReason | null = null;
+    const halt = (reason: StopReason, hard: boolean) => {
+      if (stop) return;
+      stop = reason;
+      if (hard) ff.kill();
+      else void ff.stop();
+    };
+    const onAbort = () => {
+      const reason = o.signal?.reason;
+      // a lost BullMQ lock means the job may already run elsewhere: step aside at once
+      if (reason === 'lock-lost') halt('lease-lost', true);
+      else halt(reason === 'shutdown' ? 'shutdown' : 'cancelled', false);
+    };
+    if (o.signal?.aborted) onAbort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const heartbeat = setInterval(() => {
+      void (async () => {
+        if (!(await o.lease.renew().catch(() => false))) return halt('lease-lost', true);
+        const active = await repo.isPublishActive(deps.db, job.data.publishSessionId).catch(() => true);
+        if (!active) halt('publisher-gone', false);
+      })();
+    }, HEARTBEAT_MS);
+
+    void ff.exited.then((exit) => {
+      clearInterval(heartbeat);
+      liveWatch.abort();
+      o.signal?.removeEventListener('abort', onAbort);
+      resolve({ stop, exit });
+    });
+  });
+  return { done, liveWatch: liveWatch.signal };
+}
