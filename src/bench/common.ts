@@ -1,0 +1,266 @@
+// Shared by the benchmarks: the cached synthetic source, child processes that cannot outlive
+// the bench, CPU time of a child measured by the kernel, and the results file.
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { APP_ROOT } from '../paths.js';
+
+export const CACHE_DIR = path.join(os.tmpdir(), 'onair-bench');
+export const RESULTS_DIR = path.join(APP_ROOT, 'bench', 'results');
+const SETPRIV = '/usr/bin/setpriv';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const say = (text: string) => process.stdout.write(text + '\n');
+
+export function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+// ---- children that never outlive the bench --------------------------------------------------
+
+export interface Child {
+  name: string;
+  process: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderrTail(): string;
+}
+
+const live = new Set<Child>();
+const cleanups: (() => Promise<void>)[] = [];
+
+/**
+ * The kernel kills the command when its parent dies (even by SIGKILL), so an interrupted bench
+ * leaves no ffmpeg or nginx running; without setpriv the exit handlers below still apply.
+ */
+export function withPdeathsig(command: string, args: string[]): [string, string[]] {
+  return existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', command, ...args]] : [command, args];
+}
+
+/** Spawns in its own process group (Ctrl-C reaches only us; we stop children in order). */
+export function startChild(
+  name: string,
+  command: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdio?: StdioOptions; pdeathsig?: boolean } = {},
+): Child {
+  const [cmd, argv] = opts.pdeathsig === false ? [command, args] : withPdeathsig(command, args);
+  const proc = spawn(cmd, argv, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: opts.stdio ?? ['ignore', 'ignore', 'pipe'], detached: true });
+  let tail = '';
+  proc.stderr?.setEncoding('utf8');
+  proc.stderr?.on('data', (chunk: string) => {
+    tail = (tail + chunk).slice(-4000);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.once('error', (err) => {
+      tail += `\ncould not start ${command}: ${err.message}`;
+      resolve({ code: null, signal: null });
+    });
+    proc.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  const child: Child = { name, process: proc, exited, stderrTail: () => tail.trim() };
+  live.add(child);
+  void exited.then(() => live.delete(child));
+  return child;
+}
+
+function killGroup(child: Child, signal: NodeJS.Signals): void {
+  const pid = child.process.pid;
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    child.process.kill(signal);
+  }
+}
+
+/** Sends `signal`, waits up to graceMs, then SIGKILLs the child's whole process group. */
+export async function stopChild(child: Child, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5_000): Promise<void> {
+  if (!live.has(child)) return;
+  child.process.kill(signal);
+  const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
+  await child.exited;
+  clearTimeout(timer);
+}
+
+/** Registers an async cleanup (run in reverse order at the end, on error and on Ctrl-C). */
+export function onCleanup(fn: () => Promise<void>): void {
+  cleanups.push(fn);
+}
+
+async function runCleanups(): Promise<void> {
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop()!;
+    await fn().catch((err: unknown) => say(`cleanup step failed: ${err instanceof Error ? err.message : String(err)}`));
+  }
+}
+
+/** Runs main with the cleanups guaranteed: normal end, thrown error, SIGINT/SIGTERM. */
+export function runBench(name: string, main: () => Promise<void>): void {
+  let ending = false;
+  const finish = async (code: number) => {
+    if (ending) return;
+    ending = true;
+    await runCleanups();
+    process.exit(code);
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      say(`\n${name}: interrupted; stopping children …`);
+      void finish(130);
+    });
+  }
+  // last resort when exiting without the cleanups (process.exit elsewhere): nothing survives us
+  process.on('exit', () => {
+    for (const c of live) killGroup(c, 'SIGKILL');
+  });
+  main().then(
+    () => finish(0),
+    (err: unknown) => {
+      say(`${name}: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+      void finish(1);
+    },
+  );
+}
+
+/** Runs a command to completion; rejects with its stderr when it fails. */
+export async function runToEnd(name: string, command: string, args: string[]): Promise<void> {
+  const child = startChild(name, command, args);
+  const { code, signal } = await child.exited;
+  if (code !== 0) throw new Error(`${name} failed (${signal ?? `exit ${code}`}):\n${child.stderrTail()}`);
+}
+
+// ---- CPU time measured by the kernel ---------------------------------------------------------
+
+// Node gives no rusage of a child. The shell waits for the command, then prints its own
+// /proc stat to fd 3: cutime+cstime are the user+system ticks of every child it reaped, i.e.
+// the command's CPU time across all its threads. The command's argv travels in "$@" and is
+// never parsed by the shell.
+const CPU_WRAPPER = '"$@"; s=$?; cat /proc/$$/stat >&3; exit $s';
+
+export interface CpuRun {
+  cpuSeconds: number;
+  wallSeconds: number;
+}
+
+let clockTicks: number | null = null;
+
+async function clkTck(): Promise<number> {
+  if (clockTicks !== null) return clockTicks;
+  const child = startChild('getconf', 'getconf', ['CLK_TCK'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.process.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  await child.exited;
+  const n = Number(out.trim());
+  clockTicks = Number.isInteger(n) && n > 0 ? n : 100; // 100 on every Linux we ship to
+  return clockTicks;
+}
+
+/** cutime + cstime (fields 16 and 17) from a /proc/<pid>/stat line; pure, for tests. */
+export function childTicks(stat: string): number {
+  // field 2 (comm) may hold spaces and parentheses: count fields after the last ')'
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/);
+  const cutime = Number(rest[13]);
+  const cstime = Number(rest[14]);
+  if (!Number.isFinite(cutime) || !Number.isFinite(cstime)) throw new Error(`unexpected /proc stat line: ${stat.slice(0, 200)}`);
+  return cutime + cstime;
+}
+
+/** Runs the command to its end and returns its CPU (user+sys) and wall seconds. */
+export async function measureCpu(name: string, command: string, args: string[]): Promise<CpuRun> {
+  const ticks = await clkTck();
+  // pdeathsig on both: if we die the shell dies, and then the command dies with it
+  const [cmd, argv] = withPdeathsig(command, args);
+  const started = performance.now();
+  const child = startChild(name, '/bin/sh', ['-c', CPU_WRAPPER, 'sh', cmd, ...argv], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+  let stat = '';
+  (child.process.stdio[3] as NodeJS.ReadableStream).setEncoding('utf8');
+  (child.process.stdio[3] as NodeJS.ReadableStream).on('data', (c: string) => (stat += c));
+  const { code, signal } = await child.exited;
+  const wallSeconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`${name} failed (${signal ?? `exit ${code}`}):\n${child.stderrTail()}`);
+  return { cpuSeconds: childTicks(stat) / ticks, wallSeconds };
+}
+
+// ---- the synthetic source --------------------------------------------------------------------
+
+export interface SourceSpec {
+  seconds: number;
+  videoKbps: number;
+  fps: number;
+  gopSeconds: number;
+}
+
+export const OBS_LIKE_1080P: Omit<SourceSpec, 'seconds'> = { videoKbps: 4500, fps: 30, gopSeconds: 2 };
+
+/** ffmpeg argv that encodes a 1080p H.264 + AAC FLV like an OBS CBR publish (pure). */
+export function sourceArgs(spec: SourceSpec, out: string): string[] {
+  const gop = String(spec.fps * spec.gopSeconds);
+  return [
+    '-hide_banner', '-nostdin', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=1920x1080:rate=${spec.fps}`,
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    // yuv420p: testsrc2 is RGB, which would otherwise give High 4:4:4, unlike any real encoder
+    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
+    '-g', gop, '-keyint_min', gop, '-sc_threshold', '0',
+    '-b:v', `${spec.videoKbps}k`, '-maxrate', `${spec.videoKbps}k`, '-bufsize', `${spec.videoKbps * 2}k`,
+    '-c:a', 'aac', '-b:a', '128k', '-ac', '2',
+    '-t', String(spec.seconds),
+    '-f', 'flv', out,
+  ];
+}
+
+/** Encodes the source once and caches it under the OS temp dir (written whole, then renamed). */
+export async function ensureSource(spec: SourceSpec): Promise<string> {
+  await mkdir(CACHE_DIR, { recursive: true, mode: 0o755 });
+  const file = path.join(CACHE_DIR, `src-1080p${spec.fps}-${spec.videoKbps}k-gop${spec.gopSeconds}s-${spec.seconds}s.flv`);
+  if (existsSync(file)) return file;
+  say(`Encoding the ${spec.seconds} s 1080p${spec.fps} source once (cached at ${file}) …`);
+  const tmp = `${file}.${process.pid}.part`;
+  try {
+    await runToEnd('source encode', 'ffmpeg', sourceArgs(spec, tmp));
+    await rename(tmp, file);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  return file;
+}
+
+/** Media duration in seconds, from ffprobe. */
+export async function probeDuration(file: string): Promise<number> {
+  const child = startChild('ffprobe', 'ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.process.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  await child.exited;
+  const seconds = Number(out.trim());
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`ffprobe could not read the duration of ${file}: ${child.stderrTail()}`);
+  return seconds;
+}
+
+// ---- results ---------------------------------------------------------------------------------
+
+export function machineInfo(): { nproc: number; cpuModel: string } {
+  let cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpuModel = m[1]!.trim();
+  } catch {
+    // not Linux: os.cpus() is the best we have
+  }
+  return { nproc: os.availableParallelism(), cpuModel };
+}
+
+export async function writeResult(name: string, data: unknown): Promise<string> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `${name}.json`);
+  await writeFile(file, JSON.stringify(data, null, 2) + '\n');
+  return file;
+}

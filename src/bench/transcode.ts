@@ -1,0 +1,149 @@
+// bench:transcode: CPU-seconds per minute of video of our ladder (one ffmpeg: one decode, the
+// 1080p rung passed through, three encodes) against a naive ladder (four ffmpegs, each decoding
+// the source and encoding one rung, 1080p included), measured in the same run on the same file.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { PROFILES_DIR } from '../paths.js';
+import type { SourceInfo } from '../streams/types.js';
+import { prepareOutputDir } from '../transcode/hls-output.js';
+import { buildFfmpegArgs, planLadder } from '../transcode/ladder.js';
+import { loadProfile, type Profile, type Rung } from '../transcode/profiles.js';
+import { CACHE_DIR, OBS_LIKE_1080P, ensureSource, machineInfo, measureCpu, median, onCleanup, probeDuration, round, runBench, say, writeResult, type CpuRun } from './common.js';
+
+const SOURCE_SECONDS = 20;
+const REPEATS = 2;
+const TARGET_RATIO = 0.45;
+
+// What the ingest would report for this file from OBS: H.264 1080p30 at 4.5 Mb/s, AAC.
+const SOURCE: SourceInfo = {
+  videoCodec: 'h264',
+  audioCodec: 'aac',
+  width: 1920,
+  height: 1080,
+  fps: 30,
+  videoBitrateKbps: OBS_LIKE_1080P.videoKbps,
+  audioBitrateKbps: 128,
+  avcProfile: null,
+};
+
+interface Job {
+  rendition: string;
+  args: string[];
+}
+
+interface Variant {
+  name: 'ours' | 'naive';
+  renditions: string[];
+  jobs: Job[]; // run concurrently
+}
+
+/** Our production argv, exactly as the worker builds it (the input is a file, not the pull). */
+function oursVariant(profile: Profile, input: string, outDir: string): Variant {
+  const plan = planLadder(profile, SOURCE);
+  const renditions = plan.renditions.map((r) => r.name);
+  return { name: 'ours', renditions, jobs: [{ rendition: renditions.join('+'), args: buildFfmpegArgs({ profile, plan, inputUrl: input, outDir, resume: false }) }] };
+}
+
+/**
+ * The naive ladder reuses buildFfmpegArgs with a one-rung profile and no passthrough: each
+ * process then gets the same preset, VBV, GOP/forced keyframes, audio and HLS muxer options as
+ * ours, so the comparison isolates the architecture (four decodes and a 1080p re-encode)
+ * rather than any difference between two hand-written argv lists.
+ */
+function naiveVariant(profile: Profile, input: string, outDir: string): Variant {
+  const jobs = profile.rungs.map((rung: Rung): Job => {
+    const single: Profile = { ...profile, passthroughTopRung: false, rungs: [rung] };
+    const plan = planLadder(single, SOURCE);
+    return { rendition: rung.name, args: buildFfmpegArgs({ profile: single, plan, inputUrl: input, outDir, resume: false }) };
+  });
+  return { name: 'naive', renditions: profile.rungs.map((r) => r.name), jobs };
+}
+
+interface Measured {
+  cpuSeconds: number;
+  wallSeconds: number;
+}
+
+async function assertFinished(outDir: string, renditions: string[]): Promise<void> {
+  for (const name of renditions) {
+    const text = await readFile(path.join(outDir, name, 'index.m3u8'), 'utf8').catch(() => '');
+    if (!text.includes('#EXTINF') || !text.includes('#EXT-X-ENDLIST')) throw new Error(`${name}/index.m3u8 is missing or unfinished in ${outDir}`);
+  }
+}
+
+async function runVariant(variant: Variant, outDir: string): Promise<Measured> {
+  await prepareOutputDir(outDir, variant.renditions, false);
+  const started = performance.now();
+  const runs: CpuRun[] = await Promise.all(variant.jobs.map((j) => measureCpu(`ffmpeg ${variant.name} ${j.rendition}`, 'ffmpeg', j.args)));
+  const wallSeconds = (performance.now() - started) / 1000;
+  await assertFinished(outDir, variant.renditions);
+  return { cpuSeconds: runs.reduce((s, r) => s + r.cpuSeconds, 0), wallSeconds };
+}
+
+function summarize(runs: Measured[], videoSeconds: number, processes: number) {
+  const cpuSeconds = median(runs.map((r) => r.cpuSeconds))!;
+  const wallSeconds = median(runs.map((r) => r.wallSeconds))!;
+  return {
+    processes,
+    runs: runs.map((r) => ({ cpuSeconds: round(r.cpuSeconds), wallSeconds: round(r.wallSeconds) })),
+    cpuSeconds: round(cpuSeconds),
+    cpuSecondsPerMinute: round(cpuSeconds / (videoSeconds / 60), 1),
+    wallSeconds: round(wallSeconds),
+    speed: round(videoSeconds / wallSeconds), // × real time, for the record
+  };
+}
+
+async function main(): Promise<void> {
+  const machine = machineInfo();
+  const input = await ensureSource({ seconds: SOURCE_SECONDS, ...OBS_LIKE_1080P });
+  const videoSeconds = await probeDuration(input);
+  const profile = await loadProfile(PROFILES_DIR, 'default');
+  const work = await mkdtemp(path.join(CACHE_DIR, 'transcode-'));
+  onCleanup(() => rm(work, { recursive: true, force: true }));
+
+  const ours = oursVariant(profile, input, path.join(work, 'ours'));
+  const naive = naiveVariant(profile, input, path.join(work, 'naive'));
+  say(`bench:transcode on ${machine.nproc} × ${machine.cpuModel}; source ${path.basename(input)} (${round(videoSeconds, 1)} s)`);
+  say(`  ours : 1 ffmpeg, ${ours.renditions.join('/')} (${planLadder(profile, SOURCE).renditions.filter((r) => r.passthrough).map((r) => r.name).join(', ') || 'no'} passthrough)`);
+  say(`  naive: ${naive.jobs.length} ffmpegs at once, one rung each, all re-encoded`);
+
+  const results: Record<Variant['name'], Measured[]> = { ours: [], naive: [] };
+  // alternate so drift (thermal, other load) touches both the same way
+  for (let i = 1; i <= REPEATS; i++) {
+    for (const variant of [ours, naive]) {
+      const m = await runVariant(variant, path.join(work, variant.name));
+      results[variant.name].push(m);
+      say(`  run ${i} ${variant.name.padEnd(5)} cpu ${m.cpuSeconds.toFixed(2)} s  wall ${m.wallSeconds.toFixed(2)} s  → ${(m.cpuSeconds / (videoSeconds / 60)).toFixed(1)} cpu-s/min`);
+    }
+  }
+
+  const o = summarize(results.ours, videoSeconds, ours.jobs.length);
+  const n = summarize(results.naive, videoSeconds, naive.jobs.length);
+  const ratio = round(o.cpuSeconds / n.cpuSeconds, 3);
+  const met = ratio <= TARGET_RATIO;
+  const file = await writeResult('transcode', {
+    date: new Date().toISOString(),
+    machine,
+    source: { file: path.basename(input), videoSeconds: round(videoSeconds, 3), ...OBS_LIKE_1080P, sourceInfo: SOURCE },
+    profile: profile.name,
+    repeats: REPEATS,
+    ours: { ...o, argv: ours.jobs[0]!.args },
+    naive: { ...n, argv: naive.jobs.map((j) => j.args) },
+    ratio,
+    target: `<= ${TARGET_RATIO}`,
+    met,
+  });
+
+  say('');
+  say(`  ${'variant'.padEnd(7)} ${'cpu-s'.padStart(8)} ${'cpu-s/min'.padStart(10)} ${'wall-s'.padStart(8)} ${'speed'.padStart(7)}   (median of ${REPEATS})`);
+  for (const [name, v] of [['ours', o], ['naive', n]] as const) {
+    say(`  ${name.padEnd(7)} ${v.cpuSeconds.toFixed(2).padStart(8)} ${v.cpuSecondsPerMinute.toFixed(1).padStart(10)} ${v.wallSeconds.toFixed(2).padStart(8)} ${(v.speed.toFixed(2) + 'x').padStart(7)}`);
+  }
+  say(`  results: ${file}`);
+  say('');
+  say(
+    `bench:transcode ours ${o.cpuSecondsPerMinute.toFixed(1)} cpu-s/min, naive ${n.cpuSecondsPerMinute.toFixed(1)} cpu-s/min, ratio ${ratio.toFixed(3)} (target ≤ ${TARGET_RATIO}): ${met ? 'met' : 'NOT met'}`,
+  );
+}
+
+runBench('bench:transcode', main);

@@ -1,0 +1,120 @@
+// A whole Onair for one integration test file: its own database, Redis prefix, media dir and
+// ports; real api, ingest and worker processes; a real nginx in front.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type pg from 'pg';
+import { freePort } from '../local/processes.js';
+import { hashPassword } from '../users/service.js';
+import { randomId, spawnRole, startTestNginx, testDatabase, testDir, testEnv, waitFor, type RoleProc } from './harness.js';
+
+interface Tap {
+  teardown(fn: () => unknown): void;
+}
+
+export interface Stack {
+  db: pg.Pool;
+  env: NodeJS.ProcessEnv;
+  httpPort: number;
+  rtmpPort: number;
+  apiPort: number;
+  dataDir: string;
+  mediaDir: string;
+  token: string;
+  roles: RoleProc[];
+  base: string; // http://127.0.0.1:<nginx>
+  api<T = any>(method: string, p: string, body?: unknown, token?: string): Promise<{ status: number; body: T; headers: Headers }>;
+  createStream(title?: string): Promise<{ id: string; streamKey: string; playbackId: string; playbackUrl: string }>;
+  streamStatus(id: string): Promise<string>;
+  rtmpUrl(key: string): string;
+  addWorker(name: string): RoleProc;
+  /** Everything every process wrote: role output, nginx and ffmpeg-facing logs. */
+  allLogs(): string;
+}
+
+export async function startStack(t: Tap, o: { workers?: number; extraEnv?: NodeJS.ProcessEnv; workerEnv?: NodeJS.ProcessEnv } = {}): Promise<Stack> {
+  const { redisUrl } = testEnv();
+  const { url, pool } = await testDatabase(t);
+  const dataDir = testDir('stack');
+  const mediaDir = path.join(dataDir, 'media');
+  const [apiPort, rtmpPort] = [await freePort(), await freePort()];
+  const env: NodeJS.ProcessEnv = {
+    DATABASE_URL: url,
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: `t${randomId()}`,
+    JWT_SECRET: randomId(24),
+    INTERNAL_API_KEY: randomId(16),
+    PORT: String(apiPort),
+    RTMP_PORT: String(rtmpPort),
+    DATA_DIR: dataDir,
+    MEDIA_DIR: mediaDir,
+    LOG_LEVEL: 'debug', // the most talkative logs are the ones that must not leak a key
+    ...o.extraEnv,
+  };
+  const roles: RoleProc[] = [];
+  const addRole = (role: string, name = role, extra: NodeJS.ProcessEnv = {}) => {
+    const r = spawnRole(t, role, { ...env, INSTANCE_ID: name, ...extra }, name);
+    roles.push(r);
+    return r;
+  };
+  const httpPort = await startTestNginx(t, { dataDir, mediaDir, apiPort });
+  env.HTTP_PORT = String(httpPort);
+  env.HLS_HOST = `127.0.0.1:${httpPort}`;
+  addRole('api');
+  addRole('ingest');
+  for (let i = 1; i <= (o.workers ?? 1); i++) addRole('worker', `worker-${i}`, o.workerEnv);
+
+  const base = `http://127.0.0.1:${httpPort}`;
+  const api: Stack['api'] = async (method, p, body, token) => {
+    const res = await fetch(`${base}/api${p}`, {
+      method,
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // keep text
+    }
+    return { status: res.status, body: parsed as any, headers: res.headers };
+  };
+
+  await pool.query(`INSERT INTO users (email, name, role, password_hash) VALUES ('admin@test.local', 'Admin', 'admin', $1)`, [await hashPassword('admin-password')]);
+  await waitFor(() => api('GET', '/health').then((r) => r.status === 200), { what: 'the API through nginx', timeoutMs: 20_000 });
+  const login = await api('POST', '/auth/login', { email: 'admin@test.local', password: 'admin-password' });
+  if (login.status !== 200) throw new Error(`login failed: ${login.status}`);
+  const token = login.body.token as string;
+  await waitFor(() => roles.find((r) => r.name === 'ingest')!.output().includes('RTMP ingest listening'), { what: 'the ingest to listen' });
+  await waitFor(() => roles.filter((r) => r.name.startsWith('worker')).every((r) => r.output().includes('Transcode worker ready')), { what: 'the workers' });
+
+  return {
+    db: pool,
+    env,
+    httpPort,
+    rtmpPort,
+    apiPort,
+    dataDir,
+    mediaDir,
+    token,
+    roles,
+    base,
+    api,
+    async createStream(title = 'Test stream') {
+      const r = await api('POST', '/streams', { title }, token);
+      if (r.status !== 201) throw new Error(`create stream: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body;
+    },
+    async streamStatus(id) {
+      const r = await api('GET', `/streams/${id}`, undefined, token);
+      return r.body.status;
+    },
+    rtmpUrl: (key) => `rtmp://127.0.0.1:${rtmpPort}/live/${key}`,
+    addWorker: (name) => addRole('worker', name, o.workerEnv),
+    allLogs() {
+      const logDir = path.join(dataDir, 'logs');
+      const files = readdirSync(logDir).map((f) => readFileSync(path.join(logDir, f), 'utf8'));
+      return [...roles.map((r) => r.output()), ...files].join('\n');
+    },
+  };
+}
