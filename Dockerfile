@@ -17,7 +17,8 @@ FROM node:22-bookworm-slim AS runtime
 
 # ffmpeg: the worker's transcoder. nginx: the nginx role (HLS files, /api and /ws proxy).
 # util-linux: setpriv (ffmpeg/nginx children die with their parent). Debian's packages, as bare metal.
-RUN apt-get update \
+RUN export DEBIAN_FRONTEND=noninteractive \
+ && apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg nginx util-linux ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 

@@ -101,8 +101,8 @@ async function runCleanups(): Promise<void> {
   }
 }
 
-/** Runs main with the cleanups guaranteed: normal end, thrown error, SIGINT/SIGTERM. */
-export function runBench(name: string, main: () => Promise<void>): void {
+/** Runs main with the cleanups guaranteed: normal end, thrown error, SIGINT/SIGTERM, deadline. */
+export function runBench(name: string, main: () => Promise<void>, deadlineMs = 30 * 60_000): void {
   let ending = false;
   const finish = async (code: number) => {
     if (ending) return;
@@ -120,6 +120,10 @@ export function runBench(name: string, main: () => Promise<void>): void {
   process.on('exit', () => {
     for (const c of live) killGroup(c, 'SIGKILL');
   });
+  setTimeout(() => {
+    say(`${name}: FAILED: still running after ${deadlineMs / 60_000} min; stopping.`);
+    void finish(1);
+  }, deadlineMs).unref();
   main().then(
     () => finish(0),
     (err: unknown) => {

@@ -110,6 +110,14 @@ export function createRtmpIngest(deps: {
         return null;
       }
     };
+    // remember the first audio/video packets: codecs without a sequence header (e.g. Sorenson)
+    // are only recognisable from them
+    const onPacket = rtmp.onPacketCallback;
+    rtmp.onPacketCallback = (packet: { codec_type: number; data: Buffer }) => {
+      if (packet.codec_type === 9 && !session.onairFirstVideo) session.onairFirstVideo = packet.data;
+      if (packet.codec_type === 8 && !session.onairFirstAudio) session.onairFirstAudio = packet.data;
+      onPacket(packet);
+    };
     const t: Tracked = { socket, session, connectedAt: Date.now(), lastBytes: 0, lastActivityAt: Date.now() };
     tracked.add(t);
     socket.once('close', () => tracked.delete(t));
@@ -151,12 +159,14 @@ export function createRtmpIngest(deps: {
     const deadline = Date.now() + SOURCE_WAIT_MS;
     const b = session.broadcast;
     // video sequence header first; then give audio a moment if the metadata announces it
-    while (!b.flvVideoHeader && Date.now() < deadline && !session.socket.destroyed) await sleep(20);
+    const isAvc = () => session.onairFirstVideo && (session.onairFirstVideo[0] & 0x8f) === 7;
+    // H.264 is described by its sequence header; anything else by its first packet
+    while (!b.flvVideoHeader && !(session.onairFirstVideo && !isAvc()) && Date.now() < deadline && !session.socket.destroyed) await sleep(20);
     const audioDeadline = Math.min(deadline, Date.now() + 1_000);
-    while (!b.flvAudioHeader && session.audioCodec && Date.now() < audioDeadline && !session.socket.destroyed) await sleep(20);
+    while (!b.flvAudioHeader && !session.onairFirstAudio && session.audioCodec && Date.now() < audioDeadline && !session.socket.destroyed) await sleep(20);
     return toSourceInfo({
-      videoTag: b.flvVideoHeader,
-      audioTag: b.flvAudioHeader,
+      videoTag: b.flvVideoHeader ?? asFlvTag(session.onairFirstVideo),
+      audioTag: b.flvAudioHeader ?? asFlvTag(session.onairFirstAudio),
       metadata: { width: session.videoWidth, height: session.videoHeight, framerate: session.videoFramerate, videodatarate: session.videoDatarate, audiodatarate: session.audioDatarate },
       parseSps: parseH264Sps,
     });
@@ -264,6 +274,11 @@ export function createRtmpIngest(deps: {
     },
     publisherCount: () => publishers.size,
   };
+}
+
+/** The header parsers read whole FLV tags: give raw packet data an (unused) 11-byte tag header. */
+function asFlvTag(data: Buffer | undefined): Buffer | null {
+  return data ? Buffer.concat([Buffer.alloc(11), data]) : null;
 }
 
 function internalPath(publishSessionId: string): string {

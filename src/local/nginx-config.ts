@@ -37,9 +37,16 @@ export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.
 /** Writes the rendered config under <dataDir>/nginx and returns how to run nginx in the foreground. */
 export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: number; mediaDir: string; apiUpstreams: string[]; runAsRoot: boolean }) {
   const runDir = path.join(o.dataDir, 'nginx');
-  for (const d of [runDir, o.logDir, path.join(o.mediaDir, 'hls')]) mkdirSync(d, { recursive: true, mode: 0o755 });
-  chmodSync(o.mediaDir, 0o755);
-  chmodSync(path.join(o.mediaDir, 'hls'), 0o755);
+  for (const d of [runDir, o.logDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  // the media dir may be a read-only or foreign-owned volume (compose): prepare it only if we can
+  for (const d of [o.mediaDir, path.join(o.mediaDir, 'hls')]) {
+    try {
+      mkdirSync(d, { recursive: true, mode: 0o755 });
+      chmodSync(d, 0o755);
+    } catch {
+      // nginx answers 404 until the worker creates the directory
+    }
+  }
   const conf = path.join(runDir, 'nginx.conf');
   writeFileSync(
     conf,

@@ -29,6 +29,21 @@ export interface StreamsService extends IngestCore {
 
 const SUPPORTED_VIDEO = new Set(['h264']);
 
+/** What is wrong with a source for our ffmpeg, told so that a broadcaster can fix it; null if fine. */
+export function sourceProblem(source: SourceInfo): string | null {
+  if (source.videoCodec === 'none') return 'No video arrived within 5 s of publishing: send an H.264 video track.';
+  if (!SUPPORTED_VIDEO.has(source.videoCodec)) {
+    return (
+      `Video codec ${source.videoCodec.toUpperCase()} is not supported: set the encoder to H.264 ` +
+      `(x264, NVENC H.264 or QuickSync H.264) and publish again.`
+    );
+  }
+  if (source.audioCodec === 'enhanced') {
+    return 'Enhanced-RTMP audio (Opus, FLAC, AC-3 …) is not supported: set the audio encoder to AAC and publish again.';
+  }
+  return null;
+}
+
 export function createStreamsService(deps: {
   db: pg.Pool;
   bus: Bus;
@@ -92,13 +107,11 @@ export function createStreamsService(deps: {
 
     async sourceReady(grant, source) {
       await repo.recordSource(db, grant.publishSessionId, source);
-      if (!SUPPORTED_VIDEO.has(source.videoCodec)) {
-        const message =
-          `Video codec ${source.videoCodec.toUpperCase()} is not supported: set the encoder to H.264 ` +
-          `(x264, NVENC H.264 or QuickSync H.264) and publish again.`;
-        await sessionLog(grant.publishSessionId, 'error', message);
-        await repo.endPublishSession(db, { publishSessionId: grant.publishSessionId, reason: 'unsupported_codec', statusReason: message });
-        throw new PublishRefused('unsupported_codec', message);
+      const problem = sourceProblem(source);
+      if (problem) {
+        await sessionLog(grant.publishSessionId, 'error', problem);
+        await repo.endPublishSession(db, { publishSessionId: grant.publishSessionId, reason: 'unsupported_codec', statusReason: problem });
+        throw new PublishRefused('unsupported_codec', problem);
       }
       if (!deps.jobs || !deps.pullBaseUrl) throw new Error('sourceReady needs the transcode queue (ingest role only).');
       const shape = `${source.videoCodec} ${source.width ?? '?'}x${source.height ?? '?'} @ ${source.fps ?? '?'} fps, ${source.videoBitrateKbps ?? '?'} kb/s, audio ${source.audioCodec ?? 'none'}`;
