@@ -1,0 +1,53 @@
+// ffmpeg failing on its own: restarted a bounded number of times, then the stream is failed with
+// the reason. Fault injection: the worker finds an `ffmpeg` wrapper first on its PATH that
+// crashes while a marker file says so and otherwise runs the real ffmpeg.
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { getText, publishTestPattern, testDir, waitFor } from '../testing/harness.js';
+import { startStack } from '../testing/stack.js';
+
+const faultDir = testDir('fault');
+const binDir = path.join(faultDir, 'bin');
+mkdirSync(binDir);
+const crashOnce = path.join(faultDir, 'crash-once');
+const crashAlways = path.join(faultDir, 'crash-always');
+writeFileSync(
+  path.join(binDir, 'ffmpeg'),
+  [
+    '#!/bin/sh',
+    `if [ -e ${crashAlways} ]; then echo "simulated encoder crash" >&2; exit 1; fi`,
+    `if [ -e ${crashOnce} ]; then rm -f ${crashOnce}; echo "simulated encoder crash" >&2; exit 1; fi`,
+    'exec /usr/bin/ffmpeg "$@"',
+    '',
+  ].join('\n'),
+);
+chmodSync(path.join(binDir, 'ffmpeg'), 0o755);
+
+const stack = await startStack(t, { workers: 1, workerEnv: { PATH: `${binDir}:${process.env.PATH}` } });
+
+t.test('an ffmpeg crash is followed by a restart and the stream goes live', async (t) => {
+  writeFileSync(crashOnce, '');
+  const s = await stack.createStream('crash-once');
+  publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 40, videoKbps: 600 });
+  await waitFor(async () => (await getText(`${stack.base}/hls/${s.playbackId}/master.m3u8`)).status === 200, { what: 'live after a restart', timeoutMs: 30_000 });
+  t.equal(await stack.streamStatus(s.id), 'live');
+  const sessions = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
+  t.match(JSON.stringify(sessions.body.items[0].log), /Transcoder stopped unexpectedly \(exit code 1: simulated encoder crash\); restart 1 of 3/);
+});
+
+t.test('an ffmpeg that keeps crashing fails the stream with the reason', async (t) => {
+  writeFileSync(crashAlways, '');
+  t.teardown(() => rmSync(crashAlways, { force: true }));
+  const s = await stack.createStream('crash-always');
+  publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 40, videoKbps: 600 });
+  const failed = await waitFor(async () => {
+    const r = await stack.api('GET', `/streams/${s.id}`, undefined, stack.token);
+    return r.body.status === 'failed' ? r.body : null;
+  }, { what: 'the stream to fail', timeoutMs: 30_000 });
+  t.match(failed.statusReason, /Transcoding failed 4 times; giving up\. Last error: exit code 1: simulated encoder crash/);
+  const sessions = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
+  const log = JSON.stringify(sessions.body.items[0].log);
+  t.match(log, /restart 3 of 3/);
+  t.match(log, /giving up/);
+});
