@@ -1,0 +1,49 @@
+import t from 'tap';
+import { ConfigError, loadConfig, parseDuration, playbackUrl, rtmpIngestUrl } from './config.js';
+
+const base = { DATABASE_URL: 'postgresql://u:p@h/db', REDIS_URL: 'redis://h:6379', JWT_SECRET: 'x'.repeat(32), INTERNAL_API_KEY: 'k'.repeat(16) };
+
+t.test('defaults work for the one-command start', async (t) => {
+  const c = loadConfig({}, 'all', '/srv/onair');
+  t.equal(c.httpPort, 8080);
+  t.equal(c.rtmpPort, 1935);
+  t.equal(c.port, 3000);
+  t.equal(c.dataDir, '/srv/onair/.onair');
+  t.equal(c.mediaDir, '/srv/onair/.onair/media');
+  t.equal(c.jwtExpiresInSeconds, 7 * 86400);
+  t.equal(c.hlsHost, 'localhost:8080');
+  t.equal(c.corsOrigin, '*');
+  t.same(c.apiUpstreams, ['127.0.0.1:3000']);
+  t.ok(Object.isFrozen(c));
+  t.equal(rtmpIngestUrl(c), 'rtmp://localhost/live');
+  t.equal(playbackUrl(c, 'abc'), 'http://localhost:8080/hls/abc/master.m3u8');
+  t.equal(rtmpIngestUrl({ rtmpHost: 'h', rtmpPort: 1940 }), 'rtmp://h:1940/live');
+});
+
+t.test('every problem is reported at once, each naming its variable', async (t) => {
+  const err = t.throws(() =>
+    loadConfig({ ...base, PORT: 'eighty', HTTP_PORT: '70000', JWT_SECRET: 'short', JWT_EXPIRES_IN: 'forever', REDIS_URL: 'http://x', RTMPS_CERT: 'c.pem', LOG_LEVEL: 'loud' }, 'api'),
+  ) as ConfigError;
+  t.ok(err instanceof ConfigError);
+  for (const re of [/PORT must be a whole number from 1 to 65535, but it is "eighty"/, /HTTP_PORT/, /JWT_SECRET must be at least 32/, /JWT_EXPIRES_IN/, /REDIS_URL must start with redis:\/\//, /RTMPS_CERT and RTMPS_KEY/, /LOG_LEVEL/]) {
+    t.match(err.message, re);
+  }
+  t.equal(err.problems.length, 7);
+});
+
+t.test('each role requires what it uses', async (t) => {
+  t.throws(() => loadConfig({}, 'api'), /DATABASE_URL is required for the api role[\s\S]*REDIS_URL[\s\S]*JWT_SECRET/);
+  t.throws(() => loadConfig({ DATABASE_URL: base.DATABASE_URL, REDIS_URL: base.REDIS_URL }, 'worker'), /INTERNAL_API_KEY is required for the worker role/);
+  t.doesNotThrow(() => loadConfig({ DATABASE_URL: base.DATABASE_URL }, 'migrate'));
+  t.throws(() => loadConfig({ ADMIN_PASSWORD: 'longenough' }, 'all'), /ADMIN_PASSWORD is set but ADMIN_EMAIL is not/);
+  t.throws(() => loadConfig({ API_UPSTREAMS: 'api:3000, bad host' }, 'all'), /API_UPSTREAMS entry "bad host"/);
+});
+
+t.test('durations', async (t) => {
+  t.equal(parseDuration('7d'), 604800);
+  t.equal(parseDuration('12h'), 43200);
+  t.equal(parseDuration('30m'), 1800);
+  t.equal(parseDuration('45'), 45);
+  t.equal(parseDuration('0'), null);
+  t.equal(parseDuration('1w'), null);
+});

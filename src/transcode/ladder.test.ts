@@ -1,0 +1,92 @@
+// Golden argv per profile and source shape: any change to the ffmpeg command shows up here.
+import t from 'tap';
+import type { SourceInfo } from '../streams/types.js';
+import { PROFILES_DIR } from '../paths.js';
+import { buildFfmpegArgs, masterPlaylist, planLadder } from './ladder.js';
+import { loadProfile } from './profiles.js';
+
+const def = await loadProfile(PROFILES_DIR, 'default');
+const noPass = await loadProfile(PROFILES_DIR, 'no-passthrough');
+const src1080: SourceInfo = { videoCodec: 'h264', audioCodec: 'aac', width: 1920, height: 1080, fps: 30, videoBitrateKbps: 4500, audioBitrateKbps: 128, avcProfile: { profileIdc: 100, constraints: 0, levelIdc: 41 } };
+const input = 'rtmp://ingest:1935/internal/ps1?sig=S';
+const argv = (text: string) => text.trim().split(/\s+/);
+
+const HEAD = `-hide_banner -nostdin -loglevel warning -progress pipe:1 -stats_period 1 -fflags +nobuffer
+  -analyzeduration 1000000 -probesize 1000000 -rw_timeout 10000000 -i ${input}`;
+const AUDIO = '-c:a aac -b:a 128k -ar 48000 -ac 2';
+const HLS = '-map_metadata -1 -f hls -hls_time 2 -hls_list_size 6 -hls_delete_threshold 3';
+const x264 = (level: string, b: string, max: string, buf: string, g = 60) =>
+  `-c:v libx264 -preset veryfast -profile:v high -level:v ${level} -pix_fmt yuv420p -b:v ${b} -maxrate ${max} -bufsize ${buf} -g ${g} -keyint_min ${g} -sc_threshold 0 -force_key_frames expr:gte(t,n_forced*2)`;
+const out = (name: string, flags = 'delete_segments+temp_file+independent_segments') =>
+  `${HLS} -hls_flags ${flags} -hls_segment_type mpegts -hls_segment_filename /m/hls/pb/${name}/seg_%06d.ts /m/hls/pb/${name}/index.m3u8`;
+
+t.test('1080p30 H.264 within the cap: top rung passed through, three encoded from one decode', async (t) => {
+  const plan = planLadder(def, src1080);
+  t.same(buildFfmpegArgs({ profile: def, plan, inputUrl: input, outDir: '/m/hls/pb', resume: false }), argv(`${HEAD}
+    -filter_complex [0:v:0]split=3[s_720p][s_480p][s_360p];[s_720p]scale=1280:720[v_720p];[s_480p]scale=854:480[v_480p];[s_360p]scale=640:360[v_360p]
+    -map 0:v:0 -map 0:a:0 -c:v copy ${AUDIO} ${out('1080p')}
+    -map [v_720p] -map 0:a:0 ${x264('4.0', '2800k', '3360k', '5600k')} ${AUDIO} ${out('720p')}
+    -map [v_480p] -map 0:a:0 ${x264('3.1', '1400k', '1680k', '2800k')} ${AUDIO} ${out('480p')}
+    -map [v_360p] -map 0:a:0 ${x264('3.1', '800k', '960k', '1600k')} ${AUDIO} ${out('360p')}`));
+  t.equal(masterPlaylist(plan), [
+    '#EXTM3U',
+    '#EXT-X-VERSION:6',
+    '#EXT-X-INDEPENDENT-SEGMENTS',
+    '#EXT-X-STREAM-INF:BANDWIDTH=6740800,RESOLUTION=1920x1080,CODECS="avc1.640029,mp4a.40.2",FRAME-RATE=30.000',
+    '1080p/index.m3u8',
+    '#EXT-X-STREAM-INF:BANDWIDTH=3836800,RESOLUTION=1280x720,CODECS="avc1.640028,mp4a.40.2",FRAME-RATE=30.000',
+    '720p/index.m3u8',
+    '#EXT-X-STREAM-INF:BANDWIDTH=1988800,RESOLUTION=854x480,CODECS="avc1.64001f,mp4a.40.2",FRAME-RATE=30.000',
+    '480p/index.m3u8',
+    '#EXT-X-STREAM-INF:BANDWIDTH=1196800,RESOLUTION=640x360,CODECS="avc1.64001f,mp4a.40.2",FRAME-RATE=30.000',
+    '360p/index.m3u8',
+    '',
+  ].join('\n'));
+});
+
+t.test('720p source: no upscaling, 720p passed through, resume continues the playlists', async (t) => {
+  const src = { ...src1080, width: 1280, height: 720, videoBitrateKbps: 2500, avcProfile: { profileIdc: 77, constraints: 64, levelIdc: 31 } };
+  const plan = planLadder(def, src);
+  t.same(plan.renditions.map((r) => [r.name, r.width, r.height, r.passthrough, r.codecs]), [
+    ['720p', 1280, 720, true, 'avc1.4d401f,mp4a.40.2'],
+    ['480p', 854, 480, false, 'avc1.64001f,mp4a.40.2'],
+    ['360p', 640, 360, false, 'avc1.64001f,mp4a.40.2'],
+  ]);
+  const flags = 'delete_segments+temp_file+independent_segments+append_list';
+  t.same(buildFfmpegArgs({ profile: def, plan, inputUrl: input, outDir: '/m/hls/pb', resume: true }), argv(`${HEAD}
+    -filter_complex [0:v:0]split=2[s_480p][s_360p];[s_480p]scale=854:480[v_480p];[s_360p]scale=640:360[v_360p]
+    -map 0:v:0 -map 0:a:0 -c:v copy ${AUDIO} ${out('720p', flags)}
+    -map [v_480p] -map 0:a:0 ${x264('3.1', '1400k', '1680k', '2800k')} ${AUDIO} ${out('480p', flags)}
+    -map [v_360p] -map 0:a:0 ${x264('3.1', '800k', '960k', '1600k')} ${AUDIO} ${out('360p', flags)}`));
+});
+
+t.test('passthrough off: every rung encoded, 60 fps source keeps 60 fps with a 2 s GOP', async (t) => {
+  const plan = planLadder(noPass, { ...src1080, fps: 60 });
+  t.notOk(plan.renditions.some((r) => r.passthrough));
+  t.same(buildFfmpegArgs({ profile: noPass, plan, inputUrl: input, outDir: '/m/hls/pb', resume: false }), argv(`${HEAD}
+    -filter_complex [0:v:0]split=4[s_1080p][s_720p][s_480p][s_360p];[s_1080p]scale=1920:1080[v_1080p];[s_720p]scale=1280:720[v_720p];[s_480p]scale=854:480[v_480p];[s_360p]scale=640:360[v_360p]
+    -map [v_1080p] -map 0:a:0 ${x264('4.2', '5000k', '6000k', '10000k', 120)} ${AUDIO} ${out('1080p')}
+    -map [v_720p] -map 0:a:0 ${x264('4.0', '2800k', '3360k', '5600k', 120)} ${AUDIO} ${out('720p')}
+    -map [v_480p] -map 0:a:0 ${x264('3.1', '1400k', '1680k', '2800k', 120)} ${AUDIO} ${out('480p')}
+    -map [v_360p] -map 0:a:0 ${x264('3.1', '800k', '960k', '1600k', 120)} ${AUDIO} ${out('360p')}`));
+});
+
+t.test('passthrough needs H.264, the same height and a bit rate within the cap', async (t) => {
+  t.notOk(planLadder(def, { ...src1080, videoBitrateKbps: 8000 }).renditions[0]!.passthrough, 'over the cap: encoded');
+  t.notOk(planLadder(def, { ...src1080, videoBitrateKbps: null }).renditions[0]!.passthrough, 'unknown rate: encoded');
+  t.notOk(planLadder(def, { ...src1080, height: 1088 }).renditions[0]!.passthrough, 'other height: encoded');
+});
+
+t.test('odd shapes: no audio, 4:3, a source shorter than every rung, unknown size and fps', async (t) => {
+  const noAudio = planLadder(def, { ...src1080, audioCodec: null });
+  const args = buildFfmpegArgs({ profile: def, plan: noAudio, inputUrl: input, outDir: '/m', resume: false });
+  t.notOk(args.includes('0:a:0'), 'no audio mapped');
+  t.equal(noAudio.renditions[1]!.codecs, 'avc1.640028');
+  t.same(planLadder(def, { ...src1080, width: 1440, height: 1080 }).renditions.map((r) => r.width), [1440, 960, 640, 480]);
+  const tiny = planLadder(def, { ...src1080, width: 426, height: 240 });
+  t.same(tiny.renditions.map((r) => [r.name, r.width, r.height]), [['240p', 426, 240]]);
+  const unknown = planLadder(def, { ...src1080, width: null, height: null, fps: null, avcProfile: null });
+  t.equal(unknown.renditions.length, 4);
+  t.equal(unknown.frameRate, 30);
+  t.match(buildFfmpegArgs({ profile: def, plan: unknown, inputUrl: input, outDir: '/m', resume: false }).join(' '), /scale=1920:1080,fps=30\[v_1080p\]/);
+});
