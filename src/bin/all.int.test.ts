@@ -1,0 +1,101 @@
+// The one-command start as a user runs it: embedded Postgres and Redis, migrations, nginx and
+// every role; the banner; a publish played through nginx; Ctrl-C stopping every child.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { freePort } from '../local/processes.js';
+import { APP_ROOT } from '../paths.js';
+import { getText, publishTestPattern, testDir, waitFor } from '../testing/harness.js';
+
+const dataDir = testDir('all');
+const ports = { HTTP_PORT: String(await freePort()), RTMP_PORT: String(await freePort()), PORT: String(await freePort()) };
+
+function start() {
+  const child = spawn(process.execPath, [path.join(APP_ROOT, 'dist', 'bin', 'all.js')], {
+    env: { PATH: process.env.PATH, DATA_DIR: dataDir, ...ports },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c));
+  child.stderr!.on('data', (c: Buffer) => (out += c));
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return { child, output: () => out, exited };
+}
+
+function descendants(pid: number): number[] {
+  let kids: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      kids.push(...readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    }
+  } catch {
+    return [];
+  }
+  for (const k of [...kids]) kids = kids.concat(descendants(k));
+  return kids;
+}
+
+const alive = (pid: number) => {
+  try {
+    return !/^\d+ \([^)]*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+let key = '';
+t.test('first start: everything comes up and the banner tells how to use it', async (t) => {
+  const app = start();
+  await waitFor(() => app.output().includes('Onair is running'), { what: 'the banner', timeoutMs: 90_000, intervalMs: 250 });
+  const out = app.output();
+  const password = /Admin login\s+admin@onair\.local\s+\/\s+(\S+)/.exec(out)?.[1];
+  key = /Stream key\s+(live_[A-Za-z0-9_-]+)/.exec(out)?.[1] ?? '';
+  const playback = /Playback URL\s+(\S+)/.exec(out)?.[1] ?? '';
+  t.ok(password, 'admin password shown on first start');
+  t.ok(key, 'demo stream key shown on first start');
+  t.match(out, new RegExp(`RTMP server\\s+rtmp://localhost:${ports.RTMP_PORT}/live`));
+  t.match(out, /OBS settings/);
+  t.match(playback, new RegExp(`^http://localhost:${ports.HTTP_PORT}/hls/[a-z0-9]+/master\\.m3u8$`));
+
+  const login = await fetch(`http://127.0.0.1:${ports.HTTP_PORT}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'admin@onair.local', password }),
+  });
+  t.equal(login.status, 200, 'the printed admin login works');
+
+  publishTestPattern(t, { url: `rtmp://127.0.0.1:${ports.RTMP_PORT}/live/${key}`, width: 640, height: 360, fps: 10, seconds: 120, videoKbps: 600 });
+  const local = playback.replace('localhost', '127.0.0.1');
+  await waitFor(async () => (await getText(local)).status === 200, { what: 'the demo stream through nginx', timeoutMs: 30_000 });
+  t.pass('the demo stream plays');
+
+  // Ctrl-C while live: every child (postgres, redis, nginx, roles, ffmpeg) stops
+  const tree = descendants(app.child.pid!);
+  t.ok(tree.length >= 7, `${tree.length} processes under the start command`);
+  app.child.kill('SIGINT');
+  const code = await Promise.race([app.exited, new Promise((r) => setTimeout(() => r('timeout'), 45_000))]);
+  t.equal(code, 0, 'the start command exits cleanly');
+  await waitFor(() => tree.every((pid) => !alive(pid)), { what: 'every child to stop', timeoutMs: 5_000 });
+  t.pass('no process is left behind');
+  const variant = readFileSync(path.join(dataDir, 'media', 'hls', /hls\/([a-z0-9]+)\//.exec(playback)![1]!, '360p', 'index.m3u8'), 'utf8');
+  t.match(variant, /#EXT-X-ENDLIST/, 'the playlist was finished on the way down');
+});
+
+t.test('later starts do not show secrets again and say how to get a new key', async (t) => {
+  const app = start();
+  await waitFor(() => app.output().includes('Onair is running'), { what: 'the banner', timeoutMs: 60_000, intervalMs: 250 });
+  const out = app.output();
+  t.match(out, /Stream key\s+shown only on first start\. New key: curl -X POST .*\/regenerate-key/);
+  t.match(out, /Admin login\s+admin@onair\.local\s+\/\s+\(see .*secrets\.json\)/);
+  app.child.kill('SIGINT');
+  t.equal(await app.exited, 0);
+});
+
+t.test('the stream key is in no log file', async (t) => {
+  const logDir = path.join(dataDir, 'logs');
+  for (const f of readdirSync(logDir)) t.notOk(readFileSync(path.join(logDir, f), 'utf8').includes(key), `${f} holds no key`);
+});
