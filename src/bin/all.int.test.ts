@@ -73,6 +73,20 @@ t.test('first start: everything comes up and the banner tells how to use it', as
   await waitFor(async () => (await getText(local)).status === 200, { what: 'the demo stream through nginx', timeoutMs: 30_000 });
   t.pass('the demo stream plays');
 
+  // a crashed role is restarted by the supervisor
+  const api = descendants(app.child.pid!).find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/bin/api.js');
+    } catch {
+      return false;
+    }
+  });
+  t.ok(api, 'the api role runs as a child');
+  process.kill(api!, 'SIGKILL');
+  await waitFor(() => /\[api\] exited \(SIGKILL\); restarting/.test(app.output()), { what: 'the supervisor to notice', timeoutMs: 5_000 });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.HTTP_PORT}/api/health`)).status === 200, { what: 'the api to come back', timeoutMs: 15_000 });
+  t.pass('the crashed api role was restarted');
+
   // Ctrl-C while live: every child (postgres, redis, nginx, roles, ffmpeg) stops
   const tree = descendants(app.child.pid!);
   t.ok(tree.length >= 7, `${tree.length} processes under the start command`);

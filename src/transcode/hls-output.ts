@@ -73,3 +73,28 @@ export async function finishPlaylists(outDir: string): Promise<void> {
     await Promise.all(files.filter((f) => f.endsWith('.tmp')).map((f) => rm(path.join(dir, f), { force: true })));
   }
 }
+
+/**
+ * Deletes segments that fell out of a rendition's window more than `keepBehind` segments ago.
+ * ffmpeg's delete_segments only knows the segments its own process wrote: after a takeover or a
+ * restart the older ones would stay on disk for ever.
+ */
+export async function pruneSegments(outDir: string, keepBehind: number): Promise<number> {
+  let removed = 0;
+  const renditions = await readdir(outDir).catch(() => [] as string[]);
+  for (const name of renditions) {
+    const dir = path.join(outDir, name);
+    const text = await readText(path.join(dir, 'index.m3u8'));
+    const seq = text === null ? null : /#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text);
+    if (!seq) continue;
+    const oldest = Number(seq[1]) - keepBehind;
+    for (const f of await readdir(dir).catch(() => [] as string[])) {
+      const m = /^seg_(\d+)\.ts$/.exec(f);
+      if (m && Number(m[1]) < oldest) {
+        await rm(path.join(dir, f), { force: true });
+        removed += 1;
+      }
+    }
+  }
+  return removed;
+}

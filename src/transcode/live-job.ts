@@ -13,6 +13,7 @@ import { spawnFfmpeg, type FfmpegExit, type FfmpegProgress } from './ffmpeg.js';
 import {
   finishPlaylists,
   hasSegments,
+  pruneSegments,
   prepareOutputDir,
   streamOutputDir,
   waitForFirstSegments,
@@ -26,6 +27,7 @@ export const LEASE_TTL_MS = 5_000;
 const HEARTBEAT_MS = 1_500;
 const MAX_RESTARTS = 3;
 const PROGRESS_EVERY_MS = 2_000;
+const PRUNE_EVERY_BEATS = 4; // ~6 s
 
 export interface LiveJobDeps {
   db: pg.Pool;
@@ -94,7 +96,15 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           log.info({ renditions: names }, 'Starting ffmpeg for the stream.');
         }
 
-        const run = runOnce({ deps, job, lease, log, inputUrl, args: buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume }), signal });
+        const run = runOnce({
+          deps,
+          job,
+          lease,
+          log,
+          args: buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume }),
+          signal,
+          prune: () => pruneSegments(outDir, profile.deleteThresholdSegments),
+        });
         // The stream is live once every rendition has a complete segment: then the master
         // playlist appears (so a player never finds a master whose variants 404).
         void waitForFirstSegments(outDir, names, run.liveWatch).then(async (ready) => {
@@ -168,9 +178,9 @@ function runOnce(o: {
   job: Job<LiveTranscodeJob>;
   lease: Lease;
   log: Log;
-  inputUrl: string;
   args: string[];
   signal?: AbortSignal;
+  prune: () => Promise<number>;
 }): { done: Promise<{ stop: StopReason | null; exit: FfmpegExit }>; liveWatch: AbortSignal } {
   const { deps, job } = o;
   const liveWatch = new AbortController();
@@ -202,11 +212,13 @@ function runOnce(o: {
     if (o.signal?.aborted) onAbort();
     o.signal?.addEventListener('abort', onAbort, { once: true });
 
+    let beats = 0;
     const heartbeat = setInterval(() => {
       void (async () => {
         if (!(await o.lease.renew().catch(() => false))) return halt('lease-lost', true);
         const active = await repo.isPublishActive(deps.db, job.data.publishSessionId).catch(() => true);
         if (!active) halt('publisher-gone', false);
+        if (++beats % PRUNE_EVERY_BEATS === 0) await o.prune().catch(() => undefined);
       })();
     }, HEARTBEAT_MS);
 
