@@ -36,6 +36,7 @@ t.test('each role requires what it uses', async (t) => {
   t.throws(() => loadConfig({ DATABASE_URL: base.DATABASE_URL, REDIS_URL: base.REDIS_URL }, 'worker'), /INTERNAL_API_KEY is required for the worker role/);
   t.doesNotThrow(() => loadConfig({ DATABASE_URL: base.DATABASE_URL }, 'migrate'));
   t.throws(() => loadConfig({ ADMIN_PASSWORD: 'longenough' }, 'all'), /ADMIN_PASSWORD is set but ADMIN_EMAIL is not/);
+  t.throws(() => loadConfig({ DATA_DIR: '/srv/my media' }, 'all'), /MEDIA_DIR \(or DATA_DIR\) "\/srv\/my media\/media" may only hold/);
   t.throws(() => loadConfig({ API_UPSTREAMS: 'api:3000, bad host' }, 'all'), /API_UPSTREAMS entry "bad host"/);
 });
 

@@ -152,11 +152,17 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     if (!/^[A-Za-z0-9_.-]+:\d{1,5}$/.test(u)) problems.push(`API_UPSTREAMS entry "${u}" must look like host:port.`);
   }
 
+  const mediaDir = path.resolve(cwd, str('MEDIA_DIR', path.join(dataDir, 'media')));
+  // the media dir lands unquoted in nginx's config and in ffmpeg's tee muxer options
+  if (!/^\/[A-Za-z0-9_./@+-]*$/.test(mediaDir)) {
+    problems.push(`MEDIA_DIR (or DATA_DIR) "${mediaDir}" may only hold letters, digits and _ . / @ + - (no spaces).`);
+  }
+
   const config: Config = {
     role,
     instanceId: str('INSTANCE_ID', `${role}-${hostname()}-${process.pid}`),
     dataDir,
-    mediaDir: path.resolve(cwd, str('MEDIA_DIR', path.join(dataDir, 'media'))),
+    mediaDir,
     logDir: path.join(dataDir, 'logs'),
     logLevel,
     databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),

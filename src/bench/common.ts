@@ -34,6 +34,12 @@ export interface Child {
 
 const live = new Set<Child>();
 const cleanups: (() => Promise<void>)[] = [];
+let ending = false;
+
+/** True once the bench is stopping (Ctrl-C, error, deadline): loops end, no result is written. */
+export function isEnding(): boolean {
+  return ending;
+}
 
 /**
  * The kernel kills the command when its parent dies (even by SIGKILL), so an interrupted bench
@@ -89,6 +95,13 @@ export async function stopChild(child: Child, signal: NodeJS.Signals = 'SIGTERM'
   clearTimeout(timer);
 }
 
+/** Kills every child still running (measurements that have no graceful stop) and waits. */
+export async function killAllChildren(): Promise<void> {
+  const running = [...live];
+  for (const c of running) killGroup(c, 'SIGKILL');
+  await Promise.all(running.map((c) => c.exited));
+}
+
 /** Registers an async cleanup (run in reverse order at the end, on error and on Ctrl-C). */
 export function onCleanup(fn: () => Promise<void>): void {
   cleanups.push(fn);
@@ -103,7 +116,6 @@ async function runCleanups(): Promise<void> {
 
 /** Runs main with the cleanups guaranteed: normal end, thrown error, SIGINT/SIGTERM, deadline. */
 export function runBench(name: string, main: () => Promise<void>, deadlineMs = 30 * 60_000): void {
-  let ending = false;
   const finish = async (code: number) => {
     if (ending) return;
     ending = true;
@@ -127,6 +139,7 @@ export function runBench(name: string, main: () => Promise<void>, deadlineMs = 3
   main().then(
     () => finish(0),
     (err: unknown) => {
+      if (ending) return; // a child killed by the interrupt, not a failure of its own
       say(`${name}: FAILED: ${err instanceof Error ? err.message : String(err)}`);
       void finish(1);
     },
@@ -190,6 +203,31 @@ export async function measureCpu(name: string, command: string, args: string[]):
   const wallSeconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`${name} failed (${signal ?? `exit ${code}`}):\n${child.stderrTail()}`);
   return { cpuSeconds: childTicks(stat) / ticks, wallSeconds };
+}
+
+// ---- how busy the machine is -----------------------------------------------------------------
+
+export interface MachineCpu {
+  busySeconds: number; // all CPUs: user, nice, system, irq, softirq (idle, iowait, steal excluded)
+  stealSeconds: number; // taken by the hypervisor: a VM neighbour slows our runs
+}
+
+/** Cumulative CPU of the whole machine from /proc/stat, to see load that is not ours. */
+export async function machineCpu(): Promise<MachineCpu> {
+  const ticks = await clkTck();
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
+  return { busySeconds: (user + nice + system + irq + softirq) / ticks, stealSeconds: steal / ticks };
+}
+
+/** Warns when other processes keep the machine busy: their load makes every figure noisy. */
+export async function checkIdle(sampleMs = 2_000): Promise<number> {
+  const before = await machineCpu();
+  await sleep(sampleMs);
+  const after = await machineCpu();
+  const busyCpus = (after.busySeconds - before.busySeconds) / (sampleMs / 1000);
+  if (busyCpus > 0.2) say(`WARNING: the machine is not idle (${busyCpus.toFixed(2)} CPUs busy before the bench); figures will be noisy.`);
+  return round(busyCpus, 2);
 }
 
 // ---- the synthetic source --------------------------------------------------------------------
@@ -263,6 +301,8 @@ export function machineInfo(): { nproc: number; cpuModel: string } {
 }
 
 export async function writeResult(name: string, data: unknown): Promise<string> {
+  // an interrupted run's leftovers must not overwrite the last complete result
+  if (ending) throw new Error('interrupted; no result written');
   await mkdir(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, `${name}.json`);
   await writeFile(file, JSON.stringify(data, null, 2) + '\n');

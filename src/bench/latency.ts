@@ -11,7 +11,9 @@ import { APP_ROOT } from '../paths.js';
 import {
   CACHE_DIR,
   OBS_LIKE_1080P,
+  checkIdle,
   ensureSource,
+  isEnding,
   machineInfo,
   median,
   onCleanup,
@@ -306,7 +308,7 @@ interface Peer {
 }
 
 /** nginx.conf for the peer (pure). Paths land unquoted, so they are checked by the caller. */
-export function peerConfig(o: { dir: string; rtmpPort: number; httpPort: number; user: string | null }): string {
+function peerConfig(o: { dir: string; rtmpPort: number; httpPort: number; user: string | null }): string {
   return `load_module ${RTMP_MODULE};
 daemon off;
 # one worker: nginx-rtmp's live applications are per worker (no rtmp_auto_push needed)
@@ -430,6 +432,7 @@ function describe(r: RoundResult): string {
 
 async function main(): Promise<void> {
   const machine = machineInfo();
+  const busyCpusBefore = await checkIdle();
   const file = await ensureSource({ seconds: SOURCE_SECONDS, ...OBS_LIKE_1080P });
   await mkdir(CACHE_DIR, { recursive: true, mode: 0o755 });
   const work = await mkdtemp(path.join(CACHE_DIR, 'latency-'));
@@ -445,9 +448,11 @@ async function main(): Promise<void> {
   const peer = await startPeer(work);
 
   const rounds: RoundResult[] = [];
-  for (let n = 1; n <= ROUNDS; n++) {
+  for (let n = 1; n <= ROUNDS && !isEnding(); n++) {
     for (const side of ['ours', 'peer'] as const) {
+      if (isEnding()) break;
       const r = side === 'ours' ? await oursRound(app, file, n) : await peerRound(peer, file, n);
+      if (isEnding()) break; // a round cut short by Ctrl-C is not a measurement
       rounds.push(r);
       say(describe(r));
       await sleep(SETTLE_PAUSE_MS);
@@ -468,7 +473,7 @@ async function main(): Promise<void> {
   keepWork = failed > 0;
   const out = await writeResult('latency', {
     date: new Date().toISOString(),
-    machine,
+    machine: { ...machine, busyCpusBefore },
     source: { file: path.basename(file), seconds: SOURCE_SECONDS, ...OBS_LIKE_1080P },
     method: 't0 = first byte of the publisher at a TCP relay in front of the RTMP port (fromSpawn: just before spawning it); playable = master (ours) and every variant lists a segment that answers 200; polled every 100 ms',
     peer: 'nginx-rtmp (libnginx-mod-rtmp), hls_fragment 2s, hls_playlist_length 12s',

@@ -107,7 +107,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
         });
         // The stream is live once every rendition has a complete segment: then the master
         // playlist appears (so a player never finds a master whose variants 404).
-        void waitForFirstSegments(outDir, names, run.liveWatch).then(async (ready) => {
+        void waitForFirstSegments(outDir, names, run.liveWatch, 40).then(async (ready) => {
           if (!ready) return;
           await writeMasterPlaylist(outDir, masterPlaylist(plan));
           const renditions = plan.renditions.map(({ rung: _rung, ...r }) => r);

@@ -8,6 +8,8 @@ t.test('the shipped profiles are valid', async (t) => {
   t.equal(def.segmentSeconds, 2);
   t.equal(def.audio.bitrateKbps, 128);
   t.equal((await loadProfile(PROFILES_DIR, 'no-passthrough')).passthroughTopRung, false);
+  t.equal((await loadProfile(PROFILES_DIR, 'quality')).x264Params, undefined);
+  t.throws(() => parseProfile({ ...def, x264Params: 'bframes=0;rm -rf' }, 'x'), /x264Params is key=value pairs/);
 });
 
 t.test('a bad profile is refused with every problem named', async (t) => {

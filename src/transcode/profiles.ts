@@ -27,6 +27,11 @@ export const profileSchema = z
     passthroughTopRung: z.boolean(),
     x264Preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']),
     maxFps: z.number().int().min(10).max(60),
+    // extra libx264 options, x264's own key=value:key=value syntax (e.g. "rc-lookahead=5")
+    x264Params: z
+      .string()
+      .regex(/^[a-z0-9-]+=[A-Za-z0-9.,-]+(:[a-z0-9-]+=[A-Za-z0-9.,-]+)*$/, 'x264Params is key=value pairs joined by ":"')
+      .optional(),
     audio: z
       .object({
         bitrateKbps: z.number().int().min(32).max(320),
