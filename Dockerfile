@@ -6,7 +6,7 @@
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
+RUN npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
 COPY tsconfig.json ./
 COPY src ./src
 RUN npx --no-install tsc -p tsconfig.json \

@@ -29,7 +29,9 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "onair: installing npm dependencies …"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm 11 may call its own lock file out of sync over other platforms' optional packages
+  # (msgpackr-extract): then install from package.json, which still honours the lock's versions
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
 fi
 
 if [ ! -f dist/.built ] || [ -n "$(find src migrations ffmpeg-profiles nginx tsconfig.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
