@@ -242,3 +242,9 @@ export async function listPublishSessions(db: Db, streamId: string, limit: numbe
     log: r.log,
   }));
 }
+
+/** True while this publish session is the stream's latest (no newer publish has started). */
+export async function isCurrentPublishSession(db: Db, streamId: string, publishSessionId: string): Promise<boolean> {
+  const { rows } = await db.query(`SELECT 1 FROM streams WHERE id = $1 AND current_publish_session_id = $2`, [streamId, publishSessionId]);
+  return rows.length > 0;
+}

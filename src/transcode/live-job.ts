@@ -55,6 +55,11 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
 
     // Re-check before acting: the publisher may be gone by the time a worker gets the job.
     if (!(await repo.isPublishActive(deps.db, d.publishSessionId))) {
+      // a handed-over job whose publisher left meanwhile: its playlists still need their end,
+      // unless a newer publish already writes into the same directory
+      if (await repo.isCurrentPublishSession(deps.db, d.streamId, d.publishSessionId)) {
+        await finishPlaylists(streamOutputDir(deps.mediaDir, d.playbackId));
+      }
       log.info('The publisher is gone before transcoding started; nothing to do.');
       return 'publisher-gone';
     }
@@ -122,9 +127,8 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           log.error('Lost the stream lease; another worker owns the stream now.');
           return 'lease-lost';
         }
-        if (result.stop === 'shutdown') {
+        if (result.stop === 'shutdown' && (await repo.isPublishActive(deps.db, d.publishSessionId))) {
           // hand the job back without spending an attempt: another worker resumes it
-          await finishPlaylists(outDir);
           await job.moveToDelayed(Date.now() + 100, token);
           throw new DelayedError();
         }
@@ -207,7 +211,10 @@ function runOnce(o: {
       const reason = o.signal?.reason;
       // a lost BullMQ lock means the job may already run elsewhere: step aside at once
       if (reason === 'lock-lost') halt('lease-lost', true);
-      else halt(reason === 'shutdown' ? 'shutdown' : 'cancelled', false);
+      // a shutdown hands the stream over: kill ffmpeg hard so that it writes no EXT-X-ENDLIST
+      // (players would take the stream for ended); the next worker continues the playlist
+      else if (reason === 'shutdown') halt('shutdown', true);
+      else halt('cancelled', false);
     };
     if (o.signal?.aborted) onAbort();
     o.signal?.addEventListener('abort', onAbort, { once: true });

@@ -123,6 +123,28 @@ t.test('a worker killed with SIGKILL: its ffmpeg dies, another worker resumes af
   t.equal(await stack.streamStatus(s.id), 'live');
 });
 
+t.test('a worker stopped with SIGTERM hands its live stream to another worker', async (t) => {
+  const s = await stack.createStream('handoff');
+  keys.push(s.streamKey);
+  publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 90, videoKbps: 800 });
+  const playlistUrl = `${stack.base}/hls/${s.playbackId}/360p/index.m3u8`;
+  await waitFor(async () => (await getText(`${stack.base}/hls/${s.playbackId}/master.m3u8`)).status === 200, { what: 'live', timeoutMs: 30_000 });
+  const { rows } = await stack.db.query(`SELECT worker_id FROM publish_sessions WHERE stream_id = $1 AND ended_at IS NULL`, [s.id]);
+  const worker = stack.roles.find((r) => r.name === rows[0].worker_id)!;
+  worker.kill('SIGTERM');
+  t.equal(await worker.exited, 0, 'the worker stops cleanly');
+  t.notMatch((await getText(playlistUrl)).text, /#EXT-X-ENDLIST/, 'players are never told the stream ended');
+  stack.addWorker(`${worker.name}-after-sigterm`);
+  await waitFor(async () => {
+    const pl = (await getText(playlistUrl)).text;
+    const i = pl.lastIndexOf('#EXT-X-DISCONTINUITY');
+    return i >= 0 && !pl.includes('#EXT-X-ENDLIST') && segmentsOf(pl.slice(i)).length > 0;
+  }, { what: 'the stream to continue on another worker', timeoutMs: 20_000, intervalMs: 200 });
+  const after = await stack.db.query(`SELECT worker_id FROM publish_sessions WHERE stream_id = $1 AND ended_at IS NULL`, [s.id]);
+  t.not(after.rows[0].worker_id, worker.name);
+  t.equal(await stack.streamStatus(s.id), 'live');
+});
+
 t.test('the stream key appears in no log', async (t) => {
   const logs = stack.allLogs();
   t.ok(logs.length > 1000, 'there are logs to look at');
