@@ -41,7 +41,7 @@ interface Variant {
 function oursVariant(profile: Profile, input: string, outDir: string): Variant {
   const plan = planLadder(profile, SOURCE);
   const renditions = plan.renditions.map((r) => r.name);
-  return { name: 'ours', renditions, jobs: [{ rendition: renditions.join('+'), args: buildFfmpegArgs({ profile, plan, inputUrl: input, outDir, resume: false }) }] };
+  return { name: 'ours', renditions, jobs: [{ rendition: renditions.join('+'), args: buildFfmpegArgs({ profile, plan, inputUrl: input, outDir, resume: false, segmentTag: 'bench' }) }] };
 }
 
 /**
@@ -54,7 +54,7 @@ function naiveVariant(profile: Profile, input: string, outDir: string): Variant 
   const jobs = profile.rungs.map((rung: Rung): Job => {
     const single: Profile = { ...profile, passthroughTopRung: false, rungs: [rung] };
     const plan = planLadder(single, SOURCE);
-    return { rendition: rung.name, args: buildFfmpegArgs({ profile: single, plan, inputUrl: input, outDir, resume: false }) };
+    return { rendition: rung.name, args: buildFfmpegArgs({ profile: single, plan, inputUrl: input, outDir, resume: false, segmentTag: 'bench' }) };
   });
   return { name: 'naive', renditions: profile.rungs.map((r) => r.name), jobs };
 }

@@ -15,6 +15,7 @@ import { ensureTraversable, startPostgres, startRedis } from '../local/services.
 import { createBus } from '../redis/bus.js';
 import { createRedis } from '../redis/connection.js';
 import { createStreamsService } from '../streams/service.js';
+import { loadProfile } from '../transcode/profiles.js';
 
 const say = (text: string) => process.stdout.write(text + '\n');
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
@@ -65,10 +66,12 @@ async function main() {
   mkdirSync(cfg.mediaDir, { recursive: true, mode: 0o755 });
 
   const busy: string[] = [];
-  for (const [name, port] of [['HTTP_PORT', cfg.httpPort], ['RTMP_PORT', cfg.rtmpPort], ['PORT', cfg.port]] as const) {
-    if (!(await portIsFree(port))) busy.push(`${name} ${port} is already in use: stop what uses it or set ${name} to a free port.`);
+  const ports = [['HTTP_PORT', cfg.httpPort], ['RTMP_PORT', cfg.rtmpPort], ['PORT', cfg.port], ['RTMPS_PORT', cfg.rtmps?.port]] as const;
+  for (const [name, port] of ports) {
+    if (port && !(await portIsFree(port))) busy.push(`${name} ${port} is already in use: stop what uses it or set ${name} to a free port.`);
   }
   if (busy.length) throw new Error(busy.join('\n  '));
+  await loadProfile(cfg.profilesDir, cfg.profile); // a bad TRANSCODE_PROFILE stops the start, not the first publish
 
   const { secrets } = loadOrCreateSecrets(cfg.dataDir);
   ensureTraversable(cfg.dataDir, say);
@@ -98,14 +101,15 @@ async function main() {
     REDIS_URL: redisUrl,
     JWT_SECRET: cfg.jwtSecret || secrets.jwtSecret,
     INTERNAL_API_KEY: cfg.internalApiKey || secrets.internalApiKey,
-    ADMIN_EMAIL: adminEmail,
-    ADMIN_PASSWORD: cfg.adminPassword ?? secrets.adminPassword,
   };
-  const role = (name: string, restart: boolean): Managed =>
-    startChild({ name, command: process.execPath, args: [path.join(binDir, `${name}.js`)], env, restart, consoleLine }, common);
+  delete env.ADMIN_EMAIL;
+  delete env.ADMIN_PASSWORD;
+  const role = (name: string, restart: boolean, extra: NodeJS.ProcessEnv = {}): Managed =>
+    startChild({ name, command: process.execPath, args: [path.join(binDir, `${name}.js`)], env: { ...env, ...extra }, restart, consoleLine }, common);
 
   say('[onair] Applying database migrations …');
-  const migrate = role('migrate', false);
+  // only migrate creates the first admin: no other process needs the password
+  const migrate = role('migrate', false, { ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: cfg.adminPassword ?? secrets.adminPassword });
   const code = await migrate.firstExit;
   if (code !== 0) throw new Error(`Migrations failed (exit ${code}); see ${path.join(cfg.logDir, 'migrate.log')}.`);
 
@@ -146,7 +150,7 @@ async function ensureDemoStream(databaseUrl: string, redisUrl: string): Promise<
   const db = createPool({ url: databaseUrl, log, max: 1 });
   const redis = createRedis({ url: redisUrl, log, purpose: 'all' });
   try {
-    const streams = createStreamsService({ db, bus: createBus({ pub: redis, sub: redis, prefix: cfg.redisPrefix, log }), log, defaultProfile: cfg.profile, profileExists: async () => true });
+    const streams = createStreamsService({ db, bus: createBus({ pub: redis, sub: redis, prefix: cfg.redisPrefix, log }), log, defaultProfile: cfg.profile, profileExists: (name) => loadProfile(cfg.profilesDir, name).then(() => true, () => false) });
     const { stream, streamKey } = await streams.create({ title: 'Demo stream', createdBy: null });
     writeFileSync(file, JSON.stringify({ id: stream.id, playbackId: stream.playbackId }) + '\n', { mode: 0o600 });
     return { id: stream.id, playbackId: stream.playbackId, streamKey };

@@ -11,6 +11,7 @@ import { createUsersService } from '../users/service.js';
 import { runRole } from './role.js';
 
 await runRole('api', async ({ config, log, onShutdown }) => {
+  await loadProfile(config.profilesDir, config.profile); // TRANSCODE_PROFILE must exist and be valid
   const db = createPool({ url: config.databaseUrl!, log, applicationName: 'onair-api' });
   onShutdown(() => db.end());
   const redis = createRedis({ url: config.redisUrl!, log, purpose: 'api' });

@@ -5,10 +5,16 @@ import { createBus } from '../redis/bus.js';
 import { createRedis } from '../redis/connection.js';
 import { createStreamsService } from '../streams/service.js';
 import { createTranscodeJobs } from '../transcode/jobs.js';
+import { portIsFree } from '../local/processes.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { runRole } from './role.js';
 
 await runRole('ingest', async ({ config, log, onShutdown }) => {
+  await loadProfile(config.profilesDir, config.profile); // TRANSCODE_PROFILE must exist and be valid
+  // node-media-server exits the process on a listen error: say why first
+  for (const [name, port] of [['RTMP_PORT', config.rtmpPort], ['RTMPS_PORT', config.rtmps?.port]] as const) {
+    if (port && !(await portIsFree(port))) throw new Error(`${name} ${port} is already in use: stop what uses it or set ${name} to a free port.`);
+  }
   const db = createPool({ url: config.databaseUrl!, log, applicationName: 'onair-ingest' });
   onShutdown(() => db.end());
   const redis = createRedis({ url: config.redisUrl!, log, purpose: 'ingest' });

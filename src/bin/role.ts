@@ -56,7 +56,8 @@ export async function runRole(role: Role, main: (ctx: RoleContext) => Promise<vo
   try {
     await main({ config, log, onShutdown: (fn) => cleanups.push(fn) });
   } catch (err) {
-    log.fatal({ err: err instanceof Error ? err.message : err }, `The ${role} role could not start.`);
+    const why = err instanceof Error ? err.message : String(err);
+    log.fatal({ err: why }, `The ${role} role could not start: ${why}`);
     process.exit(1);
   }
 }

@@ -5,9 +5,11 @@ import { createBus } from '../redis/bus.js';
 import { createRedis } from '../redis/connection.js';
 import { createCancelListener, LIVE_WORKER_OPTIONS, TRANSCODE_QUEUE } from '../transcode/jobs.js';
 import { createLiveJobHandler } from '../transcode/live-job.js';
+import { loadProfile } from '../transcode/profiles.js';
 import { runRole } from './role.js';
 
 await runRole('worker', async ({ config, log, onShutdown }) => {
+  await loadProfile(config.profilesDir, config.profile); // TRANSCODE_PROFILE must exist and be valid
   process.umask(0o022); // segments 644, directories 755: nginx workers read them unprivileged
   const db = createPool({ url: config.databaseUrl!, log, applicationName: 'onair-worker' });
   onShutdown(() => db.end());

@@ -42,6 +42,15 @@ t.test('an unknown key is refused within 1 s, with no job and no media dir', asy
   t.match(ingest.output(), /Refused a publisher: The stream key is not valid/);
 });
 
+t.test('a publish to another app is refused, and the key it named is not logged', async (t) => {
+  const s = await stack.createStream('wrong-app');
+  keys.push(s.streamKey);
+  const { c, sentAt } = await rawPublish(s.streamKey, 'Live');
+  t.ok((await c.closed) - sentAt < 1_000);
+  const { rows } = await stack.db.query('SELECT count(*)::int AS n FROM publish_sessions WHERE stream_id = $1', [s.id]);
+  t.equal(rows[0].n, 0);
+});
+
 t.test('a disabled stream is refused', async (t) => {
   const s = await stack.createStream('disabled');
   keys.push(s.streamKey);
@@ -146,6 +155,17 @@ t.test('a publisher that goes silent for 10 s is dropped', async (t) => {
   pub.child.kill('SIGCONT');
   const sessions = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
   t.equal(sessions.body.items[0].endReason, 'publisher_silent');
+});
+
+t.test('a publisher is dropped when its stream is disabled, even without a bus message', async (t) => {
+  const s = await stack.createStream('revoked');
+  keys.push(s.streamKey);
+  publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 320, height: 240, fps: 10, seconds: 60, videoKbps: 300 });
+  await waitFor(async () => ['starting', 'live'].includes(await stack.streamStatus(s.id)), { what: 'the publish', timeoutMs: 10_000 });
+  await stack.db.query('UPDATE streams SET enabled = false WHERE id = $1', [s.id]);
+  await waitFor(async () => (await stack.streamStatus(s.id)) === 'offline', { what: 'the publisher to be dropped', timeoutMs: 10_000, intervalMs: 250 });
+  const sessions = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
+  t.equal(sessions.body.items[0].endReason, 'key_revoked');
 });
 
 t.test('no stream key in any log', async (t) => {

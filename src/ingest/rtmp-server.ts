@@ -24,6 +24,7 @@ export const IDLE_LIMIT_MS = 10_000; // a publisher silent this long is dropped
 const PUBLISH_DEADLINE_MS = 10_000; // a connection must publish or play within this
 const SOURCE_WAIT_MS = 5_000; // codec information must arrive within this after publish
 const MAX_MESSAGE_BEFORE_PUBLISH = 64 * 1024;
+const MAX_MESSAGE_BEFORE_GRANT = 2 * 1024 * 1024; // media flows while the key is checked (ms)
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 const MAX_CHUNK_STREAMS = 16;
 const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
@@ -64,18 +65,21 @@ export function createRtmpIngest(deps: {
   const publishers = new Map<string, Publisher>(); // by node-media-server session id
   const tracked = new Set<Tracked>();
 
-  nmsLogger.log = (message: string, level = 'info') => {
-    log.debug({ nmsLevel: level }, redactText(String(message)));
+  const routeNmsLog = (message: string, level = 'info') => {
+    const text = redactNmsMessage(String(message));
+    // its errors (a port already in use, just before it exits) must reach the operator
+    if (level === 'error') log.error({ nmsLevel: level }, text);
+    else if (level === 'warn') log.warn({ nmsLevel: level }, text);
+    else log.debug({ nmsLevel: level }, text);
   };
+  nmsLogger.log = routeNmsLog;
   const nms = new NodeMediaServer({
     bind: '0.0.0.0',
     rtmp: { port: deps.port },
     ...(deps.rtmps ? { rtmps: deps.rtmps } : {}),
     // no http/https (its HTTP-FLV accepts POST as a publish), no webadmin, no record
   });
-  nmsLogger.log = (message: string, level = 'info') => {
-    log.debug({ nmsLevel: level }, redactText(String(message)));
-  };
+  nmsLogger.log = routeNmsLog; // its constructor resets the logger
 
   const destroy = (socket: Socket | undefined) => socket?.destroy();
 
@@ -90,7 +94,11 @@ export function createRtmpIngest(deps: {
     const control = rtmp.controlHandler.bind(rtmp);
     rtmp.packetAlloc = () => {
       const length: number = rtmp.parserPacket.header.length;
-      const limit = session.streamPath ? MAX_MESSAGE_BYTES : MAX_MESSAGE_BEFORE_PUBLISH;
+      const limit = publishers.get(session.id)?.grant
+        ? MAX_MESSAGE_BYTES
+        : session.streamPath
+          ? MAX_MESSAGE_BEFORE_GRANT
+          : MAX_MESSAGE_BEFORE_PUBLISH;
       if (length > limit) throw new Error(`message of ${length} bytes exceeds ${limit}`);
       if (rtmp.inPackets.size > MAX_CHUNK_STREAMS) throw new Error('too many chunk streams');
       return alloc();
@@ -194,17 +202,18 @@ export function createRtmpIngest(deps: {
     publishers.delete(p.session.id);
     if (!p.grant) return;
     const path = internalPath(p.grant.publishSessionId);
-    const b = Context.broadcasts.get(path);
-    if (b) {
-      Context.broadcasts.delete(path);
-      // internal pullers see end-of-stream at once instead of waiting on a read timeout
-      for (const sub of b.subscribers.values()) if (sub.streamPath === path) destroy(sub.socket);
-    }
     try {
+      // record the end first: when the pullers then see end-of-stream, the worker finds the
+      // publish ended (and finishes the playlists) instead of taking it for an ffmpeg crash
       await core.publishEnded(p.grant, p.endReason ?? 'publisher_left');
       log.info({ streamId: p.grant.streamId, publishSessionId: p.grant.publishSessionId, reason: p.endReason ?? 'publisher_left' }, 'Publisher left.');
     } catch (err) {
       log.error({ err, streamId: p.grant.streamId }, 'Could not record the end of a publish; the stream frees itself when its session goes stale.');
+    }
+    const b = Context.broadcasts.get(path);
+    if (b) {
+      Context.broadcasts.delete(path);
+      for (const sub of b.subscribers.values()) if (sub.streamPath === path) destroy(sub.socket);
     }
   }
 
@@ -248,8 +257,18 @@ export function createRtmpIngest(deps: {
       nms.rtmpServer.tlsServer?.on('secureConnection', guard);
       watchdogTimer = setInterval(watchdog, 1_000);
       touchTimer = setInterval(() => {
-        const ids = [...publishers.values()].filter((p) => p.grant && !p.closed).map((p) => p.grant!.publishSessionId);
-        core.touch(ids).catch((err) => log.warn({ err: err.message }, 'Could not refresh the publishers’ heartbeat.'));
+        const live = [...publishers.values()].filter((p) => p.grant && !p.closed);
+        core
+          .touch(live.map((p) => ({ publishSessionId: p.grant!.publishSessionId, streamKey: String(p.session.streamName) })))
+          .then((revoked) => {
+            for (const p of live) {
+              if (!revoked.includes(p.grant!.publishSessionId)) continue;
+              p.endReason = 'key_revoked';
+              log.info({ streamId: p.grant!.streamId }, 'Dropped a publisher whose stream key is no longer valid (regenerated, or the stream disabled).');
+              destroy(p.session.socket);
+            }
+          })
+          .catch((err) => log.warn({ err: err.message }, 'Could not refresh the publishers’ heartbeat.'));
       }, TOUCH_EVERY_MS);
       log.info({ port: deps.port, rtmpsPort: deps.rtmps?.port ?? null }, 'RTMP ingest listening.');
     },
@@ -274,6 +293,16 @@ export function createRtmpIngest(deps: {
     },
     publisherCount: () => publishers.size,
   };
+}
+
+/**
+ * node-media-server's messages name stream paths (/<app>/<key>) and `name=<key>` in many
+ * shapes, whatever app was used: every path-like token and name/app value goes.
+ */
+export function redactNmsMessage(message: string): string {
+  return redactText(message)
+    .replace(/\/[^\s/]+\/[^\s/,]+/g, '/[path]')
+    .replace(/\b(app|name|streamPath)=[^,\s]*/g, '$1=[redacted]');
 }
 
 /** The header parsers read whole FLV tags: give raw packet data an (unused) 11-byte tag header. */

@@ -149,9 +149,25 @@ export async function endPublishSession(
   return (rowCount ?? 0) > 0;
 }
 
-export async function touchPublishSessions(db: Db, ids: string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await db.query(`UPDATE publish_sessions SET last_seen_at = now() WHERE id = ANY($1::uuid[]) AND ended_at IS NULL`, [ids]);
+/**
+ * Heartbeat from the ingest for its publishers, and the answer which of them must go: those
+ * whose stream key was regenerated (or stream disabled) since they were let in. This re-check
+ * backs up the pub/sub message, which Redis may drop.
+ */
+export async function touchPublishSessions(db: Db, entries: { id: string; keyDigest: Buffer }[]): Promise<string[]> {
+  if (entries.length === 0) return [];
+  const { rows } = await db.query<{ id: string }>(
+    `WITH touched AS (
+       UPDATE publish_sessions SET last_seen_at = now()
+       WHERE id = ANY($1::uuid[]) AND ended_at IS NULL RETURNING id, stream_id
+     )
+     SELECT touched.id FROM touched
+     JOIN unnest($1::uuid[], $2::bytea[]) AS k(id, digest) ON k.id = touched.id
+     JOIN streams s ON s.id = touched.stream_id
+     WHERE s.key_digest <> k.digest OR NOT s.enabled`,
+    [entries.map((e) => e.id), entries.map((e) => e.keyDigest)],
+  );
+  return rows.map((r) => r.id);
 }
 
 export async function isPublishActive(db: Db, publishSessionId: string): Promise<boolean> {
@@ -247,4 +263,9 @@ export async function listPublishSessions(db: Db, streamId: string, limit: numbe
 export async function isCurrentPublishSession(db: Db, streamId: string, publishSessionId: string): Promise<boolean> {
   const { rows } = await db.query(`SELECT 1 FROM streams WHERE id = $1 AND current_publish_session_id = $2`, [streamId, publishSessionId]);
   return rows.length > 0;
+}
+
+export async function publishLastSeenAt(db: Db, publishSessionId: string): Promise<Date | null> {
+  const { rows } = await db.query<{ last_seen_at: Date }>(`SELECT last_seen_at FROM publish_sessions WHERE id = $1`, [publishSessionId]);
+  return rows[0]?.last_seen_at ?? null;
 }

@@ -16,7 +16,8 @@ export interface IngestCore {
   authorizePublish(req: { streamKey: string; remoteAddress: string | null }): Promise<PublishGrant>;
   sourceReady(grant: PublishGrant, source: SourceInfo): Promise<void>;
   publishEnded(grant: PublishGrant, reason: string): Promise<void>;
-  touch(publishSessionIds: string[]): Promise<void>;
+  /** Heartbeat for live publishers; answers the publish sessions whose key is no longer valid. */
+  touch(publishers: { publishSessionId: string; streamKey: string }[]): Promise<string[]>;
 }
 
 export interface StreamsService extends IngestCore {
@@ -133,6 +134,6 @@ export function createStreamsService(deps: {
       await deps.bus.publish('stream.status', { streamId: grant.streamId, status: 'offline', publishSessionId: grant.publishSessionId }).catch(() => undefined);
     },
 
-    touch: (ids) => repo.touchPublishSessions(db, ids),
+    touch: (publishers) => repo.touchPublishSessions(db, publishers.map((p) => ({ id: p.publishSessionId, keyDigest: keyDigest(p.streamKey) }))),
   };
 }

@@ -51,3 +51,14 @@ t.test('an ffmpeg that keeps crashing fails the stream with the reason', async (
   t.match(log, /restart 3 of 3/);
   t.match(log, /giving up/);
 });
+
+t.test('an ingest that dies mid-stream: the worker ends the publish and finishes the playlists', async (t) => {
+  const s = await stack.createStream('ingest-crash');
+  publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 60, videoKbps: 600 });
+  await waitFor(async () => (await getText(`${stack.base}/hls/${s.playbackId}/master.m3u8`)).status === 200, { what: 'live', timeoutMs: 30_000 });
+  stack.roles.find((r) => r.name === 'ingest')!.kill('SIGKILL');
+  await waitFor(async () => (await stack.streamStatus(s.id)) === 'offline', { what: 'offline after the ingest died', timeoutMs: 30_000, intervalMs: 500 });
+  const sessions = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
+  t.equal(sessions.body.items[0].endReason, 'ingest_lost');
+  t.match((await getText(`${stack.base}/hls/${s.playbackId}/360p/index.m3u8`)).text, /#EXT-X-ENDLIST/);
+});

@@ -5,12 +5,12 @@ import t from 'tap';
 import { finishPlaylists, pruneSegments, writeMasterPlaylist } from './hls-output.js';
 
 const playlist = (seq: number, segs: number[], end = false) =>
-  ['#EXTM3U', '#EXT-X-VERSION:6', '#EXT-X-TARGETDURATION:2', `#EXT-X-MEDIA-SEQUENCE:${seq}`, ...segs.flatMap((n) => ['#EXTINF:2.000000,', `seg_${String(n).padStart(6, '0')}.ts`]), ...(end ? ['#EXT-X-ENDLIST'] : []), ''].join('\n');
+  ['#EXTM3U', '#EXT-X-VERSION:6', '#EXT-X-TARGETDURATION:2', `#EXT-X-MEDIA-SEQUENCE:${seq}`, ...segs.flatMap((n) => ['#EXTINF:2.000000,', `seg-ab12-${String(n).padStart(6, '0')}.ts`]), ...(end ? ['#EXT-X-ENDLIST'] : []), ''].join('\n');
 
 t.test('pruning keeps the window plus the grace segments, and nothing else', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'onair-hls-'));
   mkdirSync(path.join(dir, '360p'));
-  for (let n = 0; n <= 12; n++) writeFileSync(path.join(dir, '360p', `seg_${String(n).padStart(6, '0')}.ts`), 'x');
+  for (let n = 0; n <= 12; n++) writeFileSync(path.join(dir, '360p', `seg-ab12-${String(n).padStart(6, '0')}.ts`), 'x');
   writeFileSync(path.join(dir, '360p', 'index.m3u8'), playlist(7, [7, 8, 9, 10, 11, 12]));
   t.equal(await pruneSegments(dir, 3), 4);
   t.same(readdirSync(path.join(dir, '360p')).filter((f) => f.endsWith('.ts')).length, 9);
@@ -20,7 +20,7 @@ t.test('finishing adds EXT-X-ENDLIST once, and drops stale temp files', async (t
   const dir = mkdtempSync(path.join(tmpdir(), 'onair-hls-'));
   mkdirSync(path.join(dir, '720p'));
   writeFileSync(path.join(dir, '720p', 'index.m3u8'), playlist(0, [0, 1]));
-  writeFileSync(path.join(dir, '720p', 'seg_000002.ts.tmp'), 'half');
+  writeFileSync(path.join(dir, '720p', 'seg-ab12-000002.ts.tmp'), 'half');
   await finishPlaylists(dir);
   await finishPlaylists(dir);
   const text = readFileSync(path.join(dir, '720p', 'index.m3u8'), 'utf8');

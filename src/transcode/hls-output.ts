@@ -89,7 +89,7 @@ export async function pruneSegments(outDir: string, keepBehind: number): Promise
     if (!seq) continue;
     const oldest = Number(seq[1]) - keepBehind;
     for (const f of await readdir(dir).catch(() => [] as string[])) {
-      const m = /^seg_(\d+)\.ts$/.exec(f);
+      const m = /^seg-[a-z0-9]+-(\d+)\.ts$/.exec(f);
       if (m && Number(m[1]) < oldest) {
         await rm(path.join(dir, f), { force: true });
         removed += 1;

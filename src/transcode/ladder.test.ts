@@ -2,7 +2,7 @@
 import t from 'tap';
 import type { SourceInfo } from '../streams/types.js';
 import { PROFILES_DIR } from '../paths.js';
-import { buildFfmpegArgs, masterPlaylist, planLadder } from './ladder.js';
+import { buildFfmpegArgs, masterPlaylist, planLadder, segmentTagFor } from './ladder.js';
 import { loadProfile } from './profiles.js';
 
 const def = await loadProfile(PROFILES_DIR, 'default');
@@ -17,12 +17,12 @@ const AUDIO = '-c:a aac -b:a 128k -ar 48000 -ac 2';
 const x264 = (i: number, level: string, b: string, max: string, buf: string, g = 60) =>
   `-c:v:${i} libx264 -preset:v:${i} veryfast -profile:v:${i} high -level:v:${i} ${level} -pix_fmt:v:${i} yuv420p -b:v:${i} ${b} -maxrate:v:${i} ${max} -bufsize:v:${i} ${buf} -g:v:${i} ${g} -keyint_min:v:${i} ${g} -sc_threshold:v:${i} 0 -force_key_frames:v:${i} expr:gte(t,n_forced*2) -x264-params:v:${i} bframes=0:rc-lookahead=0:sync-lookahead=0`;
 const slave = (i: number, name: string, flags = 'delete_segments+temp_file+independent_segments') =>
-  `[select=\\'v:${i},a\\':f=hls:hls_time=2:hls_list_size=6:hls_delete_threshold=3:hls_flags=${flags}:hls_segment_type=mpegts:hls_segment_filename=/m/hls/pb/${name}/seg_%06d.ts]/m/hls/pb/${name}/index.m3u8`;
+  `[select=\\'v:${i},a\\':f=hls:hls_time=2:hls_list_size=6:hls_delete_threshold=3:hls_flags=${flags}:hls_segment_type=mpegts:hls_segment_filename=/m/hls/pb/${name}/seg-ab12cd34-%06d.ts]/m/hls/pb/${name}/index.m3u8`;
 const tee = (...slaves: string[]) => `-map_metadata -1 -f tee ${slaves.join('|')}`;
 
 t.test('1080p30 H.264 within the cap: top rung passed through, three encoded from one decode', async (t) => {
   const plan = planLadder(def, src1080);
-  t.same(buildFfmpegArgs({ profile: def, plan, inputUrl: input, outDir: '/m/hls/pb', resume: false }), argv(`${HEAD}
+  t.same(buildFfmpegArgs({ profile: def, plan, inputUrl: input, outDir: '/m/hls/pb', resume: false, segmentTag: 'ab12cd34' }), argv(`${HEAD}
     -filter_complex [0:v:0]scale=1280:720:flags=bilinear,split=3[v_720p][s_480p][s_360p];[s_480p]scale=854:480:flags=bilinear[v_480p];[s_360p]scale=640:360:flags=bilinear[v_360p]
     -map 0:v:0 -map [v_720p] -map [v_480p] -map [v_360p] -map 0:a:0
     -c:v:0 copy ${x264(1, '4.0', '2800k', '3360k', '5600k')} ${x264(2, '3.1', '1400k', '1680k', '2800k')} ${x264(3, '3.1', '800k', '960k', '1600k')}
@@ -52,7 +52,7 @@ t.test('720p source: no upscaling, 720p passed through, resume continues the pla
     ['360p', 640, 360, false, 'avc1.64001f,mp4a.40.2'],
   ]);
   const flags = 'delete_segments+temp_file+independent_segments+append_list';
-  t.same(buildFfmpegArgs({ profile: def, plan, inputUrl: input, outDir: '/m/hls/pb', resume: true }), argv(`${HEAD}
+  t.same(buildFfmpegArgs({ profile: def, plan, inputUrl: input, outDir: '/m/hls/pb', resume: true, segmentTag: 'ab12cd34' }), argv(`${HEAD}
     -filter_complex [0:v:0]scale=854:480:flags=bilinear,split=2[v_480p][s_360p];[s_360p]scale=640:360:flags=bilinear[v_360p]
     -map 0:v:0 -map [v_480p] -map [v_360p] -map 0:a:0
     -c:v:0 copy ${x264(1, '3.1', '1400k', '1680k', '2800k')} ${x264(2, '3.1', '800k', '960k', '1600k')}
@@ -62,7 +62,7 @@ t.test('720p source: no upscaling, 720p passed through, resume continues the pla
 t.test('passthrough off: every rung encoded, 60 fps source keeps 60 fps with a 2 s GOP', async (t) => {
   const plan = planLadder(noPass, { ...src1080, fps: 60 });
   t.notOk(plan.renditions.some((r) => r.passthrough));
-  t.same(buildFfmpegArgs({ profile: noPass, plan, inputUrl: input, outDir: '/m/hls/pb', resume: false }), argv(`${HEAD}
+  t.same(buildFfmpegArgs({ profile: noPass, plan, inputUrl: input, outDir: '/m/hls/pb', resume: false, segmentTag: 'ab12cd34' }), argv(`${HEAD}
     -filter_complex [0:v:0]scale=1920:1080:flags=bilinear,split=4[v_1080p][s_720p][s_480p][s_360p];[s_720p]scale=1280:720:flags=bilinear[v_720p];[s_480p]scale=854:480:flags=bilinear[v_480p];[s_360p]scale=640:360:flags=bilinear[v_360p]
     -map [v_1080p] -map [v_720p] -map [v_480p] -map [v_360p] -map 0:a:0
     ${x264(0, '4.2', '5000k', '6000k', '10000k', 120)} ${x264(1, '4.0', '2800k', '3360k', '5600k', 120)}
@@ -72,7 +72,7 @@ t.test('passthrough off: every rung encoded, 60 fps source keeps 60 fps with a 2
 
 t.test('the quality profile leaves x264 its B-frames and lookahead', async (t) => {
   const quality = await loadProfile(PROFILES_DIR, 'quality');
-  const args = buildFfmpegArgs({ profile: quality, plan: planLadder(quality, src1080), inputUrl: input, outDir: '/m', resume: false });
+  const args = buildFfmpegArgs({ profile: quality, plan: planLadder(quality, src1080), inputUrl: input, outDir: '/m', resume: false, segmentTag: 'ab12cd34' });
   t.notOk(args.some((a) => a.startsWith('-x264-params')));
 });
 
@@ -84,11 +84,13 @@ t.test('passthrough needs H.264, the same height and a bit rate within the cap',
 
 t.test('odd shapes: no audio, 4:3, a source shorter than every rung, unknown size and fps', async (t) => {
   const noAudio = planLadder(def, { ...src1080, audioCodec: null });
-  const args = buildFfmpegArgs({ profile: def, plan: noAudio, inputUrl: input, outDir: '/m', resume: false });
+  const args = buildFfmpegArgs({ profile: def, plan: noAudio, inputUrl: input, outDir: '/m', resume: false, segmentTag: 'ab12cd34' });
   t.notOk(args.includes('0:a:0'), 'no audio mapped');
   t.notOk(args.includes('-c:a'), 'no audio encoder');
+  t.throws(() => buildFfmpegArgs({ profile: def, plan: noAudio, inputUrl: input, outDir: '/m', resume: false, segmentTag: '../x' }), /segment tag/);
+  t.equal(segmentTagFor('0b5e1f2a-9c3d-4e5f-8a7b-6c5d4e3f2a1b'), '0b5e1f2a');
   t.match(args[args.length - 1], /^\[select=\\'v:0\\':f=hls:/, 'the tee selects video only');
-  t.throws(() => buildFfmpegArgs({ profile: def, plan: noAudio, inputUrl: input, outDir: '/m/a|b', resume: false }), /tee muxer/);
+  t.throws(() => buildFfmpegArgs({ profile: def, plan: noAudio, inputUrl: input, outDir: '/m/a|b', resume: false, segmentTag: 'ab12cd34' }), /tee muxer/);
   t.equal(noAudio.renditions[1]!.codecs, 'avc1.640028');
   t.same(planLadder(def, { ...src1080, width: 1440, height: 1080 }).renditions.map((r) => r.width), [1440, 960, 640, 480]);
   const tiny = planLadder(def, { ...src1080, width: 426, height: 240 });
@@ -96,5 +98,5 @@ t.test('odd shapes: no audio, 4:3, a source shorter than every rung, unknown siz
   const unknown = planLadder(def, { ...src1080, width: null, height: null, fps: null, avcProfile: null });
   t.equal(unknown.renditions.length, 4);
   t.equal(unknown.frameRate, 30);
-  t.match(buildFfmpegArgs({ profile: def, plan: unknown, inputUrl: input, outDir: '/m', resume: false }).join(' '), /\[0:v:0\]fps=30,scale=1920:1080:flags=bilinear,split=4\[v_1080p\]/);
+  t.match(buildFfmpegArgs({ profile: def, plan: unknown, inputUrl: input, outDir: '/m', resume: false, segmentTag: 'ab12cd34' }).join(' '), /\[0:v:0\]fps=30,scale=1920:1080:flags=bilinear,split=4\[v_1080p\]/);
 });

@@ -107,9 +107,12 @@ export interface FfmpegArgsInput {
   inputUrl: string;
   outDir: string; // <media>/hls/<playbackId>; each rendition writes <outDir>/<name>/
   resume: boolean; // continue an existing playlist (takeover/restart) after a discontinuity
+  // names this publish's segments: the playback URL outlives a publish, and segments are cached
+  // for a day, so a re-broadcast must never reuse an earlier broadcast's segment names
+  segmentTag: string;
 }
 
-export function buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume }: FfmpegArgsInput): string[] {
+export function buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume, segmentTag }: FfmpegArgsInput): string[] {
   const encoded = plan.renditions.filter((r) => !r.passthrough);
   const args = [
     '-hide_banner',
@@ -159,13 +162,14 @@ export function buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume }: Ffm
   if (plan.hasAudio) {
     args.push('-c:a', 'aac', '-b:a', `${profile.audio.bitrateKbps}k`, '-ar', String(profile.audio.sampleRate), '-ac', String(profile.audio.channels));
   }
-  const slaves = plan.renditions.map((r, i) => teeSlave({ profile, resume, index: i, hasAudio: plan.hasAudio, dir: `${outDir}/${r.name}` }));
+  const slaves = plan.renditions.map((r, i) => teeSlave({ profile, resume, segmentTag, index: i, hasAudio: plan.hasAudio, dir: `${outDir}/${r.name}` }));
   args.push('-map_metadata', '-1', '-f', 'tee', slaves.join('|'));
   return args;
 }
 
 /** One tee slave: an HLS muxer for video stream `index` (and the audio). */
-function teeSlave(o: { profile: Profile; resume: boolean; index: number; hasAudio: boolean; dir: string }): string {
+function teeSlave(o: { profile: Profile; resume: boolean; segmentTag: string; index: number; hasAudio: boolean; dir: string }): string {
+  if (!/^[a-z0-9]{1,16}$/.test(o.segmentTag)) throw new Error(`The segment tag "${o.segmentTag}" must be lowercase letters and digits.`);
   if (!/^\/[A-Za-z0-9_./@+-]*$/.test(o.dir)) throw new Error(`The output dir ${o.dir} holds characters the tee muxer cannot take.`);
   const hlsFlags = ['delete_segments', 'temp_file', 'independent_segments'];
   // append_list continues the numbering of an existing playlist and marks the seam with
@@ -180,7 +184,7 @@ function teeSlave(o: { profile: Profile; resume: boolean; index: number; hasAudi
     `hls_delete_threshold=${o.profile.deleteThresholdSegments}`,
     `hls_flags=${hlsFlags.join('+')}`,
     'hls_segment_type=mpegts',
-    `hls_segment_filename=${o.dir}/seg_%06d.ts`,
+    `hls_segment_filename=${o.dir}/seg-${o.segmentTag}-%06d.ts`,
   ];
   return `[${options.join(':')}]${o.dir}/index.m3u8`;
 }
@@ -218,4 +222,9 @@ export function masterPlaylist(plan: LadderPlan): string {
     );
   }
   return lines.join('\n') + '\n';
+}
+
+/** A short tag for a publish session's segment names (its id's first 8 hex digits). */
+export function segmentTagFor(publishSessionId: string): string {
+  return publishSessionId.replace(/[^0-9a-f]/g, '').slice(0, 8) || 'seg';
 }

@@ -19,13 +19,14 @@ import {
   waitForFirstSegments,
   writeMasterPlaylist,
 } from './hls-output.js';
-import { buildFfmpegArgs, masterPlaylist, planLadder } from './ladder.js';
+import { buildFfmpegArgs, masterPlaylist, planLadder, segmentTagFor } from './ladder.js';
 import { acquireLease, type Lease } from './lease.js';
 import { loadProfile, ProfileError } from './profiles.js';
 
 export const LEASE_TTL_MS = 5_000;
 const HEARTBEAT_MS = 1_500;
 const MAX_RESTARTS = 3;
+const HEALTHY_RUN_MS = 60_000;
 const PROGRESS_EVERY_MS = 2_000;
 const PRUNE_EVERY_BEATS = 4; // ~6 s
 
@@ -106,7 +107,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           job,
           lease,
           log,
-          args: buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume }),
+          args: buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume, segmentTag: segmentTagFor(d.publishSessionId) }),
           signal,
           prune: () => pruneSegments(outDir, profile.deleteThresholdSegments),
         });
@@ -122,9 +123,13 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           }
         }).catch((err) => log.error({ err }, 'Could not publish the master playlist.'));
 
+        const startedAt = Date.now();
         const result = await run.done;
         if (result.stop === 'lease-lost') {
-          log.error('Lost the stream lease; another worker owns the stream now.');
+          log.error('Lost the stream lease; handing the job back so that whoever holds the lease, or a worker after it expires, goes on.');
+          // if another worker already took the job over, our token is stale and this fails
+          const handedBack = await job.moveToDelayed(Date.now() + LEASE_TTL_MS, token).then(() => true, () => false);
+          if (handedBack) throw new DelayedError();
           return 'lease-lost';
         }
         if (result.stop === 'shutdown' && (await repo.isPublishActive(deps.db, d.publishSessionId))) {
@@ -134,12 +139,24 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
         }
         if (result.stop === 'cancelled' || result.stop === 'publisher-gone' || !(await repo.isPublishActive(deps.db, d.publishSessionId))) {
           await finishPlaylists(outDir);
+          // a publish whose ingest stopped answering (crashed) is ended here: nobody else will
+          await repo.endPublishSession(deps.db, { publishSessionId: d.publishSessionId, reason: 'ingest_lost' });
           log.info({ stop: result.stop ?? 'input-ended' }, 'The publisher left; the playlists are finished.');
           return 'ended';
         }
-        // ffmpeg exited on its own while the publisher is still there: restart, bounded.
+        // ffmpeg exited on its own while the publisher is still there: restart, bounded. A run
+        // that lasted a while was healthy: the budget is for crash loops, not a long event's
+        // occasional hiccup.
+        if (Date.now() - startedAt > HEALTHY_RUN_MS) restarts = 0;
         restarts += 1;
         const why = describeExit(result.exit);
+        if (restarts > MAX_RESTARTS && (await ingestGone(deps, d.publishSessionId))) {
+          // not ffmpeg's fault: the ingest holding the publisher is gone (crashed, unreachable)
+          await finishPlaylists(outDir);
+          await repo.endPublishSession(deps.db, { publishSessionId: d.publishSessionId, reason: 'ingest_lost' });
+          log.warn('The ingest holding the publisher stopped answering; the publish is ended.');
+          return 'ended';
+        }
         if (restarts > MAX_RESTARTS) {
           const message = `Transcoding failed ${restarts} times; giving up. Last error: ${why}`;
           log.error({ stderr: result.exit.stderrTail }, message);
@@ -156,6 +173,22 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
       await lease.release().catch(() => undefined);
     }
   };
+}
+
+/**
+ * After a crash loop: is the ingest still there? A live ingest touches its publishers every 5 s;
+ * a dead one never again, and the session goes stale after PUBLISHER_STALE_SECONDS.
+ */
+async function ingestGone(deps: LiveJobDeps, publishSessionId: string): Promise<boolean> {
+  const before = (await repo.publishLastSeenAt(deps.db, publishSessionId))?.getTime() ?? 0;
+  const deadline = Date.now() + (repo.PUBLISHER_STALE_SECONDS + 2) * 1000;
+  while (Date.now() < deadline) {
+    if (!(await repo.isPublishActive(deps.db, publishSessionId))) return true;
+    const seen = (await repo.publishLastSeenAt(deps.db, publishSessionId))?.getTime() ?? 0;
+    if (seen > before) return false; // touched again: the ingest is alive, ffmpeg is the problem
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
 }
 
 function describeExit(exit: FfmpegExit): string {
@@ -220,9 +253,14 @@ function runOnce(o: {
     o.signal?.addEventListener('abort', onAbort, { once: true });
 
     let beats = 0;
+    let renewedAt = Date.now();
     const heartbeat = setInterval(() => {
       void (async () => {
-        if (!(await o.lease.renew().catch(() => false))) return halt('lease-lost', true);
+        // a renewal that fails on a Redis blip is retried on the next beat while the lease
+        // is still ours for certain; a renewal that answers "not yours" means it is gone
+        const renewed = await o.lease.renew().catch(() => null);
+        if (renewed === false || (renewed === null && Date.now() - renewedAt > LEASE_TTL_MS - HEARTBEAT_MS)) return halt('lease-lost', true);
+        if (renewed) renewedAt = Date.now();
         const active = await repo.isPublishActive(deps.db, job.data.publishSessionId).catch(() => true);
         if (!active) halt('publisher-gone', false);
         if (++beats % PRUNE_EVERY_BEATS === 0) await o.prune().catch(() => undefined);
