@@ -36,6 +36,10 @@ t.test('each role requires what it uses', async (t) => {
   t.throws(() => loadConfig({ DATABASE_URL: base.DATABASE_URL, REDIS_URL: base.REDIS_URL }, 'worker'), /INTERNAL_API_KEY is required for the worker role/);
   t.doesNotThrow(() => loadConfig({ DATABASE_URL: base.DATABASE_URL }, 'migrate'));
   t.throws(() => loadConfig({ ADMIN_PASSWORD: 'longenough' }, 'all'), /ADMIN_PASSWORD is set but ADMIN_EMAIL is not/);
+  t.throws(() => loadConfig({ HLS_HOST: 'http://tv.example/hls' }, 'all'), /HLS_HOST must be a host name with an optional :port/);
+  t.throws(() => loadConfig({ RTMP_HOST: 'in.example:1935' }, 'all'), /RTMP_HOST must be a host name/);
+  t.throws(() => loadConfig({ CORS_ORIGIN: 'https://a.example, evil' }, 'all'), /CORS_ORIGIN entry "evil"/);
+  t.doesNotThrow(() => loadConfig({ HLS_HOST: 'tv.example.com:8443', RTMP_HOST: 'in.example.com', CORS_ORIGIN: 'https://a.example,http://localhost:5173' }, 'all'));
   t.throws(() => loadConfig({ DATA_DIR: '/srv/my media' }, 'all'), /MEDIA_DIR \(or DATA_DIR\) "\/srv\/my media\/media" may only hold/);
   t.throws(() => loadConfig({ API_UPSTREAMS: 'api:3000, bad host' }, 'all'), /API_UPSTREAMS entry "bad host"/);
 });

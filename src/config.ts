@@ -152,6 +152,20 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     if (!/^[A-Za-z0-9_.-]+:\d{1,5}$/.test(u)) problems.push(`API_UPSTREAMS entry "${u}" must look like host:port.`);
   }
 
+  const host = (name: string, fallback: string, withPort: boolean): string => {
+    const v = str(name, fallback);
+    const ok = withPort ? /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/ : /^[A-Za-z0-9.-]+$|^\[?[0-9a-fA-F:]+\]?$/;
+    if (!ok.test(v)) problems.push(`${name} must be a host name${withPort ? ' with an optional :port' : ''} (no scheme, no path), but it is "${v}".`);
+    return v;
+  };
+  const rtmpHost = host('RTMP_HOST', 'localhost', false);
+  const hlsHost = host('HLS_HOST', `localhost:${httpPort}`, true);
+  const ingestPullHost = host('INGEST_PULL_HOST', '127.0.0.1', false);
+  const corsOrigin = str('CORS_ORIGIN', '*');
+  for (const o of corsOrigin === '*' ? [] : corsOrigin.split(',').map((x) => x.trim())) {
+    if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)) problems.push(`CORS_ORIGIN entry "${o}" must be * or an origin like https://example.com.`);
+  }
+
   const mediaDir = path.resolve(cwd, str('MEDIA_DIR', path.join(dataDir, 'media')));
   // the media dir lands unquoted in nginx's config and in ffmpeg's tee muxer options
   if (!/^\/[A-Za-z0-9_./@+-]*$/.test(mediaDir)) {
@@ -174,14 +188,14 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     httpPort,
     rtmpPort,
     rtmps,
-    rtmpHost: str('RTMP_HOST', 'localhost'),
-    hlsHost: str('HLS_HOST', `localhost:${httpPort}`),
+    rtmpHost,
+    hlsHost,
     publicScheme: publicScheme === 'https' ? 'https' : 'http',
-    corsOrigin: str('CORS_ORIGIN', '*'),
+    corsOrigin,
     internalApiKey,
     profile,
     profilesDir: path.resolve(cwd, str('PROFILES_DIR', PROFILES_DIR)),
-    ingestPullHost: str('INGEST_PULL_HOST', '127.0.0.1'),
+    ingestPullHost,
     workerConcurrency: int('WORKER_CONCURRENCY', 2, 1, 64),
     apiUpstreams: upstreams,
     adminEmail,
