@@ -146,7 +146,8 @@ t.test('a publisher that goes silent for 10 s is dropped', async (t) => {
   const s = await stack.createStream('silent');
   keys.push(s.streamKey);
   const pub = publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 320, height: 240, fps: 10, seconds: 60, videoKbps: 300 });
-  await waitFor(async () => ['starting', 'live'].includes(await stack.streamStatus(s.id)), { what: 'the publish', timeoutMs: 10_000 });
+  // live: media is flowing (a publisher stopped before its first video would be refused as "no video")
+  await waitFor(async () => (await stack.streamStatus(s.id)) === 'live', { what: 'the publish to go live', timeoutMs: 30_000 });
   pub.child.kill('SIGSTOP');
   const stoppedAt = Date.now();
   await waitFor(async () => (await stack.streamStatus(s.id)) === 'offline', { what: 'the silent publisher to be dropped', timeoutMs: 15_000, intervalMs: 250 });
@@ -161,7 +162,8 @@ t.test('a publisher is dropped when its stream is disabled, even without a bus m
   const s = await stack.createStream('revoked');
   keys.push(s.streamKey);
   publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 320, height: 240, fps: 10, seconds: 60, videoKbps: 300 });
-  await waitFor(async () => ['starting', 'live'].includes(await stack.streamStatus(s.id)), { what: 'the publish', timeoutMs: 10_000 });
+  // live: media is flowing (a publisher stopped before its first video would be refused as "no video")
+  await waitFor(async () => (await stack.streamStatus(s.id)) === 'live', { what: 'the publish to go live', timeoutMs: 30_000 });
   await stack.db.query('UPDATE streams SET enabled = false WHERE id = $1', [s.id]);
   await waitFor(async () => (await stack.streamStatus(s.id)) === 'offline', { what: 'the publisher to be dropped', timeoutMs: 10_000, intervalMs: 250 });
   const sessions = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
