@@ -34,6 +34,7 @@ await runRole('ingest', async ({ config, log, onShutdown }) => {
     pullBaseUrl: `rtmp://${config.ingestPullHost}:${config.rtmpPort}/internal`,
     defaultProfile: config.profile,
     profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
+    segmentSeconds: (name) => loadProfile(config.profilesDir, name).then((p) => p.segmentSeconds),
   });
   const ingest = createRtmpIngest({ core: streams, log, port: config.rtmpPort, rtmps: config.rtmps, internalApiKey: config.internalApiKey });
   await bus.subscribe('stream.key-regenerated', ({ streamId }) => {

@@ -170,6 +170,20 @@ t.test('a publisher is dropped when its stream is disabled, even without a bus m
   t.equal(sessions.body.items[0].endReason, 'key_revoked');
 });
 
+t.test('a keyframe interval that does not match the segment length is told to the broadcaster', async (t) => {
+  const s = await stack.createStream('long-gop');
+  keys.push(s.streamKey);
+  // the harness's publisher sends a keyframe every 2 s; this one every 4 s
+  const pub = publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 320, height: 240, fps: 10, seconds: 30, videoKbps: 300, gopSeconds: 4 });
+  const log = await waitFor(async () => {
+    const r = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
+    const text = JSON.stringify(r.body.items[0]?.log ?? []);
+    return text.includes('keyframe every') ? text : null;
+  }, { what: 'the keyframe advice', timeoutMs: 20_000, intervalMs: 250 });
+  t.match(log, /keyframe every 4\.0 s; set its keyframe interval to 2 s/);
+  await pub.stop();
+});
+
 t.test('no stream key in any log', async (t) => {
   const logs = stack.allLogs();
   for (const key of keys) t.notOk(logs.includes(key), 'key not logged');

@@ -43,6 +43,7 @@ interface Publisher {
   grant: PublishGrant | null;
   closed: boolean;
   endReason: string | null;
+  keyframes?: number[]; // dts of the first keyframes after the key check; undefined once measured
 }
 
 interface Tracked {
@@ -121,8 +122,9 @@ export function createRtmpIngest(deps: {
     // remember the first audio/video packets: codecs without a sequence header (e.g. Sorenson)
     // are only recognisable from them
     const onPacket = rtmp.onPacketCallback;
-    rtmp.onPacketCallback = (packet: { codec_type: number; data: Buffer }) => {
+    rtmp.onPacketCallback = (packet: { codec_type: number; flags: number; dts: number; data: Buffer }) => {
       if (packet.codec_type === 9 && !session.onairFirstVideo) session.onairFirstVideo = packet.data;
+      if (packet.codec_type === 9 && packet.flags === 3) onKeyframe(session, packet.dts);
       if (packet.codec_type === 8 && !session.onairFirstAudio) session.onairFirstAudio = packet.data;
       onPacket(packet);
     };
@@ -130,6 +132,17 @@ export function createRtmpIngest(deps: {
     tracked.add(t);
     socket.once('close', () => tracked.delete(t));
     socket.setNoDelay(true);
+  }
+
+  /** Measures the publisher's keyframe interval once, from its second and third keyframes. */
+  function onKeyframe(session: any, dts: number) {
+    const p = publishers.get(session.id);
+    if (!p?.grant || p.keyframes === undefined) return;
+    p.keyframes.push(dts);
+    if (p.keyframes.length < 3) return;
+    const seconds = (p.keyframes[2]! - p.keyframes[1]!) / 1000;
+    p.keyframes = undefined;
+    if (seconds > 0) core.keyframeInterval(p.grant, seconds).catch((err) => log.warn({ err: err.message }, 'Could not check the keyframe interval.'));
   }
 
   function watchdog() {
@@ -221,7 +234,7 @@ export function createRtmpIngest(deps: {
     try {
       // publisher resume by IP (node-media-server's 30 s grace) is off: a reconnect is a new publish
       session.broadcast.publishGraceMs = 0;
-      const p: Publisher = { session, grant: null, closed: false, endReason: null };
+      const p: Publisher = { session, grant: null, closed: false, endReason: null, keyframes: [] };
       session.socket.once('close', () => void onPublisherClosed(p));
       if (session.streamApp !== 'live') return refuse(p, new PublishRefused('bad_app', 'Publish to the "live" application: rtmp://host/live.'));
       const current = session.broadcast.publisher;

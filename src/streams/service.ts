@@ -18,6 +18,8 @@ export interface IngestCore {
   publishEnded(grant: PublishGrant, reason: string): Promise<void>;
   /** Heartbeat for live publishers; answers the publish sessions whose key is no longer valid. */
   touch(publishers: { publishSessionId: string; streamKey: string }[]): Promise<string[]>;
+  /** The publisher's measured keyframe interval: a mismatch with the segment length is told to the broadcaster. */
+  keyframeInterval(grant: PublishGrant, seconds: number): Promise<void>;
 }
 
 export interface StreamsService extends IngestCore {
@@ -54,6 +56,7 @@ export function createStreamsService(deps: {
   pullBaseUrl?: string; // rtmp://<this ingest>:<port>/internal
   defaultProfile: string;
   profileExists: (name: string) => Promise<boolean>;
+  segmentSeconds?: (profile: string) => Promise<number>; // the ingest has it, for keyframe advice
 }): StreamsService {
   const { db, log } = deps;
 
@@ -132,6 +135,16 @@ export function createStreamsService(deps: {
       if (ended) await sessionLog(grant.publishSessionId, 'info', `Publish ended (${reason}).`);
       await deps.jobs?.cancelLive(grant.publishSessionId);
       await deps.bus.publish('stream.status', { streamId: grant.streamId, status: 'offline', publishSessionId: grant.publishSessionId }).catch(() => undefined);
+    },
+
+    async keyframeInterval(grant, seconds) {
+      const segment = await deps.segmentSeconds?.(grant.profile).catch(() => null);
+      if (!segment || Math.abs(seconds - segment) <= 0.25) return;
+      const message =
+        `Your encoder sends a keyframe every ${seconds.toFixed(1)} s; set its keyframe interval to ${segment} s ` +
+        `(OBS: Settings › Output › Keyframe Interval) so that all renditions cut their segments at the same instants.`;
+      log.warn({ streamId: grant.streamId, publishSessionId: grant.publishSessionId, seconds }, 'The publisher’s keyframe interval does not match the segment length.');
+      await sessionLog(grant.publishSessionId, 'warn', message);
     },
 
     touch: (publishers) => repo.touchPublishSessions(db, publishers.map((p) => ({ id: p.publishSessionId, keyDigest: keyDigest(p.streamKey) }))),

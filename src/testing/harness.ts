@@ -128,14 +128,15 @@ export interface Publisher {
 /** Publishes an ffmpeg lavfi test pattern (H.264 + AAC unless told otherwise) in real time. */
 export function publishTestPattern(
   t: Teardown,
-  o: { url: string; width: number; height: number; fps: number; seconds: number; videoKbps?: number; videoCodec?: 'libx264' | 'flv1'; audio?: boolean },
+  o: { url: string; width: number; height: number; fps: number; seconds: number; videoKbps?: number; videoCodec?: 'libx264' | 'flv1'; audio?: boolean; gopSeconds?: number },
 ): Publisher {
   const kbps = o.videoKbps ?? 1500;
   const args = ['-hide_banner', '-loglevel', 'warning', '-re', '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`];
   if (o.audio !== false) args.push('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000');
   args.push('-t', String(o.seconds));
   if ((o.videoCodec ?? 'libx264') === 'libx264') {
-    args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(o.fps * 2), '-keyint_min', String(o.fps * 2), '-sc_threshold', '0');
+    const gop = String(o.fps * (o.gopSeconds ?? 2));
+    args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0');
   } else {
     args.push('-c:v', 'flv1');
   }
