@@ -86,7 +86,7 @@ t.test('while one stream publishes: malformed RTMP input ends only its own conne
   keys.push(s.streamKey);
   publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 120, videoKbps: 600 });
   const playlist = `${stack.base}/hls/${s.playbackId}/360p/index.m3u8`;
-  await waitFor(async () => (await getText(`${stack.base}/hls/${s.playbackId}/master.m3u8`)).status === 200, { what: 'live', timeoutMs: 30_000 });
+  await stack.waitForMaster(s.playbackId);
 
   const attacks: [string, (c: Awaited<ReturnType<typeof connectRaw>>) => Promise<void> | void][] = [
     ['connect without tcUrl', (c) => c.send(publishCommands({ app: 'live', name: 'x', tcUrl: null }))],

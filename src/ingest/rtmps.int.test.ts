@@ -2,7 +2,7 @@
 import path from 'node:path';
 import t from 'tap';
 import { freePort } from '../local/processes.js';
-import { getText, publishTestPattern, run, testDir, waitFor } from '../testing/harness.js';
+import { publishTestPattern, run, testDir } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 
 const dir = testDir('tls');
@@ -16,7 +16,7 @@ const stack = await startStack(t, { extraEnv: { RTMPS_CERT: cert, RTMPS_KEY: key
 t.test('a publish over RTMPS goes live', async (t) => {
   const s = await stack.createStream('tls');
   publishTestPattern(t, { url: `rtmps://127.0.0.1:${rtmpsPort}/live/${s.streamKey}`, width: 640, height: 360, fps: 10, seconds: 30, videoKbps: 600 });
-  await waitFor(async () => (await getText(`${stack.base}/hls/${s.playbackId}/master.m3u8`)).status === 200, { what: 'live over RTMPS', timeoutMs: 30_000 });
+  await stack.waitForMaster(s.playbackId);
   t.equal(await stack.streamStatus(s.id), 'live');
   t.notOk(stack.allLogs().includes(s.streamKey), 'no key in the logs');
 });

@@ -26,6 +26,10 @@ export interface Stack {
   createStream(title?: string): Promise<{ id: string; streamKey: string; playbackId: string; playbackUrl: string }>;
   streamStatus(id: string): Promise<string>;
   rtmpUrl(key: string): string;
+  /** Waits until the stream's master playlist answers 200 through nginx (the stream is live). */
+  waitForMaster(playbackId: string, timeoutMs?: number): Promise<void>;
+  /** The worker that runs the stream's open publish session. */
+  currentWorker(streamId: string): Promise<string>;
   addWorker(name: string): RoleProc;
   /** Everything every process wrote: role output, nginx and ffmpeg-facing logs. */
   allLogs(): string;
@@ -110,6 +114,13 @@ export async function startStack(t: Tap, o: { workers?: number; extraEnv?: NodeJ
       return r.body.status;
     },
     rtmpUrl: (key) => `rtmp://127.0.0.1:${rtmpPort}/live/${key}`,
+    async waitForMaster(playbackId, timeoutMs = 30_000) {
+      await waitFor(async () => (await fetch(`${base}/hls/${playbackId}/master.m3u8`)).status === 200, { what: 'the master playlist', timeoutMs });
+    },
+    async currentWorker(streamId) {
+      const { rows } = await pool.query(`SELECT worker_id FROM publish_sessions WHERE stream_id = $1 AND ended_at IS NULL`, [streamId]);
+      return rows[0]?.worker_id as string;
+    },
     addWorker: (name) => addRole('worker', name, o.workerEnv),
     allLogs() {
       const logDir = path.join(dataDir, 'logs');

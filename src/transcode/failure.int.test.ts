@@ -30,7 +30,7 @@ t.test('an ffmpeg crash is followed by a restart and the stream goes live', asyn
   writeFileSync(crashOnce, '');
   const s = await stack.createStream('crash-once');
   publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 40, videoKbps: 600 });
-  await waitFor(async () => (await getText(`${stack.base}/hls/${s.playbackId}/master.m3u8`)).status === 200, { what: 'live after a restart', timeoutMs: 30_000 });
+  await stack.waitForMaster(s.playbackId);
   t.equal(await stack.streamStatus(s.id), 'live');
   const sessions = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
   t.match(JSON.stringify(sessions.body.items[0].log), /Transcoder stopped unexpectedly \(exit code 1: simulated encoder crash\); restart 1 of 3/);
@@ -55,7 +55,7 @@ t.test('an ffmpeg that keeps crashing fails the stream with the reason', async (
 t.test('an ingest that dies mid-stream: the worker ends the publish and finishes the playlists', async (t) => {
   const s = await stack.createStream('ingest-crash');
   publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 60, videoKbps: 600 });
-  await waitFor(async () => (await getText(`${stack.base}/hls/${s.playbackId}/master.m3u8`)).status === 200, { what: 'live', timeoutMs: 30_000 });
+  await stack.waitForMaster(s.playbackId);
   stack.roles.find((r) => r.name === 'ingest')!.kill('SIGKILL');
   await waitFor(async () => (await stack.streamStatus(s.id)) === 'offline', { what: 'offline after the ingest died', timeoutMs: 30_000, intervalMs: 500 });
   const sessions = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);

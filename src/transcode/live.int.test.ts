@@ -95,10 +95,9 @@ t.test('a worker killed with SIGKILL: its ffmpeg dies, another worker resumes af
   keys.push(s.streamKey);
   publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 90, videoKbps: 800 });
   const playlistUrl = `${stack.base}/hls/${s.playbackId}/360p/index.m3u8`;
-  await waitFor(async () => (await getText(`${stack.base}/hls/${s.playbackId}/master.m3u8`)).status === 200, { what: 'live', timeoutMs: 30_000 });
+  await stack.waitForMaster(s.playbackId);
 
-  const { rows } = await stack.db.query(`SELECT worker_id FROM publish_sessions WHERE stream_id = $1 AND ended_at IS NULL`, [s.id]);
-  const victimName = rows[0].worker_id as string;
+  const victimName = await stack.currentWorker(s.id);
   const victim = stack.roles.find((r) => r.name === victimName)!;
   t.ok(victim, `the stream runs on ${victimName}`);
   const ffmpegPids = await childPids(victim.child.pid!);
@@ -128,9 +127,9 @@ t.test('a worker stopped with SIGTERM hands its live stream to another worker', 
   keys.push(s.streamKey);
   publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 90, videoKbps: 800 });
   const playlistUrl = `${stack.base}/hls/${s.playbackId}/360p/index.m3u8`;
-  await waitFor(async () => (await getText(`${stack.base}/hls/${s.playbackId}/master.m3u8`)).status === 200, { what: 'live', timeoutMs: 30_000 });
-  const { rows } = await stack.db.query(`SELECT worker_id FROM publish_sessions WHERE stream_id = $1 AND ended_at IS NULL`, [s.id]);
-  const worker = stack.roles.find((r) => r.name === rows[0].worker_id)!;
+  await stack.waitForMaster(s.playbackId);
+  const workerName = await stack.currentWorker(s.id);
+  const worker = stack.roles.find((r) => r.name === workerName)!;
   worker.kill('SIGTERM');
   t.equal(await worker.exited, 0, 'the worker stops cleanly');
   t.notMatch((await getText(playlistUrl)).text, /#EXT-X-ENDLIST/, 'players are never told the stream ended');
