@@ -1,4 +1,5 @@
 // The only reader of process.env. Defaults → env → validate (every problem at once) → frozen object.
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { PROFILES_DIR } from './paths.js';
@@ -33,6 +34,9 @@ export interface Config {
   apiUpstreams: string[]; // nginx upstreams for /api and /ws
   adminEmail: string | null;
   adminPassword: string | null;
+  /** Express `trust proxy`: which hops may set X-Forwarded-For (per-IP login limits use the client IP). */
+  trustProxy: string | number;
+  login: { accountFailures: number; ipFailures: number; windowSeconds: number };
 }
 
 export class ConfigError extends Error {
@@ -166,6 +170,20 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)) problems.push(`CORS_ORIGIN entry "${o}" must be * or an origin like https://example.com.`);
   }
 
+  const trustRaw = str('TRUST_PROXY', 'loopback');
+  const trustProxy: string | number = /^\d{1,2}$/.test(trustRaw) ? Number(trustRaw) : trustRaw;
+  if (typeof trustProxy === 'string') {
+    for (const entry of trustProxy.split(',').map((x) => x.trim())) {
+      const [ip, bits, extra] = entry.split('/');
+      const named = ['loopback', 'linklocal', 'uniquelocal'].includes(entry);
+      const cidr = isIP(ip ?? '') !== 0 && extra === undefined && (bits === undefined || /^\d{1,3}$/.test(bits));
+      if (!named && !cidr) problems.push(`TRUST_PROXY entry "${entry}" must be loopback, linklocal, uniquelocal, an IP, a CIDR, or a hop count.`);
+    }
+  }
+  const loginWindowRaw = str('LOGIN_WINDOW', '15m');
+  const loginWindow = parseDuration(loginWindowRaw);
+  if (loginWindow === null || loginWindow < 1) problems.push(`LOGIN_WINDOW must look like 15m or a number of seconds, but it is "${loginWindowRaw}".`);
+
   const mediaDir = path.resolve(cwd, str('MEDIA_DIR', path.join(dataDir, 'media')));
   // the media dir lands unquoted in nginx's config and in ffmpeg's tee muxer options
   if (!/^\/[A-Za-z0-9_./@+-]*$/.test(mediaDir)) {
@@ -200,6 +218,12 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     apiUpstreams: upstreams,
     adminEmail,
     adminPassword,
+    trustProxy,
+    login: {
+      accountFailures: int('LOGIN_ACCOUNT_LIMIT', 10, 1, 100_000),
+      ipFailures: int('LOGIN_IP_LIMIT', 100, 1, 1_000_000),
+      windowSeconds: loginWindow ?? 900,
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

@@ -1,13 +1,11 @@
 // api role: Express REST (and, later, the WebSocket server) behind nginx.
 import { createServer } from 'node:http';
 import { createPool } from '../db/pool.js';
-import { createTokenService } from '../http/auth.js';
 import { createApp } from '../http/app.js';
+import { createAppDeps } from '../http/deps.js';
 import { createBus } from '../redis/bus.js';
 import { createRedis } from '../redis/connection.js';
-import { createStreamsService } from '../streams/service.js';
 import { loadProfile } from '../transcode/profiles.js';
-import { createUsersService } from '../users/service.js';
 import { runRole } from './role.js';
 
 await runRole('api', async ({ config, log, onShutdown }) => {
@@ -19,22 +17,7 @@ await runRole('api', async ({ config, log, onShutdown }) => {
   onShutdown(() => void (redis.disconnect(), sub.disconnect()));
   const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
 
-  const streams = createStreamsService({
-    db,
-    bus,
-    log,
-    defaultProfile: config.profile,
-    profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
-  });
-  const app = createApp({
-    config,
-    log,
-    db,
-    redis,
-    users: createUsersService({ db, log }),
-    streams,
-    tokens: createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds }),
-  });
+  const app = createApp(createAppDeps({ config, log, db, redis, bus }));
   const server = createServer(app);
   server.headersTimeout = 15_000;
   server.requestTimeout = 30_000;

@@ -1,43 +1,12 @@
-// The REST API in-process (createApp, never listening by itself) against real Postgres and Redis.
+// The REST API in-process (createApp, never listening by itself) against real Postgres and Redis:
+// health, sign-in basics, token checks, streams.
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import t from 'tap';
-import { loadConfig } from '../config.js';
-import { silentLog } from '../log.js';
-import { createBus } from '../redis/bus.js';
-import { createStreamsService } from '../streams/service.js';
-import { randomId, testDatabase, testEnv } from '../testing/harness.js';
-import { createUsersService, hashPassword } from '../users/service.js';
+import { startTestApi } from '../testing/api.js';
+import { hashPassword } from '../users/service.js';
 import { createTokenService } from './auth.js';
-import { createApp } from './app.js';
 
-const { redisUrl } = testEnv();
-const { url, pool } = await testDatabase(t);
-const config = loadConfig({ DATABASE_URL: url, REDIS_URL: redisUrl, JWT_SECRET: 'j'.repeat(40), REDIS_PREFIX: `t${randomId()}`, HLS_HOST: 'tv.example:8080', RTMP_HOST: 'in.example' }, 'api');
-const log = silentLog();
-const redis = new Redis(redisUrl);
-const sub = new Redis(redisUrl);
-t.teardown(() => void (redis.disconnect(), sub.disconnect()));
-const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
-const tokens = createTokenService({ secret: config.jwtSecret, expiresInSeconds: 3600 });
-const streams = createStreamsService({ db: pool, bus, log, defaultProfile: 'default', profileExists: async (n) => n === 'default' || n === 'no-passthrough' });
-const app = createApp({ config, log, db: pool, redis, users: createUsersService({ db: pool, log }), streams, tokens });
-const server = createServer(app).listen(0, '127.0.0.1');
-await new Promise((r) => server.once('listening', r));
-t.teardown(() => new Promise((r) => server.close(r)));
-const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
-
-async function call(method: string, path: string, o: { body?: unknown; raw?: string; token?: string; type?: string } = {}) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { ...(o.body !== undefined || o.raw !== undefined ? { 'content-type': o.type ?? 'application/json' } : {}), ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
-    body: o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body)),
-  });
-  const text = await res.text();
-  return { status: res.status, type: res.headers.get('content-type') ?? '', body: text ? JSON.parse(text) : null, headers: res.headers };
-}
+const { pool, call } = await startTestApi(t);
 
 await pool.query(`INSERT INTO users (email, name, role, password_hash) VALUES ('Admin@Example.com', 'Ada', 'admin', $1), ('viewer@example.com', 'Vic', 'attendee', $2)`, [
   await hashPassword('correct horse'),
@@ -54,7 +23,7 @@ let viewer = '';
 t.test('login', async (t) => {
   const ok = await call('POST', '/auth/login', { body: { email: 'admin@example.com', password: 'correct horse' } });
   t.equal(ok.status, 200);
-  t.same(ok.body.user, { id: ok.body.user.id, email: 'Admin@Example.com', name: 'Ada', role: 'admin' });
+  t.same(ok.body.user, { id: ok.body.user.id, email: 'Admin@Example.com', name: 'Ada', role: 'admin', createdAt: ok.body.user.createdAt });
   t.notOk('passwordHash' in ok.body.user);
   admin = ok.body.token;
   viewer = (await call('POST', '/auth/login', { body: { email: 'viewer@example.com', password: 'viewer pass' } })).body.token;
@@ -78,7 +47,7 @@ t.test('tokens are checked: anonymous, tampered, alg none, other secret', async 
   const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${p}.`;
   t.equal((await call('GET', '/streams', { token: none })).status, 401);
   t.equal((await call('GET', '/streams', { token: `${h}.${p}.${'A'.repeat(43)}` })).status, 401);
-  const other = await createTokenService({ secret: 'o'.repeat(40), expiresInSeconds: 60 }).sign({ id: '00000000-0000-0000-0000-000000000000', role: 'admin' });
+  const other = await createTokenService({ secret: 'o'.repeat(40), expiresInSeconds: 60 }).sign({ userId: '00000000-0000-0000-0000-000000000000', deviceId: '00000000-0000-0000-0000-000000000000' });
   t.equal((await call('GET', '/streams', { token: other })).status, 401);
   t.equal((await call('POST', '/streams', { token: viewer, body: { title: 'x' } })).status, 403, 'an attendee may not create streams');
 });

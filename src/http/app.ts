@@ -1,15 +1,28 @@
 // Builds the Express app from its dependencies; never listens (tests and the api role do).
+// Every REST endpoint is declared once (see endpoint.ts); this file lists them, mounts them and
+// serves the OpenAPI document generated from the same list.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import express, { type Express } from 'express';
+import swaggerUi from 'swagger-ui-dist';
 import type pg from 'pg';
 import { z } from 'zod';
+import { authEndpoints } from '../auth/routes.js';
+import type { AuthService } from '../auth/service.js';
 import type { Config } from '../config.js';
+import { eventEndpoints } from '../events/routes.js';
+import type { EventsService } from '../events/service.js';
 import type { Log } from '../log.js';
+import { APP_ROOT } from '../paths.js';
 import type { Redis } from '../redis/connection.js';
-import { streamsRouter } from '../streams/routes.js';
+import { streamEndpoints } from '../streams/routes.js';
 import type { StreamsService } from '../streams/service.js';
+import { userEndpoints } from '../users/routes.js';
 import type { UsersService } from '../users/service.js';
-import { type TokenService } from './auth.js';
-import { errorHandler, notFoundHandler, problem, validate } from './errors.js';
+import { endpoint, mountEndpoints, type Endpoint } from './endpoint.js';
+import { errorHandler, notFoundHandler, problem } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { problems } from './schemas.js';
 
 export interface AppDeps {
   config: Config;
@@ -17,21 +30,74 @@ export interface AppDeps {
   db: pg.Pool;
   redis: Redis;
   users: UsersService;
+  auth: AuthService;
   streams: StreamsService;
-  tokens: TokenService;
+  events: EventsService;
 }
 
-const loginBody = z
-  .object({
-    email: z.string().trim().min(3).max(320),
-    password: z.string().min(1).max(1024),
-  })
-  .strict();
+const VERSION = (JSON.parse(readFileSync(path.join(APP_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+function systemEndpoints(deps: AppDeps, doc: () => unknown): Endpoint[] {
+  return [
+    endpoint({
+      method: 'get', path: '/health', action: 'health', tag: 'system',
+      summary: 'Whether this API node reaches Postgres and Redis',
+      answers: { 200: { description: 'Both reachable.', schema: z.object({ status: z.literal('ok'), db: z.boolean(), redis: z.boolean() }) }, ...problems(503) },
+      async handle({ res }) {
+        const [db, redis] = await Promise.all([
+          deps.db.query('SELECT 1').then(() => true, () => false),
+          deps.redis.ping().then(() => true, () => false),
+        ]);
+        if (db && redis) return void res.json({ status: 'ok', db, redis });
+        problem(res, 503, { type: 'about:blank', title: 'unavailable', code: 'unavailable', detail: 'A backing service is down.', db, redis });
+      },
+    }),
+    endpoint({
+      method: 'get', path: '/openapi.json', action: 'docs', tag: 'system',
+      summary: 'This OpenAPI document',
+      answers: { 200: { description: 'OpenAPI 3.1.' } },
+      async handle({ res }) {
+        res.json(doc());
+      },
+    }),
+    endpoint({
+      method: 'get', path: '/docs', action: 'docs', tag: 'system',
+      summary: 'Interactive API documentation (Swagger UI, served locally)',
+      answers: { 200: { description: 'HTML.' } },
+      async handle({ res }) {
+        res.type('html').send(DOCS_HTML);
+      },
+    }),
+  ];
+}
+
+// Relative URLs, so the page works under any prefix nginx puts in front of /api.
+const DOCS_HTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Onair API</title>
+<link rel="stylesheet" href="docs/assets/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="docs/assets/swagger-ui-bundle.js"></script>
+<script src="docs/init.js"></script>
+</body></html>`;
+const DOCS_INIT = `window.ui = SwaggerUIBundle({ url: 'openapi.json', dom_id: '#ui', persistAuthorization: true });`;
+
+/** Every REST endpoint of the app, in documentation order. */
+export function appEndpoints(deps: AppDeps): Endpoint[] {
+  let cached: unknown;
+  const list: Endpoint[] = [
+    ...systemEndpoints(deps, () => (cached ??= openApiDocument(list, { version: VERSION }))),
+    ...authEndpoints({ auth: deps.auth, users: deps.users }),
+    ...userEndpoints({ users: deps.users, auth: deps.auth }),
+    ...eventEndpoints({ events: deps.events, config: deps.config }),
+    ...streamEndpoints({ streams: deps.streams, config: deps.config }),
+  ];
+  return list;
+}
 
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', deps.config.trustProxy);
 
   app.use((req, res, next) => {
     const origin = deps.config.corsOrigin;
@@ -41,30 +107,16 @@ export function createApp(deps: AppDeps): Express {
       if (allowed !== '*') res.vary('Origin');
       res.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
       res.set('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS');
+      res.set('Access-Control-Expose-Headers', 'Retry-After');
     }
     if (req.method === 'OPTIONS') return void res.status(204).end();
     next();
   });
-  app.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
 
   const api = express.Router();
-  api.get('/health', async (_req, res) => {
-    const [db, redis] = await Promise.all([
-      deps.db.query('SELECT 1').then(() => true, () => false),
-      deps.redis.ping().then(() => true, () => false),
-    ]);
-    if (db && redis) return void res.json({ status: 'ok', db, redis });
-    problem(res, 503, { type: 'about:blank', title: 'unavailable', code: 'unavailable', detail: 'A backing service is down.', db, redis });
-  });
-
-  api.post('/auth/login', async (req, res) => {
-    const body = validate(loginBody, req.body, 'body');
-    const user = await deps.users.verifyLogin(body.email, body.password);
-    const token = await deps.tokens.sign(user);
-    res.json({ token, user: { id: user.id, email: user.email, name: user.name, role: user.role } });
-  });
-
-  api.use(streamsRouter({ streams: deps.streams, tokens: deps.tokens, config: deps.config }));
+  api.get('/docs/init.js', (_req, res) => void res.type('js').send(DOCS_INIT));
+  api.use('/docs/assets', express.static(swaggerUi.getAbsoluteFSPath(), { index: false, maxAge: '1d' }));
+  mountEndpoints(api, appEndpoints(deps), (token, req) => deps.auth.authenticate(token, { ip: req.ip ?? null }));
   app.use('/api', api);
   app.use(notFoundHandler);
   app.use(errorHandler(deps.log));

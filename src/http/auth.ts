@@ -1,29 +1,40 @@
-// JWT (HS256, algorithm pinned on verify, issuer and audience checked) sent as Bearer.
-import type { RequestHandler, Request } from 'express';
+// JWT (HS256, algorithm pinned on verify, issuer and audience checked) sent as Bearer. A token
+// names its device session (`sid`); whether that device is still signed in, and the user's
+// current role, come from the auth service, so revocation and role changes apply at once.
 import { jwtVerify, SignJWT } from 'jose';
-import { forbidden, unauthorized } from '../errors.js';
-import type { Role, User } from '../users/service.js';
+import type { Role } from '../access.js';
+import { unauthorized } from '../errors.js';
 
 const ISSUER = 'onair';
 const AUDIENCE = 'onair-api';
 
-export interface AuthUser {
+/** Who is asking: the user, their current role, and the device session their token belongs to. */
+export interface Principal {
   id: string;
   role: Role;
+  deviceId: string;
+}
+
+export interface TokenClaims {
+  userId: string;
+  deviceId: string;
 }
 
 export interface TokenService {
-  sign(user: Pick<User, 'id' | 'role'>): Promise<string>;
-  verify(token: string): Promise<AuthUser>;
+  sign(claims: TokenClaims): Promise<string>;
+  /** Checks signature, algorithm, issuer, audience and expiry; throws 401 otherwise. */
+  verify(token: string): Promise<TokenClaims>;
+  readonly expiresInSeconds: number;
 }
 
 export function createTokenService(opts: { secret: string; expiresInSeconds: number }): TokenService {
   const key = new TextEncoder().encode(opts.secret);
   return {
-    sign: (user) =>
-      new SignJWT({ role: user.role })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setSubject(user.id)
+    expiresInSeconds: opts.expiresInSeconds,
+    sign: (c) =>
+      new SignJWT({ sid: c.deviceId })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(c.userId)
         .setIssuer(ISSUER)
         .setAudience(AUDIENCE)
         .setIssuedAt()
@@ -32,10 +43,10 @@ export function createTokenService(opts: { secret: string; expiresInSeconds: num
     async verify(token) {
       try {
         const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
-        if (typeof payload.sub !== 'string' || typeof payload.role !== 'string') throw new Error('claims');
-        return { id: payload.sub, role: payload.role as Role };
+        if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') throw new Error('claims');
+        return { userId: payload.sub, deviceId: payload.sid };
       } catch {
-        throw unauthorized('The token is not valid or has expired.');
+        throw unauthorized('The token is not valid or has expired; sign in again.');
       }
     },
   };
@@ -43,29 +54,6 @@ export function createTokenService(opts: { secret: string; expiresInSeconds: num
 
 declare module 'express-serve-static-core' {
   interface Request {
-    user?: AuthUser;
+    principal?: Principal | null;
   }
-}
-
-export function authenticate(tokens: TokenService): RequestHandler {
-  return async (req, _res, next) => {
-    const header = req.get('authorization') ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) return next(unauthorized('Send a token: Authorization: Bearer <token>.'));
-    req.user = await tokens.verify(m[1]!);
-    next();
-  };
-}
-
-export function requireRole(...roles: Role[]): RequestHandler {
-  return (req, _res, next) => {
-    if (!req.user) return next(unauthorized());
-    if (!roles.includes(req.user.role)) return next(forbidden());
-    next();
-  };
-}
-
-export function currentUser(req: Request): AuthUser {
-  if (!req.user) throw unauthorized();
-  return req.user;
 }

@@ -6,6 +6,10 @@ import type { Redis } from './connection.js';
 export interface BusMessages {
   'stream.key-regenerated': { streamId: string };
   'stream.status': { streamId: string; status: string; publishSessionId: string | null };
+  /** A device session (or, with deviceId null, every device of the user) was signed out. */
+  'auth.device-revoked': { userId: string; deviceId: string | null };
+  /** The user's role or account changed: cached principals must be looked up again. */
+  'auth.user-changed': { userId: string };
 }
 export type Topic = keyof BusMessages;
 

@@ -230,14 +230,22 @@ export interface PublishSessionView {
   log: { at: Date; level: string; message: string }[];
 }
 
-export async function listPublishSessions(db: Db, streamId: string, limit: number): Promise<PublishSessionView[]> {
+/** Newest first; `after` is the (startedAt, id) of the last item of the previous page. */
+export async function listPublishSessions(
+  db: Db,
+  streamId: string,
+  opts: { limit: number; after?: { startedAt: Date; id: string } },
+): Promise<PublishSessionView[]> {
   const { rows } = await db.query(
     `SELECT p.id, p.started_at, p.live_at, p.ended_at, p.end_reason, p.video_codec, p.audio_codec, p.width,
             p.height, p.fps, p.video_bitrate_kbps, p.worker_id, p.transcode_starts,
             COALESCE((SELECT json_agg(json_build_object('at', l.at, 'level', l.level, 'message', l.message) ORDER BY l.id)
                       FROM publish_session_log l WHERE l.publish_session_id = p.id), '[]') AS log
-     FROM publish_sessions p WHERE p.stream_id = $1 ORDER BY p.started_at DESC LIMIT $2`,
-    [streamId, limit],
+     FROM publish_sessions p
+     WHERE p.stream_id = $1
+       AND ($3::timestamptz IS NULL OR (date_trunc('milliseconds', p.started_at), p.id) < ($3, $4::uuid))
+     ORDER BY date_trunc('milliseconds', p.started_at) DESC, p.id DESC LIMIT $2`,
+    [streamId, opts.limit, opts.after?.startedAt ?? null, opts.after?.id ?? null],
   );
   return rows.map((r) => ({
     id: r.id,

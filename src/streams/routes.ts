@@ -1,27 +1,50 @@
 // HTTP for streams. The key leaves the server only in the answers to create and regenerate.
-import { Router } from 'express';
 import { z } from 'zod';
 import { playbackUrl, rtmpIngestUrl, type Config } from '../config.js';
-import { authenticate, currentUser, requireRole, type TokenService } from '../http/auth.js';
-import { badRequest } from '../errors.js';
-import { validate } from '../http/errors.js';
+import { endpoint, type Endpoint } from '../http/endpoint.js';
+import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, uuid } from '../http/schemas.js';
 import type { StreamsService } from './service.js';
 import type { Stream } from './types.js';
 
-const idParams = z.object({ id: z.uuid({ message: 'id must be a UUID' }) }).strict();
+const STATUSES = ['offline', 'starting', 'live', 'failed'] as const;
+
 const createBody = z
   .object({
     title: z.string().trim().min(1, 'title is required').max(200, 'title is at most 200 characters'),
     profile: z.string().regex(/^[a-z0-9_-]{1,40}$/, 'profile must name a transcode profile').optional(),
   })
   .strict();
-const listQuery = z
-  .object({
-    status: z.enum(['offline', 'starting', 'live', 'failed']).optional(),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z.string().max(200).optional(),
-  })
-  .strict();
+const listQuery = z.object({ status: z.enum(STATUSES, { message: `status must be one of ${STATUSES.join(', ')}` }).optional(), ...pageQuery }).strict();
+const pageOnly = z.object(pageQuery).strict();
+
+export const streamSchema = z.object({
+  id: z.uuid(),
+  title: z.string(),
+  playbackId: z.string(),
+  playbackUrl: z.string(),
+  rtmpUrl: z.string(),
+  profile: z.string(),
+  enabled: z.boolean(),
+  status: z.enum(STATUSES),
+  statusReason: z.string().nullable(),
+  renditions: z.array(z.object({ name: z.string(), width: z.number(), height: z.number(), bandwidth: z.number(), codecs: z.string(), frameRate: z.number(), passthrough: z.boolean() })),
+  progress: z.object({ fps: z.number().nullable(), speed: z.number().nullable(), bitrateKbps: z.number().nullable(), outTimeSeconds: z.number().nullable(), updatedAt: z.string() }).nullable(),
+  createdAt: isoDate,
+  updatedAt: isoDate,
+});
+const withKey = streamSchema.extend({ streamKey: z.string().describe('Shown only in this answer; store it in the encoder.') });
+
+const publishSessionSchema = z.object({
+  id: z.uuid(),
+  startedAt: isoDate,
+  liveAt: isoDate.nullable(),
+  endedAt: isoDate.nullable(),
+  endReason: z.string().nullable(),
+  source: z.object({ videoCodec: z.string().nullable(), audioCodec: z.string().nullable(), width: z.number().nullable(), height: z.number().nullable(), fps: z.number().nullable(), videoBitrateKbps: z.number().nullable() }),
+  workerId: z.string().nullable(),
+  transcodeStarts: z.number(),
+  log: z.array(z.object({ at: z.string(), level: z.string(), message: z.string() })),
+});
 
 export function streamView(config: Pick<Config, 'hlsHost' | 'publicScheme' | 'rtmpHost' | 'rtmpPort'>, s: Stream) {
   return {
@@ -36,58 +59,68 @@ export function streamView(config: Pick<Config, 'hlsHost' | 'publicScheme' | 'rt
     statusReason: s.statusReason,
     renditions: s.renditions,
     progress: s.progress,
-    createdAt: s.createdAt,
-    updatedAt: s.updatedAt,
+    createdAt: s.createdAt.toISOString(),
+    updatedAt: s.updatedAt.toISOString(),
   };
 }
 
-function encodeCursor(s: Stream): string {
-  return Buffer.from(`${s.createdAt.toISOString()}|${s.id}`).toString('base64url');
-}
+const cursorParts = [isoDate.transform((d) => new Date(d)), uuid('cursor')] as const;
 
-function decodeCursor(cursor: string | undefined): { createdAt: Date; id: string } | undefined {
-  if (cursor === undefined) return undefined;
-  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(at ?? '');
-  if (Number.isNaN(createdAt.getTime()) || !id || !z.uuid().safeParse(id).success) {
-    throw badRequest('The request query is not valid.', { errors: [{ field: 'query.cursor', message: 'cursor is not one this API gave out' }] });
-  }
-  return { createdAt, id };
-}
-
-export function streamsRouter(deps: { streams: StreamsService; tokens: TokenService; config: Config }): Router {
-  const r = Router();
+export function streamEndpoints(deps: { streams: StreamsService; config: Config }): Endpoint[] {
   const view = (s: Stream) => streamView(deps.config, s);
-  r.use('/streams', authenticate(deps.tokens));
-
-  r.post('/streams', requireRole('admin'), async (req, res) => {
-    const body = validate(createBody, req.body, 'body');
-    const { stream, streamKey } = await deps.streams.create({ title: body.title, profile: body.profile, createdBy: currentUser(req).id });
-    res.status(201).json({ ...view(stream), streamKey });
-  });
-
-  r.get('/streams', requireRole('admin', 'moderator'), async (req, res) => {
-    const q = validate(listQuery, req.query, 'query');
-    const items = await deps.streams.list({ status: q.status, limit: q.limit + 1, after: decodeCursor(q.cursor) });
-    const page = items.slice(0, q.limit);
-    const last = page[page.length - 1];
-    res.json({ items: page.map(view), nextCursor: items.length > q.limit && last ? encodeCursor(last) : null });
-  });
-
-  r.get('/streams/:id', requireRole('admin', 'moderator'), async (req, res) => {
-    const { id } = validate(idParams, req.params, 'params');
-    res.json(view(await deps.streams.get(id)));
-  });
-
-  r.get('/streams/:id/sessions', requireRole('admin', 'moderator'), async (req, res) => {
-    const { id } = validate(idParams, req.params, 'params');
-    res.json({ items: await deps.streams.publishSessions(id, 20), nextCursor: null });
-  });
-
-  r.post('/streams/:id/regenerate-key', requireRole('admin'), async (req, res) => {
-    const { id } = validate(idParams, req.params, 'params');
-    const { stream, streamKey } = await deps.streams.regenerateKey(id);
-    res.json({ ...view(stream), streamKey });
-  });
-  return r;
+  return [
+    endpoint({
+      method: 'post', path: '/streams', action: 'streams.create', tag: 'streams',
+      summary: 'Create a stream; the answer carries its key, shown only here',
+      body: createBody,
+      answers: { 201: { description: 'Created.', schema: withKey }, ...problems(400, 401, 403, 413, 415) },
+      async handle({ body, me, res }) {
+        const { stream, streamKey } = await deps.streams.create({ title: body.title, profile: body.profile, createdBy: me.id });
+        res.status(201).json({ ...view(stream), streamKey });
+      },
+    }),
+    endpoint({
+      method: 'get', path: '/streams', action: 'streams.list', tag: 'streams',
+      summary: 'List streams, newest first, optionally by status',
+      query: listQuery,
+      answers: { 200: { description: 'A page of streams.', schema: page(streamSchema) }, ...problems(400, 401, 403) },
+      async handle({ query, res }) {
+        const after = decodeCursor(query.cursor, cursorParts);
+        const rows = await deps.streams.list({ status: query.status, limit: query.limit + 1, after: after && { createdAt: after[0], id: after[1] } });
+        res.json(toPage(rows, query.limit, view, (s) => [s.createdAt, s.id]));
+      },
+    }),
+    endpoint({
+      method: 'get', path: '/streams/:id', action: 'streams.get', tag: 'streams',
+      summary: 'One stream',
+      params: idParams,
+      answers: { 200: { description: 'The stream.', schema: streamSchema }, ...problems(400, 401, 403, 404) },
+      async handle({ params, res }) {
+        res.json(view(await deps.streams.get(params.id)));
+      },
+    }),
+    endpoint({
+      method: 'get', path: '/streams/:id/sessions', action: 'streams.publishSessions', tag: 'streams',
+      summary: "The stream's publish sessions (each RTMP publish), newest first, with what the broadcaster was told",
+      params: idParams,
+      query: pageOnly,
+      answers: { 200: { description: 'A page of publish sessions.', schema: page(publishSessionSchema) }, ...problems(400, 401, 403, 404) },
+      async handle({ params, query, res }) {
+        const after = decodeCursor(query.cursor, cursorParts);
+        const rows = await deps.streams.publishSessions(params.id, { limit: query.limit + 1, after: after && { startedAt: after[0], id: after[1] } });
+        const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+        res.json(toPage(rows, query.limit, (p) => ({ ...p, startedAt: iso(p.startedAt), liveAt: iso(p.liveAt), endedAt: iso(p.endedAt) }), (p) => [p.startedAt, p.id]));
+      },
+    }),
+    endpoint({
+      method: 'post', path: '/streams/:id/regenerate-key', action: 'streams.regenerateKey', tag: 'streams',
+      summary: 'Replace the stream key; a publisher using the old key is disconnected',
+      params: idParams,
+      answers: { 200: { description: 'The stream with its new key, shown only here.', schema: withKey }, ...problems(400, 401, 403, 404) },
+      async handle({ params, res }) {
+        const { stream, streamKey } = await deps.streams.regenerateKey(params.id);
+        res.json({ ...view(stream), streamKey });
+      },
+    }),
+  ];
 }

@@ -27,7 +27,7 @@ export interface StreamsService extends IngestCore {
   get(id: string): Promise<Stream>;
   list(opts: { status?: StreamStatus; limit: number; after?: { createdAt: Date; id: string } }): Promise<Stream[]>;
   regenerateKey(id: string): Promise<{ stream: Stream; streamKey: string }>;
-  publishSessions(id: string, limit: number): Promise<repo.PublishSessionView[]>;
+  publishSessions(id: string, opts: { limit: number; after?: { startedAt: Date; id: string } }): Promise<repo.PublishSessionView[]>;
 }
 
 const SUPPORTED_VIDEO = new Set(['h264']);
@@ -92,9 +92,9 @@ export function createStreamsService(deps: {
       return { stream, streamKey };
     },
 
-    async publishSessions(id, limit) {
+    async publishSessions(id, opts) {
       await this.get(id);
-      return repo.listPublishSessions(db, id, limit);
+      return repo.listPublishSessions(db, id, opts);
     },
 
     async authorizePublish({ streamKey, remoteAddress }) {

@@ -11,7 +11,7 @@ import { freePort, isRoot, startChild } from '../local/processes.js';
 import { prepareNginx } from '../local/nginx-config.js';
 import { APP_ROOT, MIGRATIONS_DIR } from '../paths.js';
 
-interface Teardown {
+export interface Teardown {
   teardown(fn: () => unknown): void;
 }
 

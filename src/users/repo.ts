@@ -1,7 +1,8 @@
 // Raw SQL for users: one function per statement, db first.
+import type { Role } from '../access.js';
 import type { Db } from '../db/pool.js';
 
-export type Role = 'admin' | 'moderator' | 'speaker' | 'attendee';
+export type { Role };
 
 export interface User {
   id: string;
@@ -51,4 +52,18 @@ export async function insertUser(db: Db, u: { email: string; name: string; role:
 
 export async function setUserRoleAndPassword(db: Db, id: string, role: Role, passwordHash: string): Promise<void> {
   await db.query(`UPDATE users SET role = $2, password_hash = $3, updated_at = now() WHERE id = $1`, [id, role, passwordHash]);
+}
+
+/** Creates an attendee account unless the email (any case) is taken; true when it did. */
+export async function insertUserIfAbsent(db: Db, u: { email: string; name: string; passwordHash: string }): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, 'attendee', $3)
+     ON CONFLICT ((lower(email))) DO NOTHING`,
+    [u.email, u.name, u.passwordHash],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+export async function setPasswordHash(db: Db, id: string, passwordHash: string): Promise<void> {
+  await db.query(`UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, [id, passwordHash]);
 }

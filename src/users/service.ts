@@ -1,7 +1,7 @@
 // Accounts: sign-in and the first admin. Passwords are hashed with argon2id.
 import argon2 from 'argon2';
 import type pg from 'pg';
-import { unauthorized } from '../errors.js';
+import { notFound, unauthorized } from '../errors.js';
 import type { Log } from '../log.js';
 import * as repo from './repo.js';
 
@@ -17,7 +17,8 @@ export function hashPassword(password: string): Promise<string> {
 
 export interface UsersService {
   verifyLogin(email: string, password: string): Promise<repo.User>;
-  get(id: string): Promise<repo.User | null>;
+  /** The user, or 404. */
+  get(id: string): Promise<repo.User>;
   /** Creates ADMIN_EMAIL as admin when no admin exists yet. Returns true when it did. */
   ensureAdmin(email: string, password: string): Promise<boolean>;
 }
@@ -33,7 +34,11 @@ export function createUsersService(deps: { db: pg.Pool; log: Log }): UsersServic
       const { passwordHash: _omit, ...rest } = user;
       return rest;
     },
-    get: (id) => repo.findUser(deps.db, id),
+    async get(id) {
+      const user = await repo.findUser(deps.db, id);
+      if (!user) throw notFound('That user');
+      return user;
+    },
     async ensureAdmin(email, password) {
       if ((await repo.countAdmins(deps.db)) > 0) return false;
       const existing = await repo.findUserForLogin(deps.db, email);

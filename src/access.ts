@@ -1,0 +1,100 @@
+// The one authorisation table: which role may do what. HTTP routes (and, later, WebSocket
+// actions) name an action; nothing else decides access by role.
+import { forbidden } from './errors.js';
+
+export const ROLES = ['admin', 'moderator', 'speaker', 'attendee'] as const;
+export type Role = (typeof ROLES)[number];
+
+/**
+ * `anyone`: no sign-in needed. `roles`: the roles allowed outright ('signed-in' = every role).
+ * `also`: who else may, decided per request by the service from the resource
+ * ('self' = the user the request is about, 'eventSpeaker' = a speaker of the event's sessions).
+ */
+export type Rule =
+  | { readonly anyone: true }
+  | { readonly roles: readonly Role[] | 'signed-in'; readonly also?: 'self' | 'eventSpeaker' };
+
+const STAFF = ['admin', 'moderator'] as const;
+
+export const ACCESS = {
+  'health': { anyone: true },
+  'docs': { anyone: true },
+
+  'auth.register': { anyone: true },
+  'auth.login': { anyone: true },
+  'auth.setPassword': { anyone: true },
+  'auth.logout': { roles: 'signed-in' },
+  'auth.me': { roles: 'signed-in' },
+  'auth.devices.list': { roles: 'signed-in' },
+  'auth.devices.revoke': { roles: 'signed-in' }, // own devices only: someone else's is "not found"
+
+  'users.list': { roles: ['admin'] },
+  'users.get': { roles: STAFF, also: 'self' },
+  'users.update': { roles: ['admin'], also: 'self' },
+  'users.setRole': { roles: ['admin'] },
+  'users.import': { roles: ['admin'] },
+  'users.passwordToken': { roles: ['admin'] },
+
+  'events.list': { roles: 'signed-in' }, // what each role sees is filtered (drafts, private)
+  'events.get': { roles: 'signed-in' },
+  'events.create': { roles: ['admin'] },
+  'events.update': { roles: ['admin'] },
+  'events.delete': { roles: ['admin'] },
+  'events.join': { roles: 'signed-in' },
+  'events.leave': { roles: 'signed-in' },
+  'events.attendees.list': { roles: STAFF, also: 'eventSpeaker' },
+  'events.attendees.add': { roles: ['admin'] },
+  /** Seeing drafts and private events without being an attendee, and watching without joining. */
+  'events.seeAll': { roles: STAFF },
+
+  'sessions.list': { roles: 'signed-in' },
+  'sessions.get': { roles: 'signed-in' },
+  'sessions.create': { roles: ['admin'] },
+  'sessions.update': { roles: ['admin'] },
+  'sessions.delete': { roles: ['admin'] },
+
+  'streams.list': { roles: STAFF },
+  'streams.get': { roles: STAFF },
+  'streams.publishSessions': { roles: STAFF },
+  'streams.create': { roles: ['admin'] },
+  'streams.regenerateKey': { roles: ['admin'] },
+} as const satisfies Record<string, Rule>;
+
+export type Action = keyof typeof ACCESS;
+
+export function isPublic(action: Action): boolean {
+  return 'anyone' in ACCESS[action];
+}
+
+/** Whether the role alone allows the action (without looking at the resource). */
+export function roleMay(role: Role, action: Action): boolean {
+  const rule: Rule = ACCESS[action];
+  if ('anyone' in rule) return true;
+  return rule.roles === 'signed-in' || rule.roles.includes(role);
+}
+
+/** The resource-dependent part of a rule, when the role alone does not allow the action. */
+export function alsoRule(action: Action): 'self' | 'eventSpeaker' | undefined {
+  const rule: Rule = ACCESS[action];
+  return 'anyone' in rule ? undefined : rule.also;
+}
+
+/** Throws 403 unless the role, or the resource-dependent part of the rule, allows the action. */
+export function assertMay(
+  user: { role: Role },
+  action: Action,
+  facts: { self?: boolean; eventSpeaker?: boolean } = {},
+): void {
+  if (roleMay(user.role, action)) return;
+  const also = alsoRule(action);
+  if (also && facts[also]) return;
+  throw forbidden();
+}
+
+export function describeRule(action: Action): string {
+  const rule: Rule = ACCESS[action];
+  if ('anyone' in rule) return 'No sign-in needed.';
+  const who = rule.roles === 'signed-in' ? 'any signed-in user' : rule.roles.join(', ');
+  const also = rule.also === 'self' ? ' or the user themself' : rule.also === 'eventSpeaker' ? " or a speaker of the event's sessions" : '';
+  return `Allowed: ${who}${also}.`;
+}

@@ -1,0 +1,160 @@
+// Sign-up, sign-in, device sessions and one-time set-password tokens.
+// Every token belongs to a stored device session. A token is accepted only while its device is
+// live; the answer is cached per API node for a few seconds and dropped at once when the bus says
+// the device was revoked or the user changed (the node that revokes drops it synchronously).
+import { createHash, randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { withTransaction, type Db } from '../db/pool.js';
+import { badRequest, notFound, unauthorized } from '../errors.js';
+import type { TokenService, Principal } from '../http/auth.js';
+import type { Log } from '../log.js';
+import type { Bus } from '../redis/bus.js';
+import * as users from '../users/repo.js';
+import { hashPassword, type UsersService } from '../users/service.js';
+import * as repo from './repo.js';
+import type { LoginThrottle } from './throttle.js';
+
+export type { Device } from './repo.js';
+
+/** How long a node trusts its cached answer for a device if a bus message were lost. */
+const CACHE_SECONDS = 10;
+const CACHE_MAX = 20_000;
+export const PASSWORD_TOKEN_TTL_SECONDS = 14 * 86400;
+
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string;
+}
+
+export interface AuthService {
+  /** Creates an attendee account unless the email is taken; answers the same either way. */
+  register(input: { email: string; password: string; name: string }, from: ClientInfo): Promise<void>;
+  login(input: { email: string; password: string }, from: ClientInfo): Promise<{ token: string; user: users.User; deviceId: string; expiresAt: Date }>;
+  /** Verifies the token and that its device is still signed in; the role is the user's current one. */
+  authenticate(token: string, from?: { ip: string | null }): Promise<Principal>;
+  logout(p: Principal): Promise<void>;
+  devices(p: Principal): Promise<repo.Device[]>;
+  revokeDevice(p: Principal, deviceId: string): Promise<void>;
+  /** Signs the user out everywhere except (optionally) one device, e.g. after a password change. */
+  revokeAll(userId: string, exceptDeviceId: string | null): Promise<void>;
+  /** Tells every node to look the user up again (role changed). */
+  userChanged(userId: string): Promise<void>;
+  /** New one-time set-password tokens for these users (inside the caller's transaction if db is a client). */
+  issuePasswordTokens(db: Db, userIds: string[]): Promise<string[]>;
+  setPassword(token: string, password: string): Promise<void>;
+}
+
+const digest = (token: string) => createHash('sha256').update(token).digest();
+
+export function createAuthService(deps: {
+  db: pg.Pool;
+  bus: Bus;
+  log: Log;
+  tokens: TokenService;
+  throttle: LoginThrottle;
+  users: UsersService;
+}): AuthService {
+  const { db, bus, tokens } = deps;
+  const cache = new Map<string, { userId: string; role: Principal['role']; until: number }>();
+  const forgetUser = (userId: string, deviceId: string | null) => {
+    if (deviceId) cache.delete(deviceId);
+    else for (const [id, v] of cache) if (v.userId === userId) cache.delete(id);
+  };
+  void bus.subscribe('auth.device-revoked', (m) => forgetUser(m.userId, m.deviceId));
+  void bus.subscribe('auth.user-changed', (m) => forgetUser(m.userId, null));
+
+  const announceRevoked = async (userId: string, deviceId: string | null) => {
+    forgetUser(userId, deviceId);
+    await bus.publish('auth.device-revoked', { userId, deviceId }).catch((err: unknown) => {
+      deps.log.warn({ err }, `Could not announce a sign-out on the bus; other nodes notice within ${CACHE_SECONDS} s.`);
+    });
+  };
+
+  return {
+    async register(input, from) {
+      await deps.throttle.register(from.ip ?? 'unknown');
+      // Hash first, whatever happens next: the answer takes as long for a taken email as for a new one.
+      const passwordHash = await hashPassword(input.password);
+      const created = await users.insertUserIfAbsent(db, { email: input.email, name: input.name, passwordHash });
+      if (created) deps.log.info('A new account registered.');
+    },
+
+    async login(input, from) {
+      const ip = from.ip ?? 'unknown';
+      await deps.throttle.check(input.email, ip);
+      let user: users.User;
+      try {
+        user = await deps.users.verifyLogin(input.email, input.password);
+      } catch (err) {
+        await deps.throttle.failed(input.email, ip);
+        throw err;
+      }
+      await deps.throttle.succeeded(input.email);
+      const device = await repo.insertDevice(db, { userId: user.id, userAgent: from.userAgent.slice(0, 400), ip: from.ip, ttlSeconds: tokens.expiresInSeconds });
+      const token = await tokens.sign({ userId: user.id, deviceId: device.id });
+      return { token, user, deviceId: device.id, expiresAt: device.expiresAt };
+    },
+
+    async authenticate(token, from) {
+      const claims = await tokens.verify(token);
+      const now = Date.now();
+      const hit = cache.get(claims.deviceId);
+      if (hit && hit.until > now && hit.userId === claims.userId) return { id: hit.userId, role: hit.role, deviceId: claims.deviceId };
+      const live = await repo.findLiveDevice(db, claims.deviceId);
+      if (!live || live.userId !== claims.userId) {
+        cache.delete(claims.deviceId);
+        throw unauthorized('This sign-in has ended (signed out or revoked); sign in again.');
+      }
+      if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+      cache.set(claims.deviceId, { userId: live.userId, role: live.role, until: now + CACHE_SECONDS * 1000 });
+      await repo.touchDevice(db, claims.deviceId, from?.ip ?? null);
+      return { id: live.userId, role: live.role, deviceId: claims.deviceId };
+    },
+
+    async logout(p) {
+      await repo.revokeDevice(db, p.id, p.deviceId);
+      await announceRevoked(p.id, p.deviceId);
+    },
+
+    devices: (p) => repo.listLiveDevices(db, p.id),
+
+    async revokeDevice(p, deviceId) {
+      if (!(await repo.revokeDevice(db, p.id, deviceId))) throw notFound('That device');
+      await announceRevoked(p.id, deviceId);
+    },
+
+    async revokeAll(userId, exceptDeviceId) {
+      await repo.revokeUserDevices(db, userId, exceptDeviceId);
+      if (exceptDeviceId) {
+        // drop the user's other devices here; other nodes drop all of the user's entries
+        for (const [id, v] of cache) if (v.userId === userId && id !== exceptDeviceId) cache.delete(id);
+        await bus.publish('auth.device-revoked', { userId, deviceId: null }).catch(() => undefined);
+      } else await announceRevoked(userId, null);
+    },
+
+    async userChanged(userId) {
+      forgetUser(userId, null);
+      await bus.publish('auth.user-changed', { userId }).catch((err: unknown) => {
+        deps.log.warn({ err }, `Could not announce a user change on the bus; other nodes notice within ${CACHE_SECONDS} s.`);
+      });
+    },
+
+    async issuePasswordTokens(conn, userIds) {
+      const issued = userIds.map((userId) => ({ userId, token: `pt_${randomBytes(24).toString('base64url')}` }));
+      await repo.insertPasswordTokens(conn, issued.map((t) => ({ userId: t.userId, digest: digest(t.token) })), PASSWORD_TOKEN_TTL_SECONDS);
+      return issued.map((t) => t.token);
+    },
+
+    async setPassword(token, password) {
+      const passwordHash = await hashPassword(password);
+      const userId = await withTransaction(db, async (client) => {
+        const id = await repo.consumePasswordToken(client, digest(token));
+        if (!id) throw badRequest('This set-password token is not valid, was already used or has expired; ask an admin for a new one.');
+        await users.setPasswordHash(client, id, passwordHash);
+        await repo.revokeUserDevices(client, id, null);
+        return id;
+      });
+      await announceRevoked(userId, null);
+    },
+  };
+}

@@ -1,0 +1,39 @@
+// Builds the services the REST app needs from the connections a process already holds.
+// The api role and the in-process API tests both use it, so they build the same thing.
+import type pg from 'pg';
+import { createAuthService } from '../auth/service.js';
+import { createLoginThrottle } from '../auth/throttle.js';
+import type { Config } from '../config.js';
+import { createEventsService } from '../events/service.js';
+import type { Log } from '../log.js';
+import type { Bus } from '../redis/bus.js';
+import type { Redis } from '../redis/connection.js';
+import { createStreamsService } from '../streams/service.js';
+import { loadProfile } from '../transcode/profiles.js';
+import { createUsersService } from '../users/service.js';
+import type { AppDeps } from './app.js';
+import { createTokenService } from './auth.js';
+
+export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis: Redis; bus: Bus }): AppDeps {
+  const { config, log, db, redis, bus } = o;
+  const users = createUsersService({ db, log });
+  const tokens = createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds });
+  const throttle = createLoginThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
+  const streams = createStreamsService({
+    db,
+    bus,
+    log,
+    defaultProfile: config.profile,
+    profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
+  });
+  return {
+    config,
+    log,
+    db,
+    redis,
+    users,
+    streams,
+    auth: createAuthService({ db, bus, log, tokens, throttle, users }),
+    events: createEventsService({ db, bus, log, config }),
+  };
+}

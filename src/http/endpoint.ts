@@ -1,0 +1,133 @@
+// One declaration per REST endpoint: path, action (→ the authorisation table), the zod schemas
+// that validate its params/query/body, and its documented answers. The same list mounts the
+// Express routes and generates the OpenAPI document, so the docs cannot drift from the checks.
+import express, { type Request, type Response, type Router } from 'express';
+import type { z } from 'zod';
+import { isPublic, roleMay, alsoRule, type Action } from '../access.js';
+import { AppError, forbidden, unauthorized } from '../errors.js';
+import { validate } from './errors.js';
+import type { Principal } from './auth.js';
+
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface Answer {
+  description: string;
+  schema?: z.ZodType;
+  /** Sent as application/problem+json. */
+  problem?: boolean;
+}
+
+export interface Ctx<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  /** The signed-in user; throws 401 on a public endpoint called without a token. */
+  readonly me: Principal;
+  /** The signed-in user when a token was sent, also on public endpoints. */
+  principal: Principal | null;
+  req: Request;
+  res: Response;
+}
+
+type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
+
+export interface EndpointDef<P, Q, B> {
+  method: Method;
+  /** Express path under /api, e.g. '/events/:id'. */
+  path: string;
+  action: Action;
+  summary: string;
+  tag: string;
+  description?: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Request content types accepted (default application/json). 'text/csv' arrives as a string. */
+  bodyTypes?: readonly ('application/json' | 'text/csv')[];
+  /** Body size limit (default 1mb); larger bodies get 413. */
+  bodyLimit?: string;
+  answers: Record<number, Answer>;
+  handle(ctx: Ctx<Out<P>, Out<Q>, Out<B>>): Promise<void>;
+}
+
+export interface Endpoint {
+  method: Method;
+  path: string;
+  action: Action;
+  summary: string;
+  tag: string;
+  description?: string;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  bodyTypes?: readonly ('application/json' | 'text/csv')[];
+  bodyLimit?: string;
+  answers: Record<number, Answer>;
+  handle(ctx: Ctx<any, any, any>): Promise<void>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** Typed constructor: the handler sees the parsed types of its own schemas. */
+export function endpoint<
+  P extends z.ZodType | undefined = undefined,
+  Q extends z.ZodType | undefined = undefined,
+  B extends z.ZodType | undefined = undefined,
+>(def: EndpointDef<P, Q, B>): Endpoint {
+  return def as unknown as Endpoint;
+}
+
+export type Authenticator = (token: string, req: Request) => Promise<Principal>;
+
+function bearer(req: Request): string | null {
+  const header = req.get('authorization');
+  if (header === undefined) return null;
+  const m = /^Bearer\s+(\S{1,4096})$/i.exec(header);
+  if (!m) throw unauthorized('Send the token as: Authorization: Bearer <token>.');
+  return m[1]!;
+}
+
+function hasBody(req: Request): boolean {
+  return req.get('transfer-encoding') !== undefined || Number(req.get('content-length') ?? 0) > 0;
+}
+
+/** Mounts the endpoints on a router: parse body → authenticate → role check → validate → handle. */
+export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], authenticate: Authenticator): void {
+  for (const e of endpoints) {
+    const types = e.bodyTypes ?? ['application/json'];
+    const limit = e.bodyLimit ?? '1mb';
+    const parsers = e.body
+      ? [
+          ...(types.includes('application/json') ? [express.json({ limit, type: ['application/json', 'application/*+json'] })] : []),
+          ...(types.includes('text/csv') ? [express.text({ limit, type: 'text/csv' })] : []),
+        ]
+      : [];
+    router[e.method](e.path, async (req, res, next) => {
+      // Who is asking comes first: an anonymous caller learns nothing about bodies it may not send.
+      const token = bearer(req);
+      const principal = token === null ? null : await authenticate(token, req);
+      req.principal = principal;
+      if (!isPublic(e.action)) {
+        if (!principal) throw unauthorized();
+        if (!roleMay(principal.role, e.action) && !alsoRule(e.action)) throw forbidden();
+      }
+      if (e.body && hasBody(req) && !req.is([...types])) {
+        throw new AppError(415, 'unsupported_media_type', `Send the body as ${types.join(' or ')}.`);
+      }
+      next();
+    }, ...parsers, async (req, res) => {
+      const principal = req.principal ?? null;
+      const ctx: Ctx<unknown, unknown, unknown> = {
+        params: e.params ? validate(e.params, req.params, 'params') : undefined,
+        query: e.query ? validate(e.query, req.query, 'query') : undefined,
+        body: e.body ? validate(e.body, req.body, 'body') : undefined,
+        get me(): Principal {
+          if (!principal) throw unauthorized();
+          return principal;
+        },
+        principal,
+        req,
+        res,
+      };
+      await e.handle(ctx);
+    });
+  }
+}

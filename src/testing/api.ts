@@ -1,0 +1,94 @@
+// The REST API in-process (createApp on a loopback port) against real Postgres and Redis, with
+// helpers to make users and sign them in. Each test file gets its own database and Redis prefix.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Role } from '../access.js';
+import { loadConfig, type Config } from '../config.js';
+import { createApp, type AppDeps } from '../http/app.js';
+import { createAppDeps } from '../http/deps.js';
+import { silentLog } from '../log.js';
+import { createBus } from '../redis/bus.js';
+import { hashPassword } from '../users/service.js';
+import { randomId, testDatabase, testEnv, type Teardown } from './harness.js';
+
+export interface Answer {
+  status: number;
+  type: string;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  headers: Headers;
+}
+
+export interface CallOptions {
+  body?: unknown;
+  raw?: string;
+  token?: string;
+  type?: string;
+  headers?: Record<string, string>;
+}
+
+export interface TestApi {
+  base: string; // http://127.0.0.1:port/api
+  pool: pg.Pool;
+  config: Config;
+  deps: AppDeps;
+  call(method: string, path: string, o?: CallOptions): Promise<Answer>;
+  /** Inserts a user with this role (password "password-<role>") and signs them in. */
+  user(role: Role, o?: { email?: string; name?: string }): Promise<{ id: string; email: string; token: string; password: string }>;
+  login(email: string, password: string): Promise<string>;
+}
+
+export async function startTestApi(t: Teardown, o: { env?: Record<string, string> } = {}): Promise<TestApi> {
+  const { redisUrl } = testEnv();
+  const { url, pool } = await testDatabase(t);
+  const config = loadConfig(
+    { DATABASE_URL: url, REDIS_URL: redisUrl, JWT_SECRET: 'j'.repeat(40), REDIS_PREFIX: `t${randomId()}`, HLS_HOST: 'tv.example:8080', RTMP_HOST: 'in.example', ...o.env },
+    'api',
+  );
+  const log = silentLog();
+  const redis = new Redis(redisUrl);
+  const sub = new Redis(redisUrl);
+  t.teardown(() => void (redis.disconnect(), sub.disconnect()));
+  const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
+  const deps = createAppDeps({ config, log, db: pool, redis, bus });
+  const server = createServer(createApp(deps)).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  t.teardown(() => new Promise((r) => (server.closeAllConnections(), server.close(r))));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
+
+  const call: TestApi['call'] = async (method, path, c = {}) => {
+    const hasBody = c.body !== undefined || c.raw !== undefined;
+    const res = await fetch(base + path, {
+      method,
+      headers: {
+        ...(hasBody ? { 'content-type': c.type ?? 'application/json' } : {}),
+        ...(c.token ? { authorization: `Bearer ${c.token}` } : {}),
+        ...c.headers,
+      },
+      body: c.raw ?? (c.body === undefined ? undefined : JSON.stringify(c.body)),
+    });
+    const text = await res.text();
+    const type = res.headers.get('content-type') ?? '';
+    return { status: res.status, type, body: text && /json/.test(type) ? JSON.parse(text) : text || null, headers: res.headers };
+  };
+  const login = async (email: string, password: string) => {
+    const r = await call('POST', '/auth/login', { body: { email, password } });
+    if (r.status !== 200) throw new Error(`login ${email} → ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.token as string;
+  };
+  const hashes = new Map<string, Promise<string>>();
+  const user: TestApi['user'] = async (role, u = {}) => {
+    const email = u.email ?? `${role}-${randomId()}@example.com`;
+    const password = `password-${role}`;
+    if (!hashes.has(role)) hashes.set(role, hashPassword(password));
+    const { rows } = await pool.query<{ id: string }>(`INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING id`, [
+      email,
+      u.name ?? `${role} ${email.slice(0, 8)}`,
+      role,
+      await hashes.get(role)!,
+    ]);
+    return { id: rows[0]!.id, email, password, token: await login(email, password) };
+  };
+  return { base, pool, config, deps, call, user, login };
+}

@@ -1,0 +1,4 @@
+declare module 'swagger-ui-dist' {
+  const dist: { getAbsoluteFSPath(): string };
+  export default dist;
+}
