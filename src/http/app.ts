@@ -19,7 +19,7 @@ import { streamEndpoints } from '../streams/routes.js';
 import type { StreamsService } from '../streams/service.js';
 import { userEndpoints } from '../users/routes.js';
 import type { UsersService } from '../users/service.js';
-import { endpoint, mountEndpoints, type Endpoint } from './endpoint.js';
+import { endpoint, mountEndpoints, type AnswerCheck, type Endpoint } from './endpoint.js';
 import { errorHandler, notFoundHandler, problem } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { problems } from './schemas.js';
@@ -94,7 +94,7 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
   return list;
 }
 
-export function createApp(deps: AppDeps): Express {
+export function createApp(deps: AppDeps, o: { checkAnswer?: AnswerCheck } = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', deps.config.trustProxy);
@@ -116,7 +116,7 @@ export function createApp(deps: AppDeps): Express {
   const api = express.Router();
   api.get('/docs/init.js', (_req, res) => void res.type('js').send(DOCS_INIT));
   api.use('/docs/assets', express.static(swaggerUi.getAbsoluteFSPath(), { index: false, maxAge: '1d' }));
-  mountEndpoints(api, appEndpoints(deps), (token, req) => deps.auth.authenticate(token, { ip: req.ip ?? null }));
+  mountEndpoints(api, appEndpoints(deps), (token, req) => deps.auth.authenticate(token, { ip: req.ip ?? null }), o.checkAnswer);
   app.use('/api', api);
   app.use(notFoundHandler);
   app.use(errorHandler(deps.log));

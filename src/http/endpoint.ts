@@ -77,6 +77,9 @@ export function endpoint<
 
 export type Authenticator = (token: string, req: Request) => Promise<Principal>;
 
+/** Sees every JSON answer an endpoint sends (tests check them against the declared schemas). */
+export type AnswerCheck = (e: Endpoint, status: number, body: unknown) => void;
+
 function bearer(req: Request): string | null {
   const header = req.get('authorization');
   if (header === undefined) return null;
@@ -90,7 +93,7 @@ function hasBody(req: Request): boolean {
 }
 
 /** Mounts the endpoints on a router: parse body → authenticate → role check → validate → handle. */
-export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], authenticate: Authenticator): void {
+export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], authenticate: Authenticator, check?: AnswerCheck): void {
   for (const e of endpoints) {
     const types = e.bodyTypes ?? ['application/json'];
     const limit = e.bodyLimit ?? '1mb';
@@ -114,6 +117,10 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], a
       }
       next();
     }, ...parsers, async (req, res) => {
+      if (check) {
+        const json = res.json.bind(res);
+        res.json = (body: unknown) => (check(e, res.statusCode, body), json(body));
+      }
       const principal = req.principal ?? null;
       const ctx: Ctx<unknown, unknown, unknown> = {
         params: e.params ? validate(e.params, req.params, 'params') : undefined,

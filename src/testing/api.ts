@@ -7,6 +7,7 @@ import type pg from 'pg';
 import type { Role } from '../access.js';
 import { loadConfig, type Config } from '../config.js';
 import { createApp, type AppDeps } from '../http/app.js';
+import type { AnswerCheck } from '../http/endpoint.js';
 import { createAppDeps } from '../http/deps.js';
 import { silentLog } from '../log.js';
 import { createBus } from '../redis/bus.js';
@@ -52,7 +53,16 @@ export async function startTestApi(t: Teardown, o: { env?: Record<string, string
   t.teardown(() => void (redis.disconnect(), sub.disconnect()));
   const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
   const deps = createAppDeps({ config, log, db: pool, redis, bus });
-  const server = createServer(createApp(deps)).listen(0, '127.0.0.1');
+  // Every JSON answer is checked against the schema its endpoint declares (and documents).
+  const wrongAnswers: string[] = [];
+  const checkAnswer: AnswerCheck = (e, status, body) => {
+    const answer = e.answers[status];
+    if (!answer) return void wrongAnswers.push(`${e.method.toUpperCase()} ${e.path} answered ${status}, which it does not declare`);
+    if (!answer.schema) return;
+    const r = answer.schema.safeParse(body);
+    if (!r.success) wrongAnswers.push(`${e.method.toUpperCase()} ${e.path} ${status} does not match its declared schema: ${r.error.message.slice(0, 800)}`);
+  };
+  const server = createServer(createApp(deps, { checkAnswer })).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   t.teardown(() => new Promise((r) => (server.closeAllConnections(), server.close(r))));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
@@ -70,6 +80,7 @@ export async function startTestApi(t: Teardown, o: { env?: Record<string, string
     });
     const text = await res.text();
     const type = res.headers.get('content-type') ?? '';
+    if (wrongAnswers.length > 0) throw new Error(wrongAnswers.splice(0).join('\n'));
     return { status: res.status, type, body: text && /json/.test(type) ? JSON.parse(text) : text || null, headers: res.headers };
   };
   const login = async (email: string, password: string) => {
