@@ -52,3 +52,17 @@ t.test('durations', async (t) => {
   t.equal(parseDuration('0'), null);
   t.equal(parseDuration('1w'), null);
 });
+
+t.test('TRUST_PROXY and the sign-in limits', async (t) => {
+  const d = loadConfig(base, 'api');
+  t.equal(d.trustProxy, 'loopback');
+  t.same(d.login, { accountFailures: 10, ipFailures: 100, windowSeconds: 900 });
+  t.equal(loadConfig({ ...base, TRUST_PROXY: '1' }, 'api').trustProxy, 1);
+  t.equal(loadConfig({ ...base, TRUST_PROXY: 'loopback, 10.0.0.0/8, fd00::1' }, 'api').trustProxy, 'loopback, 10.0.0.0/8, fd00::1');
+  t.same(loadConfig({ ...base, LOGIN_ACCOUNT_LIMIT: '3', LOGIN_IP_LIMIT: '50', LOGIN_WINDOW: '1h' }, 'api').login, { accountFailures: 3, ipFailures: 50, windowSeconds: 3600 });
+  const err = t.throws(() => loadConfig({ ...base, TRUST_PROXY: 'everyone, 10.0.0.0/8/9', LOGIN_ACCOUNT_LIMIT: '0', LOGIN_WINDOW: 'soon' }, 'api')) as ConfigError;
+  t.match(err.message, /TRUST_PROXY entry "everyone"/);
+  t.match(err.message, /TRUST_PROXY entry "10.0.0.0\/8\/9"/);
+  t.match(err.message, /LOGIN_ACCOUNT_LIMIT must be a whole number from 1/);
+  t.match(err.message, /LOGIN_WINDOW must look like 15m/);
+});
