@@ -1,8 +1,182 @@
-// Event and session endpoints.
+// HTTP for events and their attendees. Sessions are in session-routes.ts.
+import { z } from 'zod';
 import type { Config } from '../config.js';
-import type { Endpoint } from '../http/endpoint.js';
+import { endpoint, type Endpoint } from '../http/endpoint.js';
+import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, uuid } from '../http/schemas.js';
+import { badRequest } from '../errors.js';
+import { descriptionSchema, isTimeZone, orderMessage, ordered, titleSchema, when } from './inputs.js';
 import type { EventsService } from './service.js';
+import { sessionEndpoints } from './session-routes.js';
+import { EVENT_STATUSES, PHASES, VISIBILITIES, type EventFields } from './types.js';
+import { attendeeSchema, attendeeView, eventSchema, eventView } from './view.js';
 
-export function eventEndpoints(_deps: { events: EventsService; config: Config }): Endpoint[] {
-  return [];
+const color = (name: string) => z.string().regex(/^#[0-9a-fA-F]{6}$/, `${name} must be a colour written #RRGGBB`);
+const link = (name: string) => z.url({ protocol: /^https?$/, message: `${name} must be an http or https URL` }).max(2048, `${name} is at most 2048 characters`);
+
+const fields = {
+  title: titleSchema,
+  description: descriptionSchema,
+  startsAt: when('startsAt'),
+  endsAt: when('endsAt'),
+  timezone: z.string({ message: 'timezone must be a string' }).max(64, 'timezone is at most 64 characters').refine(isTimeZone, 'timezone must be an IANA time zone, e.g. Europe/Berlin'),
+  status: z.enum(EVENT_STATUSES, { message: `status must be one of ${EVENT_STATUSES.join(', ')}` }),
+  visibility: z.enum(VISIBILITIES, { message: `visibility must be one of ${VISIBILITIES.join(', ')}` }),
+  attendeeLimit: z
+    .number({ message: 'attendeeLimit must be a number or null' })
+    .int('attendeeLimit must be a whole number')
+    .min(1, 'attendeeLimit is at least 1')
+    .max(1_000_000, 'attendeeLimit is at most 1000000')
+    .nullable()
+    .describe('null: no limit'),
+  branding: z
+    .object({
+      primaryColor: color('primaryColor').optional(),
+      secondaryColor: color('secondaryColor').optional(),
+      logoUrl: link('logoUrl').optional(),
+      bannerUrl: link('bannerUrl').optional(),
+    })
+    .strict(),
+};
+
+const createBody = z
+  .object({
+    ...fields,
+    description: fields.description.optional(),
+    timezone: fields.timezone.default('UTC'),
+    status: fields.status.default('draft'),
+    visibility: fields.visibility.default('public'),
+    attendeeLimit: fields.attendeeLimit.default(null),
+    branding: fields.branding.default({}),
+  })
+  .strict()
+  .refine(ordered, orderMessage);
+
+const updateBody = z
+  .object(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof fields]: z.ZodOptional<(typeof fields)[K]> })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, 'send at least one field to change')
+  .refine(ordered, orderMessage)
+  .describe('PUT updates the fields given; the others keep their values. `branding` is replaced as a whole.');
+
+const listQuery = z.object({ phase: z.enum(PHASES, { message: `phase must be one of ${PHASES.join(', ')}` }).optional(), ...pageQuery }).strict();
+const pageOnly = z.object(pageQuery).strict();
+const addBody = z
+  .object({ userIds: z.array(uuid('userIds[]'), { message: 'userIds must be a list of user ids' }).min(1, 'userIds needs at least one id').max(1000, 'userIds takes at most 1000 ids') })
+  .strict();
+
+const joinSchema = z.object({ joined: z.literal(true), attendeeCount: z.number().int() });
+const addedSchema = z.object({ added: z.number().int(), alreadyAttending: z.number().int(), attendeeCount: z.number().int() });
+
+const dateCursor = [isoDate.transform((d) => new Date(d)), uuid('cursor')] as const;
+const eventCursor = [z.enum(['start', 'end']), ...dateCursor] as const;
+
+export function eventEndpoints(deps: { events: EventsService; config: Config }): Endpoint[] {
+  const { events } = deps;
+  return [
+    endpoint({
+      method: 'get', path: '/events', action: 'events.list', tag: 'events',
+      summary: 'List events you may see, optionally by phase',
+      description:
+        'upcoming and live (and no filter) come by start time, earliest first; past by end time, latest first. ' +
+        'Staff see every event; others see published public events and private or unlisted ones they attend or speak at.',
+      query: listQuery,
+      answers: { 200: { description: 'A page of events.', schema: page(eventSchema) }, ...problems(400, 401) },
+      async handle({ query, me, res }) {
+        const order = query.phase === 'past' ? 'end' : 'start';
+        const after = decodeCursor(query.cursor, eventCursor);
+        if (after && after[0] !== order) throw badRequest('The request query is not valid.', { errors: [{ field: 'query.cursor', message: 'this cursor belongs to another phase filter' }] });
+        const rows = await events.list(me, { phase: query.phase, limit: query.limit + 1, after: after && { at: after[1], id: after[2] } });
+        res.json(toPage(rows, query.limit, eventView, (e) => [order, order === 'end' ? e.endsAt : e.startsAt, e.id]));
+      },
+    }),
+    endpoint({
+      method: 'get', path: '/events/:id', action: 'events.get', tag: 'events',
+      summary: 'One event (404 if you may not see it)',
+      params: idParams,
+      answers: { 200: { description: 'The event.', schema: eventSchema }, ...problems(400, 401, 404) },
+      async handle({ params, me, res }) {
+        res.json(eventView(await events.get(me, params.id)));
+      },
+    }),
+    endpoint({
+      method: 'post', path: '/events', action: 'events.create', tag: 'events',
+      summary: 'Create an event (a draft unless status is published)',
+      body: createBody,
+      answers: { 201: { description: 'Created.', schema: eventSchema }, ...problems(400, 401, 403, 413, 415) },
+      async handle({ body, me, res }) {
+        const event = await events.create(me, { ...body, description: body.description ?? '' });
+        res.status(201).json(eventView(event));
+      },
+    }),
+    endpoint({
+      method: 'put', path: '/events/:id', action: 'events.update', tag: 'events',
+      summary: 'Change an event: PUT updates the fields given',
+      params: idParams,
+      body: updateBody,
+      answers: { 200: { description: 'The changed event.', schema: eventSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
+      async handle({ params, body, me, res }) {
+        await events.update(params.id, body as Partial<EventFields>);
+        res.json(eventView(await events.get(me, params.id)));
+      },
+    }),
+    endpoint({
+      method: 'delete', path: '/events/:id', action: 'events.delete', tag: 'events',
+      summary: 'Delete an event with its sessions and attendees',
+      params: idParams,
+      answers: { 204: { description: 'Deleted.' }, ...problems(400, 401, 403, 404) },
+      async handle({ params, res }) {
+        await events.remove(params.id);
+        res.status(204).end();
+      },
+    }),
+    endpoint({
+      method: 'post', path: '/events/:id/join', action: 'events.join', tag: 'events',
+      summary: 'Join a published public or unlisted event (refused once it is full)',
+      description: 'Joining again changes nothing and answers 200. Private events are joined only by an organiser adding you.',
+      params: idParams,
+      answers: {
+        201: { description: 'Joined.', schema: joinSchema },
+        200: { description: 'You already attend.', schema: joinSchema },
+        ...problems(400, 401, 403, 404, 409),
+      },
+      async handle({ params, me, res }) {
+        const { created, attendeeCount } = await events.join(me, params.id);
+        res.status(created ? 201 : 200).json({ joined: true, attendeeCount });
+      },
+    }),
+    endpoint({
+      method: 'delete', path: '/events/:id/join', action: 'events.leave', tag: 'events',
+      summary: 'Leave an event (nothing happens if you did not attend)',
+      params: idParams,
+      answers: { 204: { description: 'You no longer attend.' }, ...problems(400, 401, 404) },
+      async handle({ params, me, res }) {
+        await events.leave(me, params.id);
+        res.status(204).end();
+      },
+    }),
+    endpoint({
+      method: 'get', path: '/events/:id/attendees', action: 'events.attendees.list', tag: 'events',
+      summary: 'The event’s attendees in joining order',
+      params: idParams,
+      query: pageOnly,
+      answers: { 200: { description: 'A page of attendees.', schema: page(attendeeSchema) }, ...problems(400, 401, 403, 404) },
+      async handle({ params, query, me, res }) {
+        const after = decodeCursor(query.cursor, dateCursor);
+        const rows = await events.attendees(me, params.id, { limit: query.limit + 1, after: after && { at: after[0], id: after[1] } });
+        res.json(toPage(rows, query.limit, attendeeView, (a) => [a.joinedAt, a.user.id]));
+      },
+    }),
+    endpoint({
+      method: 'post', path: '/events/:id/attendees', action: 'events.attendees.add', tag: 'events',
+      summary: 'Add users as attendees (how private events get theirs); the limit still applies',
+      description: 'All or nothing: unknown user ids are a 400 naming them; passing the limit is a 409 and adds nobody.',
+      params: idParams,
+      body: addBody,
+      answers: { 200: { description: 'Added.', schema: addedSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
+      async handle({ params, body, res }) {
+        res.json(await events.addAttendees(params.id, body.userIds));
+      },
+    }),
+    ...sessionEndpoints(deps),
+  ];
 }

@@ -1,11 +1,155 @@
-// Events, their sessions, speakers and attendees.
+// Events, their sessions, speakers and attendees. What a caller may see is decided in SQL
+// (repo.ts); who may do what by role comes from the authorisation table (access.ts).
 import type pg from 'pg';
+import { assertMay } from '../access.js';
 import type { Config } from '../config.js';
+import { withTransaction } from '../db/pool.js';
+import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Bus } from '../redis/bus.js';
+import * as repo from './repo.js';
+import { createSessionsService, type SessionsService } from './sessions-service.js';
+import { callerOf, fieldError, isFkViolation, type Asker, type Page } from './caller.js';
+import type { Attendee, Event, EventFields, EventForCaller, Phase } from './types.js';
 
-export type EventsService = Record<string, never>;
+export type { Asker, Page } from './caller.js';
 
-export function createEventsService(_deps: { db: pg.Pool; bus: Bus; log: Log; config: Config }): EventsService {
-  return {};
+export interface EventsService extends SessionsService {
+  list(asker: Asker, o: Page & { phase?: Phase }): Promise<EventForCaller[]>;
+  get(asker: Asker, id: string): Promise<EventForCaller>;
+  create(asker: Asker, fields: EventFields): Promise<Event>;
+  /** Changes the fields given; the merged result is checked as a whole. */
+  update(id: string, patch: Partial<EventFields>): Promise<Event>;
+  remove(id: string): Promise<void>;
+  /** `created` is false when the caller already attended (nothing changes). */
+  join(asker: Asker, id: string): Promise<{ created: boolean; attendeeCount: number }>;
+  leave(asker: Asker, id: string): Promise<void>;
+  attendees(asker: Asker, id: string, o: Page): Promise<Attendee[]>;
+  addAttendees(id: string, userIds: string[]): Promise<{ added: number; alreadyAttending: number; attendeeCount: number }>;
+}
+
+const fullMessage = (limit: number | null) => `This event is full: all ${limit ?? 0} places are taken.`;
+
+export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; config: Config }): EventsService {
+  const { db, log } = deps;
+
+  async function visible(asker: Asker, id: string): Promise<EventForCaller> {
+    const event = await repo.findVisibleEvent(db, callerOf(asker), id);
+    if (!event) throw notFound('The event');
+    return event;
+  }
+
+  return {
+    ...createSessionsService({ db, log }),
+
+    list(asker, o) {
+      const list = o.phase === 'past' ? repo.listEventsByEnd : repo.listEventsByStart;
+      return list(db, callerOf(asker), o);
+    },
+
+    get: visible,
+
+    async create(asker, fields) {
+      const event = await repo.insertEvent(db, { ...fields, createdBy: asker.id });
+      log.info({ eventId: event.id }, 'Created an event.');
+      return event;
+    },
+
+    async update(id, patch) {
+      const event = await withTransaction(db, async (client) => {
+        const current = await repo.lockEvent(client, id, 'UPDATE');
+        if (!current) throw notFound('The event');
+        const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<EventFields>;
+        const next: EventFields = { ...current, ...defined };
+        if (next.endsAt <= next.startsAt) {
+          throw fieldError(patch.endsAt ? 'endsAt' : 'startsAt', 'endsAt must be after startsAt');
+        }
+        if (next.attendeeLimit !== null && next.attendeeLimit < current.attendeeCount) {
+          throw conflict(
+            `attendeeLimit cannot be ${next.attendeeLimit}: ${current.attendeeCount} people already attend. Remove attendees first or choose a limit of at least ${current.attendeeCount}.`,
+            'attendee_limit_below_count',
+          );
+        }
+        if (patch.startsAt || patch.endsAt) {
+          const outside = await repo.sessionOutside(client, { eventId: id, startsAt: next.startsAt, endsAt: next.endsAt });
+          if (outside) {
+            throw conflict(`Session "${outside.title}" (${outside.id}) would fall outside the event's new times; move or delete it first.`, 'session_outside_event');
+          }
+        }
+        return (await repo.updateEvent(client, id, next))!;
+      });
+      log.info({ eventId: id }, 'Updated an event.');
+      return event;
+    },
+
+    async remove(id) {
+      if (!(await repo.deleteEvent(db, id))) throw notFound('The event');
+      log.info({ eventId: id }, 'Deleted an event with its sessions and attendees.');
+    },
+
+    async join(asker, id) {
+      const event = await visible(asker, id);
+      if (event.joined) return { created: false, attendeeCount: event.attendeeCount };
+      if (event.status !== 'published') throw conflict('This event is not published yet; it cannot be joined.', 'event_not_published');
+      if (event.visibility === 'private') throw forbidden('This event is private: only an organiser can add attendees to it.');
+      if (event.phase === 'past') throw conflict('This event has ended.', 'event_ended');
+      try {
+        return await withTransaction(db, async (client) => {
+          // The attendee row first (a second join by the same user stops here), then the count,
+          // which refuses once the limit is reached; throwing rolls the attendee row back.
+          if (!(await repo.insertAttendee(client, id, asker.id))) return { created: false, attendeeCount: await repo.attendeeCount(client, id) };
+          const attendeeCount = await repo.countAttendees(client, id, 1);
+          if (attendeeCount === null) throw conflict(fullMessage(event.attendeeLimit), 'event_full');
+          return { created: true, attendeeCount };
+        });
+      } catch (err) {
+        if (isFkViolation(err)) throw notFound('The event');
+        throw err;
+      }
+    },
+
+    async leave(asker, id) {
+      await visible(asker, id);
+      await withTransaction(db, async (client) => {
+        if (await repo.deleteAttendee(client, id, asker.id)) await repo.uncountAttendee(client, id);
+      });
+    },
+
+    async attendees(asker, id, o) {
+      const event = await visible(asker, id);
+      assertMay(asker, 'events.attendees.list', { eventSpeaker: event.speaking });
+      return repo.listAttendees(db, id, o);
+    },
+
+    async addAttendees(id, userIds) {
+      const ids = [...new Set(userIds.map((u) => u.toLowerCase()))];
+      const result = await withTransaction(db, async (client) => {
+        const event = await repo.lockEvent(client, id, 'UPDATE');
+        if (!event) throw notFound('The event');
+        const missing = await repo.missingUsers(client, ids);
+        if (missing.length > 0) {
+          const shown = missing.slice(0, 20).join(', ') + (missing.length > 20 ? ` and ${missing.length - 20} more` : '');
+          throw badRequest('The request body is not valid.', {
+            errors: [{ field: 'body.userIds', message: `no user has the id ${shown}` }],
+            unknownUserIds: missing,
+          });
+        }
+        const added = await repo.insertAttendees(client, id, ids);
+        let attendeeCount = event.attendeeCount;
+        if (added.length > 0) {
+          const counted = await repo.countAttendees(client, id, added.length);
+          if (counted === null) {
+            throw conflict(
+              `Adding ${added.length} attendees would pass the limit of ${event.attendeeLimit} (${event.attendeeCount} attend already); nobody was added.`,
+              'event_full',
+            );
+          }
+          attendeeCount = counted;
+        }
+        return { added: added.length, alreadyAttending: ids.length - added.length, attendeeCount };
+      });
+      log.info({ eventId: id, added: result.added }, 'Added attendees to an event.');
+      return result;
+    },
+  };
 }

@@ -65,16 +65,37 @@ export async function findStreamByDigest(db: Db, digest: Buffer): Promise<Stream
 /** Newest first; `after` is the (createdAt, id) of the last item of the previous page (ms precision, as JSON carries it). */
 export async function listStreams(
   db: Db,
-  opts: { status?: StreamStatus; limit: number; after?: { createdAt: Date; id: string } },
+  opts: { status?: StreamStatus; assigned?: boolean; limit: number; after?: { createdAt: Date; id: string } },
 ): Promise<Stream[]> {
   const { rows } = await db.query<StreamRow>(
     `SELECT ${STREAM_COLUMNS} FROM streams
      WHERE ($1::text IS NULL OR status = $1)
+       AND ($5::boolean IS NULL OR EXISTS (SELECT 1 FROM event_sessions es WHERE es.stream_id = streams.id) = $5)
        AND ($3::timestamptz IS NULL OR (date_trunc('milliseconds', created_at), id) < ($3, $4::uuid))
      ORDER BY date_trunc('milliseconds', created_at) DESC, id DESC LIMIT $2`,
-    [opts.status ?? null, opts.limit, opts.after?.createdAt ?? null, opts.after?.id ?? null],
+    [opts.status ?? null, opts.limit, opts.after?.createdAt ?? null, opts.after?.id ?? null, opts.assigned ?? null],
   );
   return rows.map(toStream);
+}
+
+export interface StreamSessionLink {
+  streamId: string;
+  id: string;
+  eventId: string;
+  title: string;
+  startsAt: Date;
+  endsAt: Date;
+}
+
+/** The event sessions these streams are assigned to, by start time (one query for a whole page). */
+export async function sessionsOfStreams(db: Db, streamIds: string[]): Promise<StreamSessionLink[]> {
+  if (streamIds.length === 0) return [];
+  const { rows } = await db.query<{ stream_id: string; id: string; event_id: string; title: string; starts_at: Date; ends_at: Date }>(
+    `SELECT stream_id, id, event_id, title, starts_at, ends_at FROM event_sessions
+     WHERE stream_id = ANY($1::uuid[]) ORDER BY starts_at, id`,
+    [streamIds],
+  );
+  return rows.map((r) => ({ streamId: r.stream_id, id: r.id, eventId: r.event_id, title: r.title, startsAt: r.starts_at, endsAt: r.ends_at }));
 }
 
 export async function updateKeyDigest(db: Db, id: string, digest: Buffer): Promise<Stream | null> {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { playbackUrl, rtmpIngestUrl, type Config } from '../config.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, uuid } from '../http/schemas.js';
+import type { StreamSessionLink } from './repo.js';
 import type { StreamsService } from './service.js';
 import type { Stream } from './types.js';
 
@@ -14,7 +15,17 @@ const createBody = z
     profile: z.string().regex(/^[a-z0-9_-]{1,40}$/, 'profile must name a transcode profile').optional(),
   })
   .strict();
-const listQuery = z.object({ status: z.enum(STATUSES, { message: `status must be one of ${STATUSES.join(', ')}` }).optional(), ...pageQuery }).strict();
+const listQuery = z
+  .object({
+    status: z.enum(STATUSES, { message: `status must be one of ${STATUSES.join(', ')}` }).optional(),
+    assigned: z
+      .enum(['true', 'false'], { message: 'assigned must be true or false' })
+      .transform((v) => v === 'true')
+      .optional()
+      .describe('true: only streams assigned to an event session; false: only unassigned ones.'),
+    ...pageQuery,
+  })
+  .strict();
 const pageOnly = z.object(pageQuery).strict();
 
 export const streamSchema = z.object({
@@ -29,6 +40,9 @@ export const streamSchema = z.object({
   statusReason: z.string().nullable(),
   renditions: z.array(z.object({ name: z.string(), width: z.number(), height: z.number(), bandwidth: z.number(), codecs: z.string(), frameRate: z.number(), passthrough: z.boolean() })),
   progress: z.object({ fps: z.number().nullable(), speed: z.number().nullable(), bitrateKbps: z.number().nullable(), outTimeSeconds: z.number().nullable(), updatedAt: z.string() }).nullable(),
+  sessions: z
+    .array(z.object({ id: z.uuid(), eventId: z.uuid(), title: z.string(), startsAt: isoDate, endsAt: isoDate }))
+    .describe('The event sessions this stream is assigned to, by start time.'),
   createdAt: isoDate,
   updatedAt: isoDate,
 });
@@ -46,7 +60,7 @@ const publishSessionSchema = z.object({
   log: z.array(z.object({ at: z.string(), level: z.string(), message: z.string() })),
 });
 
-export function streamView(config: Pick<Config, 'hlsHost' | 'publicScheme' | 'rtmpHost' | 'rtmpPort'>, s: Stream) {
+export function streamView(config: Pick<Config, 'hlsHost' | 'publicScheme' | 'rtmpHost' | 'rtmpPort'>, s: Stream, sessions: StreamSessionLink[] = []) {
   return {
     id: s.id,
     title: s.title,
@@ -59,6 +73,7 @@ export function streamView(config: Pick<Config, 'hlsHost' | 'publicScheme' | 'rt
     statusReason: s.statusReason,
     renditions: s.renditions,
     progress: s.progress,
+    sessions: sessions.map((l) => ({ id: l.id, eventId: l.eventId, title: l.title, startsAt: l.startsAt.toISOString(), endsAt: l.endsAt.toISOString() })),
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),
   };
@@ -67,7 +82,12 @@ export function streamView(config: Pick<Config, 'hlsHost' | 'publicScheme' | 'rt
 const cursorParts = [isoDate.transform((d) => new Date(d)), uuid('cursor')] as const;
 
 export function streamEndpoints(deps: { streams: StreamsService; config: Config }): Endpoint[] {
-  const view = (s: Stream) => streamView(deps.config, s);
+  const view = (s: Stream, sessions: StreamSessionLink[] = []) => streamView(deps.config, s, sessions);
+  /** Views with their sessions, fetched in one query for all of them. */
+  const views = async (streams: Stream[]) => {
+    const links = await deps.streams.sessionsOf(streams.map((s) => s.id));
+    return streams.map((s) => view(s, links.get(s.id)));
+  };
   return [
     endpoint({
       method: 'post', path: '/streams', action: 'streams.create', tag: 'streams',
@@ -81,13 +101,14 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config 
     }),
     endpoint({
       method: 'get', path: '/streams', action: 'streams.list', tag: 'streams',
-      summary: 'List streams, newest first, optionally by status',
+      summary: 'List streams, newest first, optionally by status and by whether a session uses them',
       query: listQuery,
       answers: { 200: { description: 'A page of streams.', schema: page(streamSchema) }, ...problems(400, 401, 403) },
       async handle({ query, res }) {
         const after = decodeCursor(query.cursor, cursorParts);
-        const rows = await deps.streams.list({ status: query.status, limit: query.limit + 1, after: after && { createdAt: after[0], id: after[1] } });
-        res.json(toPage(rows, query.limit, view, (s) => [s.createdAt, s.id]));
+        const rows = await deps.streams.list({ status: query.status, assigned: query.assigned, limit: query.limit + 1, after: after && { createdAt: after[0], id: after[1] } });
+        const { items, nextCursor } = toPage(rows, query.limit, (s) => s, (s) => [s.createdAt, s.id]);
+        res.json({ items: await views(items), nextCursor });
       },
     }),
     endpoint({
@@ -96,7 +117,7 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config 
       params: idParams,
       answers: { 200: { description: 'The stream.', schema: streamSchema }, ...problems(400, 401, 403, 404) },
       async handle({ params, res }) {
-        res.json(view(await deps.streams.get(params.id)));
+        res.json((await views([await deps.streams.get(params.id)]))[0]);
       },
     }),
     endpoint({
@@ -119,7 +140,7 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config 
       answers: { 200: { description: 'The stream with its new key, shown only here.', schema: withKey }, ...problems(400, 401, 403, 404) },
       async handle({ params, res }) {
         const { stream, streamKey } = await deps.streams.regenerateKey(params.id);
-        res.json({ ...view(stream), streamKey });
+        res.json({ ...(await views([stream]))[0], streamKey });
       },
     }),
   ];

@@ -25,7 +25,9 @@ export interface IngestCore {
 export interface StreamsService extends IngestCore {
   create(input: { title: string; profile?: string; createdBy: string | null }): Promise<{ stream: Stream; streamKey: string }>;
   get(id: string): Promise<Stream>;
-  list(opts: { status?: StreamStatus; limit: number; after?: { createdAt: Date; id: string } }): Promise<Stream[]>;
+  list(opts: { status?: StreamStatus; assigned?: boolean; limit: number; after?: { createdAt: Date; id: string } }): Promise<Stream[]>;
+  /** The event sessions each of these streams is assigned to. */
+  sessionsOf(streamIds: string[]): Promise<Map<string, repo.StreamSessionLink[]>>;
   regenerateKey(id: string): Promise<{ stream: Stream; streamKey: string }>;
   publishSessions(id: string, opts: { limit: number; after?: { startedAt: Date; id: string } }): Promise<repo.PublishSessionView[]>;
 }
@@ -81,6 +83,12 @@ export function createStreamsService(deps: {
     },
 
     list: (opts) => repo.listStreams(db, opts),
+
+    async sessionsOf(streamIds) {
+      const byStream = new Map<string, repo.StreamSessionLink[]>(streamIds.map((id) => [id, []]));
+      for (const link of await repo.sessionsOfStreams(db, streamIds)) byStream.get(link.streamId)?.push(link);
+      return byStream;
+    },
 
     async regenerateKey(id) {
       const streamKey = newStreamKey();

@@ -1,0 +1,96 @@
+// HTTP for event sessions: time slots of an event with speakers and an optional stream.
+import { z } from 'zod';
+import { roleMay } from '../access.js';
+import type { Config } from '../config.js';
+import { endpoint, type Endpoint } from '../http/endpoint.js';
+import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, uuid } from '../http/schemas.js';
+import type { Asker } from './caller.js';
+import { descriptionSchema, orderMessage, ordered, titleSchema, when } from './inputs.js';
+import type { EventsService } from './service.js';
+import type { EventForCaller, Session } from './types.js';
+import { sessionSchema, sessionView } from './view.js';
+
+const fields = {
+  title: titleSchema,
+  description: descriptionSchema,
+  startsAt: when('startsAt'),
+  endsAt: when('endsAt'),
+  speakerIds: z.array(uuid('speakerIds[]'), { message: 'speakerIds must be a list of user ids' }).max(20, 'speakerIds takes at most 20 speakers'),
+  streamId: uuid('streamId').nullable().describe('The stream that carries this session; null for none.'),
+};
+
+const createBody = z
+  .object({ ...fields, description: fields.description.optional(), speakerIds: fields.speakerIds.optional(), streamId: fields.streamId.optional() })
+  .strict()
+  .refine(ordered, orderMessage);
+const updateBody = z
+  .object(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof fields]: z.ZodOptional<(typeof fields)[K]> })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, 'send at least one field to change')
+  .refine(ordered, orderMessage)
+  .describe('PUT updates the fields given; speakerIds replaces the list; streamId null unassigns the stream.');
+const pageOnly = z.object(pageQuery).strict();
+const cursorParts = [isoDate.transform((d) => new Date(d)), uuid('cursor')] as const;
+
+export function sessionEndpoints(deps: { events: EventsService; config: Config }): Endpoint[] {
+  const { events, config } = deps;
+  const view = (me: Asker, event: EventForCaller) => (s: Session) => sessionView(config, s, { staff: roleMay(me.role, 'events.seeAll'), event });
+  return [
+    endpoint({
+      method: 'get', path: '/events/:id/sessions', action: 'sessions.list', tag: 'sessions',
+      summary: 'The event’s sessions by start time',
+      description: 'playbackUrl is given to staff, the event’s speakers and its joined attendees; `watch` says why not otherwise.',
+      params: idParams,
+      query: pageOnly,
+      answers: { 200: { description: 'A page of sessions.', schema: page(sessionSchema) }, ...problems(400, 401, 404) },
+      async handle({ params, query, me, res }) {
+        const after = decodeCursor(query.cursor, cursorParts);
+        const { event, sessions } = await events.sessions(me, params.id, { limit: query.limit + 1, after: after && { at: after[0], id: after[1] } });
+        res.json(toPage(sessions, query.limit, view(me, event), (s) => [s.startsAt, s.id]));
+      },
+    }),
+    endpoint({
+      method: 'post', path: '/events/:id/sessions', action: 'sessions.create', tag: 'sessions',
+      summary: 'Add a session to an event',
+      description: 'The session must lie within the event’s times; a stream may carry only one session at a time (409 otherwise).',
+      params: idParams,
+      body: createBody,
+      answers: { 201: { description: 'Created.', schema: sessionSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
+      async handle({ params, body, me, res }) {
+        const { event, session } = await events.createSession(me, params.id, body);
+        res.status(201).json(view(me, event)(session));
+      },
+    }),
+    endpoint({
+      method: 'get', path: '/sessions/:id', action: 'sessions.get', tag: 'sessions',
+      summary: 'One session, with its playback URL if you may watch',
+      params: idParams,
+      answers: { 200: { description: 'The session.', schema: sessionSchema }, ...problems(400, 401, 404) },
+      async handle({ params, me, res }) {
+        const { event, session } = await events.session(me, params.id);
+        res.json(view(me, event)(session));
+      },
+    }),
+    endpoint({
+      method: 'put', path: '/sessions/:id', action: 'sessions.update', tag: 'sessions',
+      summary: 'Change a session: PUT updates the fields given',
+      params: idParams,
+      body: updateBody,
+      answers: { 200: { description: 'The changed session.', schema: sessionSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
+      async handle({ params, body, me, res }) {
+        const { event, session } = await events.updateSession(me, params.id, body);
+        res.json(view(me, event)(session));
+      },
+    }),
+    endpoint({
+      method: 'delete', path: '/sessions/:id', action: 'sessions.delete', tag: 'sessions',
+      summary: 'Delete a session',
+      params: idParams,
+      answers: { 204: { description: 'Deleted.' }, ...problems(400, 401, 403, 404) },
+      async handle({ params, res }) {
+        await events.deleteSession(params.id);
+        res.status(204).end();
+      },
+    }),
+  ];
+}

@@ -1,0 +1,117 @@
+// What events and sessions look like on the wire, and the schemas that document it.
+// The watch rule ("joining is the ticket") lives here: a session's playback URL is handed only to
+// staff, the event's speakers and its joined attendees — never a stream key.
+import { z } from 'zod';
+import { playbackUrl, type Config } from '../config.js';
+import { isoDate } from '../http/schemas.js';
+import type { Attendee, Branding, Event, EventForCaller, Session } from './types.js';
+import { EVENT_STATUSES, PHASES, VISIBILITIES } from './types.js';
+
+const STREAM_STATUSES = ['offline', 'starting', 'live', 'failed'] as const;
+
+export const brandingSchema = z.object({
+  primaryColor: z.string().nullable(),
+  secondaryColor: z.string().nullable(),
+  logoUrl: z.string().nullable(),
+  bannerUrl: z.string().nullable(),
+});
+
+export const eventSchema = z.object({
+  id: z.uuid(),
+  title: z.string(),
+  description: z.string(),
+  startsAt: isoDate,
+  endsAt: isoDate,
+  timezone: z.string().describe('IANA time zone the event is presented in.'),
+  status: z.enum(EVENT_STATUSES),
+  visibility: z.enum(VISIBILITIES),
+  phase: z.enum(PHASES).describe('upcoming: not started; live: started, not ended; past: ended.'),
+  attendeeLimit: z.number().int().nullable(),
+  attendeeCount: z.number().int(),
+  joined: z.boolean().describe('Whether you attend this event.'),
+  branding: brandingSchema,
+  createdAt: isoDate,
+  updatedAt: isoDate,
+});
+
+export const sessionSchema = z.object({
+  id: z.uuid(),
+  eventId: z.uuid(),
+  title: z.string(),
+  description: z.string(),
+  startsAt: isoDate,
+  endsAt: isoDate,
+  speakers: z.array(z.object({ id: z.uuid(), name: z.string() })),
+  streamId: z.uuid().nullable().describe('The assigned stream; shown to staff only (null for others).'),
+  streamStatus: z.enum(STREAM_STATUSES).nullable().describe('The assigned stream’s state; null when no stream is assigned.'),
+  live: z.boolean(),
+  playbackUrl: z.string().nullable().describe('HLS master playlist; only for staff, the event’s speakers and its joined attendees.'),
+  watch: z.object({ allowed: z.boolean(), reason: z.string().nullable() }).describe('Whether you may watch, and if not, why.'),
+  createdAt: isoDate,
+  updatedAt: isoDate,
+});
+
+export const attendeeSchema = z.object({
+  user: z.object({ id: z.uuid(), name: z.string(), email: z.string() }),
+  joinedAt: isoDate,
+});
+
+const brandingView = (b: Branding) => ({
+  primaryColor: b.primaryColor ?? null,
+  secondaryColor: b.secondaryColor ?? null,
+  logoUrl: b.logoUrl ?? null,
+  bannerUrl: b.bannerUrl ?? null,
+});
+
+export function eventView(e: Event | EventForCaller): z.output<typeof eventSchema> {
+  return {
+    id: e.id,
+    title: e.title,
+    description: e.description,
+    startsAt: e.startsAt.toISOString(),
+    endsAt: e.endsAt.toISOString(),
+    timezone: e.timezone,
+    status: e.status,
+    visibility: e.visibility,
+    phase: e.phase,
+    attendeeLimit: e.attendeeLimit,
+    attendeeCount: e.attendeeCount,
+    joined: 'joined' in e ? e.joined : false,
+    branding: brandingView(e.branding),
+    createdAt: e.createdAt.toISOString(),
+    updatedAt: e.updatedAt.toISOString(),
+  };
+}
+
+/** What the caller may do with the session's stream. */
+function watchRule(s: Session, who: { staff: boolean; event: EventForCaller }): { allowed: boolean; reason: string | null } {
+  if (!s.stream) return { allowed: false, reason: 'No stream is assigned to this session yet.' };
+  if (who.staff || who.event.speaking || who.event.joined) return { allowed: true, reason: null };
+  return { allowed: false, reason: 'Join the event to watch.' };
+}
+
+export function sessionView(
+  config: Pick<Config, 'hlsHost' | 'publicScheme'>,
+  s: Session,
+  who: { staff: boolean; event: EventForCaller },
+): z.output<typeof sessionSchema> {
+  const watch = watchRule(s, who);
+  return {
+    id: s.id,
+    eventId: s.eventId,
+    title: s.title,
+    description: s.description,
+    startsAt: s.startsAt.toISOString(),
+    endsAt: s.endsAt.toISOString(),
+    speakers: s.speakers,
+    streamId: who.staff ? s.streamId : null,
+    streamStatus: s.stream?.status ?? null,
+    live: s.stream?.status === 'live',
+    playbackUrl: watch.allowed && s.stream ? playbackUrl(config, s.stream.playbackId) : null,
+    watch,
+    createdAt: s.createdAt.toISOString(),
+    updatedAt: s.updatedAt.toISOString(),
+  };
+}
+
+export const attendeeView = (a: Attendee) => ({ user: a.user, joinedAt: a.joinedAt.toISOString() });
