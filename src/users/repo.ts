@@ -67,3 +67,110 @@ export async function insertUserIfAbsent(db: Db, u: { email: string; name: strin
 export async function setPasswordHash(db: Db, id: string, passwordHash: string): Promise<void> {
   await db.query(`UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, [id, passwordHash]);
 }
+
+// ---- administration: list, detail, update, role, import ----
+
+export interface UserDetail extends User {
+  hasPassword: boolean;
+}
+
+interface DetailRow extends UserRow {
+  has_password: boolean;
+  /** created_at to the microsecond (a JS Date keeps milliseconds only), for exact cursors. */
+  created_key: string;
+}
+
+const DETAIL_COLUMNS = `id, email, name, role, created_at, password_hash IS NOT NULL AS has_password,
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key`;
+
+const toDetail = (r: DetailRow): UserDetail & { createdKey: string } => ({ ...toUser(r), hasPassword: r.has_password, createdKey: r.created_key });
+
+/** Escapes LIKE wildcards so a search matches the text literally. */
+export const likeContains = (q: string) => `%${q.replace(/[\\%_]/g, '\\$&')}%`;
+
+/** Newest first; keyset on (created_at, id), so rows created in the same instant page exactly. */
+export async function listUsers(
+  db: Db,
+  o: { q?: string; role?: Role; limit: number; after?: { createdKey: string; id: string } },
+): Promise<(UserDetail & { createdKey: string })[]> {
+  const { rows } = await db.query<DetailRow>(
+    `SELECT ${DETAIL_COLUMNS} FROM users
+     WHERE ($1::text IS NULL OR name ILIKE $1 ESCAPE '\\' OR email ILIKE $1 ESCAPE '\\')
+       AND ($2::text IS NULL OR role = $2)
+       AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
+     ORDER BY created_at DESC, id DESC
+     LIMIT $5`,
+    [o.q === undefined ? null : likeContains(o.q), o.role ?? null, o.after?.createdKey ?? null, o.after?.id ?? null, o.limit],
+  );
+  return rows.map(toDetail);
+}
+
+export async function findUserDetail(db: Db, id: string): Promise<UserDetail | null> {
+  const { rows } = await db.query<DetailRow>(`SELECT ${DETAIL_COLUMNS} FROM users WHERE id = $1`, [id]);
+  if (!rows[0]) return null;
+  const { createdKey: _k, ...user } = toDetail(rows[0]);
+  return user;
+}
+
+/** The stored hash (null when the user has none yet), or undefined when there is no such user. */
+export async function findPasswordHash(db: Db, id: string): Promise<string | null | undefined> {
+  const { rows } = await db.query<{ password_hash: string | null }>(`SELECT password_hash FROM users WHERE id = $1`, [id]);
+  return rows[0] ? rows[0].password_hash : undefined;
+}
+
+/** Locks every admin row (in id order) so two demotions cannot both pass the last-admin check. */
+export async function lockAdmins(db: Db): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(`SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE`);
+  return rows.map((r) => r.id);
+}
+
+/** The user's role, locking the row for the rest of the transaction. */
+export async function lockUserRole(db: Db, id: string): Promise<Role | null> {
+  const { rows } = await db.query<{ role: Role }>(`SELECT role FROM users WHERE id = $1 FOR UPDATE`, [id]);
+  return rows[0]?.role ?? null;
+}
+
+/** Sets the given fields (undefined = unchanged); null when there is no such user. */
+export async function updateUser(
+  db: Db,
+  id: string,
+  p: { name?: string; email?: string; role?: Role; passwordHash?: string },
+): Promise<UserDetail | null> {
+  const { rows } = await db.query<DetailRow>(
+    `UPDATE users SET name = coalesce($2, name), email = coalesce($3, email), role = coalesce($4, role),
+       password_hash = coalesce($5, password_hash), updated_at = now()
+     WHERE id = $1
+     RETURNING ${DETAIL_COLUMNS}`,
+    [id, p.name ?? null, p.email ?? null, p.role ?? null, p.passwordHash ?? null],
+  );
+  if (!rows[0]) return null;
+  const { createdKey: _k, ...user } = toDetail(rows[0]);
+  return user;
+}
+
+/**
+ * Creates the users whose email (any case) is free, without passwords, in one statement.
+ * Returns the created rows; a taken email is silently left out (also when a concurrent import
+ * takes it first).
+ */
+export async function insertImportedUsers(db: Db, users: { email: string; name: string; role: Role }[]): Promise<{ id: string; email: string }[]> {
+  if (users.length === 0) return [];
+  const { rows } = await db.query<{ id: string; email: string }>(
+    `INSERT INTO users (email, name, role)
+     SELECT e, n, r FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(e, n, r, i) ORDER BY i
+     ON CONFLICT ((lower(email))) DO NOTHING
+     RETURNING id, email`,
+    [users.map((u) => u.email), users.map((u) => u.name), users.map((u) => u.role)],
+  );
+  return rows;
+}
+
+/** When the user's newest live set-password token expires. */
+export async function findPasswordTokenExpiry(db: Db, userId: string): Promise<Date | null> {
+  const { rows } = await db.query<{ expires_at: Date }>(
+    `SELECT expires_at FROM password_tokens WHERE user_id = $1 AND used_at IS NULL AND expires_at > now()
+     ORDER BY expires_at DESC LIMIT 1`,
+    [userId],
+  );
+  return rows[0]?.expires_at ?? null;
+}

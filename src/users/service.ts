@@ -1,11 +1,40 @@
-// Accounts: sign-in and the first admin. Passwords are hashed with argon2id.
+// Accounts: sign-in, the first admin, and user administration (list, update, roles, one-time
+// set-password tokens, bulk import). Passwords are hashed with argon2id.
 import argon2 from 'argon2';
 import type pg from 'pg';
-import { notFound, unauthorized } from '../errors.js';
+import type { AuthService } from '../auth/service.js';
+import { expireUnusedPasswordTokens } from '../auth/repo.js';
+import { withTransaction } from '../db/pool.js';
+import { badRequest, conflict, forbidden, notFound, unauthorized } from '../errors.js';
 import type { Log } from '../log.js';
+import { completeImport, planImport, type ImportBody, type ImportResult } from './import.js';
 import * as repo from './repo.js';
 
-export type { User, Role } from './repo.js';
+export type { User, Role, UserDetail } from './repo.js';
+
+/** What user administration needs from the auth service (which is built after this one). */
+export type AuthHooks = Pick<AuthService, 'revokeAll' | 'userChanged' | 'issuePasswordTokens'>;
+
+export interface Caller {
+  id: string;
+  role: repo.Role;
+  deviceId: string;
+}
+
+export interface UserPatch {
+  name?: string;
+  email?: string;
+  password?: string;
+  currentPassword?: string;
+  role?: repo.Role;
+}
+
+export interface ImportReport {
+  created: number;
+  skipped: number;
+  failed: number;
+  results: ImportResult[];
+}
 
 // Verifying against this when the email is unknown keeps the answer time the same either way,
 // so login cannot tell which emails have accounts.
@@ -21,7 +50,21 @@ export interface UsersService {
   get(id: string): Promise<repo.User>;
   /** Creates ADMIN_EMAIL as admin when no admin exists yet. Returns true when it did. */
   ensureAdmin(email: string, password: string): Promise<boolean>;
+  /** Newest first; `after` is the (created_at to the microsecond, id) of the previous page's last row. */
+  list(o: { q?: string; role?: repo.Role; limit: number; after?: { createdKey: string; id: string } }): Promise<(repo.UserDetail & { createdKey: string })[]>;
+  /** The user with hasPassword, or 404. */
+  detail(id: string): Promise<repo.UserDetail>;
+  /** PUT /users/:id; the caller's right to touch this user is checked by the route. */
+  update(o: { me: Caller; id: string; patch: UserPatch; auth: AuthHooks }): Promise<repo.UserDetail>;
+  setRole(o: { id: string; role: repo.Role; auth: AuthHooks }): Promise<repo.UserDetail>;
+  /** Replaces the user's unused set-password tokens with a new one. */
+  issuePasswordToken(o: { id: string; auth: AuthHooks }): Promise<{ token: string; expiresAt: Date }>;
+  importUsers(o: { body: ImportBody; auth: AuthHooks }): Promise<ImportReport>;
 }
+
+const INSERT_BATCH = 5000;
+const RETRYABLE = new Set(['40P01', '40001']); // deadlock, serialization failure
+const pgCode = (err: unknown) => (err as { code?: string }).code;
 
 export function createUsersService(deps: { db: pg.Pool; log: Log }): UsersService {
   return {
@@ -48,5 +91,115 @@ export function createUsersService(deps: { db: pg.Pool; log: Log }): UsersServic
       deps.log.info('Created the first admin account from ADMIN_EMAIL.');
       return true;
     },
+
+    list: (o) => repo.listUsers(deps.db, o),
+
+    async detail(id) {
+      const user = await repo.findUserDetail(deps.db, id);
+      if (!user) throw notFound('That user');
+      return user;
+    },
+
+    async update({ me, id, patch, auth }) {
+      const self = me.id === id;
+      if (patch.role !== undefined && me.role !== 'admin') throw forbidden('You cannot change your own role.');
+      if (patch.currentPassword !== undefined && patch.password === undefined) {
+        throw fieldError('currentPassword', 'currentPassword is only needed together with a new password');
+      }
+      if (patch.password !== undefined && self) await checkCurrentPassword(deps.db, id, patch.currentPassword);
+      const passwordHash = patch.password === undefined ? undefined : await hashPassword(patch.password);
+      const { user, roleChanged } = await withTransaction(deps.db, async (client) => {
+        const before = patch.role === undefined ? undefined : await guardRoleChange(client, id, patch.role);
+        const user = await repo
+          .updateUser(client, id, { name: patch.name, email: patch.email, role: patch.role, passwordHash })
+          .catch((err: unknown) => {
+            if (pgCode(err) === '23505') throw conflict('Another account already uses this email.', 'email_taken');
+            throw err;
+          });
+        if (!user) throw notFound('That user');
+        return { user, roleChanged: before !== undefined && before !== user.role };
+      });
+      if (passwordHash !== undefined) await auth.revokeAll(id, self ? me.deviceId : null);
+      if (roleChanged) await auth.userChanged(id);
+      return user;
+    },
+
+    async setRole({ id, role, auth }) {
+      const { user, before } = await withTransaction(deps.db, async (client) => {
+        const before = await guardRoleChange(client, id, role);
+        const user = await repo.updateUser(client, id, { role });
+        if (!user) throw notFound('That user');
+        return { user, before };
+      });
+      if (before !== role) await auth.userChanged(id);
+      return user;
+    },
+
+    async issuePasswordToken({ id, auth }) {
+      return withTransaction(deps.db, async (client) => {
+        if (!(await repo.lockUserRole(client, id))) throw notFound('That user');
+        await expireUnusedPasswordTokens(client, id);
+        const [token] = await auth.issuePasswordTokens(client, [id]);
+        const expiresAt = await repo.findPasswordTokenExpiry(client, id);
+        return { token: token!, expiresAt: expiresAt! };
+      });
+    },
+
+    async importUsers({ body, auth }) {
+      const plan = planImport(body);
+      // One order for every import, so two imports of overlapping files cannot deadlock.
+      const rows = [...plan.candidates].sort((a, b) => cmp(a.email.toLowerCase(), b.email.toLowerCase()));
+      const created = await retrying(() =>
+        withTransaction(deps.db, async (client) => {
+          const made = new Map<string, { userId: string; token: string }>();
+          for (let i = 0; i < rows.length; i += INSERT_BATCH) {
+            const inserted = await repo.insertImportedUsers(client, rows.slice(i, i + INSERT_BATCH));
+            const tokens = await auth.issuePasswordTokens(client, inserted.map((u) => u.id));
+            inserted.forEach((u, j) => made.set(u.email, { userId: u.id, token: tokens[j]! }));
+          }
+          return made;
+        }),
+      );
+      const report = completeImport(plan, created);
+      deps.log.info({ created: report.created, skipped: report.skipped, failed: report.failed }, 'Imported users.');
+      return report;
+    },
   };
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+const fieldError = (field: string, message: string) => badRequest(message.charAt(0).toUpperCase() + message.slice(1) + '.', { errors: [{ field: `body.${field}`, message }] });
+
+async function checkCurrentPassword(db: pg.Pool, id: string, current: string | undefined): Promise<void> {
+  if (current === undefined) throw fieldError('currentPassword', 'currentPassword is required to change your own password');
+  const hash = await repo.findPasswordHash(db, id);
+  if (hash === undefined) throw notFound('That user');
+  const ok = hash !== null && (await argon2.verify(hash, current).catch(() => false));
+  if (!ok) throw fieldError('currentPassword', 'currentPassword is not right');
+}
+
+/**
+ * Inside a transaction: refuses to demote the last admin. Locks the admin rows first, so two
+ * demotions at once cannot both pass. Returns the user's role before the change.
+ */
+async function guardRoleChange(client: pg.PoolClient, id: string, role: repo.Role): Promise<repo.Role> {
+  const admins = await repo.lockAdmins(client);
+  const before = await repo.lockUserRole(client, id);
+  if (!before) throw notFound('That user');
+  if (before === 'admin' && role !== 'admin' && admins.length <= 1) {
+    throw conflict('This is the last admin; make another user admin first.', 'last_admin');
+  }
+  return before;
+}
+
+/** Runs fn again (up to three times) when Postgres reports a deadlock or a serialization failure. */
+async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= 3 || !RETRYABLE.has(pgCode(err) ?? '')) throw err;
+    }
+  }
 }
