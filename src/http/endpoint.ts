@@ -46,6 +46,8 @@ export interface EndpointDef<P, Q, B> {
   bodyTypes?: readonly ('application/json' | 'text/csv')[];
   /** Body size limit (default 1mb); larger bodies get 413. */
   bodyLimit?: string;
+  /** The handler checks each row of the body itself (NUL characters included): no whole-body NUL refusal. */
+  rowsCheckedByHandler?: boolean;
   answers: Record<number, Answer>;
   handle(ctx: Ctx<Out<P>, Out<Q>, Out<B>>): Promise<void>;
 }
@@ -62,6 +64,7 @@ export interface Endpoint {
   body?: z.ZodType;
   bodyTypes?: readonly ('application/json' | 'text/csv')[];
   bodyLimit?: string;
+  rowsCheckedByHandler?: boolean;
   answers: Record<number, Answer>;
   handle(ctx: Ctx<any, any, any>): Promise<void>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
@@ -125,7 +128,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], a
       const ctx: Ctx<unknown, unknown, unknown> = {
         params: e.params ? validate(e.params, req.params, 'params') : undefined,
         query: e.query ? validate(e.query, req.query, 'query') : undefined,
-        body: e.body ? validate(e.body, req.body, 'body') : undefined,
+        body: e.body ? validate(e.body, req.body, 'body', { refuseNul: !e.rowsCheckedByHandler }) : undefined,
         get me(): Principal {
           if (!principal) throw unauthorized();
           return principal;

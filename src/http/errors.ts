@@ -9,7 +9,9 @@ export function problem(res: Parameters<RequestHandler>[1], status: number, body
 }
 
 /** Parses a request part against a schema; a failure becomes a 400 with field-level messages. */
-export function validate<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'params'): z.infer<S> {
+export function validate<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'params', o: { refuseNul?: boolean } = {}): z.infer<S> {
+  const nul = o.refuseNul === false ? null : findNul(value, [where]);
+  if (nul) throw badRequest(`The request ${where} is not valid.`, { errors: [{ field: nul, message: 'text may not contain the NUL character (\\u0000)' }] });
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   const errors = result.error.issues.map((i) => ({ field: [where, ...i.path].join('.'), message: i.message }));
@@ -33,7 +35,26 @@ export function errorHandler(log: Log): ErrorRequestHandler {
       const detail = status === 413 ? 'The request body is too large.' : status === 400 ? 'The request body is not valid JSON.' : 'The request could not be read.';
       return problem(res, status, { type: 'about:blank', title: 'Bad Request', code: status === 413 ? 'payload_too_large' : 'bad_request', detail });
     }
+    // Backstop: a Postgres data exception (class 22: a value out of range, a character text
+    // cannot hold) is a value the schemas should have refused; say so rather than 500.
+    const pgCode = (err as { code?: unknown }).code;
+    if (typeof pgCode === 'string' && /^22[0-9A-Z]{3}$/.test(pgCode)) {
+      log.warn({ pgCode, method: req.method, path: req.path }, 'A request value reached Postgres and was refused; its schema should refuse it first.');
+      return problem(res, 400, { type: 'about:blank', title: 'Bad Request', code: 'bad_request', detail: 'A value in the request cannot be stored.' });
+    }
     log.error({ err, method: req.method, path: req.path }, 'Unhandled error in a request.');
     problem(res, 500, { type: 'about:blank', title: 'Internal Server Error', code: 'internal', detail: 'Something went wrong on our side.' });
   };
+}
+
+/** Postgres text cannot hold U+0000: find it before any schema or query sees it. */
+function findNul(value: unknown, path: (string | number)[], depth = 0): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path.join('.') : null;
+  if (depth > 64 || value === null || typeof value !== 'object') return null;
+  for (const [k, v] of Object.entries(value)) {
+    if (k.includes('\u0000')) return [...path, k.replace(/\u0000/g, '')].join('.');
+    const hit = findNul(v, [...path, k], depth + 1);
+    if (hit) return hit;
+  }
+  return null;
 }

@@ -55,6 +55,7 @@ function variants(e: Endpoint): { path: string; o: CallOptions; what: string }[]
   const fill = (v: string) => e.path.replace(/:(\w+)/g, () => v);
   const okPath = fill('6f1c1a56-5a26-4c4e-9a51-1d6f2e0e8d11');
   const body = e.body ? { body: {} } : {};
+  for (const key of propertyNames(e.query)) out.push({ path: `${okPath}?${key}=a%00b`, o: body, what: `query ${key} with NUL` });
   if (e.path.includes(':')) for (const v of PATH_VALUES) out.push({ path: fill(v), o: body, what: `path ${v.slice(0, 20)}` });
   for (const key of [...propertyNames(e.query), 'unknown']) {
     for (const v of QUERY_VALUES) out.push({ path: `${okPath}?${key}=${v}`, o: body, what: `query ${key}=${v.slice(0, 20)}` });
@@ -66,6 +67,7 @@ function variants(e: Endpoint): { path: string; o: CallOptions; what: string }[]
       const b = randomBody(e);
       out.push({ path: okPath, o: { body: b }, what: `body ${JSON.stringify(b).slice(0, 80)}` });
     }
+    for (const name of propertyNames(e.body)) out.push({ path: okPath, o: { body: { [name]: 'a\u0000b' } }, what: `body ${name} with NUL` });
     for (const raw of RAW_BODIES) out.push({ path: okPath, o: { raw }, what: `raw ${raw.slice(0, 20)}` });
     for (const type of TYPES) out.push({ path: okPath, o: { raw: 'a=1&b=2', type }, what: `type ${type}` });
     out.push({ path: okPath, o: { raw: JSON.stringify({ x: 'y'.repeat(20 * 1024 * 1024) }) }, what: 'a 20 MB body' });

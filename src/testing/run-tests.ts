@@ -26,7 +26,8 @@ async function main(): Promise<number> {
   const services: Managed[] = [];
   let pgUrl = process.env.TEST_DATABASE_URL;
   let redisUrl = process.env.TEST_REDIS_URL;
-  const dir = path.join(APP_ROOT, '.onair-test');
+  // ONAIR_TEST_DIR lets two runs on one checkout keep apart (the directory is wiped at start)
+  const dir = path.resolve(process.env.ONAIR_TEST_DIR ?? path.join(APP_ROOT, '.onair-test'));
   try {
     if (!pgUrl || !redisUrl) {
       rmSync(dir, { recursive: true, force: true });

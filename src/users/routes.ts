@@ -126,7 +126,7 @@ export function userEndpoints(deps: { users: UsersService; auth: AuthService }):
       },
     }),
     endpoint({
-      method: 'post', path: '/users/import', action: 'users.import', tag: 'users',
+      method: 'post', path: '/users/import', action: 'users.import', tag: 'users', rowsCheckedByHandler: true,
       summary: 'Create many users at once from CSV or JSON; answers a report per row',
       description: [
         `Send \`text/csv\` with a header row naming the columns email, name and role (any order, any case; role may be empty or left out → attendee; ` +
