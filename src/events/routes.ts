@@ -52,7 +52,8 @@ const createBody = z
   .refine(ordered, orderMessage);
 
 const updateBody = z
-  .object(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof fields]: z.ZodOptional<(typeof fields)[K]> })
+  .object(fields)
+  .partial()
   .strict()
   .refine((b) => Object.keys(b).length > 0, 'send at least one field to change')
   .refine(ordered, orderMessage)
