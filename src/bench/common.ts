@@ -1,7 +1,7 @@
 // Shared by the benchmarks: the cached synthetic source, child processes that cannot outlive
 // the bench, CPU time of a child measured by the kernel, and the results file.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,6 +83,16 @@ function killGroup(child: Child, signal: NodeJS.Signals): void {
     process.kill(-pid, signal);
   } catch {
     child.process.kill(signal);
+  }
+}
+
+/** Starts `node dist/bin/<bin>.js` from the app root, its stdout and stderr appended to logFile. */
+export function startNodeBin(name: string, bin: string, env: NodeJS.ProcessEnv, logFile: string): Child {
+  const out = openSync(logFile, 'a');
+  try {
+    return startChild(name, process.execPath, [path.join(APP_ROOT, 'dist', 'bin', `${bin}.js`)], { cwd: APP_ROOT, env, stdio: ['ignore', out, out] });
+  } finally {
+    closeSync(out); // the child holds its own copy
   }
 }
 
@@ -168,7 +178,7 @@ export interface CpuRun {
 
 let clockTicks: number | null = null;
 
-async function clkTck(): Promise<number> {
+export async function clkTck(): Promise<number> {
   if (clockTicks !== null) return clockTicks;
   const child = startChild('getconf', 'getconf', ['CLK_TCK'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
