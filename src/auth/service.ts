@@ -55,13 +55,31 @@ export function createAuthService(deps: {
   users: UsersService;
 }): AuthService {
   const { db, bus, tokens } = deps;
-  const cache = new Map<string, { userId: string; role: Principal['role']; until: number }>();
+  // token → who it is, trusted until `until` (≤ CACHE_SECONDS, ≤ the token's expiry): a repeated
+  // token costs neither the signature check nor a query.
+  const cache = new Map<string, { userId: string; deviceId: string; role: Principal['role']; until: number }>();
+  // bumped on every sign-out/change: an answer looked up while one happened is not cached
+  let generation = 0;
   const forgetUser = (userId: string, deviceId: string | null) => {
-    if (deviceId) cache.delete(deviceId);
-    else for (const [id, v] of cache) if (v.userId === userId) cache.delete(id);
+    generation++;
+    for (const [token, v] of cache) if (deviceId ? v.deviceId === deviceId : v.userId === userId) cache.delete(token);
   };
   void bus.subscribe('auth.device-revoked', (m) => forgetUser(m.userId, m.deviceId));
   void bus.subscribe('auth.user-changed', (m) => forgetUser(m.userId, null));
+
+  const inflight = new Map<string, { generation: number; answer: Promise<Principal> }>();
+  async function lookUp(token: string, ip: string | null): Promise<Principal> {
+    cache.delete(token);
+    const now = Date.now();
+    const seenGeneration = generation;
+    const claims = await tokens.verify(token);
+    const live = await repo.findLiveDevice(db, claims.deviceId);
+    if (!live || live.userId !== claims.userId) throw unauthorized('This sign-in has ended (signed out or revoked); sign in again.');
+    if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+    if (generation === seenGeneration) cache.set(token, { userId: live.userId, deviceId: claims.deviceId, role: live.role, until: Math.min(now + CACHE_SECONDS * 1000, claims.expiresAt) });
+    await repo.touchDevice(db, claims.deviceId, ip);
+    return { id: live.userId, role: live.role, deviceId: claims.deviceId };
+  }
 
   const announceRevoked = async (userId: string, deviceId: string | null) => {
     forgetUser(userId, deviceId);
@@ -95,20 +113,18 @@ export function createAuthService(deps: {
       return { token, user, deviceId: device.id, expiresAt: device.expiresAt };
     },
 
-    async authenticate(token, from) {
-      const claims = await tokens.verify(token);
-      const now = Date.now();
-      const hit = cache.get(claims.deviceId);
-      if (hit && hit.until > now && hit.userId === claims.userId) return { id: hit.userId, role: hit.role, deviceId: claims.deviceId };
-      const live = await repo.findLiveDevice(db, claims.deviceId);
-      if (!live || live.userId !== claims.userId) {
-        cache.delete(claims.deviceId);
-        throw unauthorized('This sign-in has ended (signed out or revoked); sign in again.');
-      }
-      if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
-      cache.set(claims.deviceId, { userId: live.userId, role: live.role, until: now + CACHE_SECONDS * 1000 });
-      await repo.touchDevice(db, claims.deviceId, from?.ip ?? null);
-      return { id: live.userId, role: live.role, deviceId: claims.deviceId };
+    authenticate(token, from) {
+      const hit = cache.get(token);
+      if (hit && hit.until > Date.now()) return Promise.resolve({ id: hit.userId, role: hit.role, deviceId: hit.deviceId });
+      // one lookup per token at a time: a burst of requests when an entry expires costs one query
+      // (joined only if no sign-out happened since it started)
+      const pending = inflight.get(token);
+      if (pending && pending.generation === generation) return pending.answer;
+      const answer = lookUp(token, from?.ip ?? null).finally(() => {
+        if (inflight.get(token)?.answer === answer) inflight.delete(token);
+      });
+      inflight.set(token, { generation, answer });
+      return answer;
     },
 
     async logout(p) {
@@ -127,7 +143,8 @@ export function createAuthService(deps: {
       await repo.revokeUserDevices(db, userId, exceptDeviceId);
       if (exceptDeviceId) {
         // drop the user's other devices here; other nodes drop all of the user's entries
-        for (const [id, v] of cache) if (v.userId === userId && id !== exceptDeviceId) cache.delete(id);
+        generation++;
+        for (const [token, v] of cache) if (v.userId === userId && v.deviceId !== exceptDeviceId) cache.delete(token);
         await bus.publish('auth.device-revoked', { userId, deviceId: null }).catch(() => undefined);
       } else await announceRevoked(userId, null);
     },

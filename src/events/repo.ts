@@ -66,31 +66,33 @@ export interface ListEventsOpts {
 
 /** Listed events by start time, earliest first; `after` is the (startsAt, id) of the previous page's last item. */
 export async function listEventsByStart(db: Db, caller: Caller, o: ListEventsOpts): Promise<EventForCaller[]> {
-  const { rows } = await db.query(
-    `SELECT ${CALLER_COLUMNS} FROM events e
+  const { rows } = await db.query({
+    name: 'events-by-start',
+    text: `SELECT ${CALLER_COLUMNS} FROM events e
      WHERE ${LISTED} AND ${PHASE_FILTER}
        AND ($5::timestamptz IS NULL OR (date_trunc('milliseconds', e.starts_at), e.id) > ($5, $6::uuid))
      ORDER BY date_trunc('milliseconds', e.starts_at), e.id LIMIT $4`,
-    [caller.id, caller.staff, o.phase ?? null, o.limit, o.after?.at ?? null, o.after?.id ?? null],
-  );
+    values: [caller.id, caller.staff, o.phase ?? null, o.limit, o.after?.at ?? null, o.after?.id ?? null],
+  });
   return rows.map(toCallerEvent);
 }
 
 /** Listed events by end time, latest first (for past events); `after` is the previous page's last (endsAt, id). */
 export async function listEventsByEnd(db: Db, caller: Caller, o: ListEventsOpts): Promise<EventForCaller[]> {
-  const { rows } = await db.query(
-    `SELECT ${CALLER_COLUMNS} FROM events e
+  const { rows } = await db.query({
+    name: 'events-by-end',
+    text: `SELECT ${CALLER_COLUMNS} FROM events e
      WHERE ${LISTED} AND ${PHASE_FILTER}
        AND ($5::timestamptz IS NULL OR (date_trunc('milliseconds', e.ends_at), e.id) < ($5, $6::uuid))
      ORDER BY date_trunc('milliseconds', e.ends_at) DESC, e.id DESC LIMIT $4`,
-    [caller.id, caller.staff, o.phase ?? null, o.limit, o.after?.at ?? null, o.after?.id ?? null],
-  );
+    values: [caller.id, caller.staff, o.phase ?? null, o.limit, o.after?.at ?? null, o.after?.id ?? null],
+  });
   return rows.map(toCallerEvent);
 }
 
 /** The event if this caller may see it, else null. */
 export async function findVisibleEvent(db: Db, caller: Caller, id: string): Promise<EventForCaller | null> {
-  const { rows } = await db.query(`SELECT ${CALLER_COLUMNS} FROM events e WHERE e.id = $3 AND ${VISIBLE}`, [caller.id, caller.staff, id]);
+  const { rows } = await db.query({ name: 'event-visible', text: `SELECT ${CALLER_COLUMNS} FROM events e WHERE e.id = $3 AND ${VISIBLE}`, values: [caller.id, caller.staff, id] });
   return rows[0] ? toCallerEvent(rows[0]) : null;
 }
 

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type Express } from 'express';
-import swaggerUi from 'swagger-ui-dist';
+import swaggerUiPath from 'swagger-ui-dist/absolute-path.js';
 import type pg from 'pg';
 import { z } from 'zod';
 import { authEndpoints } from '../auth/routes.js';
@@ -115,7 +115,7 @@ export function createApp(deps: AppDeps, o: { checkAnswer?: AnswerCheck } = {}):
 
   const api = express.Router();
   api.get('/docs/init.js', (_req, res) => void res.type('js').send(DOCS_INIT));
-  api.use('/docs/assets', express.static(swaggerUi.getAbsoluteFSPath(), { index: false, maxAge: '1d' }));
+  api.use('/docs/assets', express.static(swaggerUiPath(), { index: false, maxAge: '1d' }));
   mountEndpoints(api, appEndpoints(deps), (token, req) => deps.auth.authenticate(token, { ip: req.ip ?? null }), o.checkAnswer);
   app.use('/api', api);
   app.use(notFoundHandler);

@@ -20,10 +20,15 @@ export interface TokenClaims {
   deviceId: string;
 }
 
+export interface VerifiedClaims extends TokenClaims {
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+}
+
 export interface TokenService {
   sign(claims: TokenClaims): Promise<string>;
   /** Checks signature, algorithm, issuer, audience and expiry; throws 401 otherwise. */
-  verify(token: string): Promise<TokenClaims>;
+  verify(token: string): Promise<VerifiedClaims>;
   readonly expiresInSeconds: number;
 }
 
@@ -43,8 +48,8 @@ export function createTokenService(opts: { secret: string; expiresInSeconds: num
     async verify(token) {
       try {
         const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
-        if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') throw new Error('claims');
-        return { userId: payload.sub, deviceId: payload.sid };
+        if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.exp !== 'number') throw new Error('claims');
+        return { userId: payload.sub, deviceId: payload.sid, expiresAt: payload.exp * 1000 };
       } catch {
         throw unauthorized('The token is not valid or has expired; sign in again.');
       }
