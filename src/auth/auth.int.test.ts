@@ -56,6 +56,10 @@ t.test('me, devices, revoking one device and logging out take effect at once', a
   t.same([mine.userAgent, mine.ip, mine.current], ['Laptop Firefox', '198.51.100.7', true], 'user agent and client IP (X-Forwarded-For from a trusted proxy)');
   t.equal(devices.body.items.find((d: { id: string }) => d.id === phone.deviceId).current, false);
   t.equal(devices.body.items.length, 3, 'the helper login, laptop and phone');
+  const first = await call('GET', '/auth/devices?limit=2', { token: laptop.token });
+  const rest = await call('GET', `/auth/devices?limit=2&cursor=${first.body.nextCursor}`, { token: laptop.token });
+  t.same([...first.body.items, ...rest.body.items].map((d: { id: string }) => d.id), devices.body.items.map((d: { id: string }) => d.id), 'pages walk the same list');
+  t.equal(rest.body.nextCursor, null);
 
   // the phone is lost: revoke it from the laptop
   t.equal((await call('GET', '/auth/me', { token: phone.token })).status, 200);

@@ -57,12 +57,14 @@ export async function touchDevice(db: Db, id: string, ip: string | null): Promis
   );
 }
 
-export async function listLiveDevices(db: Db, userId: string): Promise<Device[]> {
+/** Newest sign-in first; `after` is the (createdAt, id) of the previous page's last item. */
+export async function listLiveDevices(db: Db, userId: string, o: { limit: number; after?: { createdAt: Date; id: string } }): Promise<Device[]> {
   const { rows } = await db.query<DeviceRow>(
     `SELECT id, user_agent, ip, created_at, last_seen_at, expires_at FROM devices
      WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
-     ORDER BY last_seen_at DESC, id LIMIT 200`,
-    [userId],
+       AND ($3::timestamptz IS NULL OR (date_trunc('milliseconds', created_at), id) < ($3, $4::uuid))
+     ORDER BY date_trunc('milliseconds', created_at) DESC, id DESC LIMIT $2`,
+    [userId, o.limit, o.after?.createdAt ?? null, o.after?.id ?? null],
   );
   return rows.map(toDevice);
 }

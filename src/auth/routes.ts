@@ -2,10 +2,10 @@
 import { z } from 'zod';
 import type { Request } from 'express';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
-import { idParams, isoDate, problems } from '../http/schemas.js';
+import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, timeIdCursor } from '../http/schemas.js';
 import type { UsersService } from '../users/service.js';
 import { emailSchema, nameSchema, passwordSchema, userSchema, userView } from '../users/view.js';
-import type { AuthService, ClientInfo } from './service.js';
+import type { AuthService, ClientInfo, Device } from './service.js';
 
 const registerBody = z.object({ email: emailSchema, password: passwordSchema, name: nameSchema }).strict();
 const loginBody = z
@@ -22,6 +22,8 @@ const deviceSchema = z.object({
   expiresAt: isoDate,
   current: z.boolean(),
 });
+
+const pageOnly = z.object(pageQuery).strict();
 
 const client = (req: Request): ClientInfo => ({ ip: req.ip ?? null, userAgent: req.get('user-agent') ?? '' });
 
@@ -73,10 +75,13 @@ export function authEndpoints(deps: { auth: AuthService; users: UsersService }):
     }),
     endpoint({
       method: 'get', path: '/auth/devices', action: 'auth.devices.list', tag: 'auth',
-      summary: "The signed-in user's devices (live sign-ins)",
-      answers: { 200: { description: 'Newest activity first.', schema: z.object({ items: z.array(deviceSchema), nextCursor: z.null() }) }, ...problems(401) },
-      async handle({ me, res }) {
-        const items = (await auth.devices(me)).map((d) => ({
+      summary: "The signed-in user's devices (live sign-ins), newest sign-in first",
+      query: pageOnly,
+      answers: { 200: { description: 'A page of devices; `current` marks the one asking.', schema: page(deviceSchema) }, ...problems(400, 401) },
+      async handle({ me, query, res }) {
+        const after = decodeCursor(query.cursor, timeIdCursor);
+        const rows = await auth.devices(me, { limit: query.limit + 1, after: after && { createdAt: after[0], id: after[1] } });
+        const view = (d: Device) => ({
           id: d.id,
           userAgent: d.userAgent,
           ip: d.ip,
@@ -84,8 +89,8 @@ export function authEndpoints(deps: { auth: AuthService; users: UsersService }):
           lastSeenAt: d.lastSeenAt.toISOString(),
           expiresAt: d.expiresAt.toISOString(),
           current: d.id === me.deviceId,
-        }));
-        res.json({ items, nextCursor: null });
+        });
+        res.json(toPage(rows, query.limit, view, (d) => [d.createdAt, d.id]));
       },
     }),
     endpoint({

@@ -33,7 +33,7 @@ export interface AuthService {
   /** Verifies the token and that its device is still signed in; the role is the user's current one. */
   authenticate(token: string, from?: { ip: string | null }): Promise<Principal>;
   logout(p: Principal): Promise<void>;
-  devices(p: Principal): Promise<repo.Device[]>;
+  devices(p: Principal, o: { limit: number; after?: { createdAt: Date; id: string } }): Promise<repo.Device[]>;
   revokeDevice(p: Principal, deviceId: string): Promise<void>;
   /** Signs the user out everywhere except (optionally) one device, e.g. after a password change. */
   revokeAll(userId: string, exceptDeviceId: string | null): Promise<void>;
@@ -132,7 +132,7 @@ export function createAuthService(deps: {
       await announceRevoked(p.id, p.deviceId);
     },
 
-    devices: (p) => repo.listLiveDevices(db, p.id),
+    devices: (p, o) => repo.listLiveDevices(db, p.id, o),
 
     async revokeDevice(p, deviceId) {
       if (!(await repo.revokeDevice(db, p.id, deviceId))) throw notFound('That device');

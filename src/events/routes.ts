@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
-import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, uuid } from '../http/schemas.js';
+import { decodeCursor, idParams, page, pageQuery, problems, toPage, uuid, timeIdCursor } from '../http/schemas.js';
 import { badRequest } from '../errors.js';
 import { descriptionSchema, isTimeZone, orderMessage, ordered, titleSchema, when } from './inputs.js';
 import type { EventsService } from './service.js';
@@ -68,8 +68,7 @@ const addBody = z
 const joinSchema = z.object({ joined: z.literal(true), attendeeCount: z.number().int() });
 const addedSchema = z.object({ added: z.number().int(), alreadyAttending: z.number().int(), attendeeCount: z.number().int() });
 
-const dateCursor = [isoDate.transform((d) => new Date(d)), uuid('cursor')] as const;
-const eventCursor = [z.enum(['start', 'end']), ...dateCursor] as const;
+const eventCursor = [z.enum(['start', 'end']), ...timeIdCursor] as const;
 
 export function eventEndpoints(deps: { events: EventsService; config: Config }): Endpoint[] {
   const { events } = deps;
@@ -162,7 +161,7 @@ export function eventEndpoints(deps: { events: EventsService; config: Config }):
       query: pageOnly,
       answers: { 200: { description: 'A page of attendees.', schema: page(attendeeSchema) }, ...problems(400, 401, 403, 404) },
       async handle({ params, query, me, res }) {
-        const after = decodeCursor(query.cursor, dateCursor);
+        const after = decodeCursor(query.cursor, timeIdCursor);
         const rows = await events.attendees(me, params.id, { limit: query.limit + 1, after: after && { at: after[0], id: after[1] } });
         res.json(toPage(rows, query.limit, attendeeView, (a) => [a.joinedAt, a.user.id]));
       },

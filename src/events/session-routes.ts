@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { roleMay } from '../access.js';
 import type { Config } from '../config.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
-import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, uuid } from '../http/schemas.js';
+import { decodeCursor, idParams, page, pageQuery, problems, toPage, uuid, timeIdCursor } from '../http/schemas.js';
 import type { Asker } from './caller.js';
 import { descriptionSchema, orderMessage, ordered, titleSchema, when } from './inputs.js';
 import type { EventsService } from './service.js';
@@ -31,7 +31,6 @@ const updateBody = z
   .refine(ordered, orderMessage)
   .describe('PUT updates the fields given; speakerIds replaces the list; streamId null unassigns the stream.');
 const pageOnly = z.object(pageQuery).strict();
-const cursorParts = [isoDate.transform((d) => new Date(d)), uuid('cursor')] as const;
 
 export function sessionEndpoints(deps: { events: EventsService; config: Config }): Endpoint[] {
   const { events, config } = deps;
@@ -45,7 +44,7 @@ export function sessionEndpoints(deps: { events: EventsService; config: Config }
       query: pageOnly,
       answers: { 200: { description: 'A page of sessions.', schema: page(sessionSchema) }, ...problems(400, 401, 404) },
       async handle({ params, query, me, res }) {
-        const after = decodeCursor(query.cursor, cursorParts);
+        const after = decodeCursor(query.cursor, timeIdCursor);
         const { event, sessions } = await events.sessions(me, params.id, { limit: query.limit + 1, after: after && { at: after[0], id: after[1] } });
         res.json(toPage(sessions, query.limit, view(me, event), (s) => [s.startsAt, s.id]));
       },

@@ -16,6 +16,9 @@ export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(
 
 export const isoDate = z.iso.datetime({ offset: true });
 
+/** The usual cursor: (a time at millisecond precision, an id) of the previous page's last item. */
+export const timeIdCursor = [isoDate.transform((d) => new Date(d)), uuid('cursor')] as const;
+
 /** A cursor is the sort key of the last item of the previous page, opaque to clients. */
 export function encodeCursor(parts: (string | number | Date)[]): string {
   return Buffer.from(JSON.stringify(parts.map((p) => (p instanceof Date ? p.toISOString() : p)))).toString('base64url');

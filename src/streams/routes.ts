@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { playbackUrl, rtmpIngestUrl, type Config } from '../config.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
-import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, uuid } from '../http/schemas.js';
+import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, timeIdCursor } from '../http/schemas.js';
 import type { StreamSessionLink } from './repo.js';
 import type { StreamsService } from './service.js';
 import type { Stream } from './types.js';
@@ -79,7 +79,6 @@ export function streamView(config: Pick<Config, 'hlsHost' | 'publicScheme' | 'rt
   };
 }
 
-const cursorParts = [isoDate.transform((d) => new Date(d)), uuid('cursor')] as const;
 
 export function streamEndpoints(deps: { streams: StreamsService; config: Config }): Endpoint[] {
   const view = (s: Stream, sessions: StreamSessionLink[] = []) => streamView(deps.config, s, sessions);
@@ -105,7 +104,7 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config 
       query: listQuery,
       answers: { 200: { description: 'A page of streams.', schema: page(streamSchema) }, ...problems(400, 401, 403) },
       async handle({ query, res }) {
-        const after = decodeCursor(query.cursor, cursorParts);
+        const after = decodeCursor(query.cursor, timeIdCursor);
         const rows = await deps.streams.list({ status: query.status, assigned: query.assigned, limit: query.limit + 1, after: after && { createdAt: after[0], id: after[1] } });
         const { items, nextCursor } = toPage(rows, query.limit, (s) => s, (s) => [s.createdAt, s.id]);
         res.json({ items: await views(items), nextCursor });
@@ -127,7 +126,7 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config 
       query: pageOnly,
       answers: { 200: { description: 'A page of publish sessions.', schema: page(publishSessionSchema) }, ...problems(400, 401, 403, 404) },
       async handle({ params, query, res }) {
-        const after = decodeCursor(query.cursor, cursorParts);
+        const after = decodeCursor(query.cursor, timeIdCursor);
         const rows = await deps.streams.publishSessions(params.id, { limit: query.limit + 1, after: after && { startedAt: after[0], id: after[1] } });
         const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
         res.json(toPage(rows, query.limit, (p) => ({ ...p, startedAt: iso(p.startedAt), liveAt: iso(p.liveAt), endedAt: iso(p.endedAt) }), (p) => [p.startedAt, p.id]));
