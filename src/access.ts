@@ -53,6 +53,25 @@ export const ACCESS = {
   'sessions.update': { roles: ['admin'] },
   'sessions.delete': { roles: ['admin'] },
 
+  // Live engagement. Who may enter a session's room follows the event's visibility (service);
+  // sending chat follows the session's chat settings, mutes and bans (service).
+  'chat.read': { roles: 'signed-in' },
+  'chat.send': { roles: 'signed-in' },
+  'chat.pin': { roles: STAFF },
+  'chat.delete': { roles: STAFF, also: 'self' }, // self: the message's author
+  'chat.settings': { roles: STAFF },
+  'chat.moderate': { roles: STAFF }, // mute, ban, and lifting them
+  /** Chatting past slow mode, attendees-only and disabled chat. */
+  'chat.bypassLimits': { roles: STAFF },
+  'polls.read': { roles: 'signed-in' },
+  'polls.create': { roles: STAFF, also: 'eventSpeaker' },
+  'polls.vote': { roles: 'signed-in' },
+  'polls.close': { roles: STAFF, also: 'eventSpeaker' },
+  'questions.read': { roles: 'signed-in' },
+  'questions.ask': { roles: 'signed-in' },
+  'questions.upvote': { roles: 'signed-in' },
+  'questions.answer': { roles: STAFF, also: 'eventSpeaker' },
+
   'streams.list': { roles: STAFF },
   'streams.get': { roles: STAFF },
   'streams.publishSessions': { roles: STAFF },

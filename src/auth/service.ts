@@ -57,7 +57,7 @@ export function createAuthService(deps: {
   const { db, bus, tokens } = deps;
   // token → who it is, trusted until `until` (≤ CACHE_SECONDS, ≤ the token's expiry): a repeated
   // token costs neither the signature check nor a query.
-  const cache = new Map<string, { userId: string; deviceId: string; role: Principal['role']; until: number }>();
+  const cache = new Map<string, { userId: string; deviceId: string; role: Principal['role']; until: number; expiresAt: number }>();
   // bumped on every sign-out/change: an answer looked up while one happened is not cached
   let generation = 0;
   const forgetUser = (userId: string, deviceId: string | null) => {
@@ -76,9 +76,9 @@ export function createAuthService(deps: {
     const live = await repo.findLiveDevice(db, claims.deviceId);
     if (!live || live.userId !== claims.userId) throw unauthorized('This sign-in has ended (signed out or revoked); sign in again.');
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
-    if (generation === seenGeneration) cache.set(token, { userId: live.userId, deviceId: claims.deviceId, role: live.role, until: Math.min(now + CACHE_SECONDS * 1000, claims.expiresAt) });
+    if (generation === seenGeneration) cache.set(token, { userId: live.userId, deviceId: claims.deviceId, role: live.role, until: Math.min(now + CACHE_SECONDS * 1000, claims.expiresAt), expiresAt: claims.expiresAt });
     await repo.touchDevice(db, claims.deviceId, ip);
-    return { id: live.userId, role: live.role, deviceId: claims.deviceId };
+    return { id: live.userId, role: live.role, deviceId: claims.deviceId, expiresAt: claims.expiresAt };
   }
 
   const announceRevoked = async (userId: string, deviceId: string | null) => {
@@ -115,7 +115,7 @@ export function createAuthService(deps: {
 
     authenticate(token, from) {
       const hit = cache.get(token);
-      if (hit && hit.until > Date.now()) return Promise.resolve({ id: hit.userId, role: hit.role, deviceId: hit.deviceId });
+      if (hit && hit.until > Date.now()) return Promise.resolve({ id: hit.userId, role: hit.role, deviceId: hit.deviceId, expiresAt: hit.expiresAt });
       // one lookup per token at a time: a burst of requests when an entry expires costs one query
       // (joined only if no sign-out happened since it started)
       const pending = inflight.get(token);

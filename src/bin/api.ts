@@ -1,8 +1,9 @@
-// api role: Express REST (and, later, the WebSocket server) behind nginx.
+// api role: Express REST and the WebSocket endpoint (/ws), behind nginx.
 import { createServer } from 'node:http';
 import { createPool } from '../db/pool.js';
 import { createApp } from '../http/app.js';
 import { createAppDeps } from '../http/deps.js';
+import { attachWebSockets } from '../realtime/attach.js';
 import { createBus } from '../redis/bus.js';
 import { createRedis } from '../redis/connection.js';
 import { loadProfile } from '../transcode/profiles.js';
@@ -17,14 +18,18 @@ await runRole('api', async ({ config, log, onShutdown }) => {
   onShutdown(() => void (redis.disconnect(), sub.disconnect()));
   const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
 
-  const app = createApp(createAppDeps({ config, log, db, redis, bus }));
-  const server = createServer(app);
+  const deps = createAppDeps({ config, log, db, redis, bus });
+  const server = createServer(createApp(deps));
+  const realtime = attachWebSockets(server, deps, { bus, nodeId: config.instanceId });
   server.headersTimeout = 15_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, '0.0.0.0', () => resolve());
   });
-  onShutdown(() => new Promise<void>((r) => server.close(() => r())));
+  onShutdown(async () => {
+    await realtime.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
   log.info({ port: config.port }, `API listening on port ${config.port}.`);
 });

@@ -8,6 +8,14 @@ import swaggerUiPath from 'swagger-ui-dist/absolute-path.js';
 import type pg from 'pg';
 import { z } from 'zod';
 import { authEndpoints } from '../auth/routes.js';
+import { chatEndpoints } from '../chat/routes.js';
+import type { ChatService } from '../chat/service.js';
+import { pollsEndpoints } from '../polls/routes.js';
+import type { PollsService } from '../polls/service.js';
+import { qnaEndpoints } from '../qna/routes.js';
+import type { QuestionsService } from '../qna/service.js';
+import type { Hub } from '../realtime/hub.js';
+import type { Rooms } from '../realtime/rooms.js';
 import type { AuthService } from '../auth/service.js';
 import type { Config } from '../config.js';
 import { eventEndpoints } from '../events/routes.js';
@@ -33,6 +41,12 @@ export interface AppDeps {
   auth: AuthService;
   streams: StreamsService;
   events: EventsService;
+  /** This node's WebSocket rooms and the cross-node fan-out every engagement service publishes through. */
+  rooms: Rooms;
+  hub: Hub;
+  chat: ChatService;
+  polls: PollsService;
+  qna: QuestionsService;
 }
 
 const VERSION = (JSON.parse(readFileSync(path.join(APP_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -90,6 +104,9 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
     ...userEndpoints({ users: deps.users, auth: deps.auth }),
     ...eventEndpoints({ events: deps.events, config: deps.config }),
     ...streamEndpoints({ streams: deps.streams, config: deps.config }),
+    ...chatEndpoints({ chat: deps.chat }),
+    ...pollsEndpoints({ polls: deps.polls }),
+    ...qnaEndpoints({ qna: deps.qna }),
   ];
   return list;
 }

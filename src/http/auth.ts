@@ -13,6 +13,8 @@ export interface Principal {
   id: string;
   role: Role;
   deviceId: string;
+  /** When the token stops being valid (ms since the epoch); open WebSockets close then. */
+  expiresAt: number;
 }
 
 export interface TokenClaims {

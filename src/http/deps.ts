@@ -4,7 +4,12 @@ import type pg from 'pg';
 import { createAuthService } from '../auth/service.js';
 import { createLoginThrottle } from '../auth/throttle.js';
 import type { Config } from '../config.js';
+import { createChatService } from '../chat/service.js';
 import { createEventsService } from '../events/service.js';
+import { createPollsService } from '../polls/service.js';
+import { createQuestionsService } from '../qna/service.js';
+import { createHub } from '../realtime/hub.js';
+import { createRooms } from '../realtime/rooms.js';
 import type { Log } from '../log.js';
 import type { Bus } from '../redis/bus.js';
 import type { Redis } from '../redis/connection.js';
@@ -14,6 +19,7 @@ import { createUsersService } from '../users/service.js';
 import type { AppDeps } from './app.js';
 import { createTokenService } from './auth.js';
 
+/** One per process: the rooms and hub here are the node's WebSocket state. */
 export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis: Redis; bus: Bus }): AppDeps {
   const { config, log, db, redis, bus } = o;
   const users = createUsersService({ db, log });
@@ -26,6 +32,10 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     defaultProfile: config.profile,
     profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
   });
+  const events = createEventsService({ db, bus, log, config });
+  const rooms = createRooms({ log });
+  const hub = createHub({ bus, rooms });
+  const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events };
   return {
     config,
     log,
@@ -34,6 +44,11 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     users,
     streams,
     auth: createAuthService({ db, bus, log, tokens, throttle, users }),
-    events: createEventsService({ db, bus, log, config }),
+    events,
+    rooms,
+    hub,
+    chat: createChatService(engagement),
+    polls: createPollsService(engagement),
+    qna: createQuestionsService(engagement),
   };
 }

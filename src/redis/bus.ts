@@ -10,6 +10,10 @@ export interface BusMessages {
   'auth.device-revoked': { userId: string; deviceId: string | null };
   /** The user's role or account changed: cached principals must be looked up again. */
   'auth.user-changed': { userId: string };
+  /** A WebSocket frame for a room, serialised once by its publisher (see realtime/hub.ts). */
+  'realtime.frame': { room: string; data: string };
+  /** Take a user out of an event's rooms on every node (banned). */
+  'realtime.kick': { userId: string; eventId: string; reason: string };
 }
 export type Topic = keyof BusMessages;
 
@@ -17,6 +21,8 @@ export interface Bus {
   publish<T extends Topic>(topic: T, message: BusMessages[T]): Promise<void>;
   subscribe<T extends Topic>(topic: T, handler: (message: BusMessages[T]) => void): Promise<void>;
   close(): Promise<void>;
+  /** Whether the publishing connection is up right now (callers answer "unavailable" if not). */
+  ready(): boolean;
 }
 
 export function createBus(opts: { pub: Redis; sub: Redis; prefix: string; log: Log }): Bus {
@@ -54,5 +60,6 @@ export function createBus(opts: { pub: Redis; sub: Redis; prefix: string; log: L
     async close() {
       handlers.clear();
     },
+    ready: () => opts.pub.status === 'ready',
   };
 }

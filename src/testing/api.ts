@@ -10,6 +10,8 @@ import { createApp, type AppDeps } from '../http/app.js';
 import type { AnswerCheck } from '../http/endpoint.js';
 import { createAppDeps } from '../http/deps.js';
 import { silentLog } from '../log.js';
+import { attachWebSockets } from '../realtime/attach.js';
+import type { Limits } from '../realtime/limits.js';
 import { createBus } from '../redis/bus.js';
 import { hashPassword } from '../users/service.js';
 import { randomId, testDatabase, testEnv, type Teardown } from './harness.js';
@@ -31,6 +33,7 @@ export interface CallOptions {
 
 export interface TestApi {
   base: string; // http://127.0.0.1:port/api
+  wsUrl: string; // ws://127.0.0.1:port/ws
   pool: pg.Pool;
   config: Config;
   deps: AppDeps;
@@ -40,10 +43,11 @@ export interface TestApi {
   login(email: string, password: string): Promise<string>;
 }
 
-export async function startTestApi(t: Teardown, o: { env?: Record<string, string> } = {}): Promise<TestApi> {
+/** A test API node; with `nodeOf`, a second node on the same database and Redis prefix. */
+export async function startTestApi(t: Teardown, o: { env?: Record<string, string>; nodeOf?: TestApi; limits?: Limits } = {}): Promise<TestApi> {
   const { redisUrl } = testEnv();
-  const { url, pool } = await testDatabase(t);
-  const config = loadConfig(
+  const { pool, url } = o.nodeOf ? { pool: o.nodeOf.pool, url: o.nodeOf.config.databaseUrl! } : await testDatabase(t);
+  const config = o.nodeOf?.config ?? loadConfig(
     { DATABASE_URL: url, REDIS_URL: redisUrl, JWT_SECRET: 'j'.repeat(40), REDIS_PREFIX: `t${randomId()}`, HLS_HOST: 'tv.example:8080', RTMP_HOST: 'in.example', ...o.env },
     'api',
   );
@@ -62,10 +66,17 @@ export async function startTestApi(t: Teardown, o: { env?: Record<string, string
     const r = answer.schema.safeParse(body);
     if (!r.success) wrongAnswers.push(`${e.method.toUpperCase()} ${e.path} ${status} does not match its declared schema: ${r.error.message.slice(0, 800)}`);
   };
-  const server = createServer(createApp(deps, { checkAnswer })).listen(0, '127.0.0.1');
+  const server = createServer(createApp(deps, { checkAnswer }));
+  const realtime = attachWebSockets(server, deps, { bus, nodeId: `node-${randomId()}`, limits: o.limits });
+  server.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
-  t.teardown(() => new Promise((r) => (server.closeAllConnections(), server.close(r))));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
+  t.teardown(async () => {
+    await realtime.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const base = `http://127.0.0.1:${port}/api`;
 
   const call: TestApi['call'] = async (method, path, c = {}) => {
     const hasBody = c.body !== undefined || c.raw !== undefined;
@@ -101,5 +112,5 @@ export async function startTestApi(t: Teardown, o: { env?: Record<string, string
     ]);
     return { id: rows[0]!.id, email, password, token: await login(email, password) };
   };
-  return { base, pool, config, deps, call, user, login };
+  return { base, wsUrl: `ws://127.0.0.1:${port}/ws`, pool, config, deps, call, user, login };
 }

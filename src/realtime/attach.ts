@@ -1,0 +1,27 @@
+// Puts the WebSocket endpoint on an API node's HTTP server, from the same deps as the REST app.
+import type { Server } from 'node:http';
+import type { AppDeps } from '../http/app.js';
+import { isRestricted } from '../moderation/repo.js';
+import type { Bus } from '../redis/bus.js';
+import { featureHandlers } from './handlers.js';
+import type { Limits } from './limits.js';
+import { createPresence } from './presence.js';
+import { attachRealtime, type Realtime } from './server.js';
+
+export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; nodeId: string; limits?: Limits }): Realtime {
+  const presence = createPresence({ redis: deps.redis, prefix: deps.config.redisPrefix, nodeId: o.nodeId, rooms: deps.rooms, hub: deps.hub, log: deps.log });
+  return attachRealtime(server, {
+    log: deps.log,
+    bus: o.bus,
+    auth: deps.auth,
+    users: deps.users,
+    events: deps.events,
+    isBanned: async (eventId, userId) => (await isRestricted(deps.db, eventId, userId, 'ban')) !== null,
+    hub: deps.hub,
+    rooms: deps.rooms,
+    presence,
+    handlers: featureHandlers(deps),
+    corsOrigin: deps.config.corsOrigin,
+    limits: o.limits,
+  });
+}

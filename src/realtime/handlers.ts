@@ -1,0 +1,11 @@
+// Every WebSocket frame type that a feature handles, gathered in one place. Room membership,
+// presence and typing are handled by server.ts itself.
+import { chatWsHandlers } from '../chat/ws.js';
+import type { AppDeps } from '../http/app.js';
+import { pollsWsHandlers } from '../polls/ws.js';
+import { qnaWsHandlers } from '../qna/ws.js';
+import type { WsHandlers } from './server.js';
+
+export function featureHandlers(deps: AppDeps): WsHandlers {
+  return { ...chatWsHandlers({ chat: deps.chat }), ...pollsWsHandlers({ polls: deps.polls }), ...qnaWsHandlers({ qna: deps.qna }) };
+}

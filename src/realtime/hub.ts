@@ -1,0 +1,43 @@
+// Cross-node fan-out. A frame is serialised once by the node that publishes it and travels on
+// Redis pub/sub; every node — the publisher's included — delivers only what Redis hands it, so
+// everyone in a room sees one order. Redis down: publishing fails at once with `unavailable`.
+import { unavailable } from '../errors.js';
+import type { Bus } from '../redis/bus.js';
+import type { RoomName, ServerFrame } from './protocol.js';
+import type { Rooms } from './rooms.js';
+
+const PUBLISH_TIMEOUT_MS = 2_000;
+
+export interface Hub {
+  /** Sends a frame to everyone in the room on every node. Throws 503 when Redis is unreachable. */
+  publish(room: RoomName, frame: ServerFrame): Promise<void>;
+  /** Takes a user out of an event's rooms on every node (a ban), telling their sockets why. */
+  kick(userId: string, eventId: string, reason: string): Promise<void>;
+}
+
+export function createHub(opts: { bus: Bus; rooms?: Rooms; onKick?: (m: { userId: string; eventId: string; reason: string }) => void }): Hub {
+  const { bus } = opts;
+  if (opts.rooms) {
+    const rooms = opts.rooms;
+    void bus.subscribe('realtime.frame', (m) => rooms.deliver(m.room as RoomName, m.data));
+  }
+  if (opts.onKick) void bus.subscribe('realtime.kick', opts.onKick);
+  const send = async <T extends 'realtime.frame' | 'realtime.kick'>(topic: T, message: Parameters<Bus['publish']>[1] & object) => {
+    if (!bus.ready()) throw unavailable('Live updates are unavailable for a moment (Redis is unreachable); try again shortly.');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        bus.publish(topic, message as never),
+        new Promise((_r, reject) => (timer = setTimeout(() => reject(new Error('timeout')), PUBLISH_TIMEOUT_MS))),
+      ]);
+    } catch {
+      throw unavailable('Live updates are unavailable for a moment (Redis is unreachable); try again shortly.');
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return {
+    publish: (room, frame) => send('realtime.frame', { room, data: JSON.stringify(frame) }),
+    kick: (userId, eventId, reason) => send('realtime.kick', { userId, eventId, reason }),
+  };
+}

@@ -1,0 +1,49 @@
+// Per-connection rate limits (token buckets): every frame counts against an overall budget, and
+// chat, questions and poll creation against their own. A refused frame gets a visible
+// `rate_limited` error saying when to try again; the socket stays up.
+import { AppError } from '../errors.js';
+import type { ClientType } from './protocol.js';
+
+export interface Bucket {
+  burst: number;
+  perSecond: number;
+}
+
+export type Limits = { all: Bucket } & Partial<Record<ClientType, Bucket>>;
+
+export const DEFAULT_LIMITS: Limits = {
+  all: { burst: 40, perSecond: 20 },
+  'chat:send': { burst: 10, perSecond: 5 },
+  'question:ask': { burst: 3, perSecond: 0.2 },
+  'poll:create': { burst: 5, perSecond: 0.5 },
+};
+
+export interface Limiter {
+  /** Takes one token for the frame type (and the overall budget) or throws 429. */
+  take(key: object, type: ClientType): void;
+}
+
+export function createLimiter(limits: Limits = DEFAULT_LIMITS, now: () => number = Date.now): Limiter {
+  const state = new WeakMap<object, Map<string, { tokens: number; at: number }>>();
+  const takeOne = (buckets: Map<string, { tokens: number; at: number }>, name: string, b: Bucket, what: string) => {
+    const t = now();
+    const s = buckets.get(name) ?? { tokens: b.burst, at: t };
+    s.tokens = Math.min(b.burst, s.tokens + ((t - s.at) / 1000) * b.perSecond);
+    s.at = t;
+    buckets.set(name, s);
+    if (s.tokens < 1) {
+      const wait = Math.max(1, Math.ceil((1 - s.tokens) / b.perSecond));
+      throw new AppError(429, 'rate_limited', `You are sending ${what} too fast; wait ${wait} s.`, { retryAfterSeconds: wait });
+    }
+    s.tokens -= 1;
+  };
+  return {
+    take(key, type) {
+      let buckets = state.get(key);
+      if (!buckets) state.set(key, (buckets = new Map()));
+      takeOne(buckets, 'all', limits.all, 'frames');
+      const b = limits[type];
+      if (b) takeOne(buckets, type, b, type === 'chat:send' ? 'messages' : type === 'question:ask' ? 'questions' : 'polls');
+    },
+  };
+}

@@ -1,0 +1,108 @@
+// Local room membership and delivery on this API node. A frame arrives already serialised (once,
+// by whoever published it) and is written to every local socket in its room. A socket that
+// cannot keep up — its send buffer over the soft limit for too long, or over the hard limit —
+// is closed (the client reconnects and resyncs over REST), so a slow reader never grows memory.
+import type { WebSocket } from 'ws';
+import type { Principal } from '../http/auth.js';
+import type { Log } from '../log.js';
+import type { RoomName } from './protocol.js';
+
+export const SOFT_BUFFER_BYTES = 256 * 1024;
+export const HARD_BUFFER_BYTES = 1024 * 1024;
+export const SLOW_FOR_MS = 5_000;
+export const CLOSE_TOO_SLOW = 4008;
+
+export interface Conn {
+  id: string;
+  ws: WebSocket;
+  principal: Principal;
+  name: string;
+  token: string;
+  /** Rooms this socket is in, each with the event it belongs to. */
+  rooms: Map<RoomName, string>;
+  slowSince: number | null;
+}
+
+export interface Rooms {
+  join(conn: Conn, room: RoomName, eventId: string): boolean;
+  leave(conn: Conn, room: RoomName): boolean;
+  leaveAll(conn: Conn): RoomName[];
+  deliver(room: RoomName, data: string): void;
+  send(conn: Conn, data: string): void;
+  /** Distinct users in a room on this node. */
+  usersIn(room: RoomName): Set<string>;
+  /** How many of this user's sockets on this node are in the room. */
+  userSockets(room: RoomName, userId: string): number;
+  localRooms(): RoomName[];
+  conns(): Iterable<Conn>;
+  add(conn: Conn): void;
+  remove(conn: Conn): void;
+  readonly droppedSlow: number;
+}
+
+export function createRooms(opts: { log: Log; now?: () => number }): Rooms {
+  const now = opts.now ?? Date.now;
+  const members = new Map<RoomName, Set<Conn>>();
+  const all = new Set<Conn>();
+  let droppedSlow = 0;
+
+  const send = (conn: Conn, data: string) => {
+    const ws = conn.ws;
+    if (ws.readyState !== ws.OPEN) return;
+    const buffered = ws.bufferedAmount;
+    if (buffered > SOFT_BUFFER_BYTES) {
+      conn.slowSince ??= now();
+      if (buffered > HARD_BUFFER_BYTES || now() - conn.slowSince > SLOW_FOR_MS) {
+        droppedSlow++;
+        opts.log.info({ userId: conn.principal.id, buffered }, 'Closed a WebSocket that could not keep up.');
+        ws.close(CLOSE_TOO_SLOW, 'too slow');
+        ws.terminate();
+        return;
+      }
+    } else conn.slowSince = null;
+    ws.send(data);
+  };
+
+  return {
+    join(conn, room, eventId) {
+      if (conn.rooms.has(room)) return false;
+      conn.rooms.set(room, eventId);
+      let set = members.get(room);
+      if (!set) members.set(room, (set = new Set()));
+      set.add(conn);
+      return true;
+    },
+    leave(conn, room) {
+      if (!conn.rooms.delete(room)) return false;
+      const set = members.get(room);
+      set?.delete(conn);
+      if (set?.size === 0) members.delete(room);
+      return true;
+    },
+    leaveAll(conn) {
+      const left = [...conn.rooms.keys()];
+      for (const room of left) this.leave(conn, room);
+      return left;
+    },
+    deliver(room, data) {
+      const set = members.get(room);
+      if (set) for (const conn of set) send(conn, data);
+    },
+    send,
+    usersIn(room) {
+      return new Set([...(members.get(room) ?? [])].map((c) => c.principal.id));
+    },
+    userSockets(room, userId) {
+      let n = 0;
+      for (const c of members.get(room) ?? []) if (c.principal.id === userId) n++;
+      return n;
+    },
+    localRooms: () => [...members.keys()],
+    conns: () => all,
+    add: (conn) => void all.add(conn),
+    remove: (conn) => void all.delete(conn),
+    get droppedSlow() {
+      return droppedSlow;
+    },
+  };
+}

@@ -1,0 +1,245 @@
+// The WebSocket endpoint (/ws) on an API node: authenticates the upgrade with the same token and
+// device check as REST, validates every frame against the protocol, handles room membership,
+// presence and typing itself and hands every other frame type to its feature's handler (the
+// same service code REST calls). Frames of one socket are handled one after another, so a
+// client's own actions keep their order. Dead sockets go by heartbeat; signed-out, revoked and
+// expired tokens close their sockets; a banned user is taken out of the event's rooms.
+import type { IncomingMessage, Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { AuthService } from '../auth/service.js';
+import { AppError, forbidden } from '../errors.js';
+import type { EventsService } from '../events/service.js';
+import type { Principal } from '../http/auth.js';
+import type { Log } from '../log.js';
+import type { Bus } from '../redis/bus.js';
+import type { UsersService } from '../users/service.js';
+import type { Hub } from './hub.js';
+import type { Presence } from './presence.js';
+import { clientFrame, eventRoom, MAX_FRAME_BYTES, sessionRoom, type ClientFrame, type ClientType, type RoomName, type ServerFrame } from './protocol.js';
+import type { Conn, Rooms } from './rooms.js';
+import { createLimiter, type Limits } from './limits.js';
+
+export const CLOSE_SIGNED_OUT = 4401;
+export const CLOSE_SHUTDOWN = 1001;
+const HEARTBEAT_MS = 15_000;
+const MAX_SOCKETS_PER_USER = 20;
+
+export interface WsCtx {
+  conn: Conn;
+  principal: Principal;
+  /** Sends a frame to this socket only. */
+  send(frame: ServerFrame): void;
+}
+
+export type WsHandlers = { [T in ClientType]?: (ctx: WsCtx, frame: Extract<ClientFrame, { type: T }>) => Promise<void> };
+
+export interface RealtimeDeps {
+  log: Log;
+  bus: Bus;
+  auth: AuthService;
+  users: UsersService;
+  events: EventsService;
+  isBanned(eventId: string, userId: string): Promise<boolean>;
+  hub: Hub;
+  rooms: Rooms;
+  presence: Presence;
+  handlers: WsHandlers;
+  corsOrigin: string;
+  limits?: Limits;
+}
+
+export interface Realtime {
+  close(): Promise<void>;
+  stats(): { connections: number; droppedSlow: number };
+}
+
+function tokenOf(req: IncomingMessage): string | null {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const q = url.searchParams.get('token');
+  if (q) return q;
+  const m = /^Bearer\s+(\S{1,4096})$/i.exec(req.headers.authorization ?? '');
+  return m ? m[1]! : null;
+}
+
+function refuse(socket: Duplex, status: number, text: string) {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+}
+
+export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
+  const { log, rooms, presence } = deps;
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
+  const limiter = createLimiter(deps.limits);
+  const byUser = new Map<string, Set<Conn>>();
+
+  const sendFrame = (conn: Conn, frame: ServerFrame) => rooms.send(conn, JSON.stringify(frame));
+  const closeConn = (conn: Conn, code: number, reason: string) => {
+    conn.ws.close(code, reason);
+    setTimeout(() => conn.ws.terminate(), 1_000).unref();
+  };
+
+  async function enter(conn: Conn, room: RoomName, eventId: string, sessionId: string | null) {
+    if (await deps.isBanned(eventId, conn.principal.id)) throw forbidden('You were removed from this event by a moderator.');
+    if (!rooms.join(conn, room, eventId) || !sessionId) return;
+    await presence.entered(sessionId, conn.principal.id);
+    sendFrame(conn, { type: 'viewers:count', sessionId, count: await presence.count(sessionId) });
+  }
+
+  async function exit(conn: Conn, room: RoomName) {
+    if (!rooms.leave(conn, room)) return;
+    if (room.startsWith('session:')) await presence.left(room.slice('session:'.length), conn.principal.id);
+  }
+
+  const typingAt = new WeakMap<Conn, Map<string, number>>();
+  const builtIn: WsHandlers = {
+    'event:join': async ({ conn, principal }, f) => {
+      const event = await deps.events.get(principal, f.eventId);
+      await enter(conn, eventRoom(event.id), event.id, null);
+    },
+    'event:leave': async ({ conn }, f) => exit(conn, eventRoom(f.eventId)),
+    'session:join': async ({ conn, principal }, f) => {
+      const { event, session } = await deps.events.session(principal, f.sessionId);
+      await enter(conn, sessionRoom(session.id), event.id, session.id);
+    },
+    'session:leave': async ({ conn }, f) => exit(conn, sessionRoom(f.sessionId)),
+    typing: async ({ conn }, f) => {
+      const room = sessionRoom(f.sessionId);
+      if (!conn.rooms.has(room)) throw new AppError(409, 'not_in_room', 'Join the session first (session:join).');
+      const last = typingAt.get(conn) ?? new Map<string, number>();
+      typingAt.set(conn, last);
+      if (Date.now() - (last.get(f.sessionId) ?? 0) < 2_000) return; // ephemeral: at most one every 2 s
+      last.set(f.sessionId, Date.now());
+      await deps.hub.publish(room, { type: 'typing', sessionId: f.sessionId, user: { id: conn.principal.id, name: conn.name } });
+    },
+  };
+
+  async function handle(conn: Conn, raw: Buffer, isBinary: boolean): Promise<void> {
+    let id: string | undefined;
+    try {
+      if (isBinary) throw new AppError(400, 'bad_frame', 'Send text frames holding JSON.');
+      if (raw.length > MAX_FRAME_BYTES) throw new AppError(413, 'frame_too_large', `A frame may be at most ${MAX_FRAME_BYTES} bytes.`);
+      let json: unknown;
+      try {
+        json = JSON.parse(raw.toString('utf8'));
+      } catch {
+        throw new AppError(400, 'bad_json', 'The frame is not valid JSON.');
+      }
+      if (json && typeof json === 'object' && typeof (json as { id?: unknown }).id === 'string') id = ((json as { id: string }).id).slice(0, 64);
+      const parsed = clientFrame.safeParse(json);
+      if (!parsed.success) {
+        const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`).join('; ');
+        throw new AppError(400, 'bad_request', `The frame is not valid: ${detail}`.slice(0, 500));
+      }
+      const frame = parsed.data;
+      limiter.take(conn, frame.type);
+      const handler = (builtIn[frame.type] ?? deps.handlers[frame.type]) as ((ctx: WsCtx, f: ClientFrame) => Promise<void>) | undefined;
+      if (!handler) throw new AppError(501, 'unsupported', `${frame.type} is not available on this server yet.`);
+      await handler({ conn, principal: conn.principal, send: (f) => sendFrame(conn, f) }, frame);
+      if (id !== undefined) sendFrame(conn, { type: 'ack', id });
+    } catch (err) {
+      if (err instanceof AppError) {
+        const retry = err.details?.retryAfterSeconds;
+        sendFrame(conn, { type: 'error', ...(id !== undefined ? { id } : {}), code: err.code, message: err.message, ...(typeof retry === 'number' ? { retryAfterSeconds: retry } : {}) });
+      } else {
+        log.error({ err, userId: conn.principal.id }, 'A WebSocket frame failed.');
+        sendFrame(conn, { type: 'error', ...(id !== undefined ? { id } : {}), code: 'internal', message: 'Something went wrong on our side.' });
+      }
+    }
+  }
+
+  function connected(ws: WebSocket, principal: Principal, name: string, token: string) {
+    const conn: Conn = { id: randomUUID(), ws, principal, name, token, rooms: new Map(), slowSince: null };
+    rooms.add(conn);
+    let mine = byUser.get(principal.id);
+    if (!mine) byUser.set(principal.id, (mine = new Set()));
+    mine.add(conn);
+    let alive = true;
+    let queue = Promise.resolve();
+    ws.on('pong', () => (alive = true));
+    (ws as WebSocket & { isAlive: () => boolean; markPinged: () => void }).isAlive = () => alive;
+    (ws as WebSocket & { markPinged: () => void }).markPinged = () => (alive = false);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      queue = queue.then(() => handle(conn, data, isBinary));
+    });
+    const expiry = setTimeout(() => closeConn(conn, CLOSE_SIGNED_OUT, 'token expired'), Math.max(0, Math.min(principal.expiresAt - Date.now(), 2 ** 31 - 1)));
+    ws.on('close', () => {
+      clearTimeout(expiry);
+      rooms.remove(conn);
+      mine!.delete(conn);
+      if (mine!.size === 0) byUser.delete(principal.id);
+      for (const room of [...conn.rooms.keys()]) void exit(conn, room).catch(() => undefined);
+    });
+    ws.on('error', () => undefined);
+  }
+
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => undefined);
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/ws' && path !== '/ws/') return void refuse(socket, 404, 'Not Found');
+    const origin = req.headers.origin;
+    if (origin && deps.corsOrigin !== '*' && !deps.corsOrigin.split(',').map((o) => o.trim()).includes(origin)) return void refuse(socket, 403, 'Forbidden origin');
+    const token = tokenOf(req);
+    if (!token) return void refuse(socket, 401, 'Unauthorized: send ?token=<token> or Authorization: Bearer <token>');
+    void (async () => {
+      let principal: Principal;
+      let name: string;
+      try {
+        principal = await deps.auth.authenticate(token, { ip: req.socket.remoteAddress ?? null });
+        name = (await deps.users.get(principal.id)).name;
+      } catch (err) {
+        const status = err instanceof AppError ? err.status : 503;
+        return refuse(socket, status, status === 401 ? 'Unauthorized' : 'Service Unavailable');
+      }
+      if ((byUser.get(principal.id)?.size ?? 0) >= MAX_SOCKETS_PER_USER) return refuse(socket, 429, 'Too many connections for this user');
+      wss.handleUpgrade(req, socket, head, (ws) => connected(ws, principal, name, token));
+    })();
+  });
+
+  // Heartbeat: a socket that did not answer the previous ping is gone.
+  const heartbeat = setInterval(() => {
+    for (const conn of rooms.conns()) {
+      const ws = conn.ws as WebSocket & { isAlive: () => boolean; markPinged: () => void };
+      if (!ws.isAlive()) {
+        ws.terminate();
+        continue;
+      }
+      ws.markPinged();
+      ws.ping();
+    }
+  }, HEARTBEAT_MS).unref();
+
+  // Signed out or revoked: close at once. Role changed: look the token up again.
+  void deps.bus.subscribe('auth.device-revoked', ({ userId, deviceId }) => {
+    for (const conn of byUser.get(userId) ?? []) if (!deviceId || conn.principal.deviceId === deviceId) closeConn(conn, CLOSE_SIGNED_OUT, 'signed out');
+  });
+  void deps.bus.subscribe('auth.user-changed', ({ userId }) => {
+    for (const conn of byUser.get(userId) ?? []) {
+      deps.auth.authenticate(conn.token).then(
+        (p) => (conn.principal = p),
+        () => closeConn(conn, CLOSE_SIGNED_OUT, 'signed out'),
+      );
+    }
+  });
+  void deps.bus.subscribe('realtime.kick', ({ userId, eventId, reason }) => {
+    for (const conn of byUser.get(userId) ?? []) {
+      for (const [room, ev] of [...conn.rooms]) {
+        if (ev !== eventId) continue;
+        void exit(conn, room).catch(() => undefined);
+        sendFrame(conn, { type: 'room:closed', room, reason });
+      }
+    }
+  });
+
+  presence.start();
+  return {
+    async close() {
+      clearInterval(heartbeat);
+      await presence.stop();
+      for (const conn of rooms.conns()) closeConn(conn, CLOSE_SHUTDOWN, 'server shutting down');
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+    stats: () => ({ connections: [...rooms.conns()].length, droppedSlow: rooms.droppedSlow }),
+  };
+}
+
