@@ -5,6 +5,7 @@
 import t from 'tap';
 import { publishTestPattern, waitFor } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
+import { connectWs } from '../testing/ws.js';
 
 const stack = await startStack(t);
 const admin = stack.token;
@@ -102,6 +103,12 @@ t.test('an organiser and an attendee, end to end through nginx', async (t) => {
   t.match(await master.text(), /#EXT-X-STREAM-INF/);
   t.notOk(JSON.stringify(session.body).includes(stream.streamKey), 'no stream key in what an attendee sees');
 
+  // live engagement through nginx's /ws: the attendee enters the session's room and is counted
+  const ws = await connectWs(`${stack.base.replace(/^http/, 'ws')}/ws`, { token: ana });
+  t.teardown(() => ws.close());
+  t.equal((await ws.request({ type: 'session:join', sessionId: keynote.body.id })).type, 'ack', 'WebSocket through nginx');
+  t.equal((await ws.next((f) => f.type === 'viewers:count')).count, 1, 'one watching');
+
   // the speaker sees who attends; the attendee may not
   const speakerToken = speakerLogin.body.token as string;
   const attendees = await api('GET', `/events/${event.body.id}/attendees`, undefined, speakerToken);
@@ -118,4 +125,5 @@ t.test('an organiser and an attendee, end to end through nginx', async (t) => {
   t.equal((await api('GET', '/auth/me', undefined, phone)).status, 401, 'the revoked device is signed out');
   t.equal((await api('POST', '/auth/logout', undefined, ana)).status, 204);
   t.equal((await api('GET', '/auth/me', undefined, ana)).status, 401, 'the logged-out token is dead');
+  t.equal((await ws.closed).code, 4401, 'and its WebSocket is closed');
 });
