@@ -82,13 +82,19 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
   async function enter(conn: Conn, room: RoomName, eventId: string, sessionId: string | null) {
     if (await deps.isBanned(eventId, conn.principal.id)) throw forbidden('You were removed from this event by a moderator.');
     if (!rooms.join(conn, room, eventId) || !sessionId) return;
-    await presence.entered(sessionId, conn.principal.id);
-    sendFrame(conn, { type: 'viewers:count', sessionId, count: await presence.count(sessionId) });
+    // Presence is best effort: with Redis away the join still works here, and the next refresh
+    // counts this viewer once Redis is back.
+    try {
+      await presence.entered(sessionId, conn.principal.id);
+      sendFrame(conn, { type: 'viewers:count', sessionId, count: await presence.count(sessionId) });
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'Presence not updated on join (Redis unreachable?).');
+    }
   }
 
   async function exit(conn: Conn, room: RoomName) {
     if (!rooms.leave(conn, room)) return;
-    if (room.startsWith('session:')) await presence.left(room.slice('session:'.length), conn.principal.id);
+    if (room.startsWith('session:')) await presence.left(room.slice('session:'.length), conn.principal.id).catch(() => undefined); // ages out if Redis is away
   }
 
   const typingAt = new WeakMap<Conn, Map<string, number>>();

@@ -2,7 +2,6 @@
 // helpers to make users and sign them in. Each test file gets its own database and Redis prefix.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Role } from '../access.js';
 import { loadConfig, type Config } from '../config.js';
@@ -13,6 +12,7 @@ import { silentLog } from '../log.js';
 import { attachWebSockets } from '../realtime/attach.js';
 import type { Limits } from '../realtime/limits.js';
 import { createBus } from '../redis/bus.js';
+import { createRedis } from '../redis/connection.js';
 import { hashPassword } from '../users/service.js';
 import { randomId, testDatabase, testEnv, type Teardown } from './harness.js';
 
@@ -44,16 +44,17 @@ export interface TestApi {
 }
 
 /** A test API node; with `nodeOf`, a second node on the same database and Redis prefix. */
-export async function startTestApi(t: Teardown, o: { env?: Record<string, string>; nodeOf?: TestApi; limits?: Limits } = {}): Promise<TestApi> {
-  const { redisUrl } = testEnv();
+export async function startTestApi(t: Teardown, o: { env?: Record<string, string>; nodeOf?: TestApi; limits?: Limits; redisUrl?: string } = {}): Promise<TestApi> {
+  const redisUrl = o.redisUrl ?? testEnv().redisUrl;
   const { pool, url } = o.nodeOf ? { pool: o.nodeOf.pool, url: o.nodeOf.config.databaseUrl! } : await testDatabase(t);
   const config = o.nodeOf?.config ?? loadConfig(
     { DATABASE_URL: url, REDIS_URL: redisUrl, JWT_SECRET: 'j'.repeat(40), REDIS_PREFIX: `t${randomId()}`, HLS_HOST: 'tv.example:8080', RTMP_HOST: 'in.example', ...o.env },
     'api',
   );
   const log = silentLog();
-  const redis = new Redis(redisUrl);
-  const sub = new Redis(redisUrl);
+  // the production connection settings: commands fail fast while Redis is down
+  const redis = createRedis({ url: redisUrl, log, purpose: 'test-api' });
+  const sub = createRedis({ url: redisUrl, log, purpose: 'test-api-sub' });
   t.teardown(() => void (redis.disconnect(), sub.disconnect()));
   const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
   const deps = createAppDeps({ config, log, db: pool, redis, bus });
