@@ -1,8 +1,121 @@
-// Placeholder: filled in by the qna work of issue 4.
+// Questions in an event session: everyone admitted to the session asks (unless muted or
+// banned) and upvotes (one upvote per user per question, kept by the database however many
+// arrive at once); staff and the event's speakers mark them answered. REST and WebSocket both
+// call these functions; every change is published to the session's room before it commits, so
+// when Redis is down the caller gets `unavailable` and nothing is saved.
+import { assertMay } from '../access.js';
+import { withTransaction } from '../db/pool.js';
+import { AppError, badRequest, notFound } from '../errors.js';
+import type { Asker } from '../events/caller.js';
+import { isRestricted } from '../moderation/repo.js';
 import type { ServiceDeps } from '../realtime/deps.js';
+import { sessionRoom, type QuestionView } from '../realtime/protocol.js';
+import * as repo from './repo.js';
 
-export type QuestionsService = Record<string, never>;
+export type { QuestionOrder } from './repo.js';
 
-export function createQuestionsService(_deps: ServiceDeps): QuestionsService {
-  return {};
+export interface QuestionsService {
+  /** Asks a question and announces it (`question:new`). */
+  ask(me: Asker, sessionId: string, text: string): Promise<QuestionView>;
+  list(me: Asker, sessionId: string, o: { order: repo.QuestionOrder; limit: number; after?: { upvotes: number; at: Date; id: string } }): Promise<QuestionView[]>;
+  /**
+   * The caller's upvote. Upvoting again is idempotent: nothing changes, nothing is announced,
+   * `changed` is false and the answer holds the current count.
+   */
+  upvote(me: Asker, id: string): Promise<{ question: QuestionView; changed: boolean }>;
+  /** Marks the question answered and announces it (`question:answered`); again: nothing changes. */
+  answer(me: Asker, id: string): Promise<QuestionView>;
+}
+
+export function questionView(q: repo.QuestionRow, upvotedByMe?: boolean): QuestionView {
+  return {
+    id: q.id,
+    sessionId: q.sessionId,
+    user: q.user,
+    text: q.text,
+    upvotes: q.upvotes,
+    answered: q.answeredAt !== null,
+    createdAt: q.createdAt.toISOString(),
+    answeredAt: q.answeredAt?.toISOString() ?? null,
+    ...(upvotedByMe !== undefined ? { upvotedByMe } : {}),
+  };
+}
+
+const until = (r: { until: Date | null }) => (r.until ? ` until ${r.until.toISOString()}` : '');
+
+export function createQuestionsService(deps: ServiceDeps): QuestionsService {
+  const { db, log, events } = deps;
+
+  async function load(me: Asker, id: string) {
+    const question = await repo.findQuestion(db, id);
+    if (!question) throw notFound('The question');
+    const { event } = await events.session(me, question.sessionId).catch((err: unknown) => {
+      throw err instanceof AppError && err.status === 404 ? notFound('The question') : err;
+    });
+    return { question, event };
+  }
+
+  async function assertNotBanned(eventId: string, userId: string) {
+    const ban = await isRestricted(db, eventId, userId, 'ban');
+    if (ban) throw new AppError(403, 'banned', `You were removed from this event by a moderator${until(ban)}.`);
+  }
+
+  return {
+    async ask(me, sessionId, text) {
+      const { event, session } = await events.session(me, sessionId);
+      assertMay(me, 'questions.ask');
+      await assertNotBanned(event.id, me.id);
+      const mute = await isRestricted(db, event.id, me.id, 'mute');
+      if (mute) throw new AppError(403, 'muted', `A moderator muted you in this event${until(mute)}; you cannot ask questions.`);
+      if (text.includes('\u0000')) throw badRequest('text may not contain the NUL character', { errors: [{ field: 'body.text', message: 'text may not contain the NUL character' }] });
+      const view = await withTransaction(db, async (client) => {
+        const view = questionView(await repo.insertQuestion(client, { sessionId: session.id, userId: me.id, text }));
+        await deps.hub.publish(sessionRoom(session.id), { type: 'question:new', question: view });
+        return view;
+      });
+      log.info({ questionId: view.id, sessionId: session.id, userId: me.id }, 'A question was asked.');
+      return { ...view, upvotedByMe: false };
+    },
+
+    async list(me, sessionId, o) {
+      const { session } = await events.session(me, sessionId);
+      assertMay(me, 'questions.read');
+      const rows = await repo.listQuestions(db, { ...o, sessionId: session.id, userId: me.id });
+      return rows.map((q) => questionView(q, q.upvotedByMe ?? false));
+    },
+
+    async upvote(me, id) {
+      const { question, event } = await load(me, id);
+      assertMay(me, 'questions.upvote');
+      await assertNotBanned(event.id, me.id);
+      const upvotes = await withTransaction(db, async (client) => {
+        if (!(await repo.insertUpvote(client, question.id, me.id))) return null;
+        const upvotes = await repo.countUpvote(client, question.id);
+        if (upvotes === null) throw notFound('The question');
+        // The question's row stays locked until COMMIT: upvote frames go out in counting order.
+        await deps.hub.publish(sessionRoom(question.sessionId), { type: 'question:upvote', question: { id: question.id, sessionId: question.sessionId, upvotes } });
+        return upvotes;
+      });
+      if (upvotes === null) {
+        const current = (await repo.findQuestion(db, id)) ?? question;
+        return { question: questionView(current, true), changed: false };
+      }
+      return { question: questionView({ ...question, upvotes }, true), changed: true };
+    },
+
+    async answer(me, id) {
+      const { question, event } = await load(me, id);
+      assertMay(me, 'questions.answer', { eventSpeaker: event.speaking });
+      const answered = await withTransaction(db, async (client) => {
+        const answered = await repo.markAnswered(client, question.id, me.id);
+        if (!answered) return null;
+        const view = questionView(answered);
+        await deps.hub.publish(sessionRoom(question.sessionId), { type: 'question:answered', question: view });
+        return answered;
+      });
+      const current = answered ?? (await repo.findQuestion(db, id)) ?? question;
+      if (answered) log.info({ questionId: id, userId: me.id }, 'A question was marked answered.');
+      return questionView(current, await repo.hasUpvoted(db, id, me.id));
+    },
+  };
 }
