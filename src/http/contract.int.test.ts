@@ -12,16 +12,25 @@ const api = await startTestApi(t);
 const endpoints = appEndpoints(api.deps);
 const people = Object.fromEntries(await Promise.all(ROLES.map(async (r) => [r, await api.user(r)] as const))) as Record<Role, Awaited<ReturnType<typeof api.user>>>;
 const bystander = await api.user('attendee');
-// an event nobody in `people` speaks at, for the "a speaker of the event" rule
-const { rows } = await api.pool.query<{ id: string }>(
-  `INSERT INTO events (title, starts_at, ends_at, status) VALUES ('Matrix', now() + interval '1 day', now() + interval '2 days', 'published') RETURNING id`,
-);
-const eventId = rows[0]!.id;
+// resources nobody in `people` has a claim on (not theirs, not an event they speak at), for the
+// rules that depend on the resource ("self", "a speaker of the event")
+const one = async (sql: string, params: unknown[] = []) => (await api.pool.query<{ id: string }>(sql, params)).rows[0]!.id;
+const eventId = await one(`INSERT INTO events (title, starts_at, ends_at, status) VALUES ('Matrix', now() - interval '1 hour', now() + interval '2 days', 'published') RETURNING id`);
+const sessionId = await one(`INSERT INTO event_sessions (event_id, title, starts_at, ends_at) VALUES ($1, 'Talk', now() - interval '1 hour', now() + interval '1 day') RETURNING id`, [eventId]);
+const messageId = await one(`INSERT INTO chat_messages (session_id, user_id, text) VALUES ($1, $2, 'hello') RETURNING id::text AS id`, [sessionId, bystander.id]);
+const pollId = await one(`INSERT INTO polls (session_id, question) VALUES ($1, 'Q?') RETURNING id`, [sessionId]);
+await api.pool.query(`INSERT INTO poll_options (poll_id, position, text) VALUES ($1, 0, 'a'), ($1, 1, 'b')`, [pollId]);
+const questionId = await one(`INSERT INTO questions (session_id, user_id, text) VALUES ($1, $2, 'Why?') RETURNING id`, [sessionId, bystander.id]);
+const FIXTURE: [RegExp, string][] = [[/^\/users\//, bystander.id], [/^\/events\//, eventId], [/^\/sessions\//, sessionId], [/^\/chat\/session\//, sessionId], [/^\/chat\//, messageId], [/^\/polls\/session\//, sessionId], [/^\/polls\//, pollId], [/^\/questions\/session\//, sessionId], [/^\/questions\//, questionId]];
+/** Bodies for resource-dependent rules whose resource is named in the body. */
+const BODY: Record<string, unknown> = { 'post /polls': { sessionId, question: 'Lunch?', options: ['yes', 'no'] } };
 
 /** Path for the matrix: resource-dependent rules get a real resource the caller has no claim on. */
 function matrixPath(e: Endpoint): string {
-  const also = alsoRule(e.action);
-  const id = also === 'self' ? bystander.id : also === 'eventSpeaker' ? eventId : randomUUID();
+  if (!e.path.includes(':')) return e.path;
+  if (!alsoRule(e.action)) return e.path.replace(/:(\w+)/g, () => randomUUID());
+  const id = FIXTURE.find(([re]) => re.test(e.path))?.[1];
+  if (!id) throw new Error(`no fixture for ${e.path}`);
   return e.path.replace(/:(\w+)/g, () => id);
 }
 
@@ -53,7 +62,7 @@ t.test('authorisation matrix: every route × every role and anonymous answers as
       let token = role ? people[role].token : undefined;
       // signing out would end the shared token: use a fresh sign-in for that one
       if (role && e.action === 'auth.logout') token = await api.login(people[role].email, people[role].password);
-      const r = await api.call(e.method.toUpperCase(), matrixPath(e), { token, ...(e.body ? { body: {} } : {}) });
+      const r = await api.call(e.method.toUpperCase(), matrixPath(e), { token, ...(e.body ? { body: BODY[`${e.method} ${e.path}`] ?? {} } : {}) });
       const want = expected(e.action, role);
       const label = `${e.method.toUpperCase()} ${e.path} as ${role ?? 'anonymous'} → ${r.status} (table: ${want})`;
       if (want === 'ok') t.ok(r.status !== 401 && r.status !== 403 && r.status < 500, label);
@@ -72,12 +81,9 @@ t.test('the resource-dependent rules: self and event speaker', async (t) => {
   }
   if (endpoints.some((e) => e.action === 'events.attendees.list')) {
     const speaker = people.speaker;
-    const s = await api.pool.query<{ id: string }>(
-      `INSERT INTO event_sessions (event_id, title, starts_at, ends_at) VALUES ($1, 'Talk', now() + interval '1 day', now() + interval '1 day 1 hour') RETURNING id`,
-      [eventId],
-    );
     t.equal((await api.call('GET', `/events/${eventId}/attendees`, { token: speaker.token })).status, 403, 'a speaker of another event may not');
-    await api.pool.query(`INSERT INTO session_speakers (session_id, user_id) VALUES ($1, $2)`, [s.rows[0]!.id, speaker.id]);
+    const s = await one(`INSERT INTO event_sessions (event_id, title, starts_at, ends_at) VALUES ($1, 'Other talk', now(), now() + interval '1 hour') RETURNING id`, [eventId]);
+    await api.pool.query(`INSERT INTO session_speakers (session_id, user_id) VALUES ($1, $2)`, [s, speaker.id]);
     t.equal((await api.call('GET', `/events/${eventId}/attendees`, { token: speaker.token })).status, 200, "a speaker of the event's sessions may");
   }
 });

@@ -25,6 +25,7 @@ export const CLOSE_SIGNED_OUT = 4401;
 export const CLOSE_SHUTDOWN = 1001;
 const HEARTBEAT_MS = 15_000;
 const MAX_SOCKETS_PER_USER = 20;
+const MAX_PENDING_FRAMES = 64;
 
 export interface WsCtx {
   conn: Conn;
@@ -165,8 +166,12 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
     ws.on('pong', () => (alive = true));
     (ws as WebSocket & { isAlive: () => boolean; markPinged: () => void }).isAlive = () => alive;
     (ws as WebSocket & { markPinged: () => void }).markPinged = () => (alive = false);
+    let pending = 0;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      queue = queue.then(() => handle(conn, data, isBinary));
+      // a client flooding faster than its frames are handled is refused here, unqueued
+      if (pending >= MAX_PENDING_FRAMES) return sendFrame(conn, { type: 'error', code: 'rate_limited', message: 'You are sending frames too fast; wait 1 s.', retryAfterSeconds: 1 });
+      pending++;
+      queue = queue.then(() => handle(conn, data, isBinary)).finally(() => pending--);
     });
     const expiry = setTimeout(() => closeConn(conn, CLOSE_SIGNED_OUT, 'token expired'), Math.max(0, Math.min(principal.expiresAt - Date.now(), 2 ** 31 - 1)));
     ws.on('close', () => {
