@@ -2,7 +2,7 @@
 // the bench, CPU time of a child measured by the kernel, and the results file.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { APP_ROOT } from '../paths.js';
@@ -213,6 +213,67 @@ export async function measureCpu(name: string, command: string, args: string[]):
   const wallSeconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`${name} failed (${signal ?? `exit ${code}`}):\n${child.stderrTail()}`);
   return { cpuSeconds: childTicks(stat) / ticks, wallSeconds };
+}
+
+// ---- CPU and memory of a running process (Linux /proc) ---------------------------------------
+
+function statFields(stat: string): string[] {
+  // field 2 (comm) may hold spaces and parentheses: the fields after the last ')' start at field 3
+  return stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/);
+}
+
+async function readProc(file: string): Promise<string | null> {
+  return readFile(file, 'utf8').catch(() => null);
+}
+
+/** User + system CPU seconds a running process (all its threads) has used so far; null once it is gone. */
+export async function processCpuSeconds(pid: number): Promise<number | null> {
+  const stat = await readProc(`/proc/${pid}/stat`);
+  if (stat === null) return null;
+  const f = statFields(stat);
+  const ticks = Number(f[11]) + Number(f[12]);
+  return Number.isFinite(ticks) ? ticks / (await clkTck()) : null;
+}
+
+/**
+ * CPU seconds of a process and everything under it: its own, its reaped children's (cutime,
+ * cstime) and its live descendants' (e.g. Postgres and its backends); null once it is gone.
+ */
+export async function processTreeCpuSeconds(pid: number): Promise<number | null> {
+  const ticks = await clkTck();
+  const entries = await readdir('/proc').catch(() => [] as string[]);
+  const byParent = new Map<number, { pid: number; fields: string[] }[]>();
+  let root: string[] | null = null;
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readProc(`/proc/${name}/stat`);
+    if (stat === null) continue;
+    const fields = statFields(stat);
+    const p = Number(name);
+    if (p === pid) root = fields;
+    const ppid = Number(fields[1]);
+    let list = byParent.get(ppid);
+    if (!list) byParent.set(ppid, (list = []));
+    list.push({ pid: p, fields });
+  }
+  if (root === null) return null;
+  const own = (f: string[]) => Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  let total = own(root);
+  const stack = [pid];
+  while (stack.length > 0) {
+    for (const c of byParent.get(stack.pop()!) ?? []) {
+      total += own(c.fields);
+      stack.push(c.pid);
+    }
+  }
+  return total / ticks;
+}
+
+/** Resident set size in bytes (VmRSS from /proc/<pid>/status); null once the process is gone. */
+export async function processRssBytes(pid: number): Promise<number | null> {
+  const status = await readProc(`/proc/${pid}/status`);
+  const m = status === null ? null : /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  return m ? Number(m[1]) * 1024 : null;
 }
 
 // ---- how busy the machine is -----------------------------------------------------------------
