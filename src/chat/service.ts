@@ -1,8 +1,226 @@
-// Placeholder: filled in by the chat work of issue 4.
+// Chat in an event session: send, history, pin, delete, settings; mutes and bans come with it
+// (`moderation`). REST and WebSocket both call these functions, which check access themselves.
+//
+// Sending (flow (b) of the architecture): in ONE transaction the session's chat row is taken
+// (UPDATE … RETURNING: the lock that orders a session's messages), the message is inserted and
+// published on Redis BEFORE the commit. Ids, Redis order and commit order therefore agree, and if
+// Redis is down the publish throws `unavailable` and the transaction rolls back: nothing is
+// half-saved. Nothing is delivered locally first; every node delivers what Redis hands it.
+// Pins, deletions and settings take the same lock, so they too arrive in the order they happened.
+import type pg from 'pg';
+import { assertMay, roleMay } from '../access.js';
+import { withTransaction } from '../db/pool.js';
+import { AppError, badRequest, notFound, unavailable } from '../errors.js';
+import type { Asker } from '../events/caller.js';
+import { isFkViolation } from '../events/caller.js';
+import { bannedError, createModerationService, mutedError, type ModerationService } from '../moderation/service.js';
 import type { ServiceDeps } from '../realtime/deps.js';
+import { CHAT_TEXT_MAX, messageId, sessionRoom, type ChatMessageView, type ChatSettingsView } from '../realtime/protocol.js';
+import * as repo from './repo.js';
+import type { ChatMessage, ChatSettings } from './repo.js';
 
-export type ChatService = Record<string, never>;
+export interface SettingsPatch {
+  enabled?: boolean;
+  slowModeSeconds?: number;
+  attendeesOnly?: boolean;
+}
 
-export function createChatService(_deps: ServiceDeps): ChatService {
-  return {};
+export interface ChatService {
+  /** `created` is false when this clientMsgId was sent before: the original comes back, nothing is broadcast. */
+  send(asker: Asker, input: { sessionId: string; text: string; clientMsgId?: string }): Promise<{ message: ChatMessageView; created: boolean }>;
+  /** Oldest first; `more` says whether another page lies beyond (after: newer; otherwise: older). */
+  history(asker: Asker, sessionId: string, o: { after?: string; before?: string; limit: number }): Promise<{ items: ChatMessageView[]; more: boolean; pinned: ChatMessageView | null }>;
+  pin(asker: Asker, id: string, pinned: boolean): Promise<ChatMessageView>;
+  /** Staff, or the message's author. */
+  remove(asker: Asker, id: string): Promise<void>;
+  settings(asker: Asker, sessionId: string): Promise<ChatSettingsView>;
+  updateSettings(asker: Asker, sessionId: string, patch: SettingsPatch): Promise<ChatSettingsView>;
+  moderation: ModerationService;
+}
+
+export const messageView = (m: ChatMessage): ChatMessageView => ({
+  id: m.id,
+  sessionId: m.sessionId,
+  user: m.user,
+  text: m.text,
+  clientMsgId: m.clientMsgId,
+  createdAt: m.createdAt.toISOString(),
+  pinned: m.pinned,
+});
+
+const settingsView = (s: ChatSettings): ChatSettingsView => ({ sessionId: s.sessionId, enabled: s.enabled, slowModeSeconds: s.slowModeSeconds, attendeesOnly: s.attendeesOnly });
+/** The longest slow mode: how long a send time is kept. */
+const SLOW_MODE_MAX_SECONDS = 3600;
+const defaults = (sessionId: string): ChatSettings => ({ sessionId, enabled: true, slowModeSeconds: 0, attendeesOnly: false });
+
+/** The same rules REST's schema and the WebSocket protocol apply, for callers that skip both. */
+function checkText(text: string): void {
+  const problem = text.length > CHAT_TEXT_MAX ? `text is at most ${CHAT_TEXT_MAX} characters` : text.trim().length === 0 ? 'text must not be empty' : text.includes('\u0000') ? 'text may not contain the NUL character (\\u0000)' : null;
+  if (problem) throw badRequest('The message is not valid.', { errors: [{ field: 'text', message: problem }] });
+}
+
+export function createChatService(deps: ServiceDeps): ChatService {
+  const { db, redis, prefix, hub, events, log } = deps;
+  const moderation = createModerationService(deps);
+
+  // Slow mode keeps each person's last send time per session in Redis. Sends to a session are
+  // serialised by its chat row lock, so reading the time and writing it later cannot race, on
+  // any node; the time is written only once the message is out, so a refused or failed send
+  // costs nothing, and a changed setting applies to the time already there.
+  async function checkSlowMode(key: string, seconds: number): Promise<void> {
+    let last: string | null;
+    try {
+      last = await redis.get(key);
+    } catch {
+      throw unavailable('Chat is unavailable for a moment (Redis is unreachable); try again shortly.');
+    }
+    const left = last === null ? 0 : Number(last) + seconds * 1000 - Date.now();
+    if (left > 0) {
+      const wait = Math.max(1, Math.ceil(left / 1000));
+      throw new AppError(429, 'slow_mode', `Slow mode is on: one message every ${seconds} s; wait ${wait} s.`, { retryAfterSeconds: wait });
+    }
+  }
+
+  async function markSent(key: string): Promise<void> {
+    await redis.set(key, String(Date.now()), 'EX', SLOW_MODE_MAX_SECONDS).catch((err: Error) => log.warn({ err: err.message }, 'Could not record a chat send for slow mode.'));
+  }
+
+  /** Runs a chat write under the session's chat row lock; a session deleted meanwhile is a 404. */
+  async function underLock<T>(sessionId: string, fn: (client: pg.PoolClient, settings: ChatSettings) => Promise<T>): Promise<T> {
+    try {
+      return await withTransaction(db, async (client) => {
+        await repo.ensureChatRow(client, sessionId);
+        const settings = await repo.lockChat(client, sessionId);
+        if (!settings) throw notFound('The session');
+        return fn(client, settings);
+      });
+    } catch (err) {
+      if (isFkViolation(err)) throw notFound('The session');
+      throw err;
+    }
+  }
+
+  /** The message (not deleted) and its session, as far as the asker may see them. */
+  async function visibleMessage(asker: Asker, id: string) {
+    if (!messageId.safeParse(id).success) throw notFound('The message');
+    const message = await repo.findMessage(db, id);
+    if (!message || message.deleted) throw notFound('The message');
+    await events.session(asker, message.sessionId);
+    return message;
+  }
+
+  return {
+    moderation,
+
+    async send(asker, input) {
+      assertMay(asker, 'chat.send');
+      checkText(input.text);
+      const { event, session } = await events.session(asker, input.sessionId);
+      const sessionId = session.id;
+      const restrictions = await moderation.live(event.id, asker.id);
+      if (restrictions.ban) throw bannedError();
+      if (restrictions.mute) throw mutedError(restrictions.mute.until);
+      const clientMsgId = input.clientMsgId ?? null;
+      if (clientMsgId) {
+        const prior = await repo.findByClientMsgId(db, { sessionId, userId: asker.id, clientMsgId });
+        if (prior) return { message: messageView(prior), created: false };
+      }
+      const bypass = roleMay(asker.role, 'chat.bypassLimits');
+      const slowKey = `${prefix}:chat:slow:${sessionId}:${asker.id}`;
+      try {
+        return await withTransaction(db, async (client) => {
+          let slow = false;
+          await repo.ensureChatRow(client, sessionId);
+          const settings = await repo.countMessage(client, sessionId);
+          if (!settings) throw notFound('The session');
+          if (!bypass) {
+            if (!settings.enabled) throw new AppError(403, 'chat_disabled', 'Chat is switched off in this session.');
+            if (settings.attendeesOnly && !event.joined && !event.speaking) throw new AppError(403, 'attendees_only', 'Only attendees of this event may chat in this session; join the event first.');
+            slow = settings.slowModeSeconds > 0;
+            if (slow) await checkSlowMode(slowKey, settings.slowModeSeconds);
+          }
+          const inserted = await repo.insertMessage(client, { sessionId, userId: asker.id, text: input.text, clientMsgId });
+          if (!inserted) {
+            // the same clientMsgId raced in from another socket: answer the one that won
+            await repo.countMessage(client, sessionId, -1);
+            const prior = await repo.findByClientMsgId(client, { sessionId, userId: asker.id, clientMsgId: clientMsgId! });
+            return { message: messageView(prior!), created: false };
+          }
+          const message = messageView(inserted);
+          await hub.publish(sessionRoom(sessionId), { type: 'chat:message', message });
+          if (slow) await markSent(slowKey); // still under the lock: the next send sees it
+          return { message, created: true };
+        });
+      } catch (err) {
+        if (isFkViolation(err)) throw notFound('The session');
+        throw err;
+      }
+    },
+
+    async history(asker, sessionId, o) {
+      assertMay(asker, 'chat.read');
+      const { event } = await events.session(asker, sessionId);
+      if ((await moderation.live(event.id, asker.id)).ban) throw bannedError();
+      const rows = await repo.listMessages(db, { sessionId, after: o.after, before: o.before, limit: o.limit + 1 });
+      const more = rows.length > o.limit;
+      // after: the extra row is the newest; otherwise the oldest
+      const items = !more ? rows : o.after !== undefined ? rows.slice(0, o.limit) : rows.slice(1);
+      const pinned = await repo.findPinned(db, sessionId);
+      return { items: items.map(messageView), more, pinned: pinned && messageView(pinned) };
+    },
+
+    async pin(asker, id, pinned) {
+      assertMay(asker, 'chat.pin');
+      const found = await visibleMessage(asker, id);
+      return underLock(found.sessionId, async (client) => {
+        const current = await repo.findMessage(client, id);
+        if (!current || current.deleted) throw notFound('The message');
+        if (current.pinned === pinned) return messageView(current);
+        if (pinned) await repo.unpinOthers(client, current.sessionId, id);
+        const changed = await repo.setPinned(client, { id, pinned, by: asker.id });
+        if (!changed) throw notFound('The message');
+        const view = messageView(changed);
+        await hub.publish(sessionRoom(current.sessionId), { type: 'chat:pinned', sessionId: current.sessionId, message: pinned ? view : null });
+        log.info({ sessionId: current.sessionId, messageId: id, by: asker.id }, pinned ? 'Pinned a chat message.' : 'Unpinned a chat message.');
+        return view;
+      });
+    },
+
+    async remove(asker, id) {
+      if (!messageId.safeParse(id).success) throw notFound('The message'); // REST and WS check the form first
+      // who may comes before whether it is still there: someone else's deleted message is a 403
+      const found = await repo.findMessage(db, id);
+      if (!found) throw notFound('The message');
+      await events.session(asker, found.sessionId);
+      assertMay(asker, 'chat.delete', { self: found.user?.id === asker.id });
+      if (found.deleted) throw notFound('The message');
+      await underLock(found.sessionId, async (client) => {
+        const current = await repo.findMessage(client, id);
+        if (!current || !(await repo.markDeleted(client, { id, by: asker.id }))) throw notFound('The message');
+        const room = sessionRoom(current.sessionId);
+        await hub.publish(room, { type: 'chat:deleted', sessionId: current.sessionId, messageId: id });
+        if (current.pinned) await hub.publish(room, { type: 'chat:pinned', sessionId: current.sessionId, message: null });
+      });
+      log.info({ sessionId: found.sessionId, messageId: id, by: asker.id }, 'Deleted a chat message.');
+    },
+
+    async settings(asker, sessionId) {
+      assertMay(asker, 'chat.read');
+      const { session } = await events.session(asker, sessionId);
+      return settingsView((await repo.findSettings(db, session.id)) ?? defaults(session.id));
+    },
+
+    async updateSettings(asker, sessionId, patch) {
+      assertMay(asker, 'chat.settings');
+      const { session } = await events.session(asker, sessionId);
+      const next = await underLock(session.id, async (client, current) => {
+        const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as SettingsPatch;
+        const saved = settingsView(await repo.updateSettings(client, { ...current, ...defined }));
+        await hub.publish(sessionRoom(session.id), { type: 'chat:settings', settings: saved });
+        return saved;
+      });
+      log.info({ by: asker.id, ...next }, 'Changed the chat settings of a session.');
+      return next;
+    },
+  };
 }

@@ -1,7 +1,34 @@
-// Placeholder: filled in by the chat work of issue 4.
+// WebSocket frames for chat and its moderation: each calls the same service function as REST.
+// What happens reaches everyone (the sender too) as the broadcast frame; the sender's own frame
+// is answered with ack or error by the server.
+import { AppError } from '../errors.js';
+import { sessionRoom } from '../realtime/protocol.js';
 import type { WsHandlers } from '../realtime/server.js';
 import type { ChatService } from './service.js';
 
-export function chatWsHandlers(_deps: { chat: ChatService }): WsHandlers {
-  return {};
+export function chatWsHandlers(deps: { chat: ChatService }): WsHandlers {
+  const { chat } = deps;
+  return {
+    'chat:send': async ({ conn, principal }, f) => {
+      if (!conn.rooms.has(sessionRoom(f.sessionId))) throw new AppError(409, 'not_in_room', 'Join the session first (session:join).');
+      await chat.send(principal, { sessionId: f.sessionId, text: f.text, clientMsgId: f.clientMsgId });
+    },
+    'chat:pin': async ({ principal }, f) => {
+      await chat.pin(principal, f.messageId, f.pinned);
+    },
+    'chat:delete': async ({ principal }, f) => {
+      await chat.remove(principal, f.messageId);
+    },
+    'chat:settings': async ({ principal }, f) => {
+      await chat.updateSettings(principal, f.sessionId, { enabled: f.enabled, slowModeSeconds: f.slowModeSeconds, attendeesOnly: f.attendeesOnly });
+    },
+    'chat:mute': async ({ principal }, f) => {
+      const eventId = await chat.moderation.eventOfSession(principal, f.sessionId);
+      await chat.moderation.mute(principal, eventId, { userId: f.userId, minutes: f.minutes, reason: f.reason });
+    },
+    'chat:ban': async ({ principal }, f) => {
+      const eventId = await chat.moderation.eventOfSession(principal, f.sessionId);
+      await chat.moderation.ban(principal, eventId, { userId: f.userId, reason: f.reason });
+    },
+  };
 }

@@ -1,0 +1,99 @@
+// Mutes and bans per event. A mute stops a user chatting in the event's sessions (until it ends
+// or is lifted); a ban also takes them out of the event's rooms on every node and keeps them out
+// (server.ts checks it on every join; chat checks it on every send and read). Staff — whoever
+// may moderate — cannot be restricted. REST and WebSocket both come through here.
+import { assertMay, roleMay, type Role } from '../access.js';
+import { AppError, conflict, notFound } from '../errors.js';
+import type { Asker } from '../events/caller.js';
+import type { ServiceDeps } from '../realtime/deps.js';
+import * as repo from './repo.js';
+import type { Restriction, RestrictionKind } from './repo.js';
+
+export type { Restriction, RestrictionKind } from './repo.js';
+
+export interface ModerationService {
+  list(asker: Asker, eventId: string, o: { kind?: RestrictionKind; limit: number; after?: { at: Date; userId: string; kind: RestrictionKind } }): Promise<Restriction[]>;
+  /** Mutes (or re-mutes with new terms); no minutes = until lifted. */
+  mute(asker: Asker, eventId: string, o: { userId: string; minutes?: number; reason?: string }): Promise<{ restriction: Restriction; created: boolean }>;
+  unmute(asker: Asker, eventId: string, userId: string): Promise<void>;
+  /** Bans and takes the user out of the event's rooms on every node. */
+  ban(asker: Asker, eventId: string, o: { userId: string; reason?: string }): Promise<{ restriction: Restriction; created: boolean }>;
+  unban(asker: Asker, eventId: string, userId: string): Promise<void>;
+  /** The event a session belongs to, as the asker may see it (WebSocket actions name a session). */
+  eventOfSession(asker: Asker, sessionId: string): Promise<string>;
+  /** What stops this user in the event now (for chat). */
+  live(eventId: string, userId: string): Promise<Partial<Record<RestrictionKind, { until: Date | null }>>>;
+}
+
+export const bannedError = () => new AppError(403, 'banned', 'You were removed from this event by a moderator.');
+
+export function mutedError(until: Date | null): AppError {
+  const when = until ? `until ${until.toISOString()}` : 'until a moderator lifts it';
+  return new AppError(403, 'muted', `A moderator muted you in this event ${when}.`, { until: until ? until.toISOString() : null });
+}
+
+export function createModerationService(deps: Pick<ServiceDeps, 'db' | 'hub' | 'events' | 'log'>): ModerationService {
+  const { db, hub, events, log } = deps;
+
+  /** The event (404 if the asker may not see it) and the target, who must exist and not be staff. */
+  async function checkTarget(asker: Asker, eventId: string, userId: string, kind: RestrictionKind) {
+    assertMay(asker, 'chat.moderate');
+    await events.get(asker, eventId);
+    const role = (await repo.userRole(db, userId)) as Role | null;
+    if (!role) throw notFound('The user');
+    if (roleMay(role, 'chat.moderate')) throw conflict(`A ${role} cannot be ${kind === 'mute' ? 'muted' : 'banned'}; change their role first.`, 'cannot_restrict_staff');
+  }
+
+  async function restrict(asker: Asker, eventId: string, o: { userId: string; kind: RestrictionKind; minutes: number | null; reason: string }) {
+    await checkTarget(asker, eventId, o.userId, o.kind);
+    const { created } = await repo.upsertRestriction(db, { eventId, userId: o.userId, kind: o.kind, minutes: o.minutes, reason: o.reason, createdBy: asker.id });
+    const restriction = await repo.findRestriction(db, eventId, o.userId, o.kind);
+    if (!restriction) throw notFound('The user'); // deleted meanwhile
+    return { restriction, created };
+  }
+
+  async function lift(asker: Asker, eventId: string, userId: string, kind: RestrictionKind) {
+    assertMay(asker, 'chat.moderate');
+    await events.get(asker, eventId);
+    if (!(await repo.deleteRestriction(db, eventId, userId, kind))) throw notFound(kind === 'mute' ? 'The mute' : 'The ban');
+    log.info({ eventId, userId, by: asker.id }, `Lifted a ${kind}.`);
+  }
+
+  return {
+    async list(asker, eventId, o) {
+      assertMay(asker, 'chat.moderate');
+      await events.get(asker, eventId);
+      return repo.listRestrictions(db, { eventId, ...o });
+    },
+
+    async mute(asker, eventId, o) {
+      const result = await restrict(asker, eventId, { userId: o.userId, kind: 'mute', minutes: o.minutes ?? null, reason: o.reason ?? '' });
+      log.info({ eventId, userId: o.userId, by: asker.id, minutes: o.minutes ?? null }, 'Muted a user in an event.');
+      return result;
+    },
+
+    unmute: (asker, eventId, userId) => lift(asker, eventId, userId, 'mute'),
+
+    async ban(asker, eventId, o) {
+      const result = await restrict(asker, eventId, { userId: o.userId, kind: 'ban', minutes: null, reason: o.reason ?? '' });
+      // The ban is committed before the kick, so a kicked socket that re-joins at once is refused.
+      // If the kick cannot go out (Redis down), a new ban is taken back: nothing half-done.
+      try {
+        await hub.kick(o.userId, eventId, bannedError().message);
+      } catch (err) {
+        if (result.created) await repo.deleteRestriction(db, eventId, o.userId, 'ban').catch(() => undefined);
+        throw err;
+      }
+      log.info({ eventId, userId: o.userId, by: asker.id }, 'Banned a user from an event.');
+      return result;
+    },
+
+    unban: (asker, eventId, userId) => lift(asker, eventId, userId, 'ban'),
+
+    async eventOfSession(asker, sessionId) {
+      return (await events.session(asker, sessionId)).event.id;
+    },
+
+    live: (eventId, userId) => repo.liveRestrictions(db, eventId, userId),
+  };
+}
