@@ -8,11 +8,15 @@ export type Role = (typeof ROLES)[number];
 /**
  * `anyone`: no sign-in needed. `roles`: the roles allowed outright ('signed-in' = every role).
  * `also`: who else may, decided per request by the service from the resource
- * ('self' = the user the request is about, 'eventSpeaker' = a speaker of the event's sessions).
+ * ('self' = the user the request is about, 'author' = who wrote it, 'eventSpeaker' = a speaker of the
+ * event's sessions).
  */
 export type Rule =
   | { readonly anyone: true }
-  | { readonly roles: readonly Role[] | 'signed-in'; readonly also?: 'self' | 'eventSpeaker' };
+  | { readonly roles: readonly Role[] | 'signed-in'; readonly also?: Also };
+
+/** Who else may, decided from the resource: the user it is about, its author, a speaker of its event. */
+export type Also = 'self' | 'author' | 'eventSpeaker';
 
 const STAFF = ['admin', 'moderator'] as const;
 
@@ -58,7 +62,7 @@ export const ACCESS = {
   'chat.read': { roles: 'signed-in' },
   'chat.send': { roles: 'signed-in' },
   'chat.pin': { roles: STAFF },
-  'chat.delete': { roles: STAFF, also: 'self' }, // self: the message's author
+  'chat.delete': { roles: STAFF, also: 'author' },
   'chat.settings': { roles: STAFF },
   'chat.moderate': { roles: STAFF }, // mute, ban, and lifting them
   /** Chatting past slow mode, attendees-only and disabled chat. */
@@ -93,7 +97,7 @@ export function roleMay(role: Role, action: Action): boolean {
 }
 
 /** The resource-dependent part of a rule, when the role alone does not allow the action. */
-export function alsoRule(action: Action): 'self' | 'eventSpeaker' | undefined {
+export function alsoRule(action: Action): Also | undefined {
   const rule: Rule = ACCESS[action];
   return 'anyone' in rule ? undefined : rule.also;
 }
@@ -102,7 +106,7 @@ export function alsoRule(action: Action): 'self' | 'eventSpeaker' | undefined {
 export function assertMay(
   user: { role: Role },
   action: Action,
-  facts: { self?: boolean; eventSpeaker?: boolean } = {},
+  facts: { self?: boolean; author?: boolean; eventSpeaker?: boolean } = {},
 ): void {
   if (roleMay(user.role, action)) return;
   const also = alsoRule(action);
@@ -114,6 +118,6 @@ export function describeRule(action: Action): string {
   const rule: Rule = ACCESS[action];
   if ('anyone' in rule) return 'No sign-in needed.';
   const who = rule.roles === 'signed-in' ? 'any signed-in user' : rule.roles.join(', ');
-  const also = rule.also === 'self' ? ' or the user themself' : rule.also === 'eventSpeaker' ? " or a speaker of the event's sessions" : '';
+  const also = rule.also ? { self: ' or the user themself', author: ' or its author', eventSpeaker: " or a speaker of the event's sessions" }[rule.also] : '';
   return `Allowed: ${who}${also}.`;
 }

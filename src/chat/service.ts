@@ -192,7 +192,7 @@ export function createChatService(deps: ServiceDeps): ChatService {
       const found = await repo.findMessage(db, id);
       if (!found) throw notFound('The message');
       await events.session(asker, found.sessionId);
-      assertMay(asker, 'chat.delete', { self: found.user?.id === asker.id });
+      assertMay(asker, 'chat.delete', { author: found.user?.id === asker.id });
       if (found.deleted) throw notFound('The message');
       await underLock(found.sessionId, async (client) => {
         const current = await repo.findMessage(client, id);
