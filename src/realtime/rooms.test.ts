@@ -1,0 +1,61 @@
+// Local rooms: delivery to members only, and slow readers closed instead of buffered without end.
+import t from 'tap';
+import type { WebSocket } from 'ws';
+import { silentLog } from '../log.js';
+import { CLOSE_TOO_SLOW, createRooms, HARD_BUFFER_BYTES, SLOW_FOR_MS, SOFT_BUFFER_BYTES, type Conn } from './rooms.js';
+
+function fakeConn(id: string, userId = id) {
+  const ws = { OPEN: 1, readyState: 1, bufferedAmount: 0, sent: [] as string[], closed: null as number | null, send(d: string) { this.sent.push(d); }, close(code: number) { this.closed = code; }, terminate() { this.readyState = 3; } };
+  const conn: Conn = { id, ws: ws as unknown as WebSocket, principal: { id: userId, role: 'attendee', deviceId: id, expiresAt: Infinity }, name: id, token: id, rooms: new Map(), slowSince: null };
+  return { conn, ws };
+}
+
+t.test('frames go to the members of the room only, once per socket', async (t) => {
+  const rooms = createRooms({ log: silentLog() });
+  const a = fakeConn('a');
+  const b = fakeConn('b');
+  const c = fakeConn('c', 'a'); // a second tab of user a
+  rooms.join(a.conn, 'session:s1', 'e1');
+  rooms.join(c.conn, 'session:s1', 'e1');
+  rooms.join(b.conn, 'session:s2', 'e1');
+  t.notOk(rooms.join(a.conn, 'session:s1', 'e1'), 'joining twice is a no-op');
+  rooms.deliver('session:s1', 'x');
+  t.same([a.ws.sent, b.ws.sent, c.ws.sent], [['x'], [], ['x']]);
+  t.same([...rooms.usersIn('session:s1')], ['a'], 'one person, two tabs');
+  t.equal(rooms.userSockets('session:s1', 'a'), 2);
+  rooms.leaveAll(a.conn);
+  t.equal(rooms.userSockets('session:s1', 'a'), 1);
+  t.same(rooms.localRooms().sort(), ['session:s1', 'session:s2']);
+});
+
+t.test('a socket over the hard limit is closed at once', async (t) => {
+  const rooms = createRooms({ log: silentLog() });
+  const a = fakeConn('a');
+  rooms.join(a.conn, 'session:s', 'e');
+  a.ws.bufferedAmount = HARD_BUFFER_BYTES + 1;
+  rooms.deliver('session:s', 'x');
+  t.equal(a.ws.closed, CLOSE_TOO_SLOW);
+  t.same(a.ws.sent, [], 'nothing more is buffered');
+  t.equal(rooms.droppedSlow, 1);
+});
+
+t.test('a socket over the soft limit is closed only if it stays there too long', async (t) => {
+  let now = 1_000_000;
+  const rooms = createRooms({ log: silentLog(), now: () => now });
+  const a = fakeConn('a');
+  rooms.join(a.conn, 'session:s', 'e');
+  a.ws.bufferedAmount = SOFT_BUFFER_BYTES + 1;
+  rooms.deliver('session:s', '1');
+  now += SLOW_FOR_MS - 1;
+  rooms.deliver('session:s', '2');
+  t.equal(a.ws.closed, null, 'a burst is tolerated');
+  a.ws.bufferedAmount = 0;
+  rooms.deliver('session:s', '3');
+  t.equal(a.conn.slowSince, null, 'catching up resets the clock');
+  a.ws.bufferedAmount = SOFT_BUFFER_BYTES + 1;
+  rooms.deliver('session:s', '4');
+  now += SLOW_FOR_MS + 1;
+  rooms.deliver('session:s', '5');
+  t.equal(a.ws.closed, CLOSE_TOO_SLOW, 'slow for too long: closed');
+  t.same(a.ws.sent, ['1', '2', '3', '4']);
+});
