@@ -8,7 +8,7 @@ t.test('chat has its own bucket, refilled over time, with a retry hint', async (
   const conn = {};
   limiter.take(conn, 'chat:send');
   limiter.take(conn, 'chat:send');
-  const err = t.throws(() => limiter.take(conn, 'chat:send')) as { code: string; details: { retryAfterSeconds: number }; message: string };
+  const err = t.throws(() => limiter.take(conn, 'chat:send')) as unknown as { code: string; details: { retryAfterSeconds: number }; message: string };
   t.same([err.code, err.details.retryAfterSeconds], ['rate_limited', 1]);
   t.match(err.message, /messages too fast/);
   limiter.take(conn, 'typing');
