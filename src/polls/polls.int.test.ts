@@ -4,9 +4,8 @@
 // saved when Redis is down.
 import t from 'tap';
 import { unavailable } from '../errors.js';
-import { createTokenService } from '../http/auth.js';
 import { startTestApi, type TestApi } from '../testing/api.js';
-import { connectWs, type Frame, type WsClient } from '../testing/ws.js';
+import { connectWs, joinedSession, type Frame, type WsClient } from '../testing/ws.js';
 import { createPollsService } from './service.js';
 
 const a = await startTestApi(t);
@@ -29,24 +28,7 @@ const openPoll = async (api: TestApi = a, token = speaker.token, sessionId = ses
   return r.body;
 };
 
-/** Many signed-in attendees at once: rows and devices by SQL, tokens signed here (no password hashing). */
-async function attendees(n: number): Promise<{ id: string; token: string }[]> {
-  const tokens = createTokenService({ secret: a.config.jwtSecret, expiresInSeconds: a.config.jwtExpiresInSeconds });
-  const { rows } = await a.pool.query<{ id: string; device: string }>(
-    `WITH u AS (INSERT INTO users (email, name, role, password_hash)
-       SELECT 'bulk-' || gen_random_uuid() || '@example.com', 'Voter ' || i, 'attendee', NULL FROM generate_series(1, $1) i RETURNING id)
-     INSERT INTO devices (user_id, user_agent, ip, expires_at) SELECT id, 'test', NULL, now() + interval '1 hour' FROM u RETURNING user_id AS id, id AS device`,
-    [n],
-  );
-  return Promise.all(rows.map(async (r) => ({ id: r.id, token: await tokens.sign({ userId: r.id, deviceId: r.device }) })));
-}
-
-async function joined(api: TestApi, token: string): Promise<WsClient> {
-  const ws = await connectWs(api.wsUrl, { token });
-  const ack = await ws.request({ type: 'session:join', sessionId: session.id });
-  if (ack.type !== 'ack') throw new Error(JSON.stringify(ack));
-  return ws;
-}
+const joined = (api: TestApi, token: string): Promise<WsClient> => joinedSession(api.wsUrl, token, session.id);
 
 t.test('attendees and speakers of other events may not open polls; the event’s speakers and staff may', async (t) => {
   const body = { sessionId: session.id, question: 'Coffee or tea?', options: ['Coffee', 'Tea'] };
@@ -93,7 +75,7 @@ t.test('requests that do not fit are refused field by field', async (t) => {
 });
 
 t.test('100 concurrent voters on two nodes, some changing their vote: exact totals everywhere', async (t) => {
-  const voters = await attendees(100);
+  const voters = await a.bulkUsers(100);
   const clients = await Promise.all(voters.map((v, i) => joined(i % 2 ? b : a, v.token)));
   t.teardown(() => clients.forEach((c) => c.close()));
   const host = await joined(a, speaker.token);

@@ -4,9 +4,8 @@
 // when Redis is down.
 import t from 'tap';
 import { unavailable } from '../errors.js';
-import { createTokenService } from '../http/auth.js';
 import { startTestApi, type TestApi } from '../testing/api.js';
-import { connectWs, type WsClient } from '../testing/ws.js';
+import { connectWs, joinedSession, type WsClient } from '../testing/ws.js';
 import { createQuestionsService } from './service.js';
 
 const a = await startTestApi(t);
@@ -29,24 +28,7 @@ const ask = async (text: string, token = attendee.token, sessionId = session.id,
   return r.body;
 };
 
-/** Many signed-in attendees at once: rows and devices by SQL, tokens signed here (no password hashing). */
-async function attendees(n: number): Promise<{ id: string; token: string }[]> {
-  const tokens = createTokenService({ secret: a.config.jwtSecret, expiresInSeconds: a.config.jwtExpiresInSeconds });
-  const { rows } = await a.pool.query<{ id: string; device: string }>(
-    `WITH u AS (INSERT INTO users (email, name, role, password_hash)
-       SELECT 'bulk-' || gen_random_uuid() || '@example.com', 'Voter ' || i, 'attendee', NULL FROM generate_series(1, $1) i RETURNING id)
-     INSERT INTO devices (user_id, user_agent, ip, expires_at) SELECT id, 'test', NULL, now() + interval '1 hour' FROM u RETURNING user_id AS id, id AS device`,
-    [n],
-  );
-  return Promise.all(rows.map(async (r) => ({ id: r.id, token: await tokens.sign({ userId: r.id, deviceId: r.device }) })));
-}
-
-async function joined(api: TestApi, token: string): Promise<WsClient> {
-  const ws = await connectWs(api.wsUrl, { token });
-  const ack = await ws.request({ type: 'session:join', sessionId: session.id });
-  if (ack.type !== 'ack') throw new Error(JSON.stringify(ack));
-  return ws;
-}
+const joined = (api: TestApi, token: string): Promise<WsClient> => joinedSession(api.wsUrl, token, session.id);
 
 t.test('a question asked on one node reaches clients on both, stored as sent', async (t) => {
   const [onA, onB] = [await joined(a, attendee.token), await joined(b, admin.token)];
@@ -84,7 +66,7 @@ t.test('muted and banned users may not ask; banned users may not upvote', async 
 
 t.test('50 users each upvoting the same question 3 times at once count 50', async (t) => {
   const q = await ask('Popular?');
-  const voters = await attendees(50);
+  const voters = await a.bulkUsers(50);
   const watchers = [await joined(a, admin.token), await joined(b, speaker.token)];
   const sockets = await Promise.all(voters.map((v, i) => connectWs((i % 2 ? a : b).wsUrl, { token: v.token })));
   t.teardown(() => [...watchers, ...sockets].forEach((c) => c.close()));

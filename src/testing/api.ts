@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../config.js';
 import { createApp, type AppDeps } from '../http/app.js';
 import type { AnswerCheck } from '../http/endpoint.js';
 import { createAppDeps } from '../http/deps.js';
+import { createTokenService } from '../http/auth.js';
 import { silentLog } from '../log.js';
 import { attachWebSockets } from '../realtime/attach.js';
 import type { Limits } from '../realtime/limits.js';
@@ -41,6 +42,10 @@ export interface TestApi {
   /** Inserts a user with this role (password "password-<role>") and signs them in. */
   user(role: Role, o?: { email?: string; name?: string }): Promise<{ id: string; email: string; token: string; password: string }>;
   login(email: string, password: string): Promise<string>;
+  /** Many signed-in users at once: rows and devices by SQL, tokens signed here (no password hashing). */
+  bulkUsers(n: number, role?: Role): Promise<{ id: string; token: string }[]>;
+  /** A published event that is live now, with one session live now (as the given admin). */
+  liveSession(adminToken: string, o?: { visibility?: 'public' | 'unlisted' | 'private'; speakerIds?: string[] }): Promise<{ event: any; session: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 /** A test API node; with `nodeOf`, a second node on the same database and Redis prefix. */
@@ -113,5 +118,22 @@ export async function startTestApi(t: Teardown, o: { env?: Record<string, string
     ]);
     return { id: rows[0]!.id, email, password, token: await login(email, password) };
   };
-  return { base, wsUrl: `ws://127.0.0.1:${port}/ws`, pool, config, deps, call, user, login };
+  const tokens = createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds });
+  const bulkUsers: TestApi['bulkUsers'] = async (n, role = 'attendee') => {
+    const { rows } = await pool.query<{ id: string; device: string }>(
+      `WITH u AS (INSERT INTO users (email, name, role, password_hash)
+         SELECT 'bulk-' || gen_random_uuid() || '@example.com', 'User ' || i, $2, NULL FROM generate_series(1, $1) i RETURNING id)
+       INSERT INTO devices (user_id, user_agent, ip, expires_at) SELECT id, 'test', NULL, now() + interval '1 hour' FROM u RETURNING user_id AS id, id AS device`,
+      [n, role],
+    );
+    return Promise.all(rows.map(async (r) => ({ id: r.id, token: await tokens.sign({ userId: r.id, deviceId: r.device }) })));
+  };
+  const at = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString();
+  const liveSession: TestApi['liveSession'] = async (adminToken, l = {}) => {
+    const event = await call('POST', '/events', { token: adminToken, body: { title: 'Live', startsAt: at(-1), endsAt: at(3), status: 'published', visibility: l.visibility ?? 'public' } });
+    const session = await call('POST', `/events/${event.body.id}/sessions`, { token: adminToken, body: { title: 'Main', startsAt: at(-1), endsAt: at(2), speakerIds: l.speakerIds ?? [] } });
+    if (event.status !== 201 || session.status !== 201) throw new Error(`liveSession → ${event.status} ${session.status} ${JSON.stringify(session.body)}`);
+    return { event: event.body, session: session.body };
+  };
+  return { base, wsUrl: `ws://127.0.0.1:${port}/ws`, pool, config, deps, call, user, login, bulkUsers, liveSession };
 }

@@ -60,3 +60,11 @@ export async function connectWs(url: string, o: { token?: string; headers?: Reco
     close: () => ws.close(),
   };
 }
+
+/** A client that has joined the session's room (throws if the join is refused). */
+export async function joinedSession(wsUrl: string, token: string, sessionId: string): Promise<WsClient> {
+  const ws = await connectWs(wsUrl, { token });
+  const ack = await ws.request({ type: 'session:join', sessionId });
+  if (ack.type !== 'ack') throw new Error(`session:join → ${JSON.stringify(ack)}`);
+  return ws;
+}
