@@ -3,7 +3,7 @@
 // attendees-only, and staff passing all three.
 import t from 'tap';
 import { startTestApi, type TestApi } from '../testing/api.js';
-import { connectWs, type WsClient } from '../testing/ws.js';
+import { joinedSession, type WsClient } from '../testing/ws.js';
 
 const a = await startTestApi(t);
 const b = await startTestApi(t, { nodeOf: a });
@@ -12,17 +12,12 @@ const moderator = await a.user('moderator');
 const HOUR = 3_600_000;
 const at = (h: number) => new Date(Date.now() + h * HOUR).toISOString();
 
-async function newSession() {
-  const event = (await a.call('POST', '/events', { token: admin.token, body: { title: 'Live', startsAt: at(-1), endsAt: at(3), status: 'published' } })).body;
-  const session = (await a.call('POST', `/events/${event.id}/sessions`, { token: admin.token, body: { title: 'Main', startsAt: at(-1), endsAt: at(2) } })).body;
-  return { event, session };
-}
+const newSession = () => a.liveSession(admin.token);
 const clients: WsClient[] = [];
 t.teardown(() => clients.forEach((c) => c.close()));
 async function joined(node: TestApi, token: string, sessionId: string): Promise<WsClient> {
-  const c = await connectWs(node.wsUrl, { token });
+  const c = await joinedSession(node.wsUrl, token, sessionId);
   clients.push(c);
-  await c.request({ type: 'session:join', sessionId });
   return c;
 }
 const put = (token: string, sessionId: string, body: object) => a.call('PUT', `/chat/session/${sessionId}/settings`, { token, body });

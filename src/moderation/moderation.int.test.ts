@@ -3,7 +3,7 @@
 // out and refuses their REST chat; staff cannot be restricted; the list convention.
 import t from 'tap';
 import { startTestApi, type TestApi } from '../testing/api.js';
-import { connectWs, type WsClient } from '../testing/ws.js';
+import { connectWs, joinedSession, type WsClient } from '../testing/ws.js';
 
 const a = await startTestApi(t);
 const b = await startTestApi(t, { nodeOf: a });
@@ -12,18 +12,12 @@ const moderator = await a.user('moderator');
 const HOUR = 3_600_000;
 const at = (h: number) => new Date(Date.now() + h * HOUR).toISOString();
 
-async function newSession() {
-  const event = (await a.call('POST', '/events', { token: admin.token, body: { title: 'Live', startsAt: at(-1), endsAt: at(3), status: 'published' } })).body;
-  const session = (await a.call('POST', `/events/${event.id}/sessions`, { token: admin.token, body: { title: 'Main', startsAt: at(-1), endsAt: at(2) } })).body;
-  return { event, session };
-}
+const newSession = () => a.liveSession(admin.token);
 const clients: WsClient[] = [];
 t.teardown(() => clients.forEach((c) => c.close()));
 async function joined(node: TestApi, token: string, sessionId: string): Promise<WsClient> {
-  const c = await connectWs(node.wsUrl, { token });
+  const c = await joinedSession(node.wsUrl, token, sessionId);
   clients.push(c);
-  const ack = await c.request({ type: 'session:join', sessionId });
-  if (ack.type !== 'ack') throw new Error(`join refused: ${JSON.stringify(ack)}`);
   return c;
 }
 const post = (node: TestApi, token: string, sessionId: string, text: string) => node.call('POST', `/chat/session/${sessionId}`, { token, body: { text } });
