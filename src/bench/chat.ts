@@ -14,9 +14,13 @@
 // time travels in the message text. CPU of a server is its user+system time from /proc over the
 // window from the first send to the last delivery (or the drain giving up).
 //
-// Smaller runs (figures not comparable with the default): BENCH_CLIENTS, BENCH_SENDERS,
-// BENCH_RATE (per sender; our per-connection chat limit is 5/s), BENCH_DURATION (s),
-// BENCH_CLIENT_PROCS.
+// The default is the issue's load (15 M deliveries in 30 s); a machine that cannot carry it gets
+// it anyway, and the report says what happened (how much arrived, what was refused or dropped,
+// what was still queued) and suggests a smaller run. Smaller runs (figures not comparable with
+// the default): BENCH_CLIENTS, BENCH_SENDERS, BENCH_RATE (messages/s per sender, decimals
+// allowed; our per-connection chat limit is 5/s), BENCH_DURATION (s), BENCH_CLIENT_PROCS,
+// BENCH_CLIENT_NICE. On a 2-vCPU VM, `BENCH_RATE=0.2 npm run bench:chat` (the 5,000 clients and
+// 20 senders, 4 messages/s in all, 20,000 deliveries/s) is delivered in full on both sides.
 import { randomBytes } from 'node:crypto';
 import { chmodSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -307,6 +311,8 @@ interface SideResult {
   latencyMs?: { p50: number | null; p90: number | null; p99: number | null; p999: number | null; max: number; mean: number | null };
   perClient?: { min: number; max: number; complete: number };
   deliveriesPerSecond?: number;
+  /** Messages per second the server took in over the window (ours: accepted; bare: relayed to anyone), against SENDERS × RATE offered. */
+  acceptedPerSecond?: number;
   distinctOrders?: number;
   outOfOrder?: number;
   closedDuringRun?: Record<string, number>;
@@ -319,6 +325,12 @@ interface SideResult {
   serverCpuSeconds?: number;
   cpuPerDeliveredUs?: number | null;
   support?: { redisCpuSeconds: number | null; postgresCpuSeconds: number | null };
+  /**
+   * Postgres sessions of the api processes sampled every 0.25 s during the run: mean number
+   * waiting on a lock (sends queued on the session's chat row) and idle in a transaction (a
+   * transaction open while its node does something else, e.g. a holder of that lock).
+   */
+  postgresSessions?: { samples: number; lockWaitingMean: number; idleInTransactionMean: number; samplesWithLockWaiters: number };
   clientCpuSeconds?: number;
   clientProcsMaxCpus?: number;
   machineBusyCpus?: number;
@@ -331,6 +343,8 @@ interface SideSpec {
   url(node: number, client: number): string;
   sessionId: string;
   support?: { redisPid?: number; postgresPid?: number };
+  /** Ours: Postgres, sampled during the run for sessions waiting on a lock or idle inside a transaction. */
+  db?: ReturnType<typeof createPool>;
   idleRss: (number | null)[];
 }
 
@@ -424,6 +438,21 @@ async function runSide(procs: ClientProc[], spec: SideSpec): Promise<SideResult>
       await sleep(500);
     }
   })();
+  const pgSamples: { lockWaiting: number; idleInTx: number }[] = [];
+  const pgSampler = (async () => {
+    if (!spec.db) return;
+    while (sampling) {
+      const { rows } = await spec.db
+        .query<{ lock_waiting: number; idle_in_tx: number }>(
+          `SELECT count(*) FILTER (WHERE wait_event_type = 'Lock')::int AS lock_waiting,
+                  count(*) FILTER (WHERE state = 'idle in transaction')::int AS idle_in_tx
+           FROM pg_stat_activity WHERE datname = current_database() AND application_name <> 'onair-bench' AND pid <> pg_backend_pid()`,
+        )
+        .catch(() => ({ rows: [] as { lock_waiting: number; idle_in_tx: number }[] }));
+      if (rows[0]) pgSamples.push({ lockWaiting: rows[0].lock_waiting, idleInTx: rows[0].idle_in_tx });
+      await sleep(250);
+    }
+  })();
   const startUs = nowUs() + 500_000;
   const expectedTotal = SENDERS * PER_SENDER;
   say(`[${label}] measuring: ${SENDERS} senders × ${RATE} msg/s × ${DURATION_S} s = ${expectedTotal} messages to ${CLIENTS} clients (${(expectedTotal * CLIENTS).toLocaleString('en')} deliveries) …`);
@@ -473,6 +502,7 @@ async function runSide(procs: ClientProc[], spec: SideSpec): Promise<SideResult>
   const machine1 = await machineCpu();
   sampling = false;
   await sampler;
+  await pgSampler;
   const endRss = await Promise.all(spec.servers.map((s) => rssOf(s.pid)));
   const windowS = (endUs - startUs) / 1e6;
   const measuredWallS = (nowUs() - startUs) / 1e6;
@@ -565,6 +595,7 @@ async function runSide(procs: ClientProc[], spec: SideSpec): Promise<SideResult>
     },
     perClient: { min: Math.min(...stats.map((s) => s.perSocketMin)), max: Math.max(...stats.map((s) => s.perSocketMax)), complete },
     deliveriesPerSecond: Math.round(delivered / windowS),
+    acceptedPerSecond: round((mode === 'ours' ? accepted : seenAny.reduce((a, b) => a + b, 0)) / windowS, 1),
     distinctOrders: completeOrders.size,
     outOfOrder: sum(stats.map((s) => s.outOfOrder)),
     closedDuringRun: closes,
@@ -580,6 +611,16 @@ async function runSide(procs: ClientProc[], spec: SideSpec): Promise<SideResult>
       redisCpuSeconds: redis0 !== null && redis1 !== null ? round(redis1 - redis0, 2) : null,
       postgresCpuSeconds: pg0 !== null && pg1 !== null ? round(pg1 - pg0, 2) : null,
     },
+    ...(spec.db
+      ? {
+          postgresSessions: {
+            samples: pgSamples.length,
+            lockWaitingMean: round(sum(pgSamples.map((x) => x.lockWaiting)) / Math.max(1, pgSamples.length), 2),
+            idleInTransactionMean: round(sum(pgSamples.map((x) => x.idleInTx)) / Math.max(1, pgSamples.length), 2),
+            samplesWithLockWaiters: pgSamples.filter((x) => x.lockWaiting > 0).length,
+          },
+        }
+      : {}),
     clientCpuSeconds: round(clientCpu, 2),
     clientProcsMaxCpus: round(Math.max(...stats.map((s) => s.cpuSeconds)) / measuredWallS, 2),
     machineBusyCpus: round((machine1.busySeconds - machine0.busySeconds) / ((nowUs() - startUs) / 1e6), 2),
@@ -599,7 +640,7 @@ function describeSide(label: string, r: SideResult): void {
   );
   say(
     `[${label}] delivered ${r.delivered!.toLocaleString('en')} of ${r.expectedDeliveries!.toLocaleString('en')} = ${pct(r.deliveryRatio!)} (${r.deliveriesPerSecond!.toLocaleString('en')}/s); ` +
-      `per client ${r.perClient!.min}…${r.perClient!.max} (complete: ${r.perClient!.complete}/${r.clients})`,
+      `${r.acceptedPerSecond} msg/s ${label === 'bare' ? 'relayed' : 'accepted'}; per client ${r.perClient!.min}…${r.perClient!.max} (complete: ${r.perClient!.complete}/${r.clients})`,
   );
   say(`[${label}] latency p50 ${l.p50} ms, p90 ${l.p90} ms, p99 ${l.p99} ms, p99.9 ${l.p999} ms, max ${l.max} ms, mean ${l.mean} ms`);
   say(`[${label}] window ${r.window!.seconds} s (sending ${r.window!.sendSeconds} s, drain ${r.window!.drainSeconds} s${r.window!.drainEnd === 'stalled' ? `, STALLED: deliveries stopped for ${DRAIN_IDLE_S} s before all arrived` : r.window!.drainEnd === 'timeout' ? `, GAVE UP ${DRAIN_MAX_S} s after the last send with deliveries still arriving` : ''})`);
@@ -610,6 +651,10 @@ function describeSide(label: string, r: SideResult): void {
     );
   }
   if (r.support?.redisCpuSeconds !== null && r.support?.redisCpuSeconds !== undefined) say(`[${label}]   redis CPU ${r.support.redisCpuSeconds} s, postgres CPU ${r.support.postgresCpuSeconds} s`);
+  if (r.postgresSessions) {
+    const p = r.postgresSessions;
+    say(`[${label}]   postgres sessions (${p.samples} samples): on average ${p.lockWaitingMean} waiting on a lock (in ${p.samplesWithLockWaiters} samples), ${p.idleInTransactionMean} idle in a transaction`);
+  }
   say(`[${label}]   clients CPU ${r.clientCpuSeconds} s (busiest client process ${r.clientProcsMaxCpus} CPUs); machine ${r.machineBusyCpus} CPUs busy`);
   say(`[${label}] one order on every complete client: ${r.distinctOrders === 1 ? 'yes' : r.distinctOrders === 0 ? 'no complete client' : `NO (${r.distinctOrders} orders)`}; out-of-order per sender: ${r.outOfOrder}`);
   say(`[${label}] closed during the run: ${fmtCounts(r.closedDuringRun!)}${r.firstCloseAfterS !== null ? ` (first after ${round(r.firstCloseAfterS!, 1)} s)` : ''}; other errors: ${fmtCounts(r.otherErrors!)}; other frames: ${fmtCounts(r.otherFrames!)}`);
@@ -637,7 +682,21 @@ function diagnose(label: string, r: SideResult): string[] {
   }
   const closed = Object.entries(r.closedDuringRun ?? {});
   for (const [code, n] of closed) out.push(`${label}: ${n} client(s) ${CLOSE_MEANING[code] ?? `closed with code ${code}`} (code ${code}); the first after ${round(r.firstCloseAfterS ?? 0, 1)} s.`);
-  if (r.deliveryRatio < 1 && closed.length === 0) out.push(`${label}: no client was closed or dropped: what is missing was still queued (in the servers, Redis or socket buffers) when we stopped waiting.`);
+  if (r.deliveryRatio < 1 && closed.length === 0) {
+    out.push(`${label}: no client was closed or dropped: what is missing was still queued (${label === 'bare' ? 'in the server or socket buffers' : 'in the api processes, Redis or socket buffers'}) when we stopped waiting.`);
+  }
+  if (r.acceptedPerSecond! < 0.95 * SENDERS * RATE) out.push(`${label}: ${label === 'bare' ? 'relayed' : 'accepted'} ${r.acceptedPerSecond} messages/s of the ${SENDERS * RATE} offered.`);
+  const idle = (r.servers ?? []).filter((sv) => sv.cpus < 0.7);
+  if (r.deliveryRatio < 1 && idle.length > 0 && idle.length === r.servers!.length) {
+    out.push(`${label}: ${idle.map((sv) => `${sv.name} used ${sv.cpus} CPUs`).join(', ')}: not CPU-bound, so the limit was elsewhere (CPU taken by others on this machine, or waiting inside the send path).`);
+  }
+  if (r.postgresSessions && r.postgresSessions.lockWaitingMean >= 1) {
+    const p = r.postgresSessions;
+    out.push(
+      `${label}: Postgres had on average ${p.lockWaitingMean} sessions waiting on a lock (in ${p.samplesWithLockWaiters} of ${p.samples} samples) and ${p.idleInTransactionMean} idle in a transaction: ` +
+        'sends queue on a lock (the session\'s chat row) whose holder waits on its node.',
+    );
+  }
   if (r.errorsWithoutId) out.push(`${label}: ${r.errorsWithoutId} chat:send frame(s) were refused with an error that carries no id (${fmtCounts(r.otherErrors ?? {})}), so the sender cannot tell which message was refused.`);
   if (r.refusedById) out.push(`${label}: ${r.refusedById} chat:send frame(s) were refused (${fmtCounts(r.sendErrors ?? {})}); first: ${r.firstSendError}.`);
   const silent = Math.max(0, (r.unanswered ?? 0) - (r.errorsWithoutId ?? 0));
@@ -647,12 +706,12 @@ function diagnose(label: string, r: SideResult): string[] {
   return out;
 }
 
-/** A per-sender rate (1, 2 or 5 × 10^k) at which the deliveries fit in half of what this run achieved. */
-function smallerRate(achievedPerSecond: number): number {
-  const target = (0.5 * achievedPerSecond) / (SENDERS * CLIENTS);
+/** A per-sender rate (1, 2 or 5 × 10^k) at which messages and deliveries fit in half of what this run achieved. */
+function smallerRate(r: SideResult): number {
+  const target = Math.min((0.5 * r.deliveriesPerSecond!) / (SENDERS * CLIENTS), (0.5 * r.acceptedPerSecond!) / SENDERS);
   const exp = Math.floor(Math.log10(target));
   const steps = [5, 2, 1].map((m) => m * 10 ** exp);
-  return Math.max(0.01, steps.find((v) => v <= target) ?? 10 ** exp);
+  return Math.max(0.01, Number((steps.find((v) => v <= target) ?? 10 ** exp).toPrecision(1)));
 }
 
 // ---- the bench -------------------------------------------------------------------------------
@@ -689,6 +748,7 @@ async function main(): Promise<void> {
     url: (node, client) => `ws://127.0.0.1:${stack.apis[node]!.port}/ws?token=${encodeURIComponent(data.tokens[client]!)}`,
     sessionId: data.sessionId,
     support: { redisPid: stack.redisPid, postgresPid: stack.postgresPid },
+    db: stack.db,
     idleRss,
   });
   const apiLogLines = (await Promise.all(stack.apiLogs.map((f) => readFile(f, 'utf8').catch(() => '')))).map((t) => t.split('\n').filter((l) => l.trim() !== ''));
@@ -727,8 +787,8 @@ async function main(): Promise<void> {
       ? round((((ours.serverCpuSeconds ?? 0) + (ours.support?.redisCpuSeconds ?? 0) + (ours.support?.postgresCpuSeconds ?? 0)) / ours.delivered) * 1e6 / bare.cpuPerDeliveredUs, 2)
       : null;
 
-  const achieved = [ours, bare].filter((r) => r.measured && r.deliveryRatio! < 1).map((r) => r.deliveriesPerSecond!);
-  const suggestion = achieved.length ? `BENCH_RATE=${smallerRate(Math.min(...achieved))}` : null;
+  const short = [ours, bare].filter((r) => r.measured && r.deliveryRatio! < 1);
+  const suggestion = short.length ? `BENCH_RATE=${Math.min(...short.map(smallerRate))}` : null;
   const out = await writeResult('chat', {
     date: new Date().toISOString(),
     machine: { ...machine, busyCpusBefore },
