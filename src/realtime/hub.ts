@@ -19,7 +19,8 @@ export function createHub(opts: { bus: Bus; rooms?: Rooms; onKick?: (m: { userId
   const { bus } = opts;
   if (opts.rooms) {
     const rooms = opts.rooms;
-    void bus.subscribe('realtime.frame', (m) => rooms.deliver(m.room as RoomName, m.data));
+    // encoded once per node, then the same bytes go to every local socket
+    void bus.subscribe('realtime.frame', (m) => rooms.deliver(m.room as RoomName, Buffer.from(m.data)));
   }
   if (opts.onKick) void bus.subscribe('realtime.kick', opts.onKick);
   const send = async <T extends 'realtime.frame' | 'realtime.kick'>(topic: T, message: Parameters<Bus['publish']>[1] & object) => {

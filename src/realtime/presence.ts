@@ -14,8 +14,14 @@ export const PRESENCE_TTL_MS = 15_000;
 const REFRESH_MS = 5_000;
 const TICK_MS = 1_000;
 
-// KEYS: members zset, last-broadcast count, tick lock. ARGV: now, ttl, tick ms, force ('1' = return even if unchanged and lock taken)
+// KEYS: members zset, last-broadcast count, tick lock. ARGV: now, ttl, tick ms, force.
+// force '1' (a socket just joined): the last broadcast count if there is one — O(1), so filling a
+// big room stays cheap; the next tick brings the exact number.
 const COUNT_SCRIPT = `
+if ARGV[4] == '1' then
+  local known = redis.call('GET', KEYS[2])
+  if known then return tonumber(known) end
+end
 local won = redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[3])
 if not won and ARGV[4] ~= '1' then return -1 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -38,7 +44,7 @@ export interface Presence {
   entered(sessionId: string, userId: string): Promise<void>;
   /** A socket left; when it was the user's last one here, the user leaves this node's count. */
   left(sessionId: string, userId: string): Promise<void>;
-  /** The current count (for a socket that just joined). */
+  /** The count to show a socket that just joined (the last broadcast one, exact within a second). */
   count(sessionId: string): Promise<number>;
   start(): void;
   stop(): Promise<void>;

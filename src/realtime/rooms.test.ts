@@ -5,7 +5,7 @@ import { silentLog } from '../log.js';
 import { CLOSE_TOO_SLOW, createRooms, HARD_BUFFER_BYTES, SLOW_FOR_MS, SOFT_BUFFER_BYTES, type Conn } from './rooms.js';
 
 function fakeConn(id: string, userId = id) {
-  const ws = { OPEN: 1, readyState: 1, bufferedAmount: 0, sent: [] as string[], closed: null as number | null, send(d: string) { this.sent.push(d); }, close(code: number) { this.closed = code; }, terminate() { this.readyState = 3; } };
+  const ws = { OPEN: 1, readyState: 1, bufferedAmount: 0, sent: [] as string[], closed: null as number | null, send(d: Buffer | string) { this.sent.push(String(d)); }, close(code: number) { this.closed = code; }, terminate() { this.readyState = 3; } };
   const conn: Conn = { id, ws: ws as unknown as WebSocket, principal: { id: userId, role: 'attendee', deviceId: id, expiresAt: Infinity }, name: id, token: id, rooms: new Map(), slowSince: null };
   return { conn, ws };
 }
@@ -19,7 +19,7 @@ t.test('frames go to the members of the room only, once per socket', async (t) =
   rooms.join(c.conn, 'session:s1', 'e1');
   rooms.join(b.conn, 'session:s2', 'e1');
   t.notOk(rooms.join(a.conn, 'session:s1', 'e1'), 'joining twice is a no-op');
-  rooms.deliver('session:s1', 'x');
+  rooms.deliver('session:s1', Buffer.from('x'));
   t.same([a.ws.sent, b.ws.sent, c.ws.sent], [['x'], [], ['x']]);
   t.same([...rooms.usersIn('session:s1')], ['a'], 'one person, two tabs');
   t.equal(rooms.userSockets('session:s1', 'a'), 2);
@@ -33,7 +33,7 @@ t.test('a socket over the hard limit is closed at once', async (t) => {
   const a = fakeConn('a');
   rooms.join(a.conn, 'session:s', 'e');
   a.ws.bufferedAmount = HARD_BUFFER_BYTES + 1;
-  rooms.deliver('session:s', 'x');
+  rooms.deliver('session:s', Buffer.from('x'));
   t.equal(a.ws.closed, CLOSE_TOO_SLOW);
   t.same(a.ws.sent, [], 'nothing more is buffered');
   t.equal(rooms.droppedSlow, 1);
@@ -45,17 +45,28 @@ t.test('a socket over the soft limit is closed only if it stays there too long',
   const a = fakeConn('a');
   rooms.join(a.conn, 'session:s', 'e');
   a.ws.bufferedAmount = SOFT_BUFFER_BYTES + 1;
-  rooms.deliver('session:s', '1');
+  rooms.deliver('session:s', Buffer.from('1'));
   now += SLOW_FOR_MS - 1;
-  rooms.deliver('session:s', '2');
+  rooms.deliver('session:s', Buffer.from('2'));
   t.equal(a.ws.closed, null, 'a burst is tolerated');
   a.ws.bufferedAmount = 0;
-  rooms.deliver('session:s', '3');
+  rooms.deliver('session:s', Buffer.from('3'));
   t.equal(a.conn.slowSince, null, 'catching up resets the clock');
   a.ws.bufferedAmount = SOFT_BUFFER_BYTES + 1;
-  rooms.deliver('session:s', '4');
+  rooms.deliver('session:s', Buffer.from('4'));
   now += SLOW_FOR_MS + 1;
-  rooms.deliver('session:s', '5');
+  rooms.deliver('session:s', Buffer.from('5'));
   t.equal(a.ws.closed, CLOSE_TOO_SLOW, 'slow for too long: closed');
   t.same(a.ws.sent, ['1', '2', '3', '4']);
+});
+
+t.test('a large room is written in slices, every socket getting the frames in order', async (t) => {
+  const rooms = createRooms({ log: silentLog() });
+  const conns = Array.from({ length: 1000 }, (_, i) => fakeConn(`c${i}`));
+  for (const c of conns) rooms.join(c.conn, 'session:big', 'e');
+  rooms.deliver('session:big', Buffer.from('1'));
+  rooms.deliver('session:big', Buffer.from('2'));
+  t.ok(conns.at(-1)!.ws.sent.length < 2, 'not all written in one turn');
+  await new Promise((r) => setTimeout(r, 50));
+  t.ok(conns.every((c) => c.ws.sent.join() === '1,2'), 'all in order');
 });

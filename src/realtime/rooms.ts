@@ -11,6 +11,8 @@ export const SOFT_BUFFER_BYTES = 256 * 1024;
 export const HARD_BUFFER_BYTES = 1024 * 1024;
 export const SLOW_FOR_MS = 5_000;
 export const CLOSE_TOO_SLOW = 4008;
+/** Sockets written per turn of the event loop when a room is large (database replies interleave). */
+const SLICE = 256;
 
 export interface Conn {
   id: string;
@@ -27,8 +29,9 @@ export interface Rooms {
   join(conn: Conn, room: RoomName, eventId: string): boolean;
   leave(conn: Conn, room: RoomName): boolean;
   leaveAll(conn: Conn): RoomName[];
-  deliver(room: RoomName, data: string): void;
-  send(conn: Conn, data: string): void;
+  /** Queues a frame for everyone in the room; frames of a room go out in the order they came. */
+  deliver(room: RoomName, data: Buffer): void;
+  send(conn: Conn, data: string | Buffer): void;
   /** Distinct users in a room on this node. */
   usersIn(room: RoomName): Set<string>;
   /** How many of this user's sockets on this node are in the room. */
@@ -46,7 +49,7 @@ export function createRooms(opts: { log: Log; now?: () => number }): Rooms {
   const all = new Set<Conn>();
   let droppedSlow = 0;
 
-  const send = (conn: Conn, data: string) => {
+  const send = (conn: Conn, data: string | Buffer) => {
     const ws = conn.ws;
     if (ws.readyState !== ws.OPEN) return;
     const buffered = ws.bufferedAmount;
@@ -60,8 +63,26 @@ export function createRooms(opts: { log: Log; now?: () => number }): Rooms {
         return;
       }
     } else conn.slowSince = null;
-    ws.send(data);
+    ws.send(data, { binary: false }); // a Buffer goes out as a text frame, with no re-encoding per socket
   };
+
+  // One queue per room: a large room is written in slices that yield to the event loop, and the
+  // next frame starts only when the previous one reached every socket, so each socket sees the
+  // room's frames in order.
+  const queues = new Map<RoomName, Buffer[]>();
+  async function drain(room: RoomName, queue: Buffer[]) {
+    try {
+      for (let data = queue.shift(); data !== undefined; data = queue.shift()) {
+        const targets = [...(members.get(room) ?? [])];
+        for (let i = 0; i < targets.length; i++) {
+          send(targets[i]!, data);
+          if ((i + 1) % SLICE === 0 && i + 1 < targets.length) await new Promise((r) => setImmediate(r));
+        }
+      }
+    } finally {
+      queues.delete(room);
+    }
+  }
 
   return {
     join(conn, room, eventId) {
@@ -85,8 +106,12 @@ export function createRooms(opts: { log: Log; now?: () => number }): Rooms {
       return left;
     },
     deliver(room, data) {
-      const set = members.get(room);
-      if (set) for (const conn of set) send(conn, data);
+      if (!members.has(room)) return;
+      const queue = queues.get(room);
+      if (queue) return void queue.push(data);
+      const fresh = [data];
+      queues.set(room, fresh);
+      void drain(room, fresh);
     },
     send,
     usersIn(room) {

@@ -64,6 +64,17 @@ function tokenOf(req: IncomingMessage): string | null {
   return m ? m[1]! : null;
 }
 
+/** The id of a frame refused before it is handled, when it has one. */
+function idOf(raw: Buffer): { id?: string } {
+  if (raw.length > MAX_FRAME_BYTES) return {};
+  try {
+    const id = (JSON.parse(raw.toString('utf8')) as { id?: unknown }).id;
+    return typeof id === 'string' ? { id: id.slice(0, 64) } : {};
+  } catch {
+    return {};
+  }
+}
+
 function refuse(socket: Duplex, status: number, text: string) {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
 }
@@ -169,7 +180,7 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
     let pending = 0;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       // a client flooding faster than its frames are handled is refused here, unqueued
-      if (pending >= MAX_PENDING_FRAMES) return sendFrame(conn, { type: 'error', code: 'rate_limited', message: 'You are sending frames too fast; wait 1 s.', retryAfterSeconds: 1 });
+      if (pending >= MAX_PENDING_FRAMES) return sendFrame(conn, { type: 'error', ...idOf(data), code: 'busy', message: 'Too many of your frames are still being handled; this one was dropped: send it again in a moment.', retryAfterSeconds: 1 });
       pending++;
       queue = queue.then(() => handle(conn, data, isBinary)).finally(() => pending--);
     });
