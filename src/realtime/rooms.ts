@@ -5,6 +5,7 @@
 import type { WebSocket } from 'ws';
 import type { Principal } from '../http/auth.js';
 import type { Log } from '../log.js';
+import type { ApiMetrics } from '../metrics.js';
 import type { RoomName } from './protocol.js';
 
 export const SOFT_BUFFER_BYTES = 256 * 1024;
@@ -40,12 +41,17 @@ export interface Rooms {
   conns(): Iterable<Conn>;
   add(conn: Conn): void;
   remove(conn: Conn): void;
+  /** Counts a frame a client sent (metrics). */
+  received(): void;
   readonly droppedSlow: number;
 }
 
-export function createRooms(opts: { log: Log; now?: () => number }): Rooms {
+export function createRooms(opts: { log: Log; now?: () => number; metrics?: ApiMetrics }): Rooms {
+  const metrics = opts.metrics;
   const now = opts.now ?? Date.now;
   const members = new Map<RoomName, Set<Conn>>();
+  // per room: user → how many of their sockets are in it (presence asks on every join and leave)
+  const perUser = new Map<RoomName, Map<string, number>>();
   const all = new Set<Conn>();
   let droppedSlow = 0;
 
@@ -57,6 +63,7 @@ export function createRooms(opts: { log: Log; now?: () => number }): Rooms {
       conn.slowSince ??= now();
       if (buffered > HARD_BUFFER_BYTES || now() - conn.slowSince > SLOW_FOR_MS) {
         droppedSlow++;
+        metrics?.wsSlowClientsDropped.inc();
         opts.log.info({ userId: conn.principal.id, buffered }, 'Closed a WebSocket that could not keep up.');
         ws.close(CLOSE_TOO_SLOW, 'too slow');
         ws.terminate();
@@ -64,6 +71,7 @@ export function createRooms(opts: { log: Log; now?: () => number }): Rooms {
       }
     } else conn.slowSince = null;
     ws.send(data, { binary: false }); // a Buffer goes out as a text frame, with no re-encoding per socket
+    metrics?.wsFramesSent.inc();
   };
 
   // One queue per room: a large room is written in slices that yield to the event loop, and the
@@ -91,6 +99,9 @@ export function createRooms(opts: { log: Log; now?: () => number }): Rooms {
       let set = members.get(room);
       if (!set) members.set(room, (set = new Set()));
       set.add(conn);
+      let users = perUser.get(room);
+      if (!users) perUser.set(room, (users = new Map()));
+      users.set(conn.principal.id, (users.get(conn.principal.id) ?? 0) + 1);
       return true;
     },
     leave(conn, room) {
@@ -98,6 +109,11 @@ export function createRooms(opts: { log: Log; now?: () => number }): Rooms {
       const set = members.get(room);
       set?.delete(conn);
       if (set?.size === 0) members.delete(room);
+      const users = perUser.get(room);
+      const left = (users?.get(conn.principal.id) ?? 1) - 1;
+      if (left > 0) users!.set(conn.principal.id, left);
+      else users?.delete(conn.principal.id);
+      if (users?.size === 0) perUser.delete(room);
       return true;
     },
     leaveAll(conn) {
@@ -114,18 +130,20 @@ export function createRooms(opts: { log: Log; now?: () => number }): Rooms {
       void drain(room, fresh);
     },
     send,
-    usersIn(room) {
-      return new Set([...(members.get(room) ?? [])].map((c) => c.principal.id));
-    },
-    userSockets(room, userId) {
-      let n = 0;
-      for (const c of members.get(room) ?? []) if (c.principal.id === userId) n++;
-      return n;
-    },
+    usersIn: (room) => new Set(perUser.get(room)?.keys() ?? []),
+    userSockets: (room, userId) => perUser.get(room)?.get(userId) ?? 0,
     localRooms: () => [...members.keys()],
     conns: () => all,
-    add: (conn) => void all.add(conn),
-    remove: (conn) => void all.delete(conn),
+    add(conn) {
+      if (!all.has(conn)) metrics?.wsConnections.inc();
+      all.add(conn);
+    },
+    remove(conn) {
+      if (all.delete(conn)) metrics?.wsConnections.dec();
+    },
+    received() {
+      metrics?.wsFramesReceived.inc();
+    },
     get droppedSlow() {
       return droppedSlow;
     },
