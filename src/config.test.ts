@@ -66,3 +66,15 @@ t.test('TRUST_PROXY and the sign-in limits', async (t) => {
   t.match(err.message, /LOGIN_ACCOUNT_LIMIT must be a whole number from 1/);
   t.match(err.message, /LOGIN_WINDOW must look like 15m/);
 });
+
+t.test('the metrics port and host', async (t) => {
+  const d = loadConfig(base, 'ingest');
+  t.equal(d.metricsPort, 0, 'off unless set');
+  t.equal(d.metricsHost, '127.0.0.1', 'internal by default');
+  const c = loadConfig({ ...base, METRICS_PORT: '9100', METRICS_HOST: '0.0.0.0' }, 'worker');
+  t.equal(c.metricsPort, 9100);
+  t.equal(c.metricsHost, '0.0.0.0');
+  const err = t.throws(() => loadConfig({ ...base, METRICS_PORT: '70000', METRICS_HOST: 'metrics.example' }, 'ingest')) as ConfigError;
+  t.match(err.message, /METRICS_PORT must be a whole number from 0 to 65535/);
+  t.match(err.message, /METRICS_HOST must be an IP address/);
+});

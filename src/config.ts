@@ -37,6 +37,9 @@ export interface Config {
   /** Express `trust proxy`: which hops may set X-Forwarded-For (per-IP login limits use the client IP). */
   trustProxy: string | number;
   login: { accountFailures: number; ipFailures: number; windowSeconds: number };
+  /** ingest/worker: port of their own /metrics server (0 = off); the api serves /metrics on PORT. */
+  metricsPort: number;
+  metricsHost: string;
 }
 
 export class ConfigError extends Error {
@@ -184,6 +187,10 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const loginWindow = parseDuration(loginWindowRaw);
   if (loginWindow === null || loginWindow < 1) problems.push(`LOGIN_WINDOW must look like 15m or a number of seconds, but it is "${loginWindowRaw}".`);
 
+  const metricsPort = int('METRICS_PORT', 0, 0, 65535);
+  const metricsHost = str('METRICS_HOST', '127.0.0.1');
+  if (isIP(metricsHost) === 0 && metricsHost !== 'localhost') problems.push(`METRICS_HOST must be an IP address to bind to (e.g. 127.0.0.1 or 0.0.0.0), but it is "${metricsHost}".`);
+
   const mediaDir = path.resolve(cwd, str('MEDIA_DIR', path.join(dataDir, 'media')));
   // the media dir lands unquoted in nginx's config and in ffmpeg's tee muxer options
   if (!/^\/[A-Za-z0-9_./@+-]*$/.test(mediaDir)) {
@@ -224,6 +231,8 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
       ipFailures: int('LOGIN_IP_LIMIT', 100, 1, 1_000_000),
       windowSeconds: loginWindow ?? 900,
     },
+    metricsPort,
+    metricsHost,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

@@ -73,6 +73,16 @@ t.test('first start: everything comes up and the banner tells how to use it', as
   await waitFor(async () => (await getText(local)).status === 200, { what: 'the demo stream through nginx', timeoutMs: 30_000 });
   t.pass('the demo stream plays');
 
+  // every role's /metrics, with the generated internal key; the ports are in the banner
+  const m = /Metrics\s+api (http:\/\/127\.0\.0\.1:\d+\/metrics), ingest :(\d+), worker :(\d+)/.exec(out);
+  t.ok(m, 'the banner names the metrics endpoints');
+  const internalKey = (JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as { internalApiKey: string }).internalApiKey;
+  for (const url of [m?.[1], `http://127.0.0.1:${m?.[2]}/metrics`, `http://127.0.0.1:${m?.[3]}/metrics`]) {
+    const r = await fetch(url!, { headers: { authorization: `Bearer ${internalKey}` } }).catch(() => null);
+    t.equal(r?.status, 200, `${url} answers with the internal key`);
+    t.match(await r?.text(), /onair_process_cpu_seconds_total/);
+  }
+
   // a crashed role is restarted by the supervisor
   const api = descendants(app.child.pid!).find((pid) => {
     try {

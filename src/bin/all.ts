@@ -9,7 +9,7 @@ import { ConfigError, loadConfig, playbackUrl, rtmpIngestUrl } from '../config.j
 import { createPool } from '../db/pool.js';
 import { silentLog } from '../log.js';
 import { prepareNginx } from '../local/nginx-config.js';
-import { isRoot, portIsFree, startChild, type Managed } from '../local/processes.js';
+import { freePort, isRoot, portIsFree, startChild, type Managed } from '../local/processes.js';
 import { loadOrCreateSecrets } from '../local/secrets.js';
 import { ensureTraversable, startPostgres, startRedis } from '../local/services.js';
 import { createBus } from '../redis/bus.js';
@@ -115,14 +115,18 @@ async function main() {
 
   const nginx = prepareNginx({ dataDir: cfg.dataDir, logDir: cfg.logDir, httpPort: cfg.httpPort, mediaDir: cfg.mediaDir, apiUpstreams: cfg.apiUpstreams, runAsRoot: isRoot() });
   children.push(startChild({ name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: true }, common));
-  for (const name of ['api', 'worker', 'ingest']) children.push(role(name, true));
+  // ingest and worker serve /metrics on ports of their own, on loopback (the api on PORT)
+  const metricsPorts: Record<string, number> = { worker: await freePort(), ingest: await freePort() };
+  for (const name of ['api', 'worker', 'ingest']) {
+    children.push(role(name, true, metricsPorts[name] ? { METRICS_PORT: String(metricsPorts[name]), METRICS_HOST: '127.0.0.1' } : {}));
+  }
 
   await waitForHealth(`http://127.0.0.1:${cfg.httpPort}/api/health`, 30_000);
   const demo = await ensureDemoStream(databaseUrl, redisUrl);
   // the generated admin password is shown until one banner has shown it
   const shownMarker = path.join(cfg.dataDir, '.admin-password-shown');
   const showPassword = !existsSync(shownMarker);
-  printBanner({ showPassword, adminEmail, adminPassword: cfg.adminPassword ? null : secrets.adminPassword, demo });
+  printBanner({ showPassword, adminEmail, adminPassword: cfg.adminPassword ? null : secrets.adminPassword, demo, metricsPorts });
   writeFileSync(shownMarker, '');
 }
 
@@ -160,7 +164,7 @@ async function ensureDemoStream(databaseUrl: string, redisUrl: string): Promise<
   }
 }
 
-function printBanner(o: { showPassword: boolean; adminEmail: string; adminPassword: string | null; demo: Demo }) {
+function printBanner(o: { showPassword: boolean; adminEmail: string; adminPassword: string | null; demo: Demo; metricsPorts: Record<string, number> }) {
   const api = `http://${cfg.hlsHost}/api`;
   const lines = [
     '',
@@ -179,6 +183,8 @@ function printBanner(o: { showPassword: boolean; adminEmail: string; adminPasswo
       : ` Stream key      shown only on first start. New key: curl -X POST ${api}/streams/${o.demo.id}/regenerate-key -H "authorization: Bearer <token>"`,
     ` Playback URL    ${playbackUrl(cfg, o.demo.playbackId)}`,
     ` Try it          ffmpeg -re -f lavfi -i testsrc2=size=1920x1080:rate=30 -f lavfi -i sine -c:v libx264 -preset veryfast -g 60 -b:v 4500k -c:a aac -f flv ${rtmpIngestUrl(cfg)}/<stream key>`,
+    ` Metrics         api http://127.0.0.1:${cfg.port}/metrics, ingest :${o.metricsPorts.ingest}, worker :${o.metricsPorts.worker} (127.0.0.1 only)`,
+    `                 Authorization: Bearer <internalApiKey in ${path.join(cfg.dataDir, 'secrets.json')}, or your INTERNAL_API_KEY>`,
     ` Logs            ${cfg.logDir}`,
     '================================================================================',
     '',

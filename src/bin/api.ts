@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { createPool } from '../db/pool.js';
 import { createApp } from '../http/app.js';
 import { createAppDeps } from '../http/deps.js';
+import { createMetrics } from '../metrics.js';
 import { attachWebSockets } from '../realtime/attach.js';
 import { createBus } from '../redis/bus.js';
 import { createRedis } from '../redis/connection.js';
@@ -18,7 +19,8 @@ await runRole('api', async ({ config, log, onShutdown }) => {
   onShutdown(() => void (redis.disconnect(), sub.disconnect()));
   const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
 
-  const deps = createAppDeps({ config, log, db, redis, bus });
+  const metrics = createMetrics('api');
+  const deps = createAppDeps({ config, log, db, redis, bus, metrics });
   const server = createServer(createApp(deps));
   const realtime = attachWebSockets(server, deps, { bus, nodeId: config.instanceId });
   server.headersTimeout = 15_000;
@@ -32,4 +34,6 @@ await runRole('api', async ({ config, log, onShutdown }) => {
     await new Promise<void>((r) => server.close(() => r()));
   });
   log.info({ port: config.port }, `API listening on port ${config.port}.`);
+  if (config.internalApiKey) log.info({ port: config.port }, `Metrics at http://<this node>:${config.port}/metrics (Authorization: Bearer <INTERNAL_API_KEY>; not proxied by nginx).`);
+  else log.info('Metrics are off on this API node: set INTERNAL_API_KEY to serve /metrics.');
 });

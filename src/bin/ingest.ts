@@ -6,6 +6,8 @@ import { createRedis } from '../redis/connection.js';
 import { createStreamsService } from '../streams/service.js';
 import { createTranscodeJobs } from '../transcode/jobs.js';
 import { portIsFree } from '../local/processes.js';
+import { createMetrics } from '../metrics.js';
+import { startMetricsServer } from './metrics-server.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { runRole } from './role.js';
 
@@ -36,10 +38,12 @@ await runRole('ingest', async ({ config, log, onShutdown }) => {
     profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
     segmentSeconds: (name) => loadProfile(config.profilesDir, name).then((p) => p.segmentSeconds),
   });
-  const ingest = createRtmpIngest({ core: streams, log, port: config.rtmpPort, rtmps: config.rtmps, internalApiKey: config.internalApiKey });
+  const metrics = createMetrics('ingest');
+  const ingest = createRtmpIngest({ core: streams, log, port: config.rtmpPort, rtmps: config.rtmps, internalApiKey: config.internalApiKey, metrics: metrics.metrics });
   await bus.subscribe('stream.key-regenerated', ({ streamId }) => {
     if (ingest.disconnectStream(streamId, 'key_regenerated') > 0) log.info({ streamId }, 'Dropped the publisher of a stream whose key was regenerated.');
   });
   ingest.start();
   onShutdown(() => ingest.stop());
+  await startMetricsServer({ config, log, onShutdown, registry: metrics.registry });
 });

@@ -3,9 +3,11 @@ import { Worker } from 'bullmq';
 import { createPool } from '../db/pool.js';
 import { createBus } from '../redis/bus.js';
 import { createRedis } from '../redis/connection.js';
-import { createCancelListener, LIVE_WORKER_OPTIONS, TRANSCODE_QUEUE } from '../transcode/jobs.js';
+import { createMetrics } from '../metrics.js';
+import { createCancelListener, createQueueCounts, LIVE_WORKER_OPTIONS, TRANSCODE_QUEUE } from '../transcode/jobs.js';
 import { createLiveJobHandler } from '../transcode/live-job.js';
 import { loadProfile } from '../transcode/profiles.js';
+import { startMetricsServer } from './metrics-server.js';
 import { runRole } from './role.js';
 
 await runRole('worker', async ({ config, log, onShutdown }) => {
@@ -19,6 +21,7 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
   onShutdown(() => void (redis.disconnect(), sub.disconnect(), connection.disconnect()));
   const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
 
+  const metrics = createMetrics('worker');
   const handler = createLiveJobHandler({
     db,
     redis,
@@ -29,6 +32,7 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     profilesDir: config.profilesDir,
     redisPrefix: config.redisPrefix,
     internalApiKey: config.internalApiKey,
+    metrics: metrics.metrics,
   });
   const worker = new Worker(TRANSCODE_QUEUE, handler, {
     connection,
@@ -49,5 +53,11 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     await worker.close();
     await cancels.close();
   });
+  if (config.metricsPort > 0) {
+    const counts = createQueueCounts({ connection: redis, prefix: config.redisPrefix });
+    metrics.metrics.setQueueCounts(counts.read);
+    onShutdown(() => counts.close());
+  }
+  await startMetricsServer({ config, log, onShutdown, registry: metrics.registry });
   log.info({ concurrency: config.workerConcurrency, mediaDir: config.mediaDir }, 'Transcode worker ready.');
 });

@@ -21,6 +21,7 @@ import type { Config } from '../config.js';
 import { eventEndpoints } from '../events/routes.js';
 import type { EventsService } from '../events/service.js';
 import type { Log } from '../log.js';
+import { answerScrape, type Metrics } from '../metrics.js';
 import { APP_ROOT } from '../paths.js';
 import type { Redis } from '../redis/connection.js';
 import { streamEndpoints } from '../streams/routes.js';
@@ -47,6 +48,8 @@ export interface AppDeps {
   chat: ChatService;
   polls: PollsService;
   qna: QuestionsService;
+  /** This process's registry; /metrics is served when it is here and INTERNAL_API_KEY is set. */
+  metrics?: Metrics<'api'>;
 }
 
 const VERSION = (JSON.parse(readFileSync(path.join(APP_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -133,7 +136,12 @@ export function createApp(deps: AppDeps, o: { checkAnswer?: AnswerCheck } = {}):
   const api = express.Router();
   api.get('/docs/init.js', (_req, res) => void res.type('js').send(DOCS_INIT));
   api.use('/docs/assets', express.static(swaggerUiPath(), { index: false, maxAge: '1d' }));
-  mountEndpoints(api, appEndpoints(deps), (token, req) => deps.auth.authenticate(token, { ip: req.ip ?? null }), o.checkAnswer);
+  const m = deps.metrics;
+  const observe = m && ((e: Endpoint, status: number, seconds: number) => m.metrics.httpRequestSeconds.observe({ method: e.method.toUpperCase(), route: e.path, status: String(status) }, seconds));
+  mountEndpoints(api, appEndpoints(deps), (token, req) => deps.auth.authenticate(token, { ip: req.ip ?? null }), o.checkAnswer, observe);
+  // outside /api: nginx proxies only /api and /ws, so scrapes reach the node directly
+  const key = deps.config.internalApiKey;
+  if (m && key) app.get('/metrics', (req, res) => void answerScrape(m.registry, key, req, res));
   app.use('/api', api);
   app.use(notFoundHandler);
   app.use(errorHandler(deps.log));

@@ -11,6 +11,7 @@ import { createQuestionsService } from '../qna/service.js';
 import { createHub } from '../realtime/hub.js';
 import { createRooms } from '../realtime/rooms.js';
 import type { Log } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { Bus } from '../redis/bus.js';
 import type { Redis } from '../redis/connection.js';
 import { createStreamsService } from '../streams/service.js';
@@ -20,8 +21,8 @@ import type { AppDeps } from './app.js';
 import { createTokenService } from './auth.js';
 
 /** One per process: the rooms and hub here are the node's WebSocket state. */
-export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis: Redis; bus: Bus }): AppDeps {
-  const { config, log, db, redis, bus } = o;
+export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis: Redis; bus: Bus; metrics?: Metrics<'api'> }): AppDeps {
+  const { config, log, db, redis, bus, metrics } = o;
   const users = createUsersService({ db, log });
   const tokens = createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds });
   const throttle = createLoginThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
@@ -33,7 +34,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
   });
   const events = createEventsService({ db, bus, log, config });
-  const rooms = createRooms({ log });
+  const rooms = createRooms({ log, metrics: metrics?.metrics });
   const hub = createHub({ bus, rooms });
   const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events };
   return {
@@ -50,5 +51,6 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     chat: createChatService(engagement),
     polls: createPollsService(engagement),
     qna: createQuestionsService(engagement),
+    metrics,
   };
 }

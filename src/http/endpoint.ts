@@ -95,8 +95,11 @@ function hasBody(req: Request): boolean {
   return req.get('transfer-encoding') !== undefined || Number(req.get('content-length') ?? 0) > 0;
 }
 
+/** Sees how long each request to an endpoint took and how it ended (metrics). */
+export type RequestObserver = (e: Endpoint, status: number, seconds: number) => void;
+
 /** Mounts the endpoints on a router: parse body → authenticate → role check → validate → handle. */
-export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], authenticate: Authenticator, check?: AnswerCheck): void {
+export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], authenticate: Authenticator, check?: AnswerCheck, observe?: RequestObserver): void {
   for (const e of endpoints) {
     const types = e.bodyTypes ?? ['application/json'];
     const limit = e.bodyLimit ?? '1mb';
@@ -107,6 +110,10 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], a
         ]
       : [];
     router[e.method](e.path, async (req, res, next) => {
+      if (observe) {
+        const start = process.hrtime.bigint();
+        res.once('finish', () => observe(e, res.statusCode, Number(process.hrtime.bigint() - start) / 1e9));
+      }
       // Who is asking comes first: an anonymous caller learns nothing about bodies it may not send.
       const token = bearer(req);
       const principal = token === null ? null : await authenticate(token, req);

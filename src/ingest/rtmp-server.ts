@@ -15,6 +15,7 @@ import nmsLogger from 'node-media-server/src/core/logger.js';
 import { parseH264Sps } from 'node-media-server/src/protocol/sps_info.js';
 import { PublishRefused } from '../errors.js';
 import { redactText, type Log } from '../log.js';
+import type { IngestMetrics } from '../metrics.js';
 import { verifyPullSignature } from '../streams/keys.js';
 import type { IngestCore } from '../streams/service.js';
 import type { PublishGrant, SourceInfo } from '../streams/types.js';
@@ -52,6 +53,7 @@ interface Tracked {
   connectedAt: number;
   lastBytes: number;
   lastActivityAt: number;
+  countedBytes: number; // bytes already added to the received-bytes counter
 }
 
 export function createRtmpIngest(deps: {
@@ -60,8 +62,9 @@ export function createRtmpIngest(deps: {
   port: number;
   rtmps: { port: number; cert: string; key: string } | null;
   internalApiKey: string;
+  metrics?: IngestMetrics;
 }): IngestServer {
-  const { core } = deps;
+  const { core, metrics } = deps;
   const log = deps.log.child({ component: 'rtmp' });
   const publishers = new Map<string, Publisher>(); // by node-media-server session id
   const tracked = new Set<Tracked>();
@@ -128,9 +131,12 @@ export function createRtmpIngest(deps: {
       if (packet.codec_type === 8 && !session.onairFirstAudio) session.onairFirstAudio = packet.data;
       onPacket(packet);
     };
-    const t: Tracked = { socket, session, connectedAt: Date.now(), lastBytes: 0, lastActivityAt: Date.now() };
+    const t: Tracked = { socket, session, connectedAt: Date.now(), lastBytes: 0, lastActivityAt: Date.now(), countedBytes: 0 };
     tracked.add(t);
-    socket.once('close', () => tracked.delete(t));
+    socket.once('close', () => {
+      countBytes(t);
+      tracked.delete(t);
+    });
     socket.setNoDelay(true);
   }
 
@@ -145,9 +151,16 @@ export function createRtmpIngest(deps: {
     if (seconds > 0) core.keyframeInterval(p.grant, seconds).catch((err) => log.warn({ err: err.message }, 'Could not check the keyframe interval.'));
   }
 
+  function countBytes(t: Tracked) {
+    const read = t.socket.bytesRead;
+    if (read > t.countedBytes) metrics?.receivedBytes.inc(read - t.countedBytes);
+    t.countedBytes = read;
+  }
+
   function watchdog() {
     const now = Date.now();
     for (const t of tracked) {
+      countBytes(t);
       if (t.socket.bytesRead !== t.lastBytes) {
         t.lastBytes = t.socket.bytesRead;
         t.lastActivityAt = now;
@@ -173,6 +186,7 @@ export function createRtmpIngest(deps: {
       log.error({ err, streamId: p.grant?.streamId }, 'Could not authorise a publisher; closing it.');
     }
     p.endReason = err instanceof PublishRefused ? err.reason : 'internal_error';
+    metrics?.publishesRefused.inc({ reason: p.endReason });
     destroy(p.session.socket);
   }
 
@@ -200,6 +214,8 @@ export function createRtmpIngest(deps: {
       p.grant = grant;
       if (p.closed) return void (await core.publishEnded(grant, p.endReason ?? 'publisher_left'));
       log.info({ streamId: grant.streamId, publishSessionId: grant.publishSessionId, remote: s.socket.remoteAddress }, 'Publisher accepted.');
+      metrics?.publishesAccepted.inc();
+      metrics?.publishers.inc(); // onPublisherClosed takes it off (it sees the grant)
       const source = await waitForSource(s);
       if (p.closed) return;
       // internal pullers reach this broadcast only through its alias, never through the key
@@ -214,6 +230,7 @@ export function createRtmpIngest(deps: {
     p.closed = true;
     publishers.delete(p.session.id);
     if (!p.grant) return;
+    metrics?.publishers.dec();
     const path = internalPath(p.grant.publishSessionId);
     try {
       // record the end first: when the pullers then see end-of-stream, the worker finds the

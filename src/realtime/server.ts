@@ -179,6 +179,7 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
     (ws as WebSocket & { markPinged: () => void }).markPinged = () => (alive = false);
     let pending = 0;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      rooms.received();
       // a client flooding faster than its frames are handled is refused here, unqueued
       if (pending >= MAX_PENDING_FRAMES) return sendFrame(conn, { type: 'error', ...idOf(data), code: 'busy', message: 'Too many of your frames are still being handled; this one was dropped: send it again in a moment.', retryAfterSeconds: 1 });
       pending++;

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { finishPlaylists, pruneSegments, writeMasterPlaylist } from './hls-output.js';
+import { finishPlaylists, pruneSegments, segmentsInPlaylist, writeMasterPlaylist } from './hls-output.js';
 
 const playlist = (seq: number, segs: number[], end = false) =>
   ['#EXTM3U', '#EXT-X-VERSION:6', '#EXT-X-TARGETDURATION:2', `#EXT-X-MEDIA-SEQUENCE:${seq}`, ...segs.flatMap((n) => ['#EXTINF:2.000000,', `seg-ab12-${String(n).padStart(6, '0')}.ts`]), ...(end ? ['#EXT-X-ENDLIST'] : []), ''].join('\n');
@@ -29,4 +29,10 @@ t.test('finishing adds EXT-X-ENDLIST once, and drops stale temp files', async (t
   await writeMasterPlaylist(dir, '#EXTM3U\n');
   t.equal(readFileSync(path.join(dir, 'master.m3u8'), 'utf8'), '#EXTM3U\n');
   t.notOk(readdirSync(dir).some((f) => f.endsWith('.tmp')), 'written atomically through a temp file');
+});
+
+t.test('segments a playlist accounts for: media sequence + listed', async (t) => {
+  t.equal(segmentsInPlaylist('#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:7\n#EXTINF:2.0,\nseg-a-000007.ts\n#EXTINF:2.0,\nseg-a-000008.ts\n'), 9);
+  t.equal(segmentsInPlaylist('#EXTM3U\n#EXTINF:2.0,\nseg-a-000000.ts\n'), 1);
+  t.equal(segmentsInPlaylist('#EXTM3U\n'), 0);
 });

@@ -37,6 +37,18 @@ export async function hasSegments(outDir: string, renditionName: string): Promis
   return text !== null && text.includes('#EXTINF');
 }
 
+/** Segments a playlist accounts for since numbering began: media sequence + segments listed. Pure. */
+export function segmentsInPlaylist(text: string): number {
+  const seq = /#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text);
+  return (seq ? Number(seq[1]) : 0) + (text.match(/^#EXTINF/gm)?.length ?? 0);
+}
+
+/** How many segments a rendition's playlist accounts for; null when there is no playlist yet. */
+export async function listedSegments(outDir: string, renditionName: string): Promise<number | null> {
+  const text = await readText(path.join(outDir, renditionName, 'index.m3u8'));
+  return text === null ? null : segmentsInPlaylist(text);
+}
+
 /** Resolves true when every rendition's playlist lists a complete segment; false on abort. */
 export async function waitForFirstSegments(outDir: string, names: string[], signal: AbortSignal, pollMs = 100): Promise<boolean> {
   const pending = new Set(names);

@@ -53,6 +53,15 @@ export function createTranscodeJobs(opts: { connection: ConnectionOptions; prefi
   };
 }
 
+/** Reads the queue's job counts (the worker's queue-depth metric). */
+export function createQueueCounts(opts: { connection: ConnectionOptions; prefix: string }): { read(): Promise<Record<string, number>>; close(): Promise<void> } {
+  const queue = new Queue<LiveTranscodeJob>(TRANSCODE_QUEUE, { connection: opts.connection, prefix: opts.prefix });
+  return {
+    read: () => queue.getJobCounts('waiting', 'active', 'delayed', 'failed'),
+    close: () => queue.close(),
+  };
+}
+
 export function createCancelListener(opts: {
   connection: ConnectionOptions;
   prefix: string;

@@ -4,6 +4,7 @@ import type { Job } from 'bullmq';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type pg from 'pg';
 import type { Log } from '../log.js';
+import type { WorkerMetrics } from '../metrics.js';
 import type { Redis } from '../redis/connection.js';
 import type { Bus } from '../redis/bus.js';
 import * as repo from '../streams/repo.js';
@@ -13,6 +14,7 @@ import { spawnFfmpeg, type FfmpegExit, type FfmpegProgress } from './ffmpeg.js';
 import {
   finishPlaylists,
   hasSegments,
+  listedSegments,
   pruneSegments,
   prepareOutputDir,
   streamOutputDir,
@@ -41,6 +43,7 @@ export interface LiveJobDeps {
   redisPrefix: string;
   internalApiKey: string;
   ffmpegBinary?: string;
+  metrics?: WorkerMetrics;
 }
 
 export type LiveJobOutcome = 'publisher-gone' | 'ended' | 'lease-lost';
@@ -75,6 +78,11 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
       throw new UnrecoverableError(message);
     }
 
+    const metrics = deps.metrics;
+    const labels = { profile: d.profile }; // a profile that loaded: a file name, bounded
+    // queue wait of the job's first start only (a handover's wait is its delay, not the queue)
+    if ((job.attemptsStarted ?? 0) <= 1) metrics?.queueWaitSeconds.observe(labels, Math.max(0, (job.processedOn ?? Date.now()) - job.timestamp) / 1000);
+
     const lease = await acquireLease(deps.redis, {
       key: `${deps.redisPrefix}:lease:stream:${d.streamId}`,
       ttlMs: LEASE_TTL_MS,
@@ -89,12 +97,17 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
     const names = plan.renditions.map((r) => r.name);
     const inputUrl = `${d.pullUrl}?sig=${pullSignature(deps.internalApiKey, d.publishSessionId)}`;
     let restarts = 0;
+    let firstRun = true;
+    metrics?.activeJobs.inc(labels);
 
     try {
       for (;;) {
         const previousStarts = await repo.recordTranscodeStart(deps.db, d.publishSessionId, deps.workerId);
         const resume = previousStarts > 0 && (await hasSegments(outDir, names[0]!));
         await prepareOutputDir(outDir, names, resume);
+        if (firstRun && previousStarts > 0) metrics?.takeovers.inc(labels);
+        const fresh = firstRun && previousStarts === 0;
+        firstRun = false;
         if (resume) {
           log.warn({ previousStarts }, 'Resuming the stream’s playlists after a discontinuity.');
           await sessionLog('warn', `Transcoding resumed on worker ${deps.workerId}; players see a short discontinuity.`);
@@ -110,11 +123,14 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           args: buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume, segmentTag: segmentTagFor(d.publishSessionId) }),
           signal,
           prune: () => pruneSegments(outDir, profile.deleteThresholdSegments),
+          tally: metrics ? await segmentTally(metrics, outDir, names) : async () => undefined,
+          profile: d.profile,
         });
         // The stream is live once every rendition has a complete segment: then the master
         // playlist appears (so a player never finds a master whose variants 404).
         void waitForFirstSegments(outDir, names, run.liveWatch, 40).then(async (ready) => {
           if (!ready) return;
+          if (fresh) metrics?.firstSegmentSeconds.observe(labels, Math.max(0, Date.now() - job.timestamp) / 1000);
           await writeMasterPlaylist(outDir, masterPlaylist(plan));
           const renditions = plan.renditions.map(({ rung: _rung, ...r }) => r);
           if (await repo.markLive(deps.db, d.publishSessionId, renditions)) {
@@ -165,12 +181,33 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           await sessionLog('error', message);
           throw new UnrecoverableError(message);
         }
+        metrics?.restarts.inc(labels);
         log.warn({ restarts, stderr: result.exit.stderrTail }, `ffmpeg stopped unexpectedly (${why}); restarting.`);
         await sessionLog('warn', `Transcoder stopped unexpectedly (${why}); restart ${restarts} of ${MAX_RESTARTS}.`);
         await new Promise((r) => setTimeout(r, 500 * restarts));
       }
     } finally {
+      metrics?.activeJobs.dec(labels);
       await lease.release().catch(() => undefined);
+    }
+  };
+}
+
+/**
+ * Counts the segments ffmpeg writes, per rendition, from its playlists (media sequence + listed
+ * segments = segments written so far): whatever the playlists held when the run started (a
+ * resume) was counted by the run that wrote it.
+ */
+async function segmentTally(metrics: WorkerMetrics, outDir: string, names: string[]): Promise<() => Promise<void>> {
+  const seen = new Map<string, number>();
+  for (const name of names) seen.set(name, (await listedSegments(outDir, name)) ?? 0);
+  return async () => {
+    for (const name of names) {
+      const n = await listedSegments(outDir, name);
+      const before = seen.get(name) ?? 0;
+      if (n === null || n <= before) continue;
+      metrics.segmentsWritten.inc({ rendition: name }, n - before);
+      seen.set(name, n);
     }
   };
 }
@@ -218,11 +255,16 @@ function runOnce(o: {
   args: string[];
   signal?: AbortSignal;
   prune: () => Promise<number>;
+  /** Brings the segments-written counter up to date. */
+  tally: () => Promise<void>;
+  profile: string;
 }): { done: Promise<{ stop: StopReason | null; exit: FfmpegExit }>; liveWatch: AbortSignal } {
   const { deps, job } = o;
   const liveWatch = new AbortController();
   let lastProgressAt = 0;
+  const running = {}; // this run's entry in the ffmpeg speed/fps gauges
   const onProgress = (p: FfmpegProgress) => {
+    deps.metrics?.ffmpegReport(running, o.profile, p);
     const now = Date.now();
     if (now - lastProgressAt < PROGRESS_EVERY_MS) return;
     lastProgressAt = now;
@@ -263,12 +305,15 @@ function runOnce(o: {
         if (renewed) renewedAt = Date.now();
         const active = await repo.isPublishActive(deps.db, job.data.publishSessionId).catch(() => true);
         if (!active) halt('publisher-gone', false);
+        await o.tally().catch(() => undefined);
         if (++beats % PRUNE_EVERY_BEATS === 0) await o.prune().catch(() => undefined);
       })();
     }, HEARTBEAT_MS);
 
-    void ff.exited.then((exit) => {
+    void ff.exited.then(async (exit) => {
       clearInterval(heartbeat);
+      deps.metrics?.ffmpegForget(running);
+      await o.tally().catch(() => undefined); // the last segments, before ENDLIST or a restart
       liveWatch.abort();
       o.signal?.removeEventListener('abort', onAbort);
       resolve({ stop, exit });

@@ -1,0 +1,232 @@
+// Every Prometheus metric, in one place. Each role process builds one registry with
+// createMetrics(role) in its composition root and passes the role's metrics object to the code
+// that records them; nothing here is a module-level singleton.
+//
+// Labels are bounded on purpose: route templates, methods, status codes, refusal reasons,
+// profile and rendition names, queue states. Never a stream key, stream id, session id or user.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type MetricsRole = 'api' | 'ingest' | 'worker';
+
+export const METRICS_PREFIX = 'onair_';
+
+/** Why a publish was refused (PublishRefused reasons, plus an unexpected failure). */
+export const REFUSAL_REASONS = ['unknown_key', 'disabled', 'already_live', 'unsupported_codec', 'bad_app', 'no_video', 'internal', 'internal_error'] as const;
+
+export interface ApiMetrics {
+  /** REST requests by route template (e.g. /events/:id), method and status. */
+  httpRequestSeconds: Histogram<'method' | 'route' | 'status'>;
+  wsConnections: Gauge;
+  wsFramesReceived: Counter;
+  wsFramesSent: Counter;
+  wsSlowClientsDropped: Counter;
+}
+
+export interface IngestMetrics {
+  publishers: Gauge;
+  receivedBytes: Counter;
+  publishesAccepted: Counter;
+  publishesRefused: Counter<'reason'>;
+}
+
+export interface FfmpegSample {
+  speed: number | null;
+  fps: number | null;
+}
+
+export interface WorkerMetrics {
+  activeJobs: Gauge<'profile'>;
+  restarts: Counter<'profile'>;
+  takeovers: Counter<'profile'>;
+  queueWaitSeconds: Histogram<'profile'>;
+  segmentsWritten: Counter<'rendition'>;
+  firstSegmentSeconds: Histogram<'profile'>;
+  /** Records the last ffmpeg progress of one running transcode (key: any object owned by it). */
+  ffmpegReport(key: object, profile: string, sample: FfmpegSample): void;
+  /** The transcode's ffmpeg stopped: it no longer counts in the speed/fps gauges. */
+  ffmpegForget(key: object): void;
+  /** Where the queue-depth gauge reads job counts from at scrape time. */
+  setQueueCounts(read: () => Promise<Record<string, number>>): void;
+}
+
+interface RoleMetrics {
+  api: ApiMetrics;
+  ingest: IngestMetrics;
+  worker: WorkerMetrics;
+}
+
+export interface Metrics<R extends MetricsRole = MetricsRole> {
+  registry: Registry;
+  role: R;
+  metrics: RoleMetrics[R];
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const FIRST_SEGMENT_BUCKETS = [1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 60];
+const QUEUE_WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+
+function apiMetrics(registers: Registry[]): ApiMetrics {
+  return {
+    httpRequestSeconds: new Histogram({
+      name: 'onair_http_request_duration_seconds',
+      help: 'REST request latency by route template, method and status code.',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    wsConnections: new Gauge({ name: 'onair_ws_connections', help: 'Open WebSocket connections on this API node.', registers }),
+    wsFramesReceived: new Counter({ name: 'onair_ws_frames_received_total', help: 'WebSocket frames received from clients.', registers }),
+    wsFramesSent: new Counter({ name: 'onair_ws_frames_sent_total', help: 'WebSocket frames written to clients.', registers }),
+    wsSlowClientsDropped: new Counter({ name: 'onair_ws_slow_clients_dropped_total', help: 'WebSocket clients closed because they could not keep up.', registers }),
+  };
+}
+
+function ingestMetrics(registers: Registry[]): IngestMetrics {
+  const refused = new Counter({
+    name: 'onair_ingest_publishes_refused_total',
+    help: 'Publishes refused, by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  for (const reason of REFUSAL_REASONS) refused.inc({ reason }, 0); // every reason shows, at 0
+  return {
+    publishers: new Gauge({ name: 'onair_ingest_publishers', help: 'Publishers currently accepted and connected on this ingest.', registers }),
+    receivedBytes: new Counter({ name: 'onair_ingest_received_bytes_total', help: 'Bytes received on RTMP/RTMPS connections.', registers }),
+    publishesAccepted: new Counter({ name: 'onair_ingest_publishes_accepted_total', help: 'Publishes whose stream key was accepted.', registers }),
+    publishesRefused: refused,
+  };
+}
+
+function workerMetrics(registers: Registry[]): WorkerMetrics {
+  const running = new Map<object, FfmpegSample & { profile: string }>();
+  /** The slowest running transcode per profile: what an operator alerts on. */
+  const lowest = (field: keyof FfmpegSample) => {
+    const min = new Map<string, number>();
+    for (const s of running.values()) {
+      const v = s[field];
+      if (v !== null && Number.isFinite(v)) min.set(s.profile, Math.min(v, min.get(s.profile) ?? Infinity));
+    }
+    return min;
+  };
+  new Gauge({
+    name: 'onair_ffmpeg_speed_ratio',
+    help: 'ffmpeg speed (1 = real time) of the slowest running transcode of each profile on this worker.',
+    labelNames: ['profile'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [profile, v] of lowest('speed')) this.set({ profile }, v);
+    },
+  });
+  new Gauge({
+    name: 'onair_ffmpeg_fps',
+    help: 'ffmpeg frames per second of the slowest running transcode of each profile on this worker.',
+    labelNames: ['profile'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [profile, v] of lowest('fps')) this.set({ profile }, v);
+    },
+  });
+  let readCounts: (() => Promise<Record<string, number>>) | null = null;
+  new Gauge({
+    name: 'onair_transcode_queue_jobs',
+    help: 'Transcode jobs in the shared queue, by state (read at scrape time).',
+    labelNames: ['state'] as const,
+    registers,
+    async collect() {
+      if (!readCounts) return;
+      const counts = await readCounts().catch(() => null);
+      if (!counts) return; // Redis away: the series go stale rather than report 0
+      for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
+    },
+  });
+  return {
+    activeJobs: new Gauge({ name: 'onair_transcode_active_jobs', help: 'Live transcodes running on this worker, by profile.', labelNames: ['profile'] as const, registers }),
+    restarts: new Counter({ name: 'onair_transcode_restarts_total', help: 'ffmpeg restarts after it stopped on its own while the publisher was still there.', labelNames: ['profile'] as const, registers }),
+    takeovers: new Counter({ name: 'onair_transcode_takeovers_total', help: 'Transcodes resumed from a previous run (another worker, a handover or a lost lease).', labelNames: ['profile'] as const, registers }),
+    queueWaitSeconds: new Histogram({
+      name: 'onair_transcode_queue_wait_seconds',
+      help: 'Seconds a transcode job waited in the queue before a worker started it (first start only).',
+      labelNames: ['profile'] as const,
+      buckets: QUEUE_WAIT_BUCKETS,
+      registers,
+    }),
+    segmentsWritten: new Counter({ name: 'onair_hls_segments_written_total', help: 'HLS segments written, by rendition name.', labelNames: ['rendition'] as const, registers }),
+    firstSegmentSeconds: new Histogram({
+      name: 'onair_hls_first_segment_seconds',
+      help: 'Seconds from a fresh transcode job being enqueued to every rendition having its first segment (the stream goes live).',
+      labelNames: ['profile'] as const,
+      buckets: FIRST_SEGMENT_BUCKETS,
+      registers,
+    }),
+    ffmpegReport(key, profile, sample) {
+      running.set(key, { profile, speed: sample.speed, fps: sample.fps });
+    },
+    ffmpegForget(key) {
+      running.delete(key);
+    },
+    setQueueCounts(read) {
+      readCounts = read;
+    },
+  };
+}
+
+const BUILDERS: { [R in MetricsRole]: (registers: Registry[]) => RoleMetrics[R] } = {
+  api: apiMetrics,
+  ingest: ingestMetrics,
+  worker: workerMetrics,
+};
+
+/** A fresh registry for one role process: Node process metrics plus the role's own. */
+export function createMetrics<R extends MetricsRole>(role: R, o: { processMetrics?: boolean } = {}): Metrics<R> {
+  const registry = new Registry();
+  registry.setDefaultLabels({ role });
+  if (o.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: METRICS_PREFIX });
+  return { registry, role, metrics: BUILDERS[role]([registry]) as RoleMetrics[R] };
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** True when the request carries `Authorization: Bearer <key>` (compared in constant time). */
+export function metricsAuthorized(authorization: string | undefined, key: string): boolean {
+  const m = /^Bearer\s+(\S{1,4096})$/i.exec(authorization ?? '');
+  return !!key && !!m && timingSafeEqual(digest(m[1]!), digest(key));
+}
+
+/** Answers a scrape: 401 without the key, else the registry in the text format. */
+export async function answerScrape(registry: Registry, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!metricsAuthorized(req.headers.authorization, key)) {
+    res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('Send Authorization: Bearer <INTERNAL_API_KEY>.\n');
+    return;
+  }
+  try {
+    const text = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+  } catch {
+    res.writeHead(500, { 'content-type': 'text/plain' }).end('Could not collect the metrics.\n');
+  }
+}
+
+/** A small HTTP server of its own for roles without one (ingest, worker): GET /metrics only. */
+export async function serveMetrics(o: { registry: Registry; key: string; host: string; port: number }): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' || path !== '/metrics') return void res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: GET /metrics.\n');
+    void answerScrape(o.registry, o.key, req, res);
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
