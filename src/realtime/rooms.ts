@@ -55,9 +55,10 @@ export function createRooms(opts: { log: Log; now?: () => number; metrics?: ApiM
   const all = new Set<Conn>();
   let droppedSlow = 0;
 
-  const send = (conn: Conn, data: string | Buffer) => {
+  /** Writes to one socket; false when it was not written (closed, or closed now for being slow). */
+  const write = (conn: Conn, data: string | Buffer): boolean => {
     const ws = conn.ws;
-    if (ws.readyState !== ws.OPEN) return;
+    if (ws.readyState !== ws.OPEN) return false;
     const buffered = ws.bufferedAmount;
     if (buffered > SOFT_BUFFER_BYTES) {
       conn.slowSince ??= now();
@@ -67,11 +68,14 @@ export function createRooms(opts: { log: Log; now?: () => number; metrics?: ApiM
         opts.log.info({ userId: conn.principal.id, buffered }, 'Closed a WebSocket that could not keep up.');
         ws.close(CLOSE_TOO_SLOW, 'too slow');
         ws.terminate();
-        return;
+        return false;
       }
     } else conn.slowSince = null;
     ws.send(data, { binary: false }); // a Buffer goes out as a text frame, with no re-encoding per socket
-    metrics?.wsFramesSent.inc();
+    return true;
+  };
+  const send = (conn: Conn, data: string | Buffer) => {
+    if (write(conn, data)) metrics?.wsFramesSent.inc();
   };
 
   // One queue per room: a large room is written in slices that yield to the event loop, and the
@@ -82,10 +86,12 @@ export function createRooms(opts: { log: Log; now?: () => number; metrics?: ApiM
     try {
       for (let data = queue.shift(); data !== undefined; data = queue.shift()) {
         const targets = [...(members.get(room) ?? [])];
+        let sent = 0;
         for (let i = 0; i < targets.length; i++) {
-          send(targets[i]!, data);
+          if (write(targets[i]!, data)) sent++;
           if ((i + 1) % SLICE === 0 && i + 1 < targets.length) await new Promise((r) => setImmediate(r));
         }
+        metrics?.wsFramesSent.inc(sent); // once per frame, not once per socket
       }
     } finally {
       queues.delete(room);
