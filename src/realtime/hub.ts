@@ -2,7 +2,7 @@
 // Redis pub/sub; every node — the publisher's included — delivers only what Redis hands it, so
 // everyone in a room sees one order. Redis down: publishing fails at once with `unavailable`.
 import { unavailable } from '../errors.js';
-import type { Bus } from '../redis/bus.js';
+import type { Bus, BusMessages } from '../redis/bus.js';
 import type { RoomName, ServerFrame } from './protocol.js';
 import type { Rooms } from './rooms.js';
 
@@ -15,20 +15,19 @@ export interface Hub {
   kick(userId: string, eventId: string, reason: string): Promise<void>;
 }
 
-export function createHub(opts: { bus: Bus; rooms?: Rooms; onKick?: (m: { userId: string; eventId: string; reason: string }) => void }): Hub {
+export function createHub(opts: { bus: Bus; rooms?: Rooms }): Hub {
   const { bus } = opts;
   if (opts.rooms) {
     const rooms = opts.rooms;
     // encoded once per node, then the same bytes go to every local socket
     void bus.subscribe('realtime.frame', (m) => rooms.deliver(m.room as RoomName, Buffer.from(m.data)));
   }
-  if (opts.onKick) void bus.subscribe('realtime.kick', opts.onKick);
-  const send = async <T extends 'realtime.frame' | 'realtime.kick'>(topic: T, message: Parameters<Bus['publish']>[1] & object) => {
+  const send = async <T extends 'realtime.frame' | 'realtime.kick'>(topic: T, message: BusMessages[T]) => {
     if (!bus.ready()) throw unavailable('Live updates are unavailable for a moment (Redis is unreachable); try again shortly.');
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        bus.publish(topic, message as never),
+        bus.publish(topic, message),
         new Promise((_r, reject) => (timer = setTimeout(() => reject(new Error('timeout')), PUBLISH_TIMEOUT_MS))),
       ]);
     } catch {
