@@ -55,7 +55,7 @@ const defaults = (sessionId: string): ChatSettings => ({ sessionId, enabled: tru
 
 /** The same rules REST's schema and the WebSocket protocol apply, for callers that skip both. */
 function checkText(text: string): void {
-  const problem = text.length > CHAT_TEXT_MAX ? `text is at most ${CHAT_TEXT_MAX} characters` : text.trim().length === 0 ? 'text must not be empty' : text.includes('\u0000') ? 'text may not contain the NUL character (\\u0000)' : null;
+  const problem = text.length > CHAT_TEXT_MAX ? `text is at most ${CHAT_TEXT_MAX} characters` : text.trim().length === 0 ? 'text must not be empty' : null;
   if (problem) throw badRequest('The message is not valid.', { errors: [{ field: 'text', message: problem }] });
 }
 

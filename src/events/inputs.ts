@@ -20,18 +20,14 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
-// Postgres text cannot hold NUL; refuse it here rather than fail in the database.
-const noNul = (name: string) => [(v: string) => !v.includes('\u0000'), `${name} must not contain NUL characters`] as const;
 export const titleSchema = z
   .string({ message: 'title is required (a string)' })
   .trim()
   .min(1, 'title is required')
-  .max(200, 'title is at most 200 characters')
-  .refine(...noNul('title'));
+  .max(200, 'title is at most 200 characters');
 export const descriptionSchema = z
   .string({ message: 'description must be a string' })
-  .max(10_000, 'description is at most 10000 characters')
-  .refine(...noNul('description'));
+  .max(10_000, 'description is at most 10000 characters');
 /** Both times given: the end comes after the start (a field-level message on endsAt). */
 export function ordered(b: { startsAt?: unknown; endsAt?: unknown }): boolean {
   // zod runs object refinements even when a field failed (then it still holds the raw input):

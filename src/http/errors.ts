@@ -47,8 +47,8 @@ export function errorHandler(log: Log): ErrorRequestHandler {
   };
 }
 
-/** Postgres text cannot hold U+0000: find it before any schema or query sees it. */
-function findNul(value: unknown, path: (string | number)[], depth = 0): string | null {
+/** Postgres text cannot hold U+0000: find it before any schema or query sees it (REST and WebSocket edges). */
+export function findNul(value: unknown, path: (string | number)[], depth = 0): string | null {
   if (typeof value === 'string') return value.includes('\u0000') ? path.join('.') : null;
   if (depth > 64 || value === null || typeof value !== 'object') return null;
   for (const [k, v] of Object.entries(value)) {

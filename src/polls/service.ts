@@ -77,8 +77,6 @@ export function createPollsService(deps: ServiceDeps): PollsService {
     async create(me, input) {
       const { event, session } = await events.session(me, input.sessionId);
       assertMay(me, 'polls.create', { eventSpeaker: event.speaking });
-      if (input.question.includes('\u0000')) throw fieldError('question', 'question may not contain the NUL character');
-      if (input.options.some((o) => o.includes('\u0000'))) throw fieldError('options', 'options may not contain the NUL character');
       if (new Set(input.options).size !== input.options.length) throw fieldError('options', 'options must differ from each other');
       // Published before the commit: if Redis is down, the poll is rolled back.
       const view = await withTransaction(db, async (client) => {

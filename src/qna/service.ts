@@ -5,7 +5,7 @@
 // when Redis is down the caller gets `unavailable` and nothing is saved.
 import { assertMay } from '../access.js';
 import { withTransaction } from '../db/pool.js';
-import { AppError, badRequest, notFound } from '../errors.js';
+import { AppError, notFound } from '../errors.js';
 import type { Asker } from '../events/caller.js';
 import { isRestricted } from '../moderation/repo.js';
 import type { ServiceDeps } from '../realtime/deps.js';
@@ -67,7 +67,6 @@ export function createQuestionsService(deps: ServiceDeps): QuestionsService {
       await assertNotBanned(event.id, me.id);
       const mute = await isRestricted(db, event.id, me.id, 'mute');
       if (mute) throw new AppError(403, 'muted', `A moderator muted you in this event${until(mute)}; you cannot ask questions.`);
-      if (text.includes('\u0000')) throw badRequest('text may not contain the NUL character', { errors: [{ field: 'body.text', message: 'text may not contain the NUL character' }] });
       const view = await withTransaction(db, async (client) => {
         const view = questionView(await repo.insertQuestion(client, { sessionId: session.id, userId: me.id, text }));
         await deps.hub.publish(sessionRoom(session.id), { type: 'question:new', question: view });

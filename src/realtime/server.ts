@@ -11,6 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AuthService } from '../auth/service.js';
 import { AppError, forbidden } from '../errors.js';
 import type { EventsService } from '../events/service.js';
+import { findNul } from '../http/errors.js';
 import type { Principal } from '../http/auth.js';
 import type { Log } from '../log.js';
 import type { Bus } from '../redis/bus.js';
@@ -144,6 +145,8 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
         throw new AppError(400, 'bad_json', 'The frame is not valid JSON.');
       }
       if (json && typeof json === 'object' && typeof (json as { id?: unknown }).id === 'string') id = ((json as { id: string }).id).slice(0, 64);
+      const nul = findNul(json, ['frame']);
+      if (nul) throw new AppError(400, 'bad_request', `The frame is not valid: ${nul}: text may not contain the NUL character (\\u0000)`);
       const parsed = clientFrame.safeParse(json);
       if (!parsed.success) {
         const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`).join('; ');

@@ -15,7 +15,6 @@ const listQuery = z
       .trim()
       .min(1, 'q must not be empty')
       .max(200, 'q is at most 200 characters')
-      .refine((s) => !s.includes('\u0000'), 'q must not contain NUL characters')
       .optional()
       .describe('Case-insensitive part of the name or email.'),
     role: roleSchema.optional(),
