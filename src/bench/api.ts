@@ -7,15 +7,12 @@ import { chmodSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import autocannon, { type Result } from 'autocannon';
-import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
-import { silentLog } from '../log.js';
 import { freePort } from '../local/processes.js';
-import { ensureTraversable, startPostgres, startRedis } from '../local/services.js';
-import { MIGRATIONS_DIR } from '../paths.js';
+
 import { startTestNginx, waitFor, type Teardown } from '../testing/harness.js';
 import { hashPassword } from '../users/service.js';
-import { CACHE_DIR, checkIdle, clkTck, machineCpu, machineInfo, onCleanup, round, runBench, say, sleep, startNodeBin, stopChild, writeResult } from './common.js';
+import { CACHE_DIR, checkIdle, clkTck, machineCpu, machineInfo, onCleanup, round, runBench, say, startBackingServices, sleep, startNodeBin, stopChild, writeResult } from './common.js';
 
 const CONNECTIONS = 100;
 const DURATION_S = benchDuration(process.env.BENCH_DURATION);
@@ -69,19 +66,7 @@ interface Stack {
 async function startStack(work: string): Promise<Stack> {
   const dataDir = path.join(work, 'data');
   const mediaDir = path.join(dataDir, 'media');
-  const logDir = path.join(dataDir, 'logs');
-  await mkdir(logDir, { recursive: true, mode: 0o755 });
-  ensureTraversable(dataDir, say);
-  const services = { password: randomBytes(16).toString('hex'), logDir, onConsole: say };
-  say('Starting the embedded PostgreSQL and Redis …');
-  const postgres = await startPostgres({ dir: path.join(dataDir, 'postgres'), ...services });
-  onCleanup(() => postgres.process.stop());
-  const redis = await startRedis({ dir: path.join(dataDir, 'redis'), ...services });
-  onCleanup(() => redis.process.stop());
-
-  const db = createPool({ url: postgres.url, log: silentLog(), max: 4, applicationName: 'onair-bench' });
-  onCleanup(() => db.end());
-  await migrate({ pool: db, dir: MIGRATIONS_DIR, log: silentLog() });
+  const { postgres, redis, db, logDir } = await startBackingServices(dataDir);
 
   const apiPort = await freePort();
   const apiLog = path.join(logDir, 'api.out');

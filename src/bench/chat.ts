@@ -25,13 +25,10 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
 import { createTokenService } from '../http/auth.js';
-import { silentLog } from '../log.js';
 import { freePort } from '../local/processes.js';
-import { ensureTraversable, startPostgres, startRedis } from '../local/services.js';
-import { APP_ROOT, MIGRATIONS_DIR } from '../paths.js';
+import { APP_ROOT } from '../paths.js';
 import { waitFor } from '../testing/harness.js';
 import {
   HIST_BUCKETS,
@@ -60,6 +57,7 @@ import {
   runBench,
   say,
   sleep,
+  startBackingServices,
   startChild,
   startNodeBin,
   stopChild,
@@ -170,18 +168,7 @@ interface Stack {
 
 async function startStack(work: string): Promise<Stack> {
   const dataDir = path.join(work, 'data');
-  const logDir = path.join(dataDir, 'logs');
-  await mkdir(logDir, { recursive: true, mode: 0o755 });
-  ensureTraversable(dataDir, say);
-  const services = { password: randomBytes(16).toString('hex'), logDir, onConsole: say };
-  say('Starting the embedded PostgreSQL and Redis …');
-  const postgres = await startPostgres({ dir: path.join(dataDir, 'postgres'), ...services });
-  onCleanup(() => postgres.process.stop());
-  const redis = await startRedis({ dir: path.join(dataDir, 'redis'), ...services });
-  onCleanup(() => redis.process.stop());
-  const db = createPool({ url: postgres.url, log: silentLog(), max: 4, applicationName: 'onair-bench' });
-  onCleanup(() => db.end());
-  await migrate({ pool: db, dir: MIGRATIONS_DIR, log: silentLog() });
+  const { postgres, redis, db, logDir } = await startBackingServices(dataDir);
 
   const jwtSecret = randomBytes(32).toString('hex');
   const apis: Server[] = [];

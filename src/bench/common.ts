@@ -5,7 +5,13 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { APP_ROOT } from '../paths.js';
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { migrate } from '../db/migrate.js';
+import { createPool } from '../db/pool.js';
+import { ensureTraversable, startPostgres, startRedis, type RunningService } from '../local/services.js';
+import { silentLog } from '../log.js';
+import { APP_ROOT, MIGRATIONS_DIR } from '../paths.js';
 
 export const CACHE_DIR = path.join(os.tmpdir(), 'onair-bench');
 export const RESULTS_DIR = path.join(APP_ROOT, 'bench', 'results');
@@ -378,4 +384,21 @@ export async function writeResult(name: string, data: unknown): Promise<string> 
   const file = path.join(RESULTS_DIR, `${name}.json`);
   await writeFile(file, JSON.stringify(data, null, 2) + '\n');
   return file;
+}
+
+/** Embedded Postgres and Redis under dataDir (stopped at cleanup), the schema migrated, a small pool. */
+export async function startBackingServices(dataDir: string): Promise<{ postgres: RunningService; redis: RunningService; db: pg.Pool; logDir: string }> {
+  const logDir = path.join(dataDir, 'logs');
+  await mkdir(logDir, { recursive: true, mode: 0o755 });
+  ensureTraversable(dataDir, say);
+  const services = { password: randomBytes(16).toString('hex'), logDir, onConsole: say };
+  say('Starting the embedded PostgreSQL and Redis …');
+  const postgres = await startPostgres({ dir: path.join(dataDir, 'postgres'), ...services });
+  onCleanup(() => postgres.process.stop());
+  const redis = await startRedis({ dir: path.join(dataDir, 'redis'), ...services });
+  onCleanup(() => redis.process.stop());
+  const db = createPool({ url: postgres.url, log: silentLog(), max: 4, applicationName: 'onair-bench' });
+  onCleanup(() => db.end());
+  await migrate({ pool: db, dir: MIGRATIONS_DIR, log: silentLog() });
+  return { postgres, redis, db, logDir };
 }
