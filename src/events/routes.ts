@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
-import { decodeCursor, idParams, page, pageQuery, problems, toPage, uuid, timeIdCursor } from '../http/schemas.js';
+import { decodeCursor, partialUpdate, idParams, page, pageQuery, problems, toPage, uuid, timeIdCursor } from '../http/schemas.js';
 import { badRequest } from '../errors.js';
 import { descriptionSchema, isTimeZone, orderMessage, ordered, titleSchema, when } from './inputs.js';
 import type { EventsService } from './service.js';
@@ -51,11 +51,7 @@ const createBody = z
   .strict()
   .refine(ordered, orderMessage);
 
-const updateBody = z
-  .object(fields)
-  .partial()
-  .strict()
-  .refine((b) => Object.keys(b).length > 0, 'send at least one field to change')
+const updateBody = partialUpdate(fields)
   .refine(ordered, orderMessage)
   .describe('PUT updates the fields given; the others keep their values. `branding` is replaced as a whole.');
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { roleMay } from '../access.js';
 import type { Config } from '../config.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
-import { decodeCursor, idParams, page, pageQuery, problems, toPage, uuid, timeIdCursor } from '../http/schemas.js';
+import { decodeCursor, partialUpdate, idParams, page, pageQuery, problems, toPage, uuid, timeIdCursor } from '../http/schemas.js';
 import type { Asker } from './caller.js';
 import { descriptionSchema, orderMessage, ordered, titleSchema, when } from './inputs.js';
 import type { EventsService } from './service.js';
@@ -23,11 +23,7 @@ const createBody = z
   .object({ ...fields, description: fields.description.optional(), speakerIds: fields.speakerIds.optional(), streamId: fields.streamId.optional() })
   .strict()
   .refine(ordered, orderMessage);
-const updateBody = z
-  .object(fields)
-  .partial()
-  .strict()
-  .refine((b) => Object.keys(b).length > 0, 'send at least one field to change')
+const updateBody = partialUpdate(fields)
   .refine(ordered, orderMessage)
   .describe('PUT updates the fields given; speakerIds replaces the list; streamId null unassigns the stream.');
 const pageOnly = z.object(pageQuery).strict();

@@ -16,6 +16,10 @@ export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(
 
 export const isoDate = z.iso.datetime({ offset: true });
 
+/** A PUT body that changes the fields given: each field optional, unknown ones refused, at least one sent. */
+export const partialUpdate = <T extends z.ZodRawShape>(fields: T) =>
+  z.object(fields).partial().strict().refine((b) => Object.keys(b).length > 0, 'send at least one field to change');
+
 /** The usual cursor: (a time at millisecond precision, an id) of the previous page's last item. */
 export const timeIdCursor = [isoDate.transform((d) => new Date(d)), uuid('cursor')] as const;
 

@@ -11,13 +11,7 @@ import { createPollsService } from './service.js';
 const a = await startTestApi(t);
 const b = await startTestApi(t, { nodeOf: a });
 const [admin, speaker, otherSpeaker, attendee] = await Promise.all([a.user('admin'), a.user('speaker'), a.user('speaker'), a.user('attendee')]);
-const HOUR = 3_600_000;
-const at = (h: number) => new Date(Date.now() + h * HOUR).toISOString();
-const makeEvent = async (o: { visibility?: string; speakerIds?: string[] } = {}) => {
-  const event = (await a.call('POST', '/events', { token: admin.token, body: { title: 'Live', startsAt: at(-1), endsAt: at(3), status: 'published', visibility: o.visibility ?? 'public' } })).body;
-  const session = (await a.call('POST', `/events/${event.id}/sessions`, { token: admin.token, body: { title: 'Main', startsAt: at(-1), endsAt: at(2), speakerIds: o.speakerIds ?? [] } })).body;
-  return { event, session };
-};
+const makeEvent = (o: { visibility?: 'public' | 'private'; speakerIds?: string[] } = {}) => a.liveSession(admin.token, o);
 const { event, session } = await makeEvent({ speakerIds: [speaker.id] });
 await makeEvent({ speakerIds: [otherSpeaker.id] });
 const secret = await makeEvent({ visibility: 'private' });
