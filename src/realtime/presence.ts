@@ -75,7 +75,15 @@ export function createPresence(o: { redis: Redis; prefix: string; nodeId: string
   async function tick() {
     for (const sessionId of sessionsHere()) {
       const n = await run(sessionId, false);
-      if (n >= 0) await o.hub.publish(sessionRoom(sessionId) as RoomName, { type: 'viewers:count', sessionId, count: n });
+      if (n < 0) continue;
+      try {
+        await o.hub.publish(sessionRoom(sessionId) as RoomName, { type: 'viewers:count', sessionId, count: n });
+      } catch (err) {
+        // the script already recorded n as broadcast; forget it so the next tick sends it again
+        // (the pub/sub connection can come back later than this one after a Redis outage)
+        await redis.del(`${key(sessionId)}:last`).catch(() => undefined);
+        throw err;
+      }
     }
   }
 
