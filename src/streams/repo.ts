@@ -221,10 +221,27 @@ export async function markLive(db: Db, publishSessionId: string, renditions: Ren
   return (rowCount ?? 0) > 0;
 }
 
+/** A measured speed or fps; ffmpeg's first report says speed=N/A and fps=0.00 (nothing encoded yet). */
+const measured = (v: number | null): number | null => (v !== null && Number.isFinite(v) && v > 0 && v < 10_000 ? v : null);
+
+/**
+ * Shows the progress on the stream and keeps the publish session's transcoder figures: samples,
+ * slowest speed, mean speed, lowest fps. LEAST ignores NULL, so the first measured value sets the
+ * minimum and a sample without a value leaves it. The running mean divides by progress_samples,
+ * which counts every sample (there is no count of speed samples): a sample without a speed leaves
+ * speed_avg as it is, but the speeds after it then weigh slightly less than they should.
+ */
 export async function recordProgress(db: Db, publishSessionId: string, progress: TranscodeProgress): Promise<void> {
   await db.query(
-    `UPDATE streams SET progress = $2 WHERE current_publish_session_id = $1`,
-    [publishSessionId, JSON.stringify(progress)],
+    `WITH stream AS (UPDATE streams SET progress = $2 WHERE current_publish_session_id = $1)
+     UPDATE publish_sessions SET
+       progress_samples = progress_samples + 1,
+       speed_min = LEAST(speed_min, $3::numeric),
+       speed_avg = CASE WHEN $3::numeric IS NULL THEN speed_avg
+                        ELSE COALESCE(speed_avg + ($3::numeric - speed_avg) / (progress_samples + 1), $3::numeric) END,
+       fps_min = LEAST(fps_min, $4::numeric)
+     WHERE id = $1`,
+    [publishSessionId, JSON.stringify(progress), measured(progress.speed), measured(progress.fps)],
   );
 }
 
