@@ -76,6 +76,11 @@ export const ACCESS = {
   'questions.upvote': { roles: 'signed-in' },
   'questions.answer': { roles: STAFF, also: 'eventSpeaker' },
 
+  // Viewer analytics: organisers (staff) and the event's speakers see an event's or session's figures.
+  'analytics.read': { roles: STAFF, also: 'eventSpeaker' },
+  'analytics.heartbeat': { roles: 'signed-in' }, // counted only for who may watch (service)
+  'analytics.report': { roles: ['admin'] },
+
   'streams.list': { roles: STAFF },
   'streams.get': { roles: STAFF },
   'streams.publishSessions': { roles: STAFF },

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { ConfigError, loadConfig, parseDuration, playbackUrl, rtmpIngestUrl } from './config.js';
 
-const base = { DATABASE_URL: 'postgresql://u:p@h/db', REDIS_URL: 'redis://h:6379', JWT_SECRET: 'x'.repeat(32), INTERNAL_API_KEY: 'k'.repeat(16) };
+const base = { DATABASE_URL: 'postgresql://u:p@h/db', REDIS_URL: 'redis://h:6379', JWT_SECRET: 'x'.repeat(32), INTERNAL_API_KEY: 'k'.repeat(16), PLAYBACK_SECRET: 'p'.repeat(32) };
 
 t.test('defaults work for the one-command start', async (t) => {
   const c = loadConfig({}, 'all', '/srv/onair');
@@ -17,6 +17,8 @@ t.test('defaults work for the one-command start', async (t) => {
   t.ok(Object.isFrozen(c));
   t.equal(rtmpIngestUrl(c), 'rtmp://localhost/live');
   t.equal(playbackUrl(c, 'abc'), 'http://localhost:8080/hls/abc/master.m3u8');
+  t.equal(playbackUrl(c, 'abc', 'tok'), 'http://localhost:8080/hls/abc/v/tok/master.m3u8');
+  t.same([c.playbackTokens, c.analyticsRollupSeconds, c.analyticsRollup], [true, 60, true]);
   t.equal(rtmpIngestUrl({ rtmpHost: 'h', rtmpPort: 1940 }), 'rtmp://h:1940/live');
 });
 
@@ -77,4 +79,14 @@ t.test('the metrics port and host', async (t) => {
   const err = t.throws(() => loadConfig({ ...base, METRICS_PORT: '70000', METRICS_HOST: 'metrics.example' }, 'ingest')) as ConfigError;
   t.match(err.message, /METRICS_PORT must be a whole number from 0 to 65535/);
   t.match(err.message, /METRICS_HOST must be an IP address/);
+});
+
+t.test('playback tokens and analytics settings', async (t) => {
+  t.throws(() => loadConfig({ ...base, PLAYBACK_SECRET: '' }, 'api'), /PLAYBACK_SECRET is required for the api role/);
+  t.throws(() => loadConfig({}, 'nginx'), /PLAYBACK_SECRET is required for the nginx role/);
+  t.equal(loadConfig({ PLAYBACK_TOKENS: 'off' }, 'nginx').playbackTokens, false, 'no secret needed with tokens off');
+  const err = t.throws(() => loadConfig({ ...base, PLAYBACK_SECRET: 'has spaces and is long enough to pass', PLAYBACK_TOKENS: 'maybe', ANALYTICS_ROLLUP_EVERY: '2h', ANALYTICS_ROLLUP: 'sometimes' }, 'api')) as ConfigError;
+  t.equal(err.problems.length, 4);
+  t.match(err.problems.join("\n"), /PLAYBACK_TOKENS must be on or off[\s\S]*PLAYBACK_SECRET must be 32 to 128[\s\S]*ANALYTICS_ROLLUP must be on or off[\s\S]*ANALYTICS_ROLLUP_EVERY/);
+  t.equal(loadConfig({ ...base, ANALYTICS_ROLLUP_EVERY: '2s' }, 'api').analyticsRollupSeconds, 2);
 });

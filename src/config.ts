@@ -40,6 +40,14 @@ export interface Config {
   /** ingest/worker: port of their own /metrics server (0 = off); the api serves /metrics on PORT. */
   metricsPort: number;
   metricsHost: string;
+  /** Per-viewer playback tokens: nginx checks them and logs each viewer's requests (HLS analytics). */
+  playbackTokens: boolean;
+  /** Signs playback tokens; api and nginx must share it ('' when tokens are off or unused). */
+  playbackSecret: string;
+  /** How often the analytics roll-up job runs (minutes are the unit it writes). */
+  analyticsRollupSeconds: number;
+  /** api: whether this node takes roll-up jobs (ANALYTICS_ROLLUP=off leaves them to other nodes). */
+  analyticsRollup: boolean;
 }
 
 export class ConfigError extends Error {
@@ -191,6 +199,23 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const metricsHost = str('METRICS_HOST', '127.0.0.1');
   if (isIP(metricsHost) === 0 && metricsHost !== 'localhost') problems.push(`METRICS_HOST must be an IP address to bind to (e.g. 127.0.0.1 or 0.0.0.0), but it is "${metricsHost}".`);
 
+  const tokensRaw = str('PLAYBACK_TOKENS', 'on');
+  if (tokensRaw !== 'on' && tokensRaw !== 'off') problems.push(`PLAYBACK_TOKENS must be on or off, but it is "${tokensRaw}".`);
+  const playbackTokens = tokensRaw !== 'off';
+  const playbackSecret = str('PLAYBACK_SECRET', '');
+  if (playbackSecret && !/^[A-Za-z0-9_-]{32,128}$/.test(playbackSecret)) {
+    // it lands in nginx's configuration: letters, digits, "-" and "_" only
+    problems.push('PLAYBACK_SECRET must be 32 to 128 letters, digits, "-" or "_".');
+  }
+  if (playbackTokens && !playbackSecret && (role === 'api' || role === 'nginx')) {
+    problems.push(`PLAYBACK_SECRET is required for the ${role} role while PLAYBACK_TOKENS is on (api and nginx must share it).`);
+  }
+  const rollupSwitch = str('ANALYTICS_ROLLUP', 'on');
+  if (rollupSwitch !== 'on' && rollupSwitch !== 'off') problems.push(`ANALYTICS_ROLLUP must be on or off, but it is "${rollupSwitch}".`);
+  const rollupRaw = str('ANALYTICS_ROLLUP_EVERY', '60s');
+  const rollupSeconds = parseDuration(rollupRaw);
+  if (rollupSeconds === null || rollupSeconds > 3600) problems.push(`ANALYTICS_ROLLUP_EVERY must look like 60s or 1m (at most 1h), but it is "${rollupRaw}".`);
+
   const mediaDir = path.resolve(cwd, str('MEDIA_DIR', path.join(dataDir, 'media')));
   // the media dir lands unquoted in nginx's config and in ffmpeg's tee muxer options
   if (!/^\/[A-Za-z0-9_./@+-]*$/.test(mediaDir)) {
@@ -233,6 +258,10 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     },
     metricsPort,
     metricsHost,
+    playbackTokens,
+    playbackSecret,
+    analyticsRollupSeconds: rollupSeconds ?? 60,
+    analyticsRollup: rollupSwitch !== 'off',
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
@@ -244,6 +273,7 @@ export function rtmpIngestUrl(config: Pick<Config, 'rtmpHost' | 'rtmpPort'>): st
   return `rtmp://${config.rtmpHost}${port}/live`;
 }
 
-export function playbackUrl(config: Pick<Config, 'hlsHost' | 'publicScheme'>, playbackId: string): string {
-  return `${config.publicScheme}://${config.hlsHost}/hls/${playbackId}/master.m3u8`;
+/** A stream's HLS master playlist; with a viewer's playback token when tokens are on. */
+export function playbackUrl(config: Pick<Config, 'hlsHost' | 'publicScheme'>, playbackId: string, token?: string): string {
+  return `${config.publicScheme}://${config.hlsHost}/hls/${playbackId}/${token ? `v/${token}/` : ''}master.m3u8`;
 }

@@ -78,6 +78,7 @@ async function startStack(work: string): Promise<Stack> {
     REDIS_URL: redis.url,
     REDIS_PREFIX: 'bench',
     JWT_SECRET: randomBytes(32).toString('hex'),
+    PLAYBACK_SECRET: randomBytes(32).toString('hex'),
     PORT: String(apiPort),
     DATA_DIR: dataDir,
     MEDIA_DIR: mediaDir,

@@ -184,6 +184,7 @@ async function startStack(work: string): Promise<Stack> {
       REDIS_URL: redis.url,
       REDIS_PREFIX,
       JWT_SECRET: jwtSecret,
+      PLAYBACK_SECRET: randomBytes(32).toString('hex'),
       PORT: String(port),
       DATA_DIR: dataDir,
       MEDIA_DIR: path.join(dataDir, 'media'),

@@ -5,7 +5,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, playbackUrl, rtmpIngestUrl } from '../config.js';
+import { PREVIEW_SESSION_ID, viewerPlaybackUrl } from '../analytics/playback.js';
+import { ConfigError, loadConfig, rtmpIngestUrl } from '../config.js';
 import { createPool } from '../db/pool.js';
 import { silentLog } from '../log.js';
 import { prepareNginx } from '../local/nginx-config.js';
@@ -101,6 +102,7 @@ async function main() {
     REDIS_URL: redisUrl,
     JWT_SECRET: cfg.jwtSecret || secrets.jwtSecret,
     INTERNAL_API_KEY: cfg.internalApiKey || secrets.internalApiKey,
+    PLAYBACK_SECRET: cfg.playbackSecret || secrets.playbackSecret,
   };
   delete env.ADMIN_EMAIL;
   delete env.ADMIN_PASSWORD;
@@ -113,7 +115,7 @@ async function main() {
   const code = await migrate.firstExit;
   if (code !== 0) throw new Error(`Migrations failed (exit ${code}); see ${path.join(cfg.logDir, 'migrate.log')}.`);
 
-  const nginx = prepareNginx({ dataDir: cfg.dataDir, logDir: cfg.logDir, httpPort: cfg.httpPort, mediaDir: cfg.mediaDir, apiUpstreams: cfg.apiUpstreams, runAsRoot: isRoot() });
+  const nginx = prepareNginx({ dataDir: cfg.dataDir, logDir: cfg.logDir, httpPort: cfg.httpPort, mediaDir: cfg.mediaDir, apiUpstreams: cfg.apiUpstreams, runAsRoot: isRoot(), playbackSecret: cfg.playbackTokens ? env.PLAYBACK_SECRET! : null });
   children.push(startChild({ name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: true }, common));
   // ingest and worker serve /metrics on ports of their own, on loopback (the api on PORT)
   const metricsPorts: Record<string, number> = { worker: await freePort(), ingest: await freePort() };
@@ -126,7 +128,7 @@ async function main() {
   // the generated admin password is shown until one banner has shown it
   const shownMarker = path.join(cfg.dataDir, '.admin-password-shown');
   const showPassword = !existsSync(shownMarker);
-  printBanner({ showPassword, adminEmail, adminPassword: cfg.adminPassword ? null : secrets.adminPassword, demo, metricsPorts });
+  printBanner({ showPassword, adminEmail, adminPassword: cfg.adminPassword ? null : secrets.adminPassword, demo, metricsPorts, playbackSecret: env.PLAYBACK_SECRET! });
   writeFileSync(shownMarker, '');
 }
 
@@ -164,7 +166,7 @@ async function ensureDemoStream(databaseUrl: string, redisUrl: string): Promise<
   }
 }
 
-function printBanner(o: { showPassword: boolean; adminEmail: string; adminPassword: string | null; demo: Demo; metricsPorts: Record<string, number> }) {
+function printBanner(o: { showPassword: boolean; adminEmail: string; adminPassword: string | null; demo: Demo; metricsPorts: Record<string, number>; playbackSecret: string }) {
   const api = `http://${cfg.hlsHost}/api`;
   const lines = [
     '',
@@ -181,7 +183,8 @@ function printBanner(o: { showPassword: boolean; adminEmail: string; adminPasswo
     o.demo.streamKey
       ? ` Stream key      ${o.demo.streamKey}   (shown only now; keep it secret)`
       : ` Stream key      shown only on first start. New key: curl -X POST ${api}/streams/${o.demo.id}/regenerate-key -H "authorization: Bearer <token>"`,
-    ` Playback URL    ${playbackUrl(cfg, o.demo.playbackId)}`,
+    ` Playback URL    ${viewerPlaybackUrl({ ...cfg, playbackSecret: o.playbackSecret }, { playbackId: o.demo.playbackId, sessionId: PREVIEW_SESSION_ID, userId: PREVIEW_SESSION_ID })}`,
+    ...(cfg.playbackTokens ? ['                 (a preview URL for a day; viewers get their own from GET /api/sessions/:id)'] : []),
     ` Try it          ffmpeg -re -f lavfi -i testsrc2=size=1920x1080:rate=30 -f lavfi -i sine -c:v libx264 -preset veryfast -g 60 -b:v 4500k -c:a aac -f flv ${rtmpIngestUrl(cfg)}/<stream key>`,
     ` Metrics         api http://127.0.0.1:${cfg.port}/metrics, ingest :${o.metricsPorts.ingest}, worker :${o.metricsPorts.worker} (127.0.0.1 only)`,
     `                 Authorization: Bearer <internalApiKey in ${path.join(cfg.dataDir, 'secrets.json')}, or your INTERNAL_API_KEY>`,

@@ -1,11 +1,13 @@
 // api role: Express REST and the WebSocket endpoint (/ws), behind nginx.
 import { createServer } from 'node:http';
+import { createRollup, scheduleRollups } from '../analytics/rollup.js';
 import { createPool } from '../db/pool.js';
 import { createApp } from '../http/app.js';
 import { createAppDeps } from '../http/deps.js';
 import { createMetrics } from '../metrics.js';
 import { attachWebSockets } from '../realtime/attach.js';
 import { createBus } from '../redis/bus.js';
+import { viewerLogTag } from '../local/nginx-config.js';
 import { createRedis } from '../redis/connection.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { runRole } from './role.js';
@@ -34,6 +36,27 @@ await runRole('api', async ({ config, log, onShutdown }) => {
     await new Promise<void>((r) => server.close(() => r()));
   });
   log.info({ port: config.port }, `API listening on port ${config.port}.`);
+
+  // viewer analytics: nginx's viewer lines arrive over UDP on the same port number as HTTP
+  if (config.playbackTokens) {
+    await deps.viewerLines.listen(config.port, '0.0.0.0', viewerLogTag(config.playbackSecret));
+    log.info({ port: config.port }, `Taking nginx's viewer lines on UDP port ${config.port}.`);
+  }
+  onShutdown(() => deps.viewerLines.close());
+  if (config.analyticsRollup) {
+    const queueConnection = createRedis({ url: config.redisUrl!, log, purpose: 'api-queue', blocking: true });
+    const rollups = await scheduleRollups({
+      connection: queueConnection,
+      prefix: config.redisPrefix,
+      everySeconds: config.analyticsRollupSeconds,
+      rollup: createRollup({ db, redis, signals: deps.analytics.signals, log }),
+      log,
+    });
+    onShutdown(async () => {
+      await rollups.close();
+      queueConnection.disconnect();
+    });
+  }
   if (config.internalApiKey) log.info({ port: config.port }, `Metrics at http://<this node>:${config.port}/metrics (Authorization: Bearer <INTERNAL_API_KEY>; not proxied by nginx).`);
   else log.info('Metrics are off on this API node: set INTERNAL_API_KEY to serve /metrics.');
 });

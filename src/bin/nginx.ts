@@ -5,7 +5,7 @@ import { isRoot, startChild } from '../local/processes.js';
 import { runRole } from './role.js';
 
 await runRole('nginx', async ({ config, log, onShutdown }) => {
-  const nginx = prepareNginx({ dataDir: config.dataDir, logDir: config.logDir, httpPort: config.httpPort, mediaDir: config.mediaDir, apiUpstreams: config.apiUpstreams, runAsRoot: isRoot() });
+  const nginx = prepareNginx({ dataDir: config.dataDir, logDir: config.logDir, httpPort: config.httpPort, mediaDir: config.mediaDir, apiUpstreams: config.apiUpstreams, runAsRoot: isRoot(), playbackSecret: config.playbackTokens ? config.playbackSecret : null });
   const proc = startChild(
     { name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: true },
     { logDir: config.logDir, onConsole: (t) => process.stdout.write(t + '\n') },

@@ -30,7 +30,7 @@ const pageOnly = z.object(pageQuery).strict();
 
 export function sessionEndpoints(deps: { events: EventsService; config: Config }): Endpoint[] {
   const { events, config } = deps;
-  const view = (me: Asker, event: EventForCaller) => (s: Session) => sessionView(config, s, { staff: roleMay(me.role, 'events.seeAll'), event });
+  const view = (me: Asker, event: EventForCaller) => (s: Session) => sessionView(config, s, { staff: roleMay(me.role, 'events.seeAll'), event, userId: me.id });
   return [
     endpoint({
       method: 'get', path: '/events/:id/sessions', action: 'sessions.list', tag: 'sessions',

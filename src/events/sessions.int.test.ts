@@ -2,11 +2,20 @@
 // refusals (times inside the event, speakers and streams that exist, one session per stream at a
 // time), the watch rule for playbackUrl, and the stream → sessions link.
 import t from 'tap';
+import { checkPlaybackToken } from '../analytics/playback.js';
 import { page } from '../http/schemas.js';
 import { startTestApi } from '../testing/api.js';
 import { sessionSchema } from './view.js';
 
-const { call, user, pool } = await startTestApi(t);
+const { call, user, pool, config } = await startTestApi(t);
+
+/** Whether the URL is this user's own playback URL of the stream for the session (a signed token nginx checks). */
+function ticketOf(url: string | null, stream: { playbackId: string }, sessionId: string, userId: string): boolean {
+  const m = url?.match(/^http:\/\/tv\.example:8080\/hls\/([^/]+)\/v\/([^/]+)\/master\.m3u8$/);
+  if (!m || m[1] !== stream.playbackId) return false;
+  const who = checkPlaybackToken(config.playbackSecret, stream.playbackId, m[2]!);
+  return typeof who === 'object' && who.sessionId === sessionId && who.userId === userId;
+}
 const [admin, mod, alice, bob, spk, spk2] = await Promise.all([user('admin'), user('moderator'), user('attendee'), user('attendee'), user('speaker'), user('speaker')]);
 
 const HOUR = 3_600_000;
@@ -41,7 +50,7 @@ t.test('create a session with speakers and a stream', async (t) => {
   sessionSchema.strict().parse(r.body);
   t.match(r.body, { eventId: e.id, title: 'Keynote', description: 'Opening', startsAt: e.startsAt, streamId: stream.id, streamStatus: 'offline', live: false });
   t.same(r.body.speakers.map((s: { id: string }) => s.id), [spk2.id, spk.id], 'in the order given, once each');
-  t.equal(r.body.playbackUrl, stream.playbackUrl, 'staff may watch');
+  t.ok(ticketOf(r.body.playbackUrl, stream, r.body.id, admin.id), 'staff may watch, with a URL of their own');
   t.same(r.body.watch, { allowed: true, reason: null });
   t.notOk(JSON.stringify(r.body).includes(stream.streamKey), 'no stream key');
 });
@@ -97,15 +106,19 @@ t.test('playbackUrl: joining is the ticket', async (t) => {
   t.match(before.body, { playbackUrl: null, streamId: null, streamStatus: 'offline', watch: { allowed: false, reason: 'Join the event to watch.' } });
   t.equal((await call('POST', `/events/${e.id}/join`, { token: alice.token })).status, 201);
   const after = await call('GET', `/sessions/${s.id}`, { token: alice.token });
-  t.match(after.body, { playbackUrl: stream.playbackUrl, streamId: null, watch: { allowed: true } }, 'a joined attendee may watch; the stream id stays staff-only');
-  t.equal((await call('GET', `/sessions/${s.id}`, { token: spk.token })).body.playbackUrl, stream.playbackUrl, 'its speaker may watch');
+  t.match(after.body, { streamId: null, watch: { allowed: true } }, 'a joined attendee may watch; the stream id stays staff-only');
+  t.ok(ticketOf(after.body.playbackUrl, stream, s.id, alice.id), 'with a URL of their own');
+  t.ok(ticketOf((await call('GET', `/sessions/${s.id}`, { token: spk.token })).body.playbackUrl, stream, s.id, spk.id), 'its speaker may watch');
   t.equal((await call('GET', `/sessions/${s.id}`, { token: spk2.token })).body.playbackUrl, null, 'another speaker may not');
   const staff = await call('GET', `/sessions/${s.id}`, { token: mod.token });
-  t.match(staff.body, { playbackUrl: stream.playbackUrl, streamId: stream.id });
+  t.match(staff.body, { streamId: stream.id });
+  t.ok(ticketOf(staff.body.playbackUrl, stream, s.id, mod.id));
   t.match((await call('GET', `/sessions/${plain.id}`, { token: alice.token })).body, { playbackUrl: null, streamStatus: null, live: false, watch: { allowed: false } });
 
   await pool.query(`UPDATE streams SET status = 'live' WHERE id = $1`, [stream.id]);
-  t.match((await call('GET', `/sessions/${s.id}`, { token: alice.token })).body, { live: true, streamStatus: 'live', playbackUrl: stream.playbackUrl });
+  const live = (await call('GET', `/sessions/${s.id}`, { token: alice.token })).body;
+  t.match(live, { live: true, streamStatus: 'live' });
+  t.ok(ticketOf(live.playbackUrl, stream, s.id, alice.id));
   await call('DELETE', `/events/${e.id}/join`, { token: alice.token });
   t.equal((await call('GET', `/sessions/${s.id}`, { token: alice.token })).body.playbackUrl, null, 'leaving gives the ticket back');
 
@@ -125,7 +138,7 @@ t.test('private events: sessions and their playback URL hidden from non-attendee
   t.equal((await call('GET', `/events/${e.id}/sessions`, { token: alice.token })).status, 404);
   t.notOk(JSON.stringify((await call('GET', '/events', { token: alice.token })).body).includes(e.id));
   await call('POST', `/events/${e.id}/attendees`, { token: admin.token, body: { userIds: [alice.id] } });
-  t.equal((await call('GET', `/sessions/${s.id}`, { token: alice.token })).body.playbackUrl, stream.playbackUrl, 'an added attendee may watch');
+  t.ok(ticketOf((await call('GET', `/sessions/${s.id}`, { token: alice.token })).body.playbackUrl, stream, s.id, alice.id), 'an added attendee may watch');
   t.equal((await call('GET', `/sessions/${s.id}`, { token: bob.token })).status, 404);
 
   const draft = await makeEvent({ status: 'draft' });

@@ -2,7 +2,8 @@
 // The watch rule ("joining is the ticket") lives here: a session's playback URL is handed only to
 // staff, the event's speakers and its joined attendees — never a stream key.
 import { z } from 'zod';
-import { playbackUrl, type Config } from '../config.js';
+import { viewerPlaybackUrl } from '../analytics/playback.js';
+import type { Config } from '../config.js';
 import { isoDate } from '../http/schemas.js';
 import type { Attendee, Branding, Event, EventForCaller, Session } from './types.js';
 import { EVENT_STATUSES, PHASES, VISIBILITIES } from './types.js';
@@ -45,7 +46,7 @@ export const sessionSchema = z.object({
   streamId: z.uuid().nullable().describe('The assigned stream; shown to staff only (null for others).'),
   streamStatus: z.enum(STREAM_STATUSES).nullable().describe('The assigned stream’s state; null when no stream is assigned.'),
   live: z.boolean(),
-  playbackUrl: z.string().nullable().describe('HLS master playlist; only for staff, the event’s speakers and its joined attendees.'),
+  playbackUrl: z.string().nullable().describe('HLS master playlist; only for staff, the event’s speakers and its joined attendees. Personal: it carries the caller’s playback token (one viewer per user and session), so do not share it.'),
   watch: z.object({ allowed: z.boolean(), reason: z.string().nullable() }).describe('Whether you may watch, and if not, why.'),
   createdAt: isoDate,
   updatedAt: isoDate,
@@ -84,18 +85,20 @@ export function eventView(e: Event | EventForCaller): z.output<typeof eventSchem
 }
 
 /** What the caller may do with the session's stream. */
-function watchRule(s: Session, who: { staff: boolean; event: EventForCaller }): { allowed: boolean; reason: string | null } {
+export function watchRule(s: Session, who: { staff: boolean; event: EventForCaller }): { allowed: boolean; reason: string | null } {
   if (!s.stream) return { allowed: false, reason: 'No stream is assigned to this session yet.' };
   if (who.staff || who.event.speaking || who.event.joined) return { allowed: true, reason: null };
   return { allowed: false, reason: 'Join the event to watch.' };
 }
 
 export function sessionView(
-  config: Pick<Config, 'hlsHost' | 'publicScheme'>,
+  config: Pick<Config, 'hlsHost' | 'publicScheme' | 'playbackTokens' | 'playbackSecret'>,
   s: Session,
-  who: { staff: boolean; event: EventForCaller },
+  who: { staff: boolean; event: EventForCaller; userId: string },
 ): z.output<typeof sessionSchema> {
   const watch = watchRule(s, who);
+  // each viewer gets their own URL while playback tokens are on (viewer analytics, src/analytics/playback.ts)
+  const url = (playbackId: string) => viewerPlaybackUrl(config, { playbackId, sessionId: s.id, userId: who.userId });
   return {
     id: s.id,
     eventId: s.eventId,
@@ -107,7 +110,7 @@ export function sessionView(
     streamId: who.staff ? s.streamId : null,
     streamStatus: s.stream?.status ?? null,
     live: s.stream?.status === 'live',
-    playbackUrl: watch.allowed && s.stream ? playbackUrl(config, s.stream.playbackId) : null,
+    playbackUrl: watch.allowed && s.stream ? url(s.stream.playbackId) : null,
     watch,
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),

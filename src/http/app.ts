@@ -12,6 +12,9 @@ import { chatEndpoints } from '../chat/routes.js';
 import type { ChatService } from '../chat/service.js';
 import { pollsEndpoints } from '../polls/routes.js';
 import type { PollsService } from '../polls/service.js';
+import { analyticsEndpoints } from '../analytics/routes.js';
+import type { AnalyticsService } from '../analytics/service.js';
+import type { Collector } from '../analytics/collector.js';
 import { qnaEndpoints } from '../qna/routes.js';
 import type { QuestionsService } from '../qna/service.js';
 import type { Hub } from '../realtime/hub.js';
@@ -48,6 +51,9 @@ export interface AppDeps {
   chat: ChatService;
   polls: PollsService;
   qna: QuestionsService;
+  analytics: AnalyticsService;
+  /** This node's batcher of viewer lines (nginx's over UDP, heartbeats) into Redis. */
+  viewerLines: Collector & { listen(port: number, host: string, tag: string): Promise<void> };
   /** This process's registry; /metrics is served when it is here and INTERNAL_API_KEY is set. */
   metrics?: Metrics<'api'>;
 }
@@ -110,6 +116,7 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
     ...chatEndpoints({ chat: deps.chat }),
     ...pollsEndpoints({ polls: deps.polls }),
     ...qnaEndpoints({ qna: deps.qna }),
+    ...analyticsEndpoints({ analytics: deps.analytics }),
   ];
   return list;
 }

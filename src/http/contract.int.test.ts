@@ -21,7 +21,7 @@ const messageId = await one(`INSERT INTO chat_messages (session_id, user_id, tex
 const pollId = await one(`INSERT INTO polls (session_id, question) VALUES ($1, 'Q?') RETURNING id`, [sessionId]);
 await api.pool.query(`INSERT INTO poll_options (poll_id, position, text) VALUES ($1, 0, 'a'), ($1, 1, 'b')`, [pollId]);
 const questionId = await one(`INSERT INTO questions (session_id, user_id, text) VALUES ($1, $2, 'Why?') RETURNING id`, [sessionId, bystander.id]);
-const FIXTURE: [RegExp, string][] = [[/^\/users\//, bystander.id], [/^\/events\//, eventId], [/^\/sessions\//, sessionId], [/^\/chat\/session\//, sessionId], [/^\/chat\//, messageId], [/^\/polls\/session\//, sessionId], [/^\/polls\//, pollId], [/^\/questions\/session\//, sessionId], [/^\/questions\//, questionId]];
+const FIXTURE: [RegExp, string][] = [[/^\/users\//, bystander.id], [/^\/events\//, eventId], [/^\/sessions\//, sessionId], [/^\/chat\/session\//, sessionId], [/^\/chat\//, messageId], [/^\/polls\/session\//, sessionId], [/^\/polls\//, pollId], [/^\/questions\/session\//, sessionId], [/^\/questions\//, questionId], [/^\/analytics\/events\//, eventId], [/^\/analytics\/sessions\//, sessionId]];
 /** Bodies for resource-dependent rules whose resource is named in the body. */
 const BODY: Record<string, unknown> = { 'post /polls': { sessionId, question: 'Lunch?', options: ['yes', 'no'] } };
 

@@ -1,6 +1,9 @@
 // Builds the services the REST app needs from the connections a process already holds.
 // The api role and the in-process API tests both use it, so they build the same thing.
 import type pg from 'pg';
+import { createCollector } from '../analytics/collector.js';
+import { createAnalyticsService } from '../analytics/service.js';
+import { createSignals } from '../analytics/signals.js';
 import { createAuthService } from '../auth/service.js';
 import { createLoginThrottle } from '../auth/throttle.js';
 import type { Config } from '../config.js';
@@ -37,6 +40,8 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
   const rooms = createRooms({ log, metrics: metrics?.metrics });
   const hub = createHub({ bus, rooms });
   const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events };
+  const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
+  const viewerLines = createCollector({ db, signals, log });
   return {
     config,
     log,
@@ -51,6 +56,8 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     chat: createChatService(engagement),
     polls: createPollsService(engagement),
     qna: createQuestionsService(engagement),
+    analytics: createAnalyticsService({ db, redis, redisPrefix: config.redisPrefix, signals, collector: viewerLines, events }),
+    viewerLines,
     metrics,
   };
 }

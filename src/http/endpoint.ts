@@ -15,6 +15,8 @@ export interface Answer {
   schema?: z.ZodType;
   /** Sent as application/problem+json. */
   problem?: boolean;
+  /** Other representations the endpoint can answer with (e.g. text/csv), documented as text. */
+  alsoAs?: string[];
 }
 
 export interface Ctx<P, Q, B> {

@@ -36,7 +36,17 @@ export function openApiDocument(endpoints: readonly Endpoint[], info: { version:
     const responses = Object.fromEntries(
       Object.entries(e.answers).map(([status, a]) => [
         status,
-        { description: a.description, ...(a.schema ? { content: { [a.problem ? 'application/problem+json' : 'application/json']: { schema: jsonSchema(a.schema, 'output') } } } : {}) },
+        {
+          description: a.description,
+          ...(a.schema
+            ? {
+                content: {
+                  [a.problem ? 'application/problem+json' : 'application/json']: { schema: jsonSchema(a.schema, 'output') },
+                  ...Object.fromEntries((a.alsoAs ?? []).map((type) => [type, { schema: { type: 'string' } }])),
+                },
+              }
+            : {}),
+        },
       ]),
     );
     (paths[path] ??= {})[e.method] = {

@@ -94,13 +94,15 @@ t.test('an organiser and an attendee, end to end through nginx', async (t) => {
   // the stream goes live: the attendee gets a playable URL
   const session = await api('GET', `/sessions/${keynote.body.id}`, undefined, ana);
   t.equal(session.body.live, false);
-  t.equal(session.body.playbackUrl, stream.playbackUrl, 'the playback URL once joined');
+  t.match(session.body.playbackUrl, new RegExp(`/hls/${stream.playbackId}/v/[A-Za-z0-9_.-]+/master\\.m3u8$`), 'a playback URL of her own once joined');
   publishTestPattern(t, { url: stack.rtmpUrl(stream.streamKey), width: 640, height: 360, fps: 30, seconds: 60 });
   await stack.waitForMaster(stream.playbackId);
   await waitFor(async () => (await api('GET', `/sessions/${keynote.body.id}`, undefined, ana)).body.live === true, { what: 'the session to show live' });
-  const master = await fetch(`${stack.base}/hls/${stream.playbackId}/master.m3u8`);
-  t.equal(master.status, 200);
+  const master = await fetch(session.body.playbackUrl); // HLS_HOST is this stack's nginx
+  t.equal(master.status, 200, 'her URL plays through nginx');
   t.match(await master.text(), /#EXT-X-STREAM-INF/);
+  const forged = session.body.playbackUrl.replace(/\/v\/[A-Za-z0-9_-]{10}/, '/v/AAAAAAAAAA');
+  t.equal((await fetch(forged)).status, 403, 'an altered token is refused');
   t.notOk(JSON.stringify(session.body).includes(stream.streamKey), 'no stream key in what an attendee sees');
 
   // live engagement through nginx's /ws: the attendee enters the session's room and is counted

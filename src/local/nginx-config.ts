@@ -1,4 +1,5 @@
 // Renders nginx/onair.conf.template. Pure apart from reading the template.
+import { createHmac } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NGINX_DIR } from '../paths.js';
@@ -11,6 +12,8 @@ export interface NginxVars {
   apiUpstreams: string[];
   workerProcesses?: number | 'auto';
   user?: string | null; // only meaningful when nginx starts as root
+  /** Per-viewer playback tokens (PLAYBACK_TOKENS=on): the secret nginx checks them with. */
+  playbackSecret?: string | null;
 }
 
 export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.join(NGINX_DIR, 'onair.conf.template'), 'utf8')): string {
@@ -26,6 +29,7 @@ export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.
     apiUpstreams: vars.apiUpstreams.map((u) => `    server ${u} max_fails=0;`).join('\n'),
     workerProcesses: String(vars.workerProcesses ?? 'auto'),
     userDirective: vars.user ? `user ${vars.user};` : '',
+    ...viewerBlocks(vars),
   };
   return template.replace(/\{\{(\w+)\}\}/g, (m, name: string) => {
     const v = values[name];
@@ -34,8 +38,54 @@ export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.
   });
 }
 
+// HLS viewer analytics (README "Viewer analytics"). A viewer's playback URL is
+// /hls/<playbackId>/v/<viewerId>.<expires>.<signature>/master.m3u8; players resolve variant and
+// segment URLs relative to it, so every request of that player carries the token. nginx checks
+// the signature with its secure_link module (forged: 403, expired: 410), serves the same files as
+// the plain path, and sends one short syslog line per request over UDP to every API node, which
+// folds them into viewer counts and watch time. The plain /hls/<playbackId>/ path stays open to
+// loopback only (health checks, local tools). The token never reaches a log: the access log
+// line for these requests names the path after it, and the syslog line the viewer id only.
+function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: string; plainHlsAccess: string } {
+  if (!vars.playbackSecret) return { viewerHttp: '', viewerLocation: '', plainHlsAccess: '' };
+  if (!/^[A-Za-z0-9_-]{32,128}$/.test(vars.playbackSecret)) throw new Error('The playback secret must be 32 to 128 letters, digits, "-" or "_".');
+  const tag = viewerLogTag(vars.playbackSecret);
+  const sinks = vars.apiUpstreams.map((u) => `      access_log syslog:server=${u},facility=local7,severity=info,tag=${tag},nohostname onair_viewer if=$onair_viewer_ok;`);
+  const viewerHttp = [
+    `  # HLS viewer analytics: see src/local/nginx-config.ts`,
+    `  log_format onair_viewer 'v1 $msec $onair_vid $status $body_bytes_sent $onair_vpath';`,
+    `  log_format onair_hls '$remote_addr - $remote_user [$time_local] "$request_method /hls/$onair_pid/v/-/$onair_vpath" $status $body_bytes_sent "$http_referer" "$http_user_agent"';`,
+    `  map $status $onair_viewer_ok { ~^[23] 1; default 0; }`,
+    `  map $onair_vpath $onair_hls_cache { ~\\.m3u8$ "no-cache"; default "public, max-age=86400, immutable"; }`,
+  ].join('\n');
+  const viewerLocation = [
+    `      # a viewer's own URL (token checked here, each request logged for analytics)`,
+    `      location ~ "^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>[A-Za-z0-9_-]{44})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?:m3u8|ts|m4s|mp4))$" {`,
+    `        allow all;`,
+    `        access_log ${vars.logDir}/nginx-access.log onair_hls;`,
+    ...sinks,
+    `        if ($request_method = OPTIONS) { add_header Access-Control-Allow-Origin "*"; add_header Access-Control-Allow-Methods "GET, HEAD, OPTIONS"; add_header Access-Control-Allow-Headers "Range"; add_header Access-Control-Max-Age 86400; return 204; }`,
+    `        secure_link $onair_vsig,$onair_vexp;`,
+    `        secure_link_md5 "$onair_vexp$onair_pid$onair_vid ${vars.playbackSecret}";`,
+    `        if ($secure_link = "") { return 403; }`,
+    `        if ($secure_link = "0") { return 410; }`,
+    `        alias ${vars.mediaDir}/hls/$onair_pid/$onair_vpath;`,
+    `        add_header Cache-Control $onair_hls_cache always;`,
+    `        add_header Access-Control-Allow-Origin "*" always;`,
+    `        add_header Access-Control-Expose-Headers "Content-Length, Content-Range" always;`,
+    `      }`,
+  ].join('\n');
+  const plainHlsAccess = `      # the plain path (no viewer token) is for this machine only while playback tokens are on\n      allow 127.0.0.1;\n      allow ::1;\n      deny all;`;
+  return { viewerHttp, viewerLocation, plainHlsAccess };
+}
+
+/** The syslog tag nginx stamps on viewer lines; API nodes drop datagrams without it. */
+export function viewerLogTag(playbackSecret: string): string {
+  return createHmac('sha256', playbackSecret).update('onair viewer log').digest('hex').slice(0, 32);
+}
+
 /** Writes the rendered config under <dataDir>/nginx and returns how to run nginx in the foreground. */
-export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: number; mediaDir: string; apiUpstreams: string[]; runAsRoot: boolean }) {
+export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: number; mediaDir: string; apiUpstreams: string[]; runAsRoot: boolean; playbackSecret: string | null }) {
   const runDir = path.join(o.dataDir, 'nginx');
   for (const d of [runDir, o.logDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
   // the media dir may be a read-only or foreign-owned volume (compose): prepare it only if we can
@@ -58,7 +108,10 @@ export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: num
       apiUpstreams: o.apiUpstreams,
       // as root the workers drop to www-data (Debian's nginx user); otherwise they keep our uid
       user: o.runAsRoot ? 'www-data' : null,
+      playbackSecret: o.playbackSecret,
     }),
+    { mode: 0o600 }, // it may hold the playback secret; the master reads it before dropping privileges
   );
+  chmodSync(conf, 0o600);
   return { command: 'nginx', args: ['-p', runDir, '-c', conf, '-e', path.join(o.logDir, 'nginx-error.log')], conf };
 }

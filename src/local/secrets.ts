@@ -1,5 +1,5 @@
 // Secrets the one-box start generates once and keeps in <DATA_DIR>/secrets.json (mode 600):
-// JWT and internal keys, the embedded Postgres/Redis passwords and the first admin's password.
+// JWT, playback and internal keys, the embedded Postgres/Redis passwords and the first admin's password.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import path from 'node:path';
 export interface LocalSecrets {
   jwtSecret: string;
   internalApiKey: string;
+  playbackSecret: string;
   postgresPassword: string;
   redisPassword: string;
   adminPassword: string;
@@ -21,6 +22,7 @@ export function loadOrCreateSecrets(dataDir: string): { secrets: LocalSecrets; c
     const secrets: LocalSecrets = {
       jwtSecret: parsed.jwtSecret ?? random(48),
       internalApiKey: parsed.internalApiKey ?? random(32),
+      playbackSecret: parsed.playbackSecret ?? random(32),
       postgresPassword: parsed.postgresPassword ?? random(24),
       redisPassword: parsed.redisPassword ?? random(24),
       adminPassword: parsed.adminPassword ?? random(12),
@@ -31,6 +33,7 @@ export function loadOrCreateSecrets(dataDir: string): { secrets: LocalSecrets; c
   const secrets: LocalSecrets = {
     jwtSecret: random(48),
     internalApiKey: random(32),
+    playbackSecret: random(32),
     postgresPassword: random(24),
     redisPassword: random(24),
     adminPassword: random(12),

@@ -227,18 +227,18 @@ const measured = (v: number | null): number | null => (v !== null && Number.isFi
 /**
  * Shows the progress on the stream and keeps the publish session's transcoder figures: samples,
  * slowest speed, mean speed, lowest fps. LEAST ignores NULL, so the first measured value sets the
- * minimum and a sample without a value leaves it. The running mean divides by progress_samples,
- * which counts every sample (there is no count of speed samples): a sample without a speed leaves
- * speed_avg as it is, but the speeds after it then weigh slightly less than they should.
+ * minimum and a sample without a value leaves it. speed_avg is the running mean over the samples
+ * that had a speed (speed_samples).
  */
 export async function recordProgress(db: Db, publishSessionId: string, progress: TranscodeProgress): Promise<void> {
   await db.query(
     `WITH stream AS (UPDATE streams SET progress = $2 WHERE current_publish_session_id = $1)
      UPDATE publish_sessions SET
        progress_samples = progress_samples + 1,
+       speed_samples = speed_samples + CASE WHEN $3::numeric IS NULL THEN 0 ELSE 1 END,
        speed_min = LEAST(speed_min, $3::numeric),
        speed_avg = CASE WHEN $3::numeric IS NULL THEN speed_avg
-                        ELSE COALESCE(speed_avg + ($3::numeric - speed_avg) / (progress_samples + 1), $3::numeric) END,
+                        ELSE COALESCE(speed_avg + ($3::numeric - speed_avg) / (speed_samples + 1), $3::numeric) END,
        fps_min = LEAST(fps_min, $4::numeric)
      WHERE id = $1`,
     [publishSessionId, JSON.stringify(progress), measured(progress.speed), measured(progress.fps)],

@@ -1,6 +1,7 @@
 // HTTP for streams. The key leaves the server only in the answers to create and regenerate.
 import { z } from 'zod';
-import { playbackUrl, rtmpIngestUrl, type Config } from '../config.js';
+import { PREVIEW_SESSION_ID, viewerPlaybackUrl } from '../analytics/playback.js';
+import { rtmpIngestUrl, type Config } from '../config.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, timeIdCursor } from '../http/schemas.js';
 import type { StreamSessionLink } from './repo.js';
@@ -60,12 +61,13 @@ const publishSessionSchema = z.object({
   log: z.array(z.object({ at: z.string(), level: z.string(), message: z.string() })),
 });
 
-export function streamView(config: Pick<Config, 'hlsHost' | 'publicScheme' | 'rtmpHost' | 'rtmpPort'>, s: Stream, sessions: StreamSessionLink[] = []) {
+export function streamView(config: Config, s: Stream, me: { id: string }, sessions: StreamSessionLink[] = []) {
   return {
     id: s.id,
     title: s.title,
     playbackId: s.playbackId,
-    playbackUrl: playbackUrl(config, s.playbackId),
+    // staff preview: a token of their own, never counted as a viewer (src/analytics/playback.ts)
+    playbackUrl: viewerPlaybackUrl(config, { playbackId: s.playbackId, sessionId: PREVIEW_SESSION_ID, userId: me.id }),
     rtmpUrl: rtmpIngestUrl(config),
     profile: s.profile,
     enabled: s.enabled,
@@ -81,11 +83,11 @@ export function streamView(config: Pick<Config, 'hlsHost' | 'publicScheme' | 'rt
 
 
 export function streamEndpoints(deps: { streams: StreamsService; config: Config }): Endpoint[] {
-  const view = (s: Stream, sessions: StreamSessionLink[] = []) => streamView(deps.config, s, sessions);
+  const view = (s: Stream, me: { id: string }, sessions: StreamSessionLink[] = []) => streamView(deps.config, s, me, sessions);
   /** Views with their sessions, fetched in one query for all of them. */
-  const views = async (streams: Stream[]) => {
+  const views = async (streams: Stream[], me: { id: string }) => {
     const links = await deps.streams.sessionsOf(streams.map((s) => s.id));
-    return streams.map((s) => view(s, links.get(s.id)));
+    return streams.map((s) => view(s, me, links.get(s.id)));
   };
   return [
     endpoint({
@@ -95,7 +97,7 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config 
       answers: { 201: { description: 'Created.', schema: withKey }, ...problems(400, 401, 403, 413, 415) },
       async handle({ body, me, res }) {
         const { stream, streamKey } = await deps.streams.create({ title: body.title, profile: body.profile, createdBy: me.id });
-        res.status(201).json({ ...view(stream), streamKey });
+        res.status(201).json({ ...view(stream, me), streamKey });
       },
     }),
     endpoint({
@@ -103,11 +105,11 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config 
       summary: 'List streams, newest first, optionally by status and by whether a session uses them',
       query: listQuery,
       answers: { 200: { description: 'A page of streams.', schema: page(streamSchema) }, ...problems(400, 401, 403) },
-      async handle({ query, res }) {
+      async handle({ query, me, res }) {
         const after = decodeCursor(query.cursor, timeIdCursor);
         const rows = await deps.streams.list({ status: query.status, assigned: query.assigned, limit: query.limit + 1, after: after && { createdAt: after[0], id: after[1] } });
         const { items, nextCursor } = toPage(rows, query.limit, (s) => s, (s) => [s.createdAt, s.id]);
-        res.json({ items: await views(items), nextCursor });
+        res.json({ items: await views(items, me), nextCursor });
       },
     }),
     endpoint({
@@ -115,8 +117,8 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config 
       summary: 'One stream',
       params: idParams,
       answers: { 200: { description: 'The stream.', schema: streamSchema }, ...problems(400, 401, 403, 404) },
-      async handle({ params, res }) {
-        res.json((await views([await deps.streams.get(params.id)]))[0]);
+      async handle({ params, me, res }) {
+        res.json((await views([await deps.streams.get(params.id)], me))[0]);
       },
     }),
     endpoint({
@@ -137,9 +139,9 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config 
       summary: 'Replace the stream key; a publisher using the old key is disconnected',
       params: idParams,
       answers: { 200: { description: 'The stream with its new key, shown only here.', schema: withKey }, ...problems(400, 401, 403, 404) },
-      async handle({ params, res }) {
+      async handle({ params, me, res }) {
         const { stream, streamKey } = await deps.streams.regenerateKey(params.id);
-        res.json({ ...(await views([stream]))[0], streamKey });
+        res.json({ ...(await views([stream], me))[0], streamKey });
       },
     }),
   ];

@@ -53,7 +53,7 @@ export async function startTestApi(t: Teardown, o: { env?: Record<string, string
   const redisUrl = o.redisUrl ?? testEnv().redisUrl;
   const { pool, url } = o.nodeOf ? { pool: o.nodeOf.pool, url: o.nodeOf.config.databaseUrl! } : await testDatabase(t);
   const config = o.nodeOf?.config ?? loadConfig(
-    { DATABASE_URL: url, REDIS_URL: redisUrl, JWT_SECRET: 'j'.repeat(40), REDIS_PREFIX: `t${randomId()}`, HLS_HOST: 'tv.example:8080', RTMP_HOST: 'in.example', ...o.env },
+    { DATABASE_URL: url, REDIS_URL: redisUrl, JWT_SECRET: 'j'.repeat(40), PLAYBACK_SECRET: 'p'.repeat(40), REDIS_PREFIX: `t${randomId()}`, HLS_HOST: 'tv.example:8080', RTMP_HOST: 'in.example', ...o.env },
     'api',
   );
   const log = silentLog();
@@ -74,6 +74,7 @@ export async function startTestApi(t: Teardown, o: { env?: Record<string, string
   };
   const server = createServer(createApp(deps, { checkAnswer }));
   const realtime = attachWebSockets(server, deps, { bus, nodeId: `node-${randomId()}`, limits: o.limits });
+  t.teardown(() => deps.viewerLines.close());
   server.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   t.teardown(async () => {

@@ -90,10 +90,11 @@ export function spawnRole(t: Teardown, role: string, env: NodeJS.ProcessEnv, nam
   return { name, child, output: () => out, exited, kill: (s = 'SIGTERM') => void child.kill(s) };
 }
 
-export async function startTestNginx(t: Teardown, o: { dataDir: string; mediaDir: string; apiPort: number | number[] }): Promise<number> {
+/** nginx in front of test API nodes; with playbackSecret it checks viewer tokens and sends viewer lines to the API nodes. */
+export async function startTestNginx(t: Teardown, o: { dataDir: string; mediaDir: string; apiPort: number | number[]; playbackSecret?: string }): Promise<number> {
   const httpPort = await freePort();
   const logDir = path.join(o.dataDir, 'logs');
-  const nginx = prepareNginx({ dataDir: o.dataDir, logDir, httpPort, mediaDir: o.mediaDir, apiUpstreams: [o.apiPort].flat().map((p) => `127.0.0.1:${p}`), runAsRoot: isRoot() });
+  const nginx = prepareNginx({ dataDir: o.dataDir, logDir, httpPort, mediaDir: o.mediaDir, apiUpstreams: [o.apiPort].flat().map((p) => `127.0.0.1:${p}`), runAsRoot: isRoot(), playbackSecret: o.playbackSecret ?? null });
   const proc = startChild({ name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: false }, { logDir, onConsole: () => undefined });
   t.teardown(() => proc.stop());
   await waitFor(() => fetch(`http://127.0.0.1:${httpPort}/`).then((r) => r.ok, () => false), { what: 'nginx to answer', timeoutMs: 10_000 });

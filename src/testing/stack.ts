@@ -47,6 +47,7 @@ export async function startStack(t: Tap, o: { workers?: number; extraEnv?: NodeJ
     REDIS_PREFIX: `t${randomId()}`,
     JWT_SECRET: randomId(24),
     INTERNAL_API_KEY: randomId(16),
+    PLAYBACK_SECRET: randomId(24),
     PORT: String(apiPort),
     RTMP_PORT: String(rtmpPort),
     DATA_DIR: dataDir,
@@ -60,7 +61,8 @@ export async function startStack(t: Tap, o: { workers?: number; extraEnv?: NodeJ
     roles.push(r);
     return r;
   };
-  const httpPort = await startTestNginx(t, { dataDir, mediaDir, apiPort });
+  const playbackSecret = env.PLAYBACK_TOKENS === 'off' ? undefined : env.PLAYBACK_SECRET;
+  const httpPort = await startTestNginx(t, { dataDir, mediaDir, apiPort, playbackSecret });
   env.HTTP_PORT = String(httpPort);
   env.HLS_HOST = `127.0.0.1:${httpPort}`;
   addRole('api');

@@ -18,7 +18,7 @@ function segmentsOf(playlist: string): string[] {
 t.test('a 1080p H.264 publish plays through nginx as four renditions, top one passed through', async (t) => {
   const s = await stack.createStream('ladder');
   keys.push(s.streamKey);
-  t.match(s.playbackUrl, new RegExp(`/hls/${s.playbackId}/master.m3u8$`));
+  t.match(s.playbackUrl, new RegExp(`/hls/${s.playbackId}/v/[^/]+/master.m3u8$`));
   t.notOk(s.playbackUrl.includes(s.streamKey), 'the playback URL never holds the key');
   const pub = publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 1920, height: 1080, fps: 10, seconds: 60, videoKbps: 3000 });
 

@@ -1,0 +1,158 @@
+// Takes nginx's viewer lines (one syslog datagram per HLS request made with a playback token,
+// see src/local/nginx-config.ts) on UDP at the API node's own port number, and folds them into
+// Redis in batches. nginx sends every line to every API node: each node folds what it gets and
+// the fold ignores repeats, so a node that is down or restarting loses nothing.
+// Datagrams without nginx's tag (derived from PLAYBACK_SECRET) are dropped: nobody else can
+// speak for a viewer. Nothing from a datagram is ever logged.
+import { createSocket, type Socket } from 'node:dgram';
+import type { Db } from '../db/pool.js';
+import type { Log } from '../log.js';
+import { parseViewerId, PREVIEW_SESSION_ID } from './playback.js';
+import type { Signals, ViewerLine } from './signals.js';
+
+const FLUSH_MS = 500;
+/** Lines kept while Redis is unreachable; beyond that the oldest go (and are counted). */
+const MAX_BUFFERED = 200_000;
+const SESSION_CACHE_MS = 5 * 60_000;
+
+// <prio>Mmm dd hh:mm:ss TAG: v1 <msec> <viewer id> <status> <bytes> <path after the token>
+const LINE = /^<\d{1,3}>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ([A-Za-z0-9_]{1,32}): v1 (\d{9,11}(?:\.\d{1,3})?) ([A-Za-z0-9_-]{44}) (\d{3}) (\d{1,15}) ([A-Za-z0-9_./-]{1,200})$/;
+
+export interface ParsedLine {
+  at: number;
+  sessionId: string;
+  userId: string;
+  rendition: string;
+  bytes: number;
+}
+
+/** One datagram → a viewer line, or null when it is not one of nginx's (wrong tag, malformed). */
+export function parseViewerDatagram(text: string, tag: string): ParsedLine | null {
+  const m = LINE.exec(text.trimEnd());
+  if (!m || m[1] !== tag) return null;
+  const viewer = parseViewerId(m[3]!);
+  if (!viewer) return null;
+  const path = m[6]!;
+  const slash = path.indexOf('/');
+  return { at: Math.round(Number(m[2]) * 1000), ...viewer, rendition: slash > 0 ? path.slice(0, slash) : 'master', bytes: Number(m[5]) };
+}
+
+export interface CollectorStats {
+  received: number;
+  rejected: number;
+  folded: number;
+  late: number;
+  dropped: number;
+}
+
+export interface Collector {
+  /** Adds a line (a heartbeat) to the next batch. */
+  add(line: ViewerLine): void;
+  /** Folds what is buffered now (tests, shutdown). */
+  flush(): Promise<void>;
+  readonly stats: CollectorStats;
+  close(): Promise<void>;
+}
+
+export function createCollector(o: { db: Db; signals: Signals; log: Log }): Collector & { listen(port: number, host: string, tag: string): Promise<void> } {
+  const stats: CollectorStats = { received: 0, rejected: 0, folded: 0, late: 0, dropped: 0 };
+  let pending: ViewerLine[] = [];
+  let waiting: ParsedLine[] = []; // lines whose session's event is being looked up
+  const events = new Map<string, { eventId: string | null; at: number }>();
+  let socket: Socket | null = null;
+  let flushing: Promise<void> | null = null;
+  let warned = false;
+
+  function keep(lines: ViewerLine[]) {
+    pending.push(...lines);
+    if (pending.length > MAX_BUFFERED) {
+      stats.dropped += pending.length - MAX_BUFFERED;
+      pending = pending.slice(pending.length - MAX_BUFFERED);
+    }
+  }
+
+  async function resolveEvents() {
+    if (waiting.length === 0) return;
+    const lines = waiting;
+    waiting = [];
+    const now = Date.now();
+    const unknown = [...new Set(lines.map((l) => l.sessionId))].filter((id) => {
+      const hit = events.get(id);
+      return !hit || now - hit.at > SESSION_CACHE_MS;
+    });
+    if (unknown.length > 0) {
+      const { rows } = await o.db.query<{ id: string; event_id: string }>(`SELECT id, event_id FROM event_sessions WHERE id = ANY($1::uuid[])`, [unknown]);
+      for (const id of unknown) events.set(id, { eventId: null, at: now });
+      for (const r of rows) events.set(r.id, { eventId: r.event_id, at: now });
+    }
+    for (const l of lines) {
+      const eventId = events.get(l.sessionId)?.eventId;
+      if (eventId) pending.push({ ...l, eventId });
+      else stats.rejected++; // a session that does not exist (deleted)
+    }
+  }
+
+  async function flushNow() {
+    try {
+      await resolveEvents();
+    } catch (err) {
+      // Postgres unreachable: the lines wait for the next flush
+      waiting.push(...pending.splice(0).map(({ eventId: _e, ...l }) => l));
+      throw err;
+    }
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    try {
+      stats.late += await o.signals.fold(batch);
+      stats.folded += batch.length;
+      if (warned) o.log.info('Viewer analytics are flowing again.');
+      warned = false;
+    } catch (err) {
+      keep(batch);
+      throw err;
+    }
+  }
+
+  const flush = () => {
+    flushing ??= flushNow()
+      .catch((err: unknown) => {
+        if (!warned) o.log.warn({ err: (err as Error).message, buffered: pending.length + waiting.length }, 'Viewer analytics are waiting: Redis or Postgres is unreachable.');
+        warned = true;
+      })
+      .finally(() => (flushing = null));
+    return flushing;
+  };
+  const timer = setInterval(() => void flush(), FLUSH_MS).unref();
+
+  return {
+    stats,
+    add(line) {
+      keep([line]);
+    },
+    flush,
+    async listen(port, host, tag) {
+      const s = createSocket({ type: 'udp4', recvBufferSize: 8 * 1024 * 1024 });
+      s.on('message', (msg) => {
+        stats.received++;
+        const line = msg.length <= 512 ? parseViewerDatagram(msg.toString('latin1'), tag) : null;
+        if (!line) return void stats.rejected++;
+        if (line.sessionId === PREVIEW_SESSION_ID) return; // staff previews are not viewers
+        if (waiting.length + pending.length >= MAX_BUFFERED) return void stats.dropped++;
+        waiting.push(line);
+      });
+      s.on('error', (err) => o.log.warn({ err: err.message }, 'The viewer log socket reported an error.'));
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind(port, host, () => (s.off('error', reject), resolve()));
+      });
+      socket = s;
+    },
+    async close() {
+      clearInterval(timer);
+      if (socket) await new Promise<void>((r) => socket!.close(() => r()));
+      socket = null;
+      await flush();
+    },
+  };
+}

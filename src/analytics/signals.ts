@@ -1,0 +1,141 @@
+// Raw viewer signals in Redis: what players did in the last minutes, before the roll-up
+// (rollup.ts) writes them to Postgres. One "line" is one thing a viewer's player did at a time:
+// an HLS request nginx logged (collector.ts) or a heartbeat from our player (routes.ts).
+//
+// Per session s (and, for the peak only, per event e), under <prefix>:an:
+//   s:<id>:seen      zset user → time of their latest line (ms)
+//   s:<id>:w:<min>   hash user → ms watched in that minute (a field = seen that minute)
+//   s:<id>:r:<min>   hash "<rendition>:n" → requests, "<rendition>:b" → bytes
+//   s:<id>:p         hash minute → "<most at once>:<when, ms>"
+//   s:<id>:mins      zset of minutes that hold data the roll-up has not finished with
+//   s:<id>:final     the newest minute the roll-up froze: lines for it or older are refused
+//   s:<id>:event     the session's event id
+//   e:<id>:seen, e:<id>:p, e:<id>:final   the same across all of an event's sessions
+//   sessions, events zsets of ids → last line time, for the roll-up to find
+// Watch time: a line adds the gap since the viewer's previous line when it is at most
+// VIEWER_WINDOW_MS (one sitting); a longer gap starts a new sitting and adds nothing. Lost or
+// repeated lines change little: a lost line makes the next gap longer (still counted while
+// under the window), a repeated or late line adds nothing. Everything expires after KEEP_SECONDS.
+import type { Redis } from '../redis/connection.js';
+
+/** A viewer counts as watching for this long after their player's latest request or heartbeat. */
+export const VIEWER_WINDOW_MS = 20_000;
+/** Raw signals outlive a stopped roll-up by this much before Redis drops them. */
+export const KEEP_SECONDS = 6 * 3600;
+export const MINUTE_MS = 60_000;
+
+export interface ViewerLine {
+  sessionId: string;
+  eventId: string;
+  userId: string;
+  at: number; // ms since the epoch
+  rendition: string; // '' for a heartbeat; 'master' for the master playlist; else the rendition dir
+  bytes: number;
+}
+
+// KEYS[1]: key prefix. ARGV: window ms, keep seconds, then 6 values per line.
+// Returns the number of lines refused as too late (their minute was already frozen).
+const FOLD = `
+local P, W, KEEP = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local late = 0
+local newest, enewest = {}, {}
+local function final(k) return tonumber(redis.call('GET', k .. ':final') or '-1') end
+for i = 3, #ARGV, 6 do
+  local sid, eid, uid, t, rend, bytes = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], tonumber(ARGV[i + 5])
+  local sk, ek = P .. ':s:' .. sid, P .. ':e:' .. eid
+  local m = math.floor(t / 60000)
+  local frozen = final(sk)
+  if m <= frozen then
+    late = late + 1
+  else
+    local last = tonumber(redis.call('ZSCORE', sk .. ':seen', uid) or '-1')
+    local wk = sk .. ':w:' .. m
+    local gain = 0
+    if last >= 0 and t > last and t - last <= W then
+      local lm = math.floor(last / 60000)
+      if lm < m then
+        -- the sitting crossed into this minute: the earlier part belongs to the earlier minute
+        if lm > frozen then
+          local lk = sk .. ':w:' .. lm
+          redis.call('HINCRBY', lk, uid, m * 60000 - last)
+          redis.call('EXPIRE', lk, KEEP)
+          redis.call('ZADD', sk .. ':mins', lm, lm)
+        end
+        gain = t - m * 60000
+      else
+        gain = t - last
+      end
+    end
+    redis.call('HINCRBY', wk, uid, gain)
+    redis.call('EXPIRE', wk, KEEP)
+    redis.call('ZADD', sk .. ':mins', m, m)
+    if t > last then redis.call('ZADD', sk .. ':seen', t, uid) end
+    if rend ~= '' then
+      local rk = sk .. ':r:' .. m
+      redis.call('HINCRBY', rk, rend .. ':n', 1)
+      redis.call('HINCRBY', rk, rend .. ':b', bytes)
+      redis.call('EXPIRE', rk, KEEP)
+    end
+    redis.call('SET', sk .. ':event', eid, 'EX', KEEP)
+    local elast = tonumber(redis.call('ZSCORE', ek .. ':seen', uid) or '-1')
+    if t > elast then redis.call('ZADD', ek .. ':seen', t, uid) end
+    -- the newest line per scope and minute: where the peak of that minute is sampled
+    local sm, em = sid .. '|' .. m, eid .. '|' .. m
+    if not newest[sm] or t > newest[sm] then newest[sm] = t end
+    if not enewest[em] or t > enewest[em] then enewest[em] = t end
+  end
+end
+-- how many watch at the newest line of each minute: that minute's peak if more than before
+local function peak(k, t, kind, id)
+  redis.call('ZREMRANGEBYSCORE', k .. ':seen', '-inf', t - 3 * W)
+  redis.call('EXPIRE', k .. ':seen', KEEP)
+  local n = redis.call('ZCOUNT', k .. ':seen', t - W, '+inf')
+  local m = math.floor(t / 60000)
+  if m > final(k) then
+    local was = redis.call('HGET', k .. ':p', m)
+    if not was or tonumber(string.match(was, '^(%d+)')) < n then redis.call('HSET', k .. ':p', m, n .. ':' .. t) end
+    redis.call('EXPIRE', k .. ':p', KEEP)
+  end
+  local known = tonumber(redis.call('ZSCORE', P .. ':' .. kind, id) or '-1')
+  if t > known then redis.call('ZADD', P .. ':' .. kind, t, id) end
+end
+for k, t in pairs(newest) do local id = string.match(k, '^([^|]+)'); peak(P .. ':s:' .. id, t, 'sessions', id) end
+for k, t in pairs(enewest) do local id = string.match(k, '^([^|]+)'); peak(P .. ':e:' .. id, t, 'events', id) end
+return late
+`;
+
+const FOLD_CHUNK = 1_000;
+
+export interface Signals {
+  readonly prefix: string;
+  /** Folds lines into the counters; resolves with how many were refused as too late. */
+  fold(lines: ViewerLine[]): Promise<number>;
+  /** Viewers watching now (a line within the window) for each id. */
+  watchingNow(scope: 's' | 'e', ids: string[], nowMs?: number): Promise<Map<string, number>>;
+}
+
+export function createSignals(o: { redis: Redis; redisPrefix: string }): Signals {
+  const prefix = `${o.redisPrefix}:an`;
+  return {
+    prefix,
+    async fold(lines) {
+      let late = 0;
+      for (let i = 0; i < lines.length; i += FOLD_CHUNK) {
+        const args: (string | number)[] = [VIEWER_WINDOW_MS, KEEP_SECONDS];
+        for (const l of lines.slice(i, i + FOLD_CHUNK)) args.push(l.sessionId, l.eventId, l.userId, Math.round(l.at), l.rendition, Math.max(0, Math.round(l.bytes)));
+        late += (await o.redis.eval(FOLD, 1, prefix, ...args)) as number;
+      }
+      return late;
+    },
+    async watchingNow(scope, ids, nowMs = Date.now()) {
+      const pipeline = o.redis.pipeline();
+      for (const id of ids) pipeline.zcount(`${prefix}:${scope}:${id}:seen`, nowMs - VIEWER_WINDOW_MS, '+inf');
+      const results = ids.length ? ((await pipeline.exec()) ?? []) : [];
+      return new Map(ids.map((id, i) => {
+        const [err, n] = results[i] ?? [null, 0];
+        if (err) throw err;
+        return [id, Number(n)];
+      }));
+    },
+  };
+}
