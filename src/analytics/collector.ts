@@ -24,6 +24,7 @@ export interface ParsedLine {
   userId: string;
   rendition: string;
   bytes: number;
+  segment: boolean;
 }
 
 /** One datagram → a viewer line, or null when it is not one of nginx's (wrong tag, malformed). */
@@ -34,7 +35,7 @@ export function parseViewerDatagram(text: string, tag: string): ParsedLine | nul
   if (!viewer) return null;
   const path = m[6]!;
   const slash = path.indexOf('/');
-  return { at: Math.round(Number(m[2]) * 1000), ...viewer, rendition: slash > 0 ? path.slice(0, slash) : 'master', bytes: Number(m[5]) };
+  return { at: Math.round(Number(m[2]) * 1000), ...viewer, rendition: slash > 0 ? path.slice(0, slash) : 'master', bytes: Number(m[5]), segment: !path.endsWith('.m3u8') };
 }
 
 export interface CollectorStats {
@@ -101,7 +102,7 @@ export function createCollector(o: { db: Db; signals: Signals; log: Log }): Coll
       throw err;
     }
     if (pending.length === 0) return;
-    const batch = pending;
+    const batch = pending.sort((a, b) => a.at - b.at); // per viewer in time order
     pending = [];
     try {
       stats.late += await o.signals.fold(batch);

@@ -69,7 +69,9 @@ export function createRollup(o: { db: Pool; redis: Redis; signals: Signals; log:
       const users = Object.keys(watch);
       for (const u of users) viewer.m.push(m), viewer.u.push(u), viewer.w.push(Math.min(MINUTE_MS, Number(watch[u])));
       const p = parsePeak(peaks[String(m)]);
-      minute.m.push(m), minute.viewers.push(users.length), minute.peak.push(p?.n ?? 0), minute.at.push(p?.at ?? null);
+      // the live count keeps a viewer for the window after their last request: within a minute,
+      // never more at once than were seen in it
+      minute.m.push(m), minute.viewers.push(users.length), minute.peak.push(Math.min(p?.n ?? 0, users.length)), minute.at.push(p?.at ?? null);
       for (const [field, v] of Object.entries(rends)) {
         if (!field.endsWith(':n')) continue;
         const r = field.slice(0, -2);

@@ -5,7 +5,7 @@
 // Per session s (and, for the peak only, per event e), under <prefix>:an:
 //   s:<id>:seen      zset user → time of their latest line (ms)
 //   s:<id>:w:<min>   hash user → ms watched in that minute (a field = seen that minute)
-//   s:<id>:r:<min>   hash "<rendition>:n" → requests, "<rendition>:b" → bytes
+//   s:<id>:r:<min>   hash "<rendition>:n" → media segments, "<rendition>:b" → bytes (playlists too)
 //   s:<id>:p         hash minute → "<most at once>:<when, ms>"
 //   s:<id>:mins      zset of minutes that hold data the roll-up has not finished with
 //   s:<id>:final     the newest minute the roll-up froze: lines for it or older are refused
@@ -31,17 +31,20 @@ export interface ViewerLine {
   at: number; // ms since the epoch
   rendition: string; // '' for a heartbeat; 'master' for the master playlist; else the rendition dir
   bytes: number;
+  segment: boolean; // a media segment (not a playlist)
 }
 
-// KEYS[1]: key prefix. ARGV: window ms, keep seconds, then 6 values per line.
+// KEYS[1]: key prefix. ARGV: window ms, keep seconds, then 7 values per line.
 // Returns the number of lines refused as too late (their minute was already frozen).
 const FOLD = `
 local P, W, KEEP = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local late = 0
 local newest, enewest = {}, {}
 local function final(k) return tonumber(redis.call('GET', k .. ':final') or '-1') end
-for i = 3, #ARGV, 6 do
-  local sid, eid, uid, t, rend, bytes = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], tonumber(ARGV[i + 5])
+for i = 3, #ARGV, 7 do
+  local sid, eid, uid, t, rend, bytes, seg = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6]
   local sk, ek = P .. ':s:' .. sid, P .. ':e:' .. eid
   local m = math.floor(t / 60000)
   local frozen = final(sk)
@@ -70,9 +73,11 @@ for i = 3, #ARGV, 6 do
     redis.call('EXPIRE', wk, KEEP)
     redis.call('ZADD', sk .. ':mins', m, m)
     if t > last then redis.call('ZADD', sk .. ':seen', t, uid) end
-    if rend ~= '' then
+    -- served renditions: only a line newer than the viewer's previous one (the copy of a line that
+    -- another API node also got, or a repeat, adds nothing)
+    if rend ~= '' and t > last then
       local rk = sk .. ':r:' .. m
-      redis.call('HINCRBY', rk, rend .. ':n', 1)
+      redis.call('HINCRBY', rk, rend .. ':n', seg == '1' and 1 or 0)
       redis.call('HINCRBY', rk, rend .. ':b', bytes)
       redis.call('EXPIRE', rk, KEEP)
     end
@@ -91,7 +96,8 @@ local function peak(k, t, kind, id)
   redis.call('EXPIRE', k .. ':seen', KEEP)
   local n = redis.call('ZCOUNT', k .. ':seen', t - W, '+inf')
   local m = math.floor(t / 60000)
-  if m > final(k) then
+  -- sampled from current lines only: a late or replayed batch says nothing about "at once"
+  if m > final(k) and t > now - 60000 then
     local was = redis.call('HGET', k .. ':p', m)
     if not was or tonumber(string.match(was, '^(%d+)')) < n then redis.call('HSET', k .. ':p', m, n .. ':' .. t) end
     redis.call('EXPIRE', k .. ':p', KEEP)
@@ -122,7 +128,7 @@ export function createSignals(o: { redis: Redis; redisPrefix: string }): Signals
       let late = 0;
       for (let i = 0; i < lines.length; i += FOLD_CHUNK) {
         const args: (string | number)[] = [VIEWER_WINDOW_MS, KEEP_SECONDS];
-        for (const l of lines.slice(i, i + FOLD_CHUNK)) args.push(l.sessionId, l.eventId, l.userId, Math.round(l.at), l.rendition, Math.max(0, Math.round(l.bytes)));
+        for (const l of lines.slice(i, i + FOLD_CHUNK)) args.push(l.sessionId, l.eventId, l.userId, Math.round(l.at), l.rendition, Math.max(0, Math.round(l.bytes)), l.segment ? '1' : '0');
         late += (await o.redis.eval(FOLD, 1, prefix, ...args)) as number;
       }
       return late;
