@@ -23,7 +23,12 @@ export interface ApiMetrics {
   wsFramesReceived: Counter;
   wsFramesSent: Counter;
   wsSlowClientsDropped: Counter;
+  /** Viewer analytics: where this node's viewer lines went, read from the collector at scrape time. */
+  readViewerLines(read: () => Record<(typeof VIEWER_LINE_OUTCOMES)[number], number>): void;
+  rollupSeconds: Histogram;
 }
+
+export const VIEWER_LINE_OUTCOMES = ['received', 'rejected', 'folded', 'late', 'dropped'] as const;
 
 export interface IngestMetrics {
   publishers: Gauge;
@@ -70,6 +75,18 @@ const QUEUE_WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 
 function apiMetrics(registers: Registry[]): ApiMetrics {
+  let readLines = (): Record<(typeof VIEWER_LINE_OUTCOMES)[number], number> => ({ received: 0, rejected: 0, folded: 0, late: 0, dropped: 0 });
+  new Counter({
+    name: 'onair_viewer_lines_total',
+    help: 'Viewer lines (nginx requests with a playback token, heartbeats) on this API node: received over UDP, rejected (no tag, malformed, unknown session), folded into Redis, refused as late, dropped (buffer full while Redis was away).',
+    labelNames: ['outcome'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const now = readLines();
+      for (const outcome of VIEWER_LINE_OUTCOMES) this.inc({ outcome }, now[outcome]);
+    },
+  });
   return {
     httpRequestSeconds: new Histogram({
       name: 'onair_http_request_duration_seconds',
@@ -82,6 +99,10 @@ function apiMetrics(registers: Registry[]): ApiMetrics {
     wsFramesReceived: new Counter({ name: 'onair_ws_frames_received_total', help: 'WebSocket frames received from clients.', registers }),
     wsFramesSent: new Counter({ name: 'onair_ws_frames_sent_total', help: 'WebSocket frames written to clients.', registers }),
     wsSlowClientsDropped: new Counter({ name: 'onair_ws_slow_clients_dropped_total', help: 'WebSocket clients closed because they could not keep up.', registers }),
+    readViewerLines(read) {
+      readLines = read;
+    },
+    rollupSeconds: new Histogram({ name: 'onair_analytics_rollup_duration_seconds', help: 'Analytics roll-up runs (Redis → Postgres) on this node.', buckets: LATENCY_BUCKETS, registers }),
   };
 }
 

@@ -82,7 +82,10 @@ export function createCollector(o: { db: Db; signals: Signals; log: Log }): Coll
       return !hit || now - hit.at > SESSION_CACHE_MS;
     });
     if (unknown.length > 0) {
-      const { rows } = await o.db.query<{ id: string; event_id: string }>(`SELECT id, event_id FROM event_sessions WHERE id = ANY($1::uuid[])`, [unknown]);
+      const { rows } = await o.db.query<{ id: string; event_id: string }>(`SELECT id, event_id FROM event_sessions WHERE id = ANY($1::uuid[])`, [unknown]).catch((err: unknown) => {
+        waiting = lines.concat(waiting); // Postgres unreachable: the lines wait for the next flush
+        throw err;
+      });
       for (const id of unknown) events.set(id, { eventId: null, at: now });
       for (const r of rows) events.set(r.id, { eventId: r.event_id, at: now });
     }
@@ -94,13 +97,7 @@ export function createCollector(o: { db: Db; signals: Signals; log: Log }): Coll
   }
 
   async function flushNow() {
-    try {
-      await resolveEvents();
-    } catch (err) {
-      // Postgres unreachable: the lines wait for the next flush
-      waiting.push(...pending.splice(0).map(({ eventId: _e, ...l }) => l));
-      throw err;
-    }
+    await resolveEvents();
     if (pending.length === 0) return;
     const batch = pending.sort((a, b) => a.at - b.at); // per viewer in time order
     pending = [];

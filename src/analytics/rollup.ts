@@ -9,6 +9,7 @@
 import { Queue, Worker } from 'bullmq';
 import { withTransaction, type Pool } from '../db/pool.js';
 import type { Log } from '../log.js';
+import type { ApiMetrics } from '../metrics.js';
 import type { Redis } from '../redis/connection.js';
 import { KEEP_SECONDS, MINUTE_MS, type Signals } from './signals.js';
 
@@ -173,13 +174,15 @@ export type Rollup = ReturnType<typeof createRollup>;
  * Runs the roll-up every `everySeconds` through a BullMQ job scheduler (one job per interval,
  * whichever node takes it). `connection` must be a blocking connection (maxRetriesPerRequest null).
  */
-export async function scheduleRollups(o: { connection: Redis; prefix: string; everySeconds: number; rollup: Rollup; log: Log }): Promise<{ close(): Promise<void> }> {
+export async function scheduleRollups(o: { connection: Redis; prefix: string; everySeconds: number; rollup: Rollup; log: Log; metrics?: ApiMetrics }): Promise<{ close(): Promise<void> }> {
   const queue = new Queue(ANALYTICS_QUEUE, { connection: o.connection, prefix: o.prefix });
   await queue.upsertJobScheduler('rollup', { every: o.everySeconds * 1000 }, { name: 'rollup', opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
   const worker = new Worker(
     ANALYTICS_QUEUE,
     async () => {
+      const end = o.metrics?.rollupSeconds.startTimer();
       const r = await o.rollup.run();
+      end?.();
       o.log.debug(r, 'Analytics rolled up.');
       return r;
     },

@@ -59,7 +59,7 @@ t.test('first start: everything comes up and the banner tells how to use it', as
   t.ok(key, 'demo stream key shown on first start');
   t.match(out, new RegExp(`RTMP server\\s+rtmp://localhost:${ports.RTMP_PORT}/live`));
   t.match(out, /OBS settings/);
-  t.match(playback, new RegExp(`^http://localhost:${ports.HTTP_PORT}/hls/[a-z0-9]+/master\\.m3u8$`));
+  t.match(playback, new RegExp(`^http://localhost:${ports.HTTP_PORT}/hls/[a-z0-9]+/v/[A-Za-z0-9_.-]+/master\\.m3u8$`), 'a preview URL with its token');
 
   const login = await fetch(`http://127.0.0.1:${ports.HTTP_PORT}/api/auth/login`, {
     method: 'POST',

@@ -51,6 +51,7 @@ await runRole('api', async ({ config, log, onShutdown }) => {
       everySeconds: config.analyticsRollupSeconds,
       rollup: createRollup({ db, redis, signals: deps.analytics.signals, log }),
       log,
+      metrics: metrics.metrics,
     });
     onShutdown(async () => {
       await rollups.close();

@@ -42,6 +42,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
   const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events };
   const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
   const viewerLines = createCollector({ db, signals, log });
+  metrics?.metrics.readViewerLines(() => ({ ...viewerLines.stats }));
   return {
     config,
     log,

@@ -12,10 +12,10 @@ const { redisUrl } = testEnv();
 const { url, pool } = await testDatabase(t);
 const dataDir = testDir('two-nodes');
 const [portA, portB] = [await freePort(), await freePort()];
-const env = { DATABASE_URL: url, REDIS_URL: redisUrl, REDIS_PREFIX: `t${randomId()}`, JWT_SECRET: randomId(24), DATA_DIR: dataDir, MEDIA_DIR: path.join(dataDir, 'media'), LOG_LEVEL: 'warn' };
+const env = { DATABASE_URL: url, REDIS_URL: redisUrl, REDIS_PREFIX: `t${randomId()}`, JWT_SECRET: randomId(24), PLAYBACK_SECRET: randomId(24), DATA_DIR: dataDir, MEDIA_DIR: path.join(dataDir, 'media'), LOG_LEVEL: 'warn' };
 const nodeA = spawnRole(t, 'api', { ...env, PORT: String(portA), INSTANCE_ID: 'api-a' }, 'api-a');
 spawnRole(t, 'api', { ...env, PORT: String(portB), INSTANCE_ID: 'api-b' }, 'api-b');
-const httpPort = await startTestNginx(t, { dataDir, mediaDir: env.MEDIA_DIR, apiPort: [portA, portB] });
+const httpPort = await startTestNginx(t, { dataDir, mediaDir: env.MEDIA_DIR, apiPort: [portA, portB], playbackSecret: env.PLAYBACK_SECRET });
 const base = `http://127.0.0.1:${httpPort}`;
 for (const port of [portA, portB]) await waitFor(() => fetch(`http://127.0.0.1:${port}/api/health`).then((r) => r.ok, () => false), { what: `api on ${port}` });
 
