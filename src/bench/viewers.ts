@@ -84,6 +84,7 @@ type ClientCmd =
 
 interface Snapshot {
   bytes: number;
+  segmentBytes: number;
   requests: number;
   okRequests: number;
   segments: number;
@@ -99,7 +100,7 @@ function clientMain(): void {
   let running: Promise<void>[] = [];
   let lastOk: number[] = [];
   let everOk: boolean[] = [];
-  const s = { bytes: 0, requests: 0, okRequests: 0, segments: 0, playlists: 0, errors: {} as Record<string, number> };
+  const s = { bytes: 0, segmentBytes: 0, requests: 0, okRequests: 0, segments: 0, playlists: 0, errors: {} as Record<string, number> };
   const err = (k: string) => void (s.errors[k] = (s.errors[k] ?? 0) + 1);
 
   function get(url: URL, keepBody: boolean): Promise<{ status: number; body: string }> {
@@ -109,6 +110,7 @@ function clientMain(): void {
         res.on('data', (c: Buffer) => {
           s.bytes += c.length;
           if (keepBody) chunks.push(c);
+          else s.segmentBytes += c.length;
         });
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: keepBody ? Buffer.concat(chunks).toString('utf8') : '' }));
         res.on('error', reject);
@@ -287,17 +289,25 @@ async function logBytes(file: string): Promise<number> {
 }
 
 /** Sum of $body_bytes_sent (field 10 in both our access log formats) in the lines appended after `from`. */
-async function accessLogBodyBytes(file: string, from: number, to: number): Promise<{ lines: number; bytes: number }> {
+async function accessLogBodyBytes(file: string, from: number, to: number): Promise<{ lines: number; bytes: number; segmentLines: number; segmentBytes: number; statuses: Record<string, number> }> {
   const text = (await readFile(file).catch(() => Buffer.alloc(0))).subarray(from, to).toString('utf8');
   let lines = 0;
   let bytes = 0;
+  let segmentLines = 0;
+  let segmentBytes = 0;
+  const statuses: Record<string, number> = {};
   for (const l of text.split('\n')) {
-    const m = /" (\d{3}) (\d+) "/.exec(l);
+    const m = /"[A-Z]+ (\S+)[^"]*" (\d{3}) (\d+) "/.exec(l);
     if (!m) continue;
     lines++;
-    bytes += Number(m[2]);
+    bytes += Number(m[3]);
+    statuses[m[2]!] = (statuses[m[2]!] ?? 0) + 1;
+    if (/\.(ts|m4s|mp4)$/.test(m[1]!)) {
+      segmentLines++;
+      segmentBytes += Number(m[3]);
+    }
   }
-  return { lines, bytes };
+  return { lines, bytes, segmentLines, segmentBytes, statuses };
 }
 
 // ---- the bench -------------------------------------------------------------------------------
@@ -313,6 +323,11 @@ interface PhaseResult {
   cpuSecondsPerGb: number | null;
   nginxLogBodyBytes: number;
   nginxLogLines: number;
+  nginxLogSegments: number;
+  nginxLogSegmentBytes: number;
+  nginxLogStatuses: Record<string, number>;
+  clientSegments: number;
+  clientSegmentBytes: number;
   requests: number;
   requestsPerSecond: number;
   segmentsPerSecond: number;
@@ -521,6 +536,7 @@ async function main(): Promise<void> {
     const snaps = await Promise.all(procs.map((p) => p.ask<Snapshot>({ cmd: 'snapshot' })));
     return {
       bytes: sum(snaps.map((x) => x.bytes)),
+      segmentBytes: sum(snaps.map((x) => x.segmentBytes)),
       requests: sum(snaps.map((x) => x.requests)),
       okRequests: sum(snaps.map((x) => x.okRequests)),
       segments: sum(snaps.map((x) => x.segments)),
@@ -532,7 +548,7 @@ async function main(): Promise<void> {
   const analytics = async () => {
     const r = await call(onBase, `/api/analytics/sessions/${sessionId}?top=0`, { token: adminToken });
     if (r.status !== 200) throw new Error(`GET /api/analytics/sessions/:id answered ${r.status}: ${r.text.slice(0, 300)}`);
-    return JSON.parse(r.text) as { currentViewers: number; peakViewers: number; uniqueViewers: number; watchTimeSeconds: number };
+    return JSON.parse(r.text) as { currentViewers: number; peakViewers: number; uniqueViewers: number; watchTimeSeconds: number; streamSessions?: unknown };
   };
 
   const phases: PhaseResult[] = [];
@@ -579,6 +595,11 @@ async function main(): Promise<void> {
       cpuSecondsPerGb: gigabits > 0 ? round(cpu / gigabits, 3) : null,
       nginxLogBodyBytes: fromLog.bytes,
       nginxLogLines: fromLog.lines,
+      nginxLogSegments: fromLog.segmentLines,
+      nginxLogSegmentBytes: fromLog.segmentBytes,
+      nginxLogStatuses: fromLog.statuses,
+      clientSegments: w1.snap.segments - w0.snap.segments,
+      clientSegmentBytes: w1.snap.segmentBytes - w0.snap.segmentBytes,
       requests,
       requestsPerSecond: round(requests / windowSeconds, 1),
       segmentsPerSecond: round((w1.snap.segments - w0.snap.segments) / windowSeconds, 1),
@@ -591,7 +612,7 @@ async function main(): Promise<void> {
     };
     phases.push(phase);
     say(
-      `[${name}] ${phase.windowSeconds} s: nginx ${phase.nginxCpuSeconds} CPU-s (${phase.nginxCpus} CPUs) for ${(bytes / 1e6).toFixed(1)} MB (nginx log: ${(fromLog.bytes / 1e6).toFixed(1)} MB in ${fromLog.lines} lines) = ${phase.cpuSecondsPerGb} CPU-s/Gb; ` +
+      `[${name}] ${phase.windowSeconds} s: nginx ${phase.nginxCpuSeconds} CPU-s (${phase.nginxCpus} CPUs) for ${(bytes / 1e6).toFixed(1)} MB (nginx log: ${(fromLog.bytes / 1e6).toFixed(1)} MB in ${fromLog.lines} lines, ${fromLog.segmentLines} segments ${(fromLog.segmentBytes / 1e6).toFixed(1)} MB; players: ${phase.clientSegments} segments ${(phase.clientSegmentBytes / 1e6).toFixed(1)} MB) = ${phase.cpuSecondsPerGb} CPU-s/Gb; ` +
         `${phase.requestsPerSecond} req/s (${phase.segmentsPerSecond} segments/s), errors: ${fmtCounts(phase.errors)}; viewers with a success ${phase.viewersWithASuccess}; api ${phase.apiCpuSeconds} CPU-s, clients ${phase.clientCpuSeconds} CPU-s, machine ${phase.machineBusyCpus} CPUs busy`,
     );
   }
@@ -626,6 +647,10 @@ async function main(): Promise<void> {
   const nErrors = sum(Object.values(totalErrors));
   const nRequests = sum(phases.map((p) => p.requests));
   const apiLog = (await readFile(roleLog('api'), 'utf8').catch(() => '')).split('\n').filter((l) => l.trim() !== '');
+  // pino levels: 40 warn, 50 error, 60 fatal
+  const workerWarn = (await Promise.all([roleLog('worker'), roleLog('ingest')].map((f) => readFile(f, 'utf8').catch(() => ''))))
+    .flatMap((t) => t.split('\n'))
+    .filter((l) => /"level":(4|5|6)0/.test(l));
 
   const out = await writeResult('viewers', {
     date: new Date().toISOString(),
@@ -644,6 +669,9 @@ async function main(): Promise<void> {
     phases,
     count: { ...countRatio, target: '1.00 ± 0.02', pass: countPass },
     afterRollup: { uniqueViewers: final.uniqueViewers, expectedUniqueViewers: VIEWERS, peakViewers: final.peakViewers, watchTimeSeconds: final.watchTimeSeconds },
+    streamSessions: final.streamSessions ?? null,
+    workerLogWarnings: workerWarn.length,
+    workerLogFirstWarnings: workerWarn.slice(0, 5).map((l) => l.slice(0, 400)),
     nginxCpuPerGb: {
       on: pooledOn !== null ? round(pooledOn, 3) : null,
       off: pooledOff !== null ? round(pooledOff, 3) : null,
@@ -656,7 +684,7 @@ async function main(): Promise<void> {
     apiLogLines: apiLog.length,
     runSeconds: round((performance.now() - started) / 1000, 1),
   });
-  keepWork = apiLog.length > 0 || nErrors > 0;
+  keepWork = apiLog.length > 0 || nErrors > 0 || workerWarn.length > 0;
 
   say('');
   say(`  results: ${out}`);
@@ -665,6 +693,8 @@ async function main(): Promise<void> {
   say(`  after the roll-up: uniqueViewers ${final.uniqueViewers} (expected ${VIEWERS}), peakViewers ${final.peakViewers}`);
   say(`  nginx CPU per Gb: ON ${pooledOn?.toFixed(3)} s, OFF ${pooledOff?.toFixed(3)} s, ratio ${cpuRatio} (per round: ${pairRatios.join(', ')}) — target ≤ 1.10: ${cpuPass ? 'PASS' : 'MISS'}`);
   say(`  requests ${nRequests.toLocaleString('en')}, errors ${nErrors} (${fmtCounts(totalErrors)}); run ${round((performance.now() - started) / 1000, 0)} s`);
+  say(`  the stream's publish (worker): ${JSON.stringify(final.streamSessions ?? null).slice(0, 600)}`);
+  if (workerWarn.length) say(`  the worker/ingest wrote ${workerWarn.length} warning/error line(s); first: ${workerWarn[0]!.slice(0, 300)}`);
   if (apiLog.length) say(`  the api wrote ${apiLog.length} warning/error line(s); first: ${apiLog[0]!.slice(0, 300)}`);
 }
 
