@@ -64,7 +64,7 @@ const intEnv = (name: string, def: number, min: number, max: number): number => 
 
 const VIEWERS = intEnv('BENCH_VIEWERS', 2_000, 1, 20_000);
 const PHASE_S = intEnv('BENCH_PHASE_S', 60, 20, 600);
-const ROUNDS = intEnv('BENCH_ROUNDS', 2, 1, 10);
+const ROUNDS = intEnv('BENCH_ROUNDS', 3, 1, 10);
 const CLIENT_PROCS = intEnv('BENCH_CLIENT_PROCS', 2, 1, 8);
 const WARMUP_S = Math.min(25, PHASE_S - 5); // count samples start here (every viewer has fetched)
 const SETTLE_S = 5; // CPU/bytes window starts this long after a phase starts (connections, masters)
@@ -288,7 +288,7 @@ async function logBytes(file: string): Promise<number> {
   return (await stat(file).catch(() => null))?.size ?? 0;
 }
 
-/** Sum of $body_bytes_sent (field 10 in both our access log formats) in the lines appended after `from`. */
+/** HLS requests, their $body_bytes_sent and statuses in the access log bytes [from, to) (both our log formats). */
 async function accessLogBodyBytes(file: string, from: number, to: number): Promise<{ lines: number; bytes: number; segmentLines: number; segmentBytes: number; statuses: Record<string, number> }> {
   const text = (await readFile(file).catch(() => Buffer.alloc(0))).subarray(from, to).toString('utf8');
   let lines = 0;
@@ -298,7 +298,7 @@ async function accessLogBodyBytes(file: string, from: number, to: number): Promi
   const statuses: Record<string, number> = {};
   for (const l of text.split('\n')) {
     const m = /"[A-Z]+ (\S+)[^"]*" (\d{3}) (\d+) "/.exec(l);
-    if (!m) continue;
+    if (!m || !m[1]!.startsWith('/hls/')) continue;
     lines++;
     bytes += Number(m[3]);
     statuses[m[2]!] = (statuses[m[2]!] ?? 0) + 1;
@@ -308,6 +308,17 @@ async function accessLogBodyBytes(file: string, from: number, to: number): Promi
     }
   }
   return { lines, bytes, segmentLines, segmentBytes, statuses };
+}
+
+/** Machine-wide UDP counters (/proc/net/snmp): datagrams received, and those dropped on receive. */
+async function udpCounters(): Promise<{ inDatagrams: number; inErrors: number; rcvbufErrors: number }> {
+  const text = await readFile('/proc/net/snmp', 'utf8').catch(() => '');
+  const rows = text.split('\n').filter((l) => l.startsWith('Udp:'));
+  if (rows.length < 2) return { inDatagrams: 0, inErrors: 0, rcvbufErrors: 0 };
+  const names = rows[0]!.split(/\s+/);
+  const vals = rows[1]!.split(/\s+/).map(Number);
+  const get = (n: string) => vals[names.indexOf(n)] ?? 0;
+  return { inDatagrams: get('InDatagrams'), inErrors: get('InErrors'), rcvbufErrors: get('RcvbufErrors') };
 }
 
 // ---- the bench -------------------------------------------------------------------------------
@@ -334,6 +345,7 @@ interface PhaseResult {
   errors: Record<string, number>;
   viewersWithASuccess: number;
   apiCpuSeconds: number | null;
+  udp: { inDatagrams: number; inErrors: number; rcvbufErrors: number };
   clientCpuSeconds: number;
   machineBusyCpus: number;
   countSamples: { at: string; reported: number; truth: number; ratio: number | null }[];
@@ -561,7 +573,7 @@ async function main(): Promise<void> {
     const phaseStart = Date.now();
     await Promise.all(procs.map((p, k) => p.ask({ cmd: 'start', urls: slice(list, k) })));
     await sleep(SETTLE_S * 1000);
-    const w0 = { at: performance.now(), cpu: (await processTreeCpuSeconds(nginxPid))!, snap: await snapshot(), log: await logBytes(nginx.accessLog), api: await processCpuSeconds(api.process.pid!), machine: await machineCpu() };
+    const w0 = { at: performance.now(), cpu: (await processTreeCpuSeconds(nginxPid))!, snap: await snapshot(), log: await logBytes(nginx.accessLog), api: await processCpuSeconds(api.process.pid!), machine: await machineCpu(), udp: await udpCounters() };
     const samples: PhaseResult['countSamples'] = [];
     for (let t = WARMUP_S; t < PHASE_S; t += SAMPLE_EVERY_S) {
       const wait = phaseStart + t * 1000 - Date.now();
@@ -575,7 +587,7 @@ async function main(): Promise<void> {
     }
     const endWait = phaseStart + PHASE_S * 1000 - Date.now();
     if (endWait > 0) await sleep(endWait);
-    const w1 = { at: performance.now(), cpu: (await processTreeCpuSeconds(nginxPid))!, snap: await snapshot(), log: await logBytes(nginx.accessLog), api: await processCpuSeconds(api.process.pid!), machine: await machineCpu() };
+    const w1 = { at: performance.now(), cpu: (await processTreeCpuSeconds(nginxPid))!, snap: await snapshot(), log: await logBytes(nginx.accessLog), api: await processCpuSeconds(api.process.pid!), machine: await machineCpu(), udp: await udpCounters() };
     await Promise.all(procs.map((p) => p.ask({ cmd: 'stop' })));
     await sleep(500); // the last requests reach the access log
     const fromLog = await accessLogBodyBytes(nginx.accessLog, w0.log, w1.log);
@@ -605,6 +617,7 @@ async function main(): Promise<void> {
       segmentsPerSecond: round((w1.snap.segments - w0.snap.segments) / windowSeconds, 1),
       errors: diffCounts(w0.snap.errors, w1.snap.errors),
       viewersWithASuccess: w1.snap.everOk,
+      udp: { inDatagrams: w1.udp.inDatagrams - w0.udp.inDatagrams, inErrors: w1.udp.inErrors - w0.udp.inErrors, rcvbufErrors: w1.udp.rcvbufErrors - w0.udp.rcvbufErrors },
       apiCpuSeconds: w0.api !== null && w1.api !== null ? round(w1.api - w0.api, 2) : null,
       clientCpuSeconds: round(w1.snap.cpuSeconds - w0.snap.cpuSeconds, 2),
       machineBusyCpus: round((w1.machine.busySeconds - w0.machine.busySeconds) / windowSeconds, 2),
@@ -613,7 +626,7 @@ async function main(): Promise<void> {
     phases.push(phase);
     say(
       `[${name}] ${phase.windowSeconds} s: nginx ${phase.nginxCpuSeconds} CPU-s (${phase.nginxCpus} CPUs) for ${(bytes / 1e6).toFixed(1)} MB (nginx log: ${(fromLog.bytes / 1e6).toFixed(1)} MB in ${fromLog.lines} lines, ${fromLog.segmentLines} segments ${(fromLog.segmentBytes / 1e6).toFixed(1)} MB; players: ${phase.clientSegments} segments ${(phase.clientSegmentBytes / 1e6).toFixed(1)} MB) = ${phase.cpuSecondsPerGb} CPU-s/Gb; ` +
-        `${phase.requestsPerSecond} req/s (${phase.segmentsPerSecond} segments/s), errors: ${fmtCounts(phase.errors)}; viewers with a success ${phase.viewersWithASuccess}; api ${phase.apiCpuSeconds} CPU-s, clients ${phase.clientCpuSeconds} CPU-s, machine ${phase.machineBusyCpus} CPUs busy`,
+        `${phase.requestsPerSecond} req/s (${phase.segmentsPerSecond} segments/s), errors: ${fmtCounts(phase.errors)}; UDP in ${phase.udp.inDatagrams} (receive errors ${phase.udp.inErrors}); viewers with a success ${phase.viewersWithASuccess}; api ${phase.apiCpuSeconds} CPU-s, clients ${phase.clientCpuSeconds} CPU-s, machine ${phase.machineBusyCpus} CPUs busy`,
     );
   }
 
@@ -627,6 +640,24 @@ async function main(): Promise<void> {
   await sleep(6_000); // one more roll-up, so the figures are settled
   final = await analytics();
   say(`After the phases: uniqueViewers ${final.uniqueViewers} (expected ${VIEWERS}), peakViewers ${final.peakViewers}, watchTimeSeconds ${final.watchTimeSeconds}, currentViewers ${final.currentViewers}.`);
+
+  // -- what the api says was served (renditionsServed, from the viewer lines) against nginx's ON access log, whole run
+  const onLog = nginxes.find((n) => n.label === 'on')!.accessLog;
+  const onAll = await accessLogBodyBytes(onLog, 0, await logBytes(onLog));
+  const served = ((final.streamSessions ?? []) as { renditionsServed?: { rendition: string; segments: number; bytes: number }[] }[]).flatMap((x) => x.renditionsServed ?? []);
+  const servedSegments = sum(served.map((r) => r.segments));
+  const servedBytes = sum(served.map((r) => r.bytes));
+  const servedCheck = {
+    nginxOnLogSegments: onAll.segmentLines,
+    nginxOnLogBytes: onAll.bytes,
+    nginxOnLogLines: onAll.lines,
+    nginxOnLogStatuses: onAll.statuses,
+    apiRenditionsServedSegments: servedSegments,
+    apiRenditionsServedBytes: servedBytes,
+    segmentsRatio: onAll.segmentLines > 0 ? round(servedSegments / onAll.segmentLines, 4) : null,
+    bytesRatio: onAll.bytes > 0 ? round(servedBytes / onAll.bytes, 4) : null,
+  };
+  say(`Served per the api (renditionsServed): ${servedSegments} segments, ${(servedBytes / 1e6).toFixed(1)} MB; nginx ON access log: ${onAll.segmentLines} segments, ${(onAll.bytes / 1e6).toFixed(1)} MB in ${onAll.lines} lines (ratio segments ${servedCheck.segmentsRatio}, bytes ${servedCheck.bytesRatio}).`);
 
   // -- figures
   const on = phases.filter((p) => p.analytics === 'on');
@@ -642,6 +673,20 @@ async function main(): Promise<void> {
   const pooledOn = pooled(on);
   const pooledOff = pooled(off);
   const cpuRatio = pooledOn !== null && pooledOff !== null ? round(pooledOn / pooledOff, 3) : null;
+  // the same with the bytes nginx logged ($body_bytes_sent) instead of the players' count
+  const pooledLog = (ps: PhaseResult[]) => {
+    const g = sum(ps.map((p) => p.nginxLogBodyBytes)) * 8 / 1e9;
+    return g > 0 ? sum(ps.map((p) => p.nginxCpuSeconds)) / g : null;
+  };
+  const logOn = pooledLog(on);
+  const logOff = pooledLog(off);
+  const cpuRatioByLog = logOn !== null && logOff !== null ? round(logOn / logOff, 3) : null;
+  // nginx CPU per request (µs): what analytics add per request, independent of segment size
+  const perReq = (ps: PhaseResult[]) => {
+    const n = sum(ps.map((p) => p.nginxLogLines));
+    return n > 0 ? round((sum(ps.map((p) => p.nginxCpuSeconds)) / n) * 1e6, 1) : null;
+  };
+  const medianRoundRatio = median(pairRatios);
   const cpuPass = cpuRatio !== null && cpuRatio <= 1.1;
   const totalErrors = phases.reduce((a, p) => addCounts(a, p.errors), {} as Record<string, number>);
   const nErrors = sum(Object.values(totalErrors));
@@ -670,6 +715,7 @@ async function main(): Promise<void> {
     count: { ...countRatio, target: '1.00 ± 0.02', pass: countPass },
     afterRollup: { uniqueViewers: final.uniqueViewers, expectedUniqueViewers: VIEWERS, peakViewers: final.peakViewers, watchTimeSeconds: final.watchTimeSeconds },
     streamSessions: final.streamSessions ?? null,
+    servedCheck,
     workerLogWarnings: workerWarn.length,
     workerLogFirstWarnings: workerWarn.slice(0, 5).map((l) => l.slice(0, 400)),
     nginxCpuPerGb: {
@@ -677,6 +723,10 @@ async function main(): Promise<void> {
       off: pooledOff !== null ? round(pooledOff, 3) : null,
       ratio: cpuRatio,
       perRoundRatios: pairRatios,
+      medianOfRoundRatios: medianRoundRatio,
+      byNginxLogBytes: { on: logOn !== null ? round(logOn, 3) : null, off: logOff !== null ? round(logOff, 3) : null, ratio: cpuRatioByLog },
+      cpuMicrosecondsPerRequest: { on: perReq(on), off: perReq(off) },
+      segmentBytesMean: Math.round(sum(phases.map((p) => p.nginxLogSegmentBytes)) / Math.max(1, sum(phases.map((p) => p.nginxLogSegments)))),
       target: '≤ 1.10',
       pass: cpuPass,
     },
@@ -691,7 +741,8 @@ async function main(): Promise<void> {
   say(`bench:viewers on ${machine.nproc} × ${machine.cpuModel}; ${VIEWERS} viewers of ${lowest.uri} (${lowest.bandwidth} b/s), ${ROUNDS} × (ON ${PHASE_S} s, OFF ${PHASE_S} s)`);
   say(`  viewer count ratio (currentViewers / true): min ${countRatio.min}, median ${countRatio.median}, max ${countRatio.max} over ${countRatio.samples} samples — target 1.00 ± 0.02: ${countPass ? 'PASS' : 'MISS'}`);
   say(`  after the roll-up: uniqueViewers ${final.uniqueViewers} (expected ${VIEWERS}), peakViewers ${final.peakViewers}`);
-  say(`  nginx CPU per Gb: ON ${pooledOn?.toFixed(3)} s, OFF ${pooledOff?.toFixed(3)} s, ratio ${cpuRatio} (per round: ${pairRatios.join(', ')}) — target ≤ 1.10: ${cpuPass ? 'PASS' : 'MISS'}`);
+  say(`  nginx CPU per Gb: ON ${pooledOn?.toFixed(3)} s, OFF ${pooledOff?.toFixed(3)} s, ratio ${cpuRatio} (per round: ${pairRatios.join(', ')}; median ${medianRoundRatio}) — target ≤ 1.10: ${cpuPass ? 'PASS' : 'MISS'}`);
+  say(`    with nginx's logged bytes instead: ON ${logOn?.toFixed(3)} s, OFF ${logOff?.toFixed(3)} s, ratio ${cpuRatioByLog}; nginx CPU per request: ON ${perReq(on)} µs, OFF ${perReq(off)} µs`);
   say(`  requests ${nRequests.toLocaleString('en')}, errors ${nErrors} (${fmtCounts(totalErrors)}); run ${round((performance.now() - started) / 1000, 0)} s`);
   say(`  the stream's publish (worker): ${JSON.stringify(final.streamSessions ?? null).slice(0, 600)}`);
   if (workerWarn.length) say(`  the worker/ingest wrote ${workerWarn.length} warning/error line(s); first: ${workerWarn[0]!.slice(0, 300)}`);
