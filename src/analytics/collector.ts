@@ -1,12 +1,13 @@
-// Takes nginx's viewer lines (one syslog datagram per HLS request made with a playback token,
-// see src/local/nginx-config.ts) on UDP at the API node's own port number, and folds them into
-// Redis in batches. nginx sends every line to every API node: each node folds what it gets and
-// the fold ignores repeats, so a node that is down or restarting loses nothing.
+// Takes nginx's viewer lines (one per HLS request made with a playback token, carried in batches
+// by the forwarder beside nginx, see forwarder.ts) on UDP at the API node's own port number, and
+// folds them into Redis in batches. Every line reaches every API node: each node folds what it
+// gets and the fold ignores repeats, so a node that is down or restarting loses nothing.
 // Datagrams without nginx's tag (derived from PLAYBACK_SECRET) are dropped: nobody else can
 // speak for a viewer. Nothing from a datagram is ever logged.
 import { createSocket, type Socket } from 'node:dgram';
 import type { Db } from '../db/pool.js';
 import type { Log } from '../log.js';
+import { DATAGRAM_HEADER } from './forwarder.js';
 import { parseViewerId, PREVIEW_SESSION_ID } from './playback.js';
 import type { Signals, ViewerLine } from './signals.js';
 
@@ -15,27 +16,43 @@ const FLUSH_MS = 500;
 const MAX_BUFFERED = 200_000;
 const SESSION_CACHE_MS = 5 * 60_000;
 
-// <prio>Mmm dd hh:mm:ss TAG: v1 <msec> <viewer id> <status> <bytes> <path after the token>
-const LINE = /^<\d{1,3}>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ([A-Za-z0-9_]{1,32}): v1 (\d{9,11}(?:\.\d{1,3})?) ([A-Za-z0-9_-]{44}) (\d{3}) (\d{1,15}) ([A-Za-z0-9_./-]{1,200})$/;
+// v1 <msec> <viewer id> <status> <bytes> <path after the token> <request id>
+const LINE = /^v1 (\d{9,11}(?:\.\d{1,3})?) ([A-Za-z0-9_-]{44}) (\d{3}) (\d{1,15}) ([A-Za-z0-9_./-]{1,200}) ([0-9a-f]{32})$/;
 
-export interface ParsedLine {
-  at: number;
-  sessionId: string;
-  userId: string;
-  rendition: string;
-  bytes: number;
-  segment: boolean;
+export type ParsedLine = Omit<ViewerLine, 'eventId'>;
+
+/** One line of nginx's → a viewer line, or null when it is not one. */
+export function parseViewerLine(text: string): ParsedLine | null {
+  const m = LINE.exec(text);
+  if (!m) return null;
+  const viewer = parseViewerId(m[2]!);
+  if (!viewer) return null;
+  const path = m[5]!;
+  const slash = path.indexOf('/');
+  return {
+    at: Math.round(Number(m[1]) * 1000),
+    ...viewer,
+    rendition: slash > 0 ? path.slice(0, slash) : 'master',
+    bytes: Number(m[4]),
+    segment: !path.endsWith('.m3u8'),
+    requestId: m[6]!,
+  };
 }
 
-/** One datagram → a viewer line, or null when it is not one of nginx's (wrong tag, malformed). */
-export function parseViewerDatagram(text: string, tag: string): ParsedLine | null {
-  const m = LINE.exec(text.trimEnd());
-  if (!m || m[1] !== tag) return null;
-  const viewer = parseViewerId(m[3]!);
-  if (!viewer) return null;
-  const path = m[6]!;
-  const slash = path.indexOf('/');
-  return { at: Math.round(Number(m[2]) * 1000), ...viewer, rendition: slash > 0 ? path.slice(0, slash) : 'master', bytes: Number(m[5]), segment: !path.endsWith('.m3u8') };
+/** A datagram from the forwarder → its lines (malformed ones counted), or null without our tag. */
+export function parseViewerDatagram(data: Buffer, tag: string): { lines: ParsedLine[]; malformed: number } | null {
+  const text = data.toString('latin1');
+  const head = `${DATAGRAM_HEADER} ${tag}\n`;
+  if (!text.startsWith(head)) return null;
+  const lines: ParsedLine[] = [];
+  let malformed = 0;
+  for (const raw of text.slice(head.length).split('\n')) {
+    if (!raw) continue;
+    const l = parseViewerLine(raw);
+    if (l) lines.push(l);
+    else malformed++;
+  }
+  return { lines, malformed };
 }
 
 export interface CollectorStats {
@@ -132,12 +149,15 @@ export function createCollector(o: { db: Db; signals: Signals; log: Log }): Coll
     async listen(port, host, tag) {
       const s = createSocket({ type: 'udp4', recvBufferSize: 8 * 1024 * 1024 });
       s.on('message', (msg) => {
-        stats.received++;
-        const line = msg.length <= 512 ? parseViewerDatagram(msg.toString('latin1'), tag) : null;
-        if (!line) return void stats.rejected++;
-        if (line.sessionId === PREVIEW_SESSION_ID) return; // staff previews are not viewers
-        if (waiting.length + pending.length >= MAX_BUFFERED) return void stats.dropped++;
-        waiting.push(line);
+        const d = parseViewerDatagram(msg, tag);
+        if (!d) return void stats.rejected++; // not from our nginx
+        stats.received += d.lines.length + d.malformed;
+        stats.rejected += d.malformed;
+        for (const line of d.lines) {
+          if (line.sessionId === PREVIEW_SESSION_ID) continue; // staff previews are not viewers
+          if (waiting.length + pending.length >= MAX_BUFFERED) stats.dropped++;
+          else waiting.push(line);
+        }
       });
       s.on('error', (err) => o.log.warn({ err: err.message }, 'The viewer log socket reported an error.'));
       await new Promise<void>((resolve, reject) => {

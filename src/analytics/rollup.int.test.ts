@@ -1,5 +1,5 @@
 // The roll-up against real api processes, Redis and Postgres, with viewer lines sent over UDP as
-// nginx sends them (to every API node), timestamped over several past minutes so the test does
+// the forwarder beside nginx sends them (to every API node), timestamped over several past minutes so the test does
 // not wait for the clock. Node A only collects; node B collects and runs the roll-up. B is
 // killed mid-event and started again: every minute is written, once, with exactly the watch
 // time the lines imply; lines repeated to both nodes count once; a line for a minute already
@@ -9,6 +9,7 @@ import t from 'tap';
 import { freePort } from '../local/processes.js';
 import { viewerLogTag } from '../local/nginx-config.js';
 import { randomId, spawnRole, testDatabase, testEnv, waitFor, type RoleProc } from '../testing/harness.js';
+import { datagrams } from './forwarder.js';
 import { viewerId } from './playback.js';
 import { MINUTE_MS, VIEWER_WINDOW_MS } from './signals.js';
 
@@ -37,9 +38,11 @@ const tag = viewerLogTag(secret);
 const socket = createSocket('udp4');
 t.teardown(() => socket.close());
 type Line = { user: string; at: number; path: string };
-const stamp = (ms: number) => new Date(ms).toUTCString().slice(8, 11) + ' ' + String(new Date(ms).getUTCDate()).padStart(2, ' ') + ' ' + new Date(ms).toISOString().slice(11, 19);
+let requests = 0;
+const rid = new Map<Line, string>(); // one nginx request id per line, kept when a line is sent again
 function datagram(l: Line): Buffer {
-  return Buffer.from(`<190>${stamp(l.at)} ${tag}: v1 ${(l.at / 1000).toFixed(3)} ${viewerId(sessionId, l.user)} 200 1000 ${l.path}`);
+  if (!rid.has(l)) rid.set(l, (++requests).toString(16).padStart(32, '0'));
+  return datagrams(tag, [`v1 ${(l.at / 1000).toFixed(3)} ${viewerId(sessionId, l.user)} 200 1000 ${l.path} ${rid.get(l)}`])[0]!;
 }
 async function send(lines: Line[], ports: number[]) {
   for (const l of lines) {

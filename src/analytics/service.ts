@@ -134,7 +134,7 @@ export function createAnalyticsService(deps: { db: Db; redis: Redis; redisPrefix
         const left = await redis.pttl(key);
         throw tooMany('Heartbeats come every few seconds at most; this one was not counted.', Math.max(1, Math.ceil(left / 1000)));
       }
-      deps.collector.add({ sessionId, eventId: event.id, userId: me.id, at: Date.now(), rendition: '', bytes: 0, segment: false });
+      deps.collector.add({ sessionId, eventId: event.id, userId: me.id, at: Date.now(), rendition: '', bytes: 0, segment: false, requestId: '' });
       return { counted: true, nextInSeconds: HEARTBEAT_SECONDS };
     },
 

@@ -32,9 +32,10 @@ export interface ViewerLine {
   rendition: string; // '' for a heartbeat; 'master' for the master playlist; else the rendition dir
   bytes: number;
   segment: boolean; // a media segment (not a playlist)
+  requestId: string; // nginx's $request_id ('' for a heartbeat): a line seen twice counts once
 }
 
-// KEYS[1]: key prefix. ARGV: window ms, keep seconds, then 7 values per line.
+// KEYS[1]: key prefix. ARGV: window ms, keep seconds, then 8 values per line.
 // Returns the number of lines refused as too late (their minute was already frozen).
 const FOLD = `
 local P, W, KEEP = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -43,8 +44,8 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local late = 0
 local newest, enewest = {}, {}
 local function final(k) return tonumber(redis.call('GET', k .. ':final') or '-1') end
-for i = 3, #ARGV, 7 do
-  local sid, eid, uid, t, rend, bytes, seg = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6]
+for i = 3, #ARGV, 8 do
+  local sid, eid, uid, t, rend, bytes, seg, rid = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7]
   local sk, ek = P .. ':s:' .. sid, P .. ':e:' .. eid
   local m = math.floor(t / 60000)
   local frozen = final(sk)
@@ -73,9 +74,8 @@ for i = 3, #ARGV, 7 do
     redis.call('EXPIRE', wk, KEEP)
     redis.call('ZADD', sk .. ':mins', m, m)
     if t > last then redis.call('ZADD', sk .. ':seen', t, uid) end
-    -- served renditions: only a line newer than the viewer's previous one (the copy of a line that
-    -- another API node also got, or a repeat, adds nothing)
-    if rend ~= '' and t > last then
+    -- served renditions: each request once (every API node gets every line)
+    if rend ~= '' and rid ~= '' and redis.call('SET', P .. ':rq:' .. rid, '1', 'NX', 'PX', 600000) then
       local rk = sk .. ':r:' .. m
       redis.call('HINCRBY', rk, rend .. ':n', seg == '1' and 1 or 0)
       redis.call('HINCRBY', rk, rend .. ':b', bytes)
@@ -128,7 +128,7 @@ export function createSignals(o: { redis: Redis; redisPrefix: string }): Signals
       let late = 0;
       for (let i = 0; i < lines.length; i += FOLD_CHUNK) {
         const args: (string | number)[] = [VIEWER_WINDOW_MS, KEEP_SECONDS];
-        for (const l of lines.slice(i, i + FOLD_CHUNK)) args.push(l.sessionId, l.eventId, l.userId, Math.round(l.at), l.rendition, Math.max(0, Math.round(l.bytes)), l.segment ? '1' : '0');
+        for (const l of lines.slice(i, i + FOLD_CHUNK)) args.push(l.sessionId, l.eventId, l.userId, Math.round(l.at), l.rendition, Math.max(0, Math.round(l.bytes)), l.segment ? '1' : '0', l.requestId);
         late += (await o.redis.eval(FOLD, 1, prefix, ...args)) as number;
       }
       return late;

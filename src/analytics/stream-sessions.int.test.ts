@@ -138,9 +138,12 @@ t.test('recordProgress keeps the transcoder figures on the publish session', asy
   // ffmpeg's first report of a run: speed=N/A, fps=0.00 — a sample, but no measurement
   await recordProgress(pool, ps, sample(null, 0));
   t.strictSame(await figures(), { progress_samples: 4, speed_min: '0.900', speed_avg: '1.050', fps_min: '29.500' });
+  // the start-up burst (the first 10 s of output) is not a speed: ignored
+  await recordProgress(pool, ps, { ...sample(173, 30), outTimeSeconds: 2 });
+  t.strictSame(await figures(), { progress_samples: 5, speed_min: '0.900', speed_avg: '1.050', fps_min: '29.500' });
   // the mean is over the samples that had a speed: (1.2 + 0.9 + 1.05 + 1.45) / 4
   await recordProgress(pool, ps, sample(1.45, 30));
-  t.strictSame(await figures(), { progress_samples: 5, speed_min: '0.900', speed_avg: '1.150', fps_min: '29.500' });
+  t.strictSame(await figures(), { progress_samples: 6, speed_min: '0.900', speed_avg: '1.150', fps_min: '29.500' });
 
   const [stats] = (await streamSessionStats(pool, await session(streamId, new Date().toISOString(), new Date(Date.now() + 60_000).toISOString())));
   t.strictSame(stats!.transcoder, { speedMin: 0.9, speedAvg: 1.15, fpsMin: 29.5, restarts: 0 });

@@ -1,14 +1,15 @@
 // bench:viewers: HLS viewer analytics under load. 2,000 simulated HLS viewers through our nginx
 // on a live stream: the viewer count the API reports against the true count (target ratio
 // 1.00 ± 0.02), and nginx CPU seconds per Gb served with analytics on (per-viewer token URLs,
-// secure_link check, one syslog UDP line per request to the api node) against off (a second
-// nginx rendered without a playback secret, plain URLs, nothing logged for analytics) in the
-// same run (target ≤ 1.10).
+// secure_link check, one line per request into a buffered viewer-line file that the nginx role
+// forwards to the api node) against off (a second nginx rendered without a playback secret, plain
+// URLs, nothing logged for analytics) in the same run (target ≤ 1.10). The nginx role process
+// (the forwarder) is measured beside nginx, not in its figure.
 //
 // Setup: embedded Postgres and Redis, migrations, the api, ingest and worker roles
-// (node dist/bin/<role>.js, NODE_ENV=production, ANALYTICS_ROLLUP_EVERY=5s), two nginx
-// instances from nginx/onair.conf.template over one media dir (ON with the playback secret, OFF
-// without), a real ffmpeg test-pattern publish over RTMP transcoded by the worker. 2,000
+// (node dist/bin/<role>.js, NODE_ENV=production, ANALYTICS_ROLLUP_EVERY=5s), two nginx roles
+// (node dist/bin/nginx.js: nginx/onair.conf.template, nginx in the foreground) over one media dir
+// (ON with the playback secret and the viewer-line forwarder, OFF with PLAYBACK_TOKENS=off), a real ffmpeg test-pattern publish over RTMP transcoded by the worker. 2,000
 // attendees, their devices, an admin, one published event live now with a session on that
 // stream, everyone joined: inserted by SQL; JWTs signed with the api's secret. Every viewer's
 // URL comes from GET /api/sessions/:id with its own JWT (through nginx), as a player gets it.
@@ -28,7 +29,6 @@ import http from 'node:http';
 import path from 'node:path';
 import { createTokenService } from '../http/auth.js';
 import { freePort, isRoot } from '../local/processes.js';
-import { prepareNginx } from '../local/nginx-config.js';
 import { APP_ROOT } from '../paths.js';
 import { waitFor } from '../testing/harness.js';
 import {
@@ -345,6 +345,8 @@ interface PhaseResult {
   errors: Record<string, number>;
   viewersWithASuccess: number;
   apiCpuSeconds: number | null;
+  /** The nginx role process (node): the viewer-line forwarder with tokens on, idle with them off. */
+  forwarderCpuSeconds: number | null;
   udp: { inDatagrams: number; inErrors: number; rcvbufErrors: number };
   clientCpuSeconds: number;
   machineBusyCpus: number;
@@ -394,33 +396,36 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'info',
   };
 
-  const nginxes: { label: 'on' | 'off'; port: number; child: Child; accessLog: string }[] = [];
+  // each nginx as the nginx role runs it (node dist/bin/nginx.js: renders the template, runs nginx,
+  // and with tokens on carries nginx's viewer lines to the api): nginx's CPU is its master and
+  // workers; the role process (the forwarder) is measured on its own
+  const nginxes: { label: 'on' | 'off'; port: number; masterPid: number; role: Child; accessLog: string }[] = [];
   for (const [label, port] of [['on', onPort], ['off', offPort]] as const) {
     const nDir = path.join(work, `nginx-${label}`);
-    const nLogs = path.join(nDir, 'logs');
     await mkdir(nDir, { recursive: true, mode: 0o755 });
     chmodSync(nDir, 0o755);
-    const n = prepareNginx({
-      dataDir: nDir,
-      logDir: nLogs,
-      httpPort: port,
-      mediaDir,
-      apiUpstreams: [`127.0.0.1:${apiPort}`],
-      runAsRoot: isRoot(),
-      playbackSecret: label === 'on' ? playbackSecret : null,
-    });
-    const child = startChild(`nginx-${label}`, n.command, n.args);
-    onCleanup(() => stopChild(child, 'SIGQUIT', 5_000));
-    nginxes.push({ label, port, child, accessLog: path.join(nLogs, 'nginx-access.log') });
-  }
-  for (const n of nginxes) {
-    await waitFor(
+    const role = startNodeBin(`nginx-${label}`, 'nginx', {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      DATA_DIR: nDir,
+      MEDIA_DIR: mediaDir,
+      HTTP_PORT: String(port),
+      API_UPSTREAMS: `127.0.0.1:${apiPort}`,
+      PLAYBACK_TOKENS: label,
+      PLAYBACK_SECRET: label === 'on' ? playbackSecret : '',
+      LOG_LEVEL: 'warn',
+    }, path.join(logDir, `nginx-role-${label}.log`));
+    onCleanup(() => stopChild(role, 'SIGTERM', 8_000));
+    const pidFile = path.join(nDir, 'nginx', 'nginx.pid');
+    const masterPid = await waitFor(
       async () => {
-        if (n.child.process.exitCode !== null) throw new Error(`nginx-${n.label} exited: ${n.child.stderrTail()}`);
-        return (await fetch(`http://127.0.0.1:${n.port}/`).catch(() => null))?.ok;
+        if (role.process.exitCode !== null) throw new Error(`nginx-${label} role exited: ${role.stderrTail()}`);
+        const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+        return pid > 0 && (await fetch(`http://127.0.0.1:${port}/`).catch(() => null))?.ok ? pid : null;
       },
-      { what: `nginx-${n.label}`, timeoutMs: 10_000 },
+      { what: `nginx-${label}`, timeoutMs: 15_000 },
     );
+    nginxes.push({ label, port, masterPid, role, accessLog: path.join(nDir, 'logs', 'nginx-access.log') });
   }
   const onBase = `http://127.0.0.1:${onPort}`;
   const offBase = `http://127.0.0.1:${offPort}`;
@@ -568,12 +573,12 @@ async function main(): Promise<void> {
   for (const [pi, mode] of order.entries()) {
     const name = `${mode.toUpperCase()} #${Math.floor(pi / 2) + 1}`;
     const nginx = nginxes.find((n) => n.label === mode)!;
-    const nginxPid = nginx.child.process.pid!;
+    const nginxPid = nginx.masterPid;
     const list = mode === 'on' ? urls : urls.map(() => plainUrl);
     const phaseStart = Date.now();
     await Promise.all(procs.map((p, k) => p.ask({ cmd: 'start', urls: slice(list, k) })));
     await sleep(SETTLE_S * 1000);
-    const w0 = { at: performance.now(), cpu: (await processTreeCpuSeconds(nginxPid))!, snap: await snapshot(), log: await logBytes(nginx.accessLog), api: await processCpuSeconds(api.process.pid!), machine: await machineCpu(), udp: await udpCounters() };
+    const w0 = { at: performance.now(), cpu: (await processTreeCpuSeconds(nginxPid))!, snap: await snapshot(), log: await logBytes(nginx.accessLog), api: await processCpuSeconds(api.process.pid!), forwarder: await processCpuSeconds(nginx.role.process.pid!), machine: await machineCpu(), udp: await udpCounters() };
     const samples: PhaseResult['countSamples'] = [];
     for (let t = WARMUP_S; t < PHASE_S; t += SAMPLE_EVERY_S) {
       const wait = phaseStart + t * 1000 - Date.now();
@@ -587,7 +592,7 @@ async function main(): Promise<void> {
     }
     const endWait = phaseStart + PHASE_S * 1000 - Date.now();
     if (endWait > 0) await sleep(endWait);
-    const w1 = { at: performance.now(), cpu: (await processTreeCpuSeconds(nginxPid))!, snap: await snapshot(), log: await logBytes(nginx.accessLog), api: await processCpuSeconds(api.process.pid!), machine: await machineCpu(), udp: await udpCounters() };
+    const w1 = { at: performance.now(), cpu: (await processTreeCpuSeconds(nginxPid))!, snap: await snapshot(), log: await logBytes(nginx.accessLog), api: await processCpuSeconds(api.process.pid!), forwarder: await processCpuSeconds(nginx.role.process.pid!), machine: await machineCpu(), udp: await udpCounters() };
     await Promise.all(procs.map((p) => p.ask({ cmd: 'stop' })));
     await sleep(500); // the last requests reach the access log
     const fromLog = await accessLogBodyBytes(nginx.accessLog, w0.log, w1.log);
@@ -619,6 +624,7 @@ async function main(): Promise<void> {
       viewersWithASuccess: w1.snap.everOk,
       udp: { inDatagrams: w1.udp.inDatagrams - w0.udp.inDatagrams, inErrors: w1.udp.inErrors - w0.udp.inErrors, rcvbufErrors: w1.udp.rcvbufErrors - w0.udp.rcvbufErrors },
       apiCpuSeconds: w0.api !== null && w1.api !== null ? round(w1.api - w0.api, 2) : null,
+      forwarderCpuSeconds: w0.forwarder !== null && w1.forwarder !== null ? round(w1.forwarder - w0.forwarder, 2) : null,
       clientCpuSeconds: round(w1.snap.cpuSeconds - w0.snap.cpuSeconds, 2),
       machineBusyCpus: round((w1.machine.busySeconds - w0.machine.busySeconds) / windowSeconds, 2),
       countSamples: samples,
@@ -626,7 +632,7 @@ async function main(): Promise<void> {
     phases.push(phase);
     say(
       `[${name}] ${phase.windowSeconds} s: nginx ${phase.nginxCpuSeconds} CPU-s (${phase.nginxCpus} CPUs) for ${(bytes / 1e6).toFixed(1)} MB (nginx log: ${(fromLog.bytes / 1e6).toFixed(1)} MB in ${fromLog.lines} lines, ${fromLog.segmentLines} segments ${(fromLog.segmentBytes / 1e6).toFixed(1)} MB; players: ${phase.clientSegments} segments ${(phase.clientSegmentBytes / 1e6).toFixed(1)} MB) = ${phase.cpuSecondsPerGb} CPU-s/Gb; ` +
-        `${phase.requestsPerSecond} req/s (${phase.segmentsPerSecond} segments/s), errors: ${fmtCounts(phase.errors)}; UDP in ${phase.udp.inDatagrams} (receive errors ${phase.udp.inErrors}); viewers with a success ${phase.viewersWithASuccess}; api ${phase.apiCpuSeconds} CPU-s, clients ${phase.clientCpuSeconds} CPU-s, machine ${phase.machineBusyCpus} CPUs busy`,
+        `${phase.requestsPerSecond} req/s (${phase.segmentsPerSecond} segments/s), errors: ${fmtCounts(phase.errors)}; UDP in ${phase.udp.inDatagrams} (receive errors ${phase.udp.inErrors}); viewers with a success ${phase.viewersWithASuccess}; api ${phase.apiCpuSeconds} CPU-s, nginx role (viewer-line forwarder) ${phase.forwarderCpuSeconds} CPU-s, clients ${phase.clientCpuSeconds} CPU-s, machine ${phase.machineBusyCpus} CPUs busy`,
     );
   }
 
@@ -703,7 +709,7 @@ async function main(): Promise<void> {
     config: { viewers: VIEWERS, phaseSeconds: PHASE_S, rounds: ROUNDS, order: order.map((m) => m.toUpperCase()), clientProcesses: CLIENT_PROCS, warmupSeconds: WARMUP_S, settleSeconds: SETTLE_S, sampleEverySeconds: SAMPLE_EVERY_S, issueDefault: IS_DEFAULT },
     setup:
       'embedded Postgres and Redis, migrations; api, ingest and worker roles (node dist/bin/<role>.js, NODE_ENV=production, PLAYBACK_TOKENS=on, ANALYTICS_ROLLUP_EVERY=5s); ' +
-      'two nginx instances rendered from nginx/onair.conf.template (prepareNginx, worker_processes auto) over one media dir: ON with the playback secret (secure_link + one syslog UDP line per 2xx request to the api node), OFF without (plain /hls/ path, nothing sent); ' +
+      'two nginx roles (node dist/bin/nginx.js, as compose runs it; worker_processes auto) over one media dir: ON with the playback secret (secure_link + one line per 2xx request into a buffered file, 32 KiB / 1 s, which the role forwards to the api node over UDP in batches), OFF with PLAYBACK_TOKENS=off (plain /hls/ path, nothing written); nginx CPU = its master and workers; the role process (forwarder) reported separately; ' +
       `a real RTMP publish (ffmpeg lavfi testsrc2 ${SOURCE.width}x${SOURCE.height}@${SOURCE.fps}, x264 ultrafast ${SOURCE.videoKbps} kb/s + AAC 128 kb/s) transcoded by the worker with the default profile (the ladder keeps only rungs no taller than the source); ` +
       `${VIEWERS} attendees + devices, an admin, an event live now whose session uses the stream, everyone joined: by SQL; each viewer's URL from GET /api/sessions/:id with its own JWT through nginx`,
     stream: { variants, viewersTake: lowest, targetDuration: Number(/#EXT-X-TARGETDURATION:(\d+)/.exec(variantText)?.[1] ?? NaN) },

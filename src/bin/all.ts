@@ -5,11 +5,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startViewerLineForwarder } from '../analytics/forwarder.js';
 import { PREVIEW_SESSION_ID, viewerPlaybackUrl } from '../analytics/playback.js';
 import { ConfigError, loadConfig, rtmpIngestUrl } from '../config.js';
 import { createPool } from '../db/pool.js';
-import { silentLog } from '../log.js';
-import { prepareNginx } from '../local/nginx-config.js';
+import { createLog, silentLog } from '../log.js';
+import { prepareNginx, viewerLogTag } from '../local/nginx-config.js';
 import { freePort, isRoot, portIsFree, startChild, type Managed } from '../local/processes.js';
 import { loadOrCreateSecrets } from '../local/secrets.js';
 import { ensureTraversable, startPostgres, startRedis } from '../local/services.js';
@@ -45,6 +46,7 @@ try {
 const cfg = config;
 const binDir = path.dirname(fileURLToPath(import.meta.url));
 const children: Managed[] = [];
+let forwarder: { stop(): Promise<void> } | null = null;
 let stopping = false;
 
 async function stopAll(code: number): Promise<never> {
@@ -56,6 +58,7 @@ async function stopAll(code: number): Promise<never> {
     const c = children.find((x) => x.name === name);
     if (c) await c.stop(name === 'worker' ? 20_000 : 10_000);
   }
+  await forwarder?.stop();
   say('[onair] Stopped.');
   process.exit(code);
 }
@@ -117,6 +120,11 @@ async function main() {
 
   const nginx = prepareNginx({ dataDir: cfg.dataDir, logDir: cfg.logDir, httpPort: cfg.httpPort, mediaDir: cfg.mediaDir, apiUpstreams: cfg.apiUpstreams, runAsRoot: isRoot(), playbackSecret: cfg.playbackTokens ? env.PLAYBACK_SECRET! : null });
   children.push(startChild({ name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: true }, common));
+  if (nginx.viewerLines) {
+    // viewer analytics: this process carries nginx's viewer lines to the api (src/analytics/forwarder.ts)
+    const log = createLog({ level: 'warn', name: 'viewer-lines' });
+    forwarder = startViewerLineForwarder({ file: nginx.viewerLines, pidFile: nginx.pidFile, upstreams: cfg.apiUpstreams, tag: viewerLogTag(env.PLAYBACK_SECRET!), log });
+  }
   // ingest and worker serve /metrics on ports of their own, on loopback (the api on PORT)
   const metricsPorts: Record<string, number> = { worker: await freePort(), ingest: await freePort() };
   for (const name of ['api', 'worker', 'ingest']) {

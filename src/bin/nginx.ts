@@ -1,11 +1,17 @@
 // nginx role (docker-compose): renders nginx/onair.conf.template and runs nginx in the foreground.
 // The bare-metal start (`all`) runs the same rendering and the same nginx command.
-import { prepareNginx } from '../local/nginx-config.js';
+import { startViewerLineForwarder } from '../analytics/forwarder.js';
+import { prepareNginx, viewerLogTag } from '../local/nginx-config.js';
 import { isRoot, startChild } from '../local/processes.js';
 import { runRole } from './role.js';
 
 await runRole('nginx', async ({ config, log, onShutdown }) => {
   const nginx = prepareNginx({ dataDir: config.dataDir, logDir: config.logDir, httpPort: config.httpPort, mediaDir: config.mediaDir, apiUpstreams: config.apiUpstreams, runAsRoot: isRoot(), playbackSecret: config.playbackTokens ? config.playbackSecret : null });
+  if (nginx.viewerLines) {
+    // viewer analytics: nginx's viewer lines to every API node (stopped after nginx, so its last flush goes too)
+    const forwarder = startViewerLineForwarder({ file: nginx.viewerLines, pidFile: nginx.pidFile, upstreams: config.apiUpstreams, tag: viewerLogTag(config.playbackSecret), log });
+    onShutdown(() => forwarder.stop());
+  }
   const proc = startChild(
     { name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: true },
     { logDir: config.logDir, onConsole: (t) => process.stdout.write(t + '\n') },

@@ -20,3 +20,19 @@ t.test('paths that would change the config are refused', async (t) => {
   t.throws(() => renderNginxConfig({ ...vars, logDir: 'relative/logs' }), /absolute path/);
   t.throws(() => renderNginxConfig(vars, 'listen {{nope}};'), /unknown placeholder/);
 });
+
+t.test('with playback tokens: the viewer location, its file log, and the plain path for loopback only', async (t) => {
+  const secret = 'S'.repeat(40);
+  const conf = renderNginxConfig({ ...vars, playbackSecret: secret });
+  t.match(conf, /secure_link_md5 "\$onair_vexp\$onair_pid\$onair_vid S{40}";/);
+  t.match(conf, /if \(\$secure_link = ""\) \{ return 403; \}/);
+  t.match(conf, /if \(\$secure_link = "0"\) \{ return 410; \}/);
+  t.match(conf, /access_log \/var\/lib\/onair\/nginx\/viewer-lines\.log onair_viewer buffer=32k flush=1s if=\$onair_viewer_ok;/);
+  t.match(conf, /log_format onair_viewer 'v1 \$msec \$onair_vid \$status \$body_bytes_sent \$onair_vpath \$request_id';/);
+  t.match(conf, /allow 127\.0\.0\.1;\s+allow ::1;\s+deny all;/);
+  t.notMatch(conf, /onair_vsig[^;\n]*\$request_uri/, 'the token is never logged');
+  t.ok(conf.indexOf('location ~ "^/hls/') < conf.indexOf('location ~ \\.tmp$'), 'the viewer location is matched before the plain nested ones');
+  const off = renderNginxConfig(vars);
+  t.notMatch(off, /secure_link|viewer-lines|deny all/, 'tokens off: none of it');
+  t.throws(() => renderNginxConfig({ ...vars, playbackSecret: 'short; include /etc/passwd' }), /playback secret/);
+});

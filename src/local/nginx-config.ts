@@ -42,18 +42,17 @@ export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.
 // /hls/<playbackId>/v/<viewerId>.<expires>.<signature>/master.m3u8; players resolve variant and
 // segment URLs relative to it, so every request of that player carries the token. nginx checks
 // the signature with its secure_link module (forged: 403, expired: 410), serves the same files as
-// the plain path, and sends one short syslog line per request over UDP to every API node, which
-// folds them into viewer counts and watch time. The plain /hls/<playbackId>/ path stays open to
-// loopback only (health checks, local tools). The token never reaches a log: the access log
-// line for these requests names the path after it, and the syslog line the viewer id only.
+// the plain path, and writes one short line per request into a buffered file that the viewer-line
+// forwarder (src/analytics/forwarder.ts) carries to every API node, which folds them into viewer
+// counts and watch time. The plain /hls/<playbackId>/ path stays open to loopback only (health
+// checks, local tools). The token never reaches a log: the access log line for these requests
+// names the path after it, and the viewer line the viewer id only.
 function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: string; plainHlsAccess: string } {
   if (!vars.playbackSecret) return { viewerHttp: '', viewerLocation: '', plainHlsAccess: '' };
   if (!/^[A-Za-z0-9_-]{32,128}$/.test(vars.playbackSecret)) throw new Error('The playback secret must be 32 to 128 letters, digits, "-" or "_".');
-  const tag = viewerLogTag(vars.playbackSecret);
-  const sinks = vars.apiUpstreams.map((u) => `      access_log syslog:server=${u},facility=local7,severity=info,tag=${tag},nohostname onair_viewer if=$onair_viewer_ok;`);
   const viewerHttp = [
     `  # HLS viewer analytics: see src/local/nginx-config.ts`,
-    `  log_format onair_viewer 'v1 $msec $onair_vid $status $body_bytes_sent $onair_vpath';`,
+    `  log_format onair_viewer 'v1 $msec $onair_vid $status $body_bytes_sent $onair_vpath $request_id';`,
     `  log_format onair_hls '$remote_addr - $remote_user [$time_local] "$request_method /hls/$onair_pid/v/-/$onair_vpath" $status $body_bytes_sent "$http_referer" "$http_user_agent"';`,
     `  map $status $onair_viewer_ok { ~^[23] 1; default 0; }`,
     `  map $onair_vpath $onair_hls_cache { ~\\.m3u8$ "no-cache"; default "public, max-age=86400, immutable"; }`,
@@ -63,7 +62,7 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
     `      location ~ "^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>[A-Za-z0-9_-]{44})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?:m3u8|ts|m4s|mp4))$" {`,
     `        allow all;`,
     `        access_log ${vars.logDir}/nginx-access.log onair_hls;`,
-    ...sinks,
+    `        access_log ${viewerLinesFile(vars.runDir)} onair_viewer buffer=32k flush=1s if=$onair_viewer_ok;`,
     `        if ($request_method = OPTIONS) { add_header Access-Control-Allow-Origin "*"; add_header Access-Control-Allow-Methods "GET, HEAD, OPTIONS"; add_header Access-Control-Allow-Headers "Range"; add_header Access-Control-Max-Age 86400; return 204; }`,
     `        secure_link $onair_vsig,$onair_vexp;`,
     `        secure_link_md5 "$onair_vexp$onair_pid$onair_vid ${vars.playbackSecret}";`,
@@ -79,7 +78,10 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
   return { viewerHttp, viewerLocation, plainHlsAccess };
 }
 
-/** The syslog tag nginx stamps on viewer lines; API nodes drop datagrams without it. */
+/** Where nginx writes viewer lines for the forwarder. */
+export const viewerLinesFile = (runDir: string) => path.join(runDir, 'viewer-lines.log');
+
+/** The tag heading every datagram of viewer lines; API nodes drop datagrams without it. */
 export function viewerLogTag(playbackSecret: string): string {
   return createHmac('sha256', playbackSecret).update('onair viewer log').digest('hex').slice(0, 32);
 }
@@ -113,5 +115,12 @@ export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: num
     { mode: 0o600 }, // it may hold the playback secret; the master reads it before dropping privileges
   );
   chmodSync(conf, 0o600);
-  return { command: 'nginx', args: ['-p', runDir, '-c', conf, '-e', path.join(o.logDir, 'nginx-error.log')], conf };
+  return {
+    command: 'nginx',
+    args: ['-p', runDir, '-c', conf, '-e', path.join(o.logDir, 'nginx-error.log')],
+    conf,
+    pidFile: path.join(runDir, 'nginx.pid'),
+    /** Where nginx writes viewer lines (null with playback tokens off): hand it to the forwarder. */
+    viewerLines: o.playbackSecret ? viewerLinesFile(runDir) : null,
+  };
 }

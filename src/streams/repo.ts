@@ -221,6 +221,13 @@ export async function markLive(db: Db, publishSessionId: string, renditions: Ren
   return (rowCount ?? 0) > 0;
 }
 
+/**
+ * The speed is kept once ffmpeg has written SPEED_AFTER_SECONDS of output: at the start it races
+ * through what the pull had buffered (speed=170x and the like), which says nothing about keeping up.
+ */
+const SPEED_AFTER_SECONDS = 10;
+const settled = (p: TranscodeProgress) => p.outTimeSeconds !== null && p.outTimeSeconds >= SPEED_AFTER_SECONDS;
+
 /** A measured speed or fps; ffmpeg's first report says speed=N/A and fps=0.00 (nothing encoded yet). */
 const measured = (v: number | null): number | null => (v !== null && Number.isFinite(v) && v > 0 && v < 10_000 ? v : null);
 
@@ -241,7 +248,7 @@ export async function recordProgress(db: Db, publishSessionId: string, progress:
                         ELSE COALESCE(speed_avg + ($3::numeric - speed_avg) / (speed_samples + 1), $3::numeric) END,
        fps_min = LEAST(fps_min, $4::numeric)
      WHERE id = $1`,
-    [publishSessionId, JSON.stringify(progress), measured(progress.speed), measured(progress.fps)],
+    [publishSessionId, JSON.stringify(progress), settled(progress) ? measured(progress.speed) : null, measured(progress.fps)],
   );
 }
 
