@@ -46,7 +46,9 @@ export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.
 // forwarder (src/analytics/forwarder.ts) carries to every API node, which folds them into viewer
 // counts and watch time. The plain /hls/<playbackId>/ path stays open to loopback only (health
 // checks, local tools). The token never reaches a log: the access log line for these requests
-// names the path after it, and the viewer line the viewer id only.
+// names the path after it, and the viewer line the viewer id only. A served viewer request is
+// logged once, as a viewer line (it holds what the access log would: time, status, bytes, path);
+// refused ones go to the access log.
 function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: string; plainHlsAccess: string } {
   if (!vars.playbackSecret) return { viewerHttp: '', viewerLocation: '', plainHlsAccess: '' };
   if (!/^[A-Za-z0-9_-]{32,128}$/.test(vars.playbackSecret)) throw new Error('The playback secret must be 32 to 128 letters, digits, "-" or "_".');
@@ -55,13 +57,15 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
     `  log_format onair_viewer 'v1 $msec $onair_vid $status $body_bytes_sent $onair_vpath $request_id';`,
     `  log_format onair_hls '$remote_addr - $remote_user [$time_local] "$request_method /hls/$onair_pid/v/-/$onair_vpath" $status $body_bytes_sent "$http_referer" "$http_user_agent"';`,
     `  map $status $onair_viewer_ok { ~^[23] 1; default 0; }`,
+    `  map $status $onair_viewer_failed { ~^[23] 0; default 1; }`,
     `  map $onair_vpath $onair_hls_cache { ~\\.m3u8$ "no-cache"; default "public, max-age=86400, immutable"; }`,
   ].join('\n');
   const viewerLocation = [
     `      # a viewer's own URL (token checked here, each request logged for analytics)`,
     `      location ~ "^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>[A-Za-z0-9_-]{44})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?:m3u8|ts|m4s|mp4))$" {`,
     `        allow all;`,
-    `        access_log ${vars.logDir}/nginx-access.log onair_hls;`,
+    // served requests are logged once, as viewer lines; refusals (403, 410, 404) in the access log
+    `        access_log ${vars.logDir}/nginx-access.log onair_hls if=$onair_viewer_failed;`,
     `        access_log ${viewerLinesFile(vars.runDir)} onair_viewer buffer=32k flush=1s if=$onair_viewer_ok;`,
     `        if ($request_method = OPTIONS) { add_header Access-Control-Allow-Origin "*"; add_header Access-Control-Allow-Methods "GET, HEAD, OPTIONS"; add_header Access-Control-Allow-Headers "Range"; add_header Access-Control-Max-Age 86400; return 204; }`,
     `        secure_link $onair_vsig,$onair_vexp;`,
