@@ -55,7 +55,7 @@ export function startViewerLineForwarder(o: {
   socket.on('error', () => stats.sendErrors++);
   const targets = o.upstreams.map((u) => {
     const i = u.lastIndexOf(':');
-    return { host: u.slice(0, i), port: Number(u.slice(i + 1)), address: null as string | null, resolvedAt: 0 };
+    return { host: u.slice(0, i), port: Number(u.slice(i + 1)), addresses: [] as string[], resolvedAt: 0 };
   });
   let fd: number | null = null;
   let offset = 0;
@@ -83,18 +83,20 @@ export function startViewerLineForwarder(o: {
     stats.lines += lines.length;
     const now = Date.now();
     for (const t of targets) {
-      if (!t.address || now - t.resolvedAt > 60_000) {
-        t.address = await lookup(t.host, { family: 4 }).then((r) => r.address, () => t.address);
+      // every address a name has (compose: a scaled api service), looked up again each minute
+      if (t.addresses.length === 0 || now - t.resolvedAt > 60_000) {
+        t.addresses = await lookup(t.host, { family: 4, all: true }).then((r) => r.map((a) => a.address), () => t.addresses);
         t.resolvedAt = now;
       }
     }
     for (const d of datagrams(o.tag, lines)) {
       for (const t of targets) {
-        if (!t.address) continue;
-        stats.datagrams++;
-        socket.send(d, t.port, t.address, (err) => {
-          if (err) stats.sendErrors++;
-        });
+        for (const address of t.addresses) {
+          stats.datagrams++;
+          socket.send(d, t.port, address, (err) => {
+            if (err) stats.sendErrors++;
+          });
+        }
       }
     }
   }
