@@ -80,6 +80,9 @@ t.test('counts, peak and watch time match what the players did', async (t) => {
   for (const u of [ana, ben, cem, dia]) urls.set(u.id, (await stack.api('GET', `/sessions/${session.id}`, undefined, u.token)).body.playbackUrl);
   const forged = urls.get(ana.id)!.replace(/\/v\/[A-Za-z0-9_-]{22}/, `/v/${'A'.repeat(22)}`);
   t.equal((await fetch(forged)).status, 403, 'a forged token is refused by nginx');
+  const master = await fetch(urls.get(ana.id)!);
+  t.same([master.status, master.headers.get('cache-control'), master.headers.get('content-type')], [200, 'no-cache', 'application/vnd.apple.mpegurl'], 'playlists through the viewer URL: not cached');
+  await master.arrayBuffer();
 
   // our web player: heartbeats instead of HLS requests (its video would come from elsewhere)
   const beats: number[] = [];

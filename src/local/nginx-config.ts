@@ -58,11 +58,11 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
     `  log_format onair_hls '$remote_addr - $remote_user [$time_local] "$request_method /hls/$onair_pid/v/-/$onair_vpath" $status $body_bytes_sent "$http_referer" "$http_user_agent"';`,
     `  map $status $onair_viewer_ok { ~^[23] 1; default 0; }`,
     `  map $status $onair_viewer_failed { ~^[23] 0; default 1; }`,
-    `  map $onair_vpath $onair_hls_cache { ~\\.m3u8$ "no-cache"; default "public, max-age=86400, immutable"; }`,
+    `  map $onair_vext $onair_hls_cache { m3u8 "no-cache"; default "public, max-age=86400, immutable"; }`,
   ].join('\n');
   const viewerLocation = [
     `      # a viewer's own URL (token checked here, each request logged for analytics)`,
-    `      location ~ "^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>[A-Za-z0-9_-]{44})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?:m3u8|ts|m4s|mp4))$" {`,
+    `      location ~ "^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>[A-Za-z0-9_-]{44})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?<onair_vext>m3u8|ts|m4s|mp4))$" {`,
     `        allow all;`,
     // served requests are logged once, as viewer lines; refusals (403, 410, 404) in the access log
     `        access_log ${vars.logDir}/nginx-access.log onair_hls if=$onair_viewer_failed;`,
