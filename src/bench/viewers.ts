@@ -64,7 +64,7 @@ const intEnv = (name: string, def: number, min: number, max: number): number => 
 
 const VIEWERS = intEnv('BENCH_VIEWERS', 2_000, 1, 20_000);
 const PHASE_S = intEnv('BENCH_PHASE_S', 60, 20, 600);
-const ROUNDS = intEnv('BENCH_ROUNDS', 3, 1, 10);
+const ROUNDS = intEnv('BENCH_ROUNDS', 5, 1, 10);
 const CLIENT_PROCS = intEnv('BENCH_CLIENT_PROCS', 2, 1, 8);
 const WARMUP_S = Math.min(25, PHASE_S - 5); // count samples start here (every viewer has fetched)
 const SETTLE_S = 5; // CPU/bytes window starts this long after a phase starts (connections, masters)
