@@ -59,10 +59,12 @@ import {
   sleep,
   startBackingServices,
   startChild,
+  startIpcChild,
   startNodeBin,
   stopChild,
   writeResult,
   type Child,
+  type IpcChild,
 } from './common.js';
 
 const int = (name: string, fallback: number, min: number, max: number): number => {
@@ -104,40 +106,13 @@ const MB = 1024 * 1024;
 
 // ---- client processes ------------------------------------------------------------------------
 
-interface ClientProc {
-  name: string;
-  child: Child;
-  ask<R>(command: Command): Promise<R>;
-}
+type ClientProc = IpcChild<Command>;
 
 function startClientProc(name: string, nice: number): ClientProc {
   const script = path.join(APP_ROOT, 'dist', 'bench', 'chat-client.js');
   // nice(1) execs node: same pid, every thread at that priority, the IPC channel inherited
   const [cmd, args] = nice > 0 ? ['nice', ['-n', String(nice), process.execPath, script]] : [process.execPath, [script]];
-  const child = startChild(name, cmd, args, { cwd: APP_ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-  let rid = 0;
-  const pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
-  child.process.on('message', (m: { rid: number; reply?: unknown; error?: string }) => {
-    const p = pending.get(m.rid);
-    if (!p) return;
-    pending.delete(m.rid);
-    if (m.error !== undefined) p.reject(new Error(`${name}: ${m.error}`));
-    else p.resolve(m.reply);
-  });
-  void child.exited.then(({ code, signal }) => {
-    for (const p of pending.values()) p.reject(new Error(`${name} exited (${signal ?? `code ${code}`}): ${child.stderrTail()}`));
-    pending.clear();
-  });
-  return {
-    name,
-    child,
-    ask: <R>(command: Command) =>
-      new Promise<R>((resolve, reject) => {
-        const id = ++rid;
-        pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
-        child.process.send({ rid: id, command });
-      }),
-  };
+  return startIpcChild<Command>(name, cmd, args);
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);

@@ -102,6 +102,41 @@ export function startNodeBin(name: string, bin: string, env: NodeJS.ProcessEnv, 
   }
 }
 
+/** A bench child process spoken to over IPC: `ask` sends a command and resolves with its reply. */
+export interface IpcChild<C> {
+  name: string;
+  child: Child;
+  ask<R>(command: C): Promise<R>;
+}
+
+/** Starts a node child with an IPC channel; it answers `{rid, command}` with `{rid, reply}` or `{rid, error}`. */
+export function startIpcChild<C>(name: string, command: string, args: string[]): IpcChild<C> {
+  const child = startChild(name, command, args, { cwd: APP_ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let rid = 0;
+  const pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
+  child.process.on('message', (m: { rid: number; reply?: unknown; error?: string }) => {
+    const p = pending.get(m.rid);
+    if (!p) return;
+    pending.delete(m.rid);
+    if (m.error !== undefined) p.reject(new Error(`${name}: ${m.error}`));
+    else p.resolve(m.reply);
+  });
+  void child.exited.then(({ code, signal }) => {
+    for (const p of pending.values()) p.reject(new Error(`${name} exited (${signal ?? `code ${code}`}): ${child.stderrTail()}`));
+    pending.clear();
+  });
+  return {
+    name,
+    child,
+    ask: <R>(cmd: C) =>
+      new Promise<R>((resolve, reject) => {
+        const id = ++rid;
+        pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
+        child.process.send({ rid: id, command: cmd });
+      }),
+  };
+}
+
 /** Sends `signal`, waits up to graceMs, then SIGKILLs the child's whole process group. */
 export async function stopChild(child: Child, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5_000): Promise<void> {
   if (!live.has(child)) return;

@@ -46,10 +46,12 @@ import {
   sleep,
   startBackingServices,
   startChild,
+  startIpcChild,
   startNodeBin,
   stopChild,
   writeResult,
   type Child,
+  type IpcChild,
 } from './common.js';
 
 const CHILD_FLAG = '--viewer-client';
@@ -226,38 +228,10 @@ function clientMain(): void {
   process.on('disconnect', () => process.exit(0));
 }
 
-interface ClientProc {
-  name: string;
-  child: Child;
-  ask<R>(command: ClientCmd): Promise<R>;
-}
+type ClientProc = IpcChild<ClientCmd>;
 
 function startClientProc(name: string): ClientProc {
-  const script = path.join(APP_ROOT, 'dist', 'bench', 'viewers.js');
-  const child = startChild(name, process.execPath, [script, CHILD_FLAG], { cwd: APP_ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-  let rid = 0;
-  const pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
-  child.process.on('message', (m: { rid: number; reply?: unknown; error?: string }) => {
-    const p = pending.get(m.rid);
-    if (!p) return;
-    pending.delete(m.rid);
-    if (m.error !== undefined) p.reject(new Error(`${name}: ${m.error}`));
-    else p.resolve(m.reply);
-  });
-  void child.exited.then(({ code, signal }) => {
-    for (const p of pending.values()) p.reject(new Error(`${name} exited (${signal ?? `code ${code}`}): ${child.stderrTail()}`));
-    pending.clear();
-  });
-  return {
-    name,
-    child,
-    ask: <R>(command: ClientCmd) =>
-      new Promise<R>((resolve, reject) => {
-        const id = ++rid;
-        pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
-        child.process.send({ rid: id, command });
-      }),
-  };
+  return startIpcChild<ClientCmd>(name, process.execPath, [path.join(APP_ROOT, 'dist', 'bench', 'viewers.js'), CHILD_FLAG]);
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
