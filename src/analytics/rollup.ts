@@ -84,7 +84,7 @@ export function createRollup(o: { db: Pool; redis: Redis; signals: Signals; log:
     const done = minutes.filter((m) => m <= final);
     if (done.length > 0) {
       const clean = redis.pipeline();
-      for (const m of done) clean.del(`${k}:w:${m}`, `${k}:r:${m}`).hdel(`${k}:p`, String(m)).zrem(`${k}:mins`, String(m));
+      for (const m of done) clean.del(`${k}:w:${m}`, `${k}:r:${m}`, `${k}:q:${m}`).hdel(`${k}:p`, String(m)).zrem(`${k}:mins`, String(m));
       await clean.exec();
     }
     if (done.length === minutes.length && Number(score) < now - IDLE_MS) await redis.eval(FORGET, 1, `${P}:sessions`, sessionId, score);

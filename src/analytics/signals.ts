@@ -7,6 +7,7 @@
 //   s:<id>:w:<min>   hash user → ms watched in that minute (a field = seen that minute)
 //   s:<id>:r:<min>   hash "<rendition>:n" → media segments, "<rendition>:b" → bytes (playlists too)
 //   s:<id>:p         hash minute → "<most at once>:<when, ms>"
+//   s:<id>:q:<min>   set of the minute's nginx request ids (a line two nodes fold counts once)
 //   s:<id>:mins      zset of minutes that hold data the roll-up has not finished with
 //   s:<id>:final     the newest minute the roll-up froze: lines for it or older are refused
 //   s:<id>:event     the session's event id
@@ -74,8 +75,11 @@ for i = 3, #ARGV, 8 do
     redis.call('EXPIRE', wk, KEEP)
     redis.call('ZADD', sk .. ':mins', m, m)
     if t > last then redis.call('ZADD', sk .. ':seen', t, uid) end
-    -- served renditions: each request once (every API node gets every line)
-    if rend ~= '' and rid ~= '' and redis.call('SET', P .. ':rq:' .. rid, '1', 'NX', 'PX', 600000) then
+    -- served renditions: each request once (every API node gets every line); the request ids
+    -- are kept per minute, only while the minute is open (the roll-up drops them when it freezes it)
+    local qk = sk .. ':q:' .. m
+    if rend ~= '' and rid ~= '' and redis.call('SADD', qk, rid) == 1 then
+      redis.call('EXPIRE', qk, KEEP)
       local rk = sk .. ':r:' .. m
       redis.call('HINCRBY', rk, rend .. ':n', seg == '1' and 1 or 0)
       redis.call('HINCRBY', rk, rend .. ':b', bytes)
