@@ -13,6 +13,7 @@ import type { Rooms } from './rooms.js';
 export const PRESENCE_TTL_MS = 15_000;
 const REFRESH_MS = 5_000;
 const TICK_MS = 1_000;
+const STEP_TIMEOUT_MS = 3_000;
 
 // KEYS: members zset, last-broadcast count, tick lock. ARGV: now, ttl, tick ms, force.
 // force '1' (a socket just joined): the last broadcast count if there is one — O(1), so filling a
@@ -93,9 +94,16 @@ export function createPresence(o: { redis: Redis; prefix: string; nodeId: string
       setInterval(() => {
         if (busy || !running) return;
         busy = true;
-        fn()
+        // a command caught in a Redis reconnect may never settle: give up on it so the next
+        // round runs (otherwise counts could stay frozen after an outage)
+        let timer: NodeJS.Timeout | undefined;
+        const gaveUp = new Promise<never>((_r, reject) => (timer = setTimeout(() => reject(new Error('timed out')), STEP_TIMEOUT_MS)));
+        Promise.race([fn(), gaveUp])
           .catch((err: unknown) => o.log.debug({ err: (err as Error).message }, `Presence ${what} skipped (Redis unreachable?).`))
-          .finally(() => (busy = false));
+          .finally(() => {
+            clearTimeout(timer);
+            busy = false;
+          });
       }, ms).unref(),
     );
   };
