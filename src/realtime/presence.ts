@@ -3,7 +3,9 @@
 // expiry it refreshes every few seconds; a user leaving their last local socket is removed at
 // once, a node that dies ages out within PRESENCE_TTL_MS. Once a second, one node per session
 // (whoever takes the tick lock) counts the distinct users and broadcasts `viewers:count` when
-// the number changed — at most once a second per session, whatever the number of nodes.
+// the number changed — at most once a second per session, whatever the number of nodes — and
+// again every RESEND_MS even if unchanged: pub/sub delivers at most once (a node resubscribing
+// after a Redis outage misses what was published meanwhile), so a lost count heals by itself.
 import type { Log } from '../log.js';
 import type { Redis } from '../redis/connection.js';
 import type { Hub } from './hub.js';
@@ -14,8 +16,9 @@ export const PRESENCE_TTL_MS = 15_000;
 const REFRESH_MS = 5_000;
 const TICK_MS = 1_000;
 const STEP_TIMEOUT_MS = 3_000;
+const RESEND_MS = 5_000;
 
-// KEYS: members zset, last-broadcast count, tick lock. ARGV: now, ttl, tick ms, force.
+// KEYS: members zset, last-broadcast count, tick lock. ARGV: now, ttl, tick ms, force, resend ms.
 // force '1' (a socket just joined): the last broadcast count if there is one — O(1), so filling a
 // big room stays cheap; the next tick brings the exact number.
 const COUNT_SCRIPT = `
@@ -36,7 +39,7 @@ end
 if ARGV[4] == '1' then return n end
 local last = redis.call('GET', KEYS[2])
 if last == tostring(n) then return -1 end
-redis.call('SET', KEYS[2], n, 'PX', 60000)
+redis.call('SET', KEYS[2], n, 'PX', ARGV[5])
 return n
 `;
 
@@ -56,7 +59,7 @@ export function createPresence(o: { redis: Redis; prefix: string; nodeId: string
   const key = (sessionId: string) => `${o.prefix}:presence:${sessionId}`;
   const member = (userId: string) => `${userId}|${o.nodeId}`;
   const run = (sessionId: string, force: boolean) =>
-    redis.eval(COUNT_SCRIPT, 3, key(sessionId), `${key(sessionId)}:last`, `${key(sessionId)}:tick`, Date.now(), PRESENCE_TTL_MS, TICK_MS - 50, force ? '1' : '0') as Promise<number>;
+    redis.eval(COUNT_SCRIPT, 3, key(sessionId), `${key(sessionId)}:last`, `${key(sessionId)}:tick`, Date.now(), PRESENCE_TTL_MS, TICK_MS - 50, force ? '1' : '0', RESEND_MS) as Promise<number>;
   const sessionsHere = () => o.rooms.localRooms().filter((r) => r.startsWith('session:')).map((r) => r.slice('session:'.length));
   const timers: NodeJS.Timeout[] = [];
   let running = false;
