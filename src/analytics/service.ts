@@ -4,7 +4,7 @@
 import { assertMay, roleMay } from '../access.js';
 import type { Db } from '../db/pool.js';
 import { conflict, tooMany } from '../errors.js';
-import type { Asker } from '../events/caller.js';
+import type { Principal } from '../principal.js';
 import type { EventsService } from '../events/service.js';
 import { watchRule } from '../events/view.js';
 import type { Redis } from '../redis/connection.js';
@@ -66,7 +66,7 @@ export function createAnalyticsService(deps: { db: Db; redis: Redis; redisPrefix
   return {
     signals,
 
-    async session(me: Asker, sessionId: string, o: { top: number }) {
+    async session(me: Principal, sessionId: string, o: { top: number }) {
       const { event, session } = await events.session(me, sessionId);
       assertMay(me, 'analytics.read', { eventSpeaker: event.speaking });
       const now = new Date();
@@ -88,7 +88,7 @@ export function createAnalyticsService(deps: { db: Db; redis: Redis; redisPrefix
       };
     },
 
-    async event(me: Asker, eventId: string, o: { top: number }) {
+    async event(me: Principal, eventId: string, o: { top: number }) {
       const event = await events.get(me, eventId);
       assertMay(me, 'analytics.read', { eventSpeaker: event.speaking });
       const now = new Date();
@@ -124,7 +124,7 @@ export function createAnalyticsService(deps: { db: Db; redis: Redis; redisPrefix
     },
 
     /** Our player's "still watching" signal: counts the caller as one viewer of the session. */
-    async heartbeat(me: Asker, sessionId: string): Promise<{ counted: true; nextInSeconds: number }> {
+    async heartbeat(me: Principal, sessionId: string): Promise<{ counted: true; nextInSeconds: number }> {
       const { event, session } = await events.session(me, sessionId);
       const watch = watchRule(session, { staff: roleMay(me.role, 'events.seeAll'), event });
       if (!watch.allowed) throw conflict(watch.reason ?? 'You may not watch this session.', 'not_watching');

@@ -11,7 +11,7 @@ import type pg from 'pg';
 import { assertMay, roleMay } from '../access.js';
 import { withTransaction } from '../db/pool.js';
 import { AppError, badRequest, notFound, unavailable } from '../errors.js';
-import type { Asker } from '../events/caller.js';
+import type { Principal } from '../principal.js';
 import { isFkViolation } from '../events/caller.js';
 import { bannedError, createModerationService, mutedError, type ModerationService } from '../moderation/service.js';
 import type { ServiceDeps } from '../realtime/deps.js';
@@ -27,14 +27,14 @@ export interface SettingsPatch {
 
 export interface ChatService {
   /** `created` is false when this clientMsgId was sent before: the original comes back, nothing is broadcast. */
-  send(asker: Asker, input: { sessionId: string; text: string; clientMsgId?: string }): Promise<{ message: ChatMessageView; created: boolean }>;
+  send(asker: Principal, input: { sessionId: string; text: string; clientMsgId?: string }): Promise<{ message: ChatMessageView; created: boolean }>;
   /** Oldest first; `more` says whether another page lies beyond (after: newer; otherwise: older). */
-  history(asker: Asker, sessionId: string, o: { after?: string; before?: string; limit: number }): Promise<{ items: ChatMessageView[]; more: boolean; pinned: ChatMessageView | null }>;
-  pin(asker: Asker, id: string, pinned: boolean): Promise<ChatMessageView>;
+  history(asker: Principal, sessionId: string, o: { after?: string; before?: string; limit: number }): Promise<{ items: ChatMessageView[]; more: boolean; pinned: ChatMessageView | null }>;
+  pin(asker: Principal, id: string, pinned: boolean): Promise<ChatMessageView>;
   /** Staff, or the message's author. */
-  remove(asker: Asker, id: string): Promise<void>;
-  settings(asker: Asker, sessionId: string): Promise<ChatSettingsView>;
-  updateSettings(asker: Asker, sessionId: string, patch: SettingsPatch): Promise<ChatSettingsView>;
+  remove(asker: Principal, id: string): Promise<void>;
+  settings(asker: Principal, sessionId: string): Promise<ChatSettingsView>;
+  updateSettings(asker: Principal, sessionId: string, patch: SettingsPatch): Promise<ChatSettingsView>;
   moderation: ModerationService;
 }
 
@@ -101,7 +101,7 @@ export function createChatService(deps: ServiceDeps): ChatService {
   }
 
   /** The message (not deleted) and its session, as far as the asker may see them. */
-  async function visibleMessage(asker: Asker, id: string) {
+  async function visibleMessage(asker: Principal, id: string) {
     if (!messageId.safeParse(id).success) throw notFound('The message');
     const message = await repo.findMessage(db, id);
     if (!message || message.deleted) throw notFound('The message');

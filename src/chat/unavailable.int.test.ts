@@ -8,7 +8,7 @@ import { createChatService } from './service.js';
 import { silentLog } from '../log.js';
 import { createHub } from '../realtime/hub.js';
 import { createBus, type Bus } from '../redis/bus.js';
-import { startTestApi } from '../testing/api.js';
+import { startTestApi, principalOf } from '../testing/api.js';
 import { testEnv } from '../testing/harness.js';
 import { connectWs } from '../testing/ws.js';
 
@@ -36,7 +36,7 @@ const bus: Bus = {
   publish: (topic, message) => (state === 'failing' ? Promise.reject(new Error('Connection is closed.')) : real.publish(topic, message)),
 };
 const chat = createChatService({ db: a.pool, redis: a.deps.redis, prefix: a.config.redisPrefix, log: silentLog(), hub: createHub({ bus }), events: a.deps.events });
-const asker = { id: u.id, role: 'attendee' as const };
+const asker = principalOf({ id: u.id, role: 'attendee' });
 
 const counts = async () => {
   const { rows } = await a.pool.query<{ messages: number; counted: string | null }>(
@@ -69,9 +69,9 @@ t.test('Redis down: sends answer unavailable and nothing is saved; service resum
 
 t.test('Redis down: pins, deletions, settings and bans answer unavailable and change nothing', async (t) => {
   state = 'up';
-  const { message } = await chat.send({ id: moderator.id, role: 'moderator' }, { sessionId: session.id, text: 'pin me' });
+  const { message } = await chat.send(principalOf({ id: moderator.id, role: 'moderator' }), { sessionId: session.id, text: 'pin me' });
   state = 'down';
-  const mod = { id: moderator.id, role: 'moderator' as const };
+  const mod = principalOf({ id: moderator.id, role: 'moderator' });
   await t.rejects(chat.pin(mod, message.id, true), { code: 'unavailable' });
   await t.rejects(chat.remove(mod, message.id), { code: 'unavailable' });
   await t.rejects(chat.updateSettings(mod, session.id, { enabled: false }), { code: 'unavailable' });

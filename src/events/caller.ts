@@ -1,13 +1,8 @@
 // Small pieces the events and sessions services share: who asks, pages, field-level 400s.
-import { roleMay, type Role } from '../access.js';
+import { roleMay } from '../access.js';
+import type { Principal } from '../principal.js';
 import { badRequest } from '../errors.js';
-import type { Caller } from './types.js';
-
-/** Who is asking (the signed-in user and their current role). */
-export interface Asker {
-  id: string;
-  role: Role;
-}
+import type { VisibilityScope } from './types.js';
 
 export interface Page {
   limit: number;
@@ -15,7 +10,7 @@ export interface Page {
 }
 
 /** Staff (events.seeAll) see drafts and private events and may watch without joining. */
-export const callerOf = (asker: Asker): Caller => ({ id: asker.id, staff: roleMay(asker.role, 'events.seeAll') });
+export const callerOf = (asker: Pick<Principal, 'id' | 'role'>): VisibilityScope => ({ id: asker.id, staff: roleMay(asker.role, 'events.seeAll') });
 
 /** A 400 naming one body field, as request validation answers. */
 export function fieldError(field: string, message: string) {

@@ -5,7 +5,7 @@ import t from 'tap';
 import { createTokenService } from '../http/auth.js';
 import { silentLog } from '../log.js';
 import type { Bus } from '../redis/bus.js';
-import { startTestApi } from '../testing/api.js';
+import { startTestApi, principalOf } from '../testing/api.js';
 import { createEventsService } from './service.js';
 
 const api = await startTestApi(t);
@@ -96,7 +96,7 @@ t.test('the limit holds with 100 joins truly at once (60 database connections)',
   const { rows: users } = await pool.query<{ id: string }>(
     `INSERT INTO users (email, name) SELECT 'race-' || n || '-' || md5(random()::text) || '@example.com', 'Race ' || n FROM generate_series(1, 100) AS n RETURNING id`,
   );
-  const results = await Promise.allSettled(users.map((u) => events.join({ id: u.id, role: 'attendee' }, e.id)));
+  const results = await Promise.allSettled(users.map((u) => events.join(principalOf({ id: u.id, role: 'attendee' }), e.id)));
   t.equal(results.filter((r) => r.status === 'fulfilled').length, 7);
   t.ok(results.every((r) => r.status === 'fulfilled' || (r.reason as { code?: string }).code === 'event_full'), 'every refusal is event_full');
   const row = (await pool.query('SELECT attendee_count, (SELECT count(*)::int FROM event_attendees WHERE event_id = $1) AS rows FROM events WHERE id = $1', [e.id])).rows[0];

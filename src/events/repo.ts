@@ -3,7 +3,7 @@
 //   staff see everything; others see published events that are public or unlisted, and private
 //   ones they attend or speak at. Lists leave out unlisted events the caller has no part in.
 import type { Db } from '../db/pool.js';
-import type { Attendee, Branding, Caller, EventFields, EventForCaller, Event, Phase } from './types.js';
+import type { Attendee, Branding, VisibilityScope, EventFields, EventForCaller, Event, Phase } from './types.js';
 
 // $1 = the caller's user id, $2 = whether the caller is staff, in every statement that uses these.
 const JOINED = `EXISTS (SELECT 1 FROM event_attendees a WHERE a.event_id = e.id AND a.user_id = $1)`;
@@ -65,7 +65,7 @@ export interface ListEventsOpts {
 }
 
 /** Listed events by start time, earliest first; `after` is the (startsAt, id) of the previous page's last item. */
-export async function listEventsByStart(db: Db, caller: Caller, o: ListEventsOpts): Promise<EventForCaller[]> {
+export async function listEventsByStart(db: Db, caller: VisibilityScope, o: ListEventsOpts): Promise<EventForCaller[]> {
   const { rows } = await db.query({
     name: 'events-by-start',
     text: `SELECT ${CALLER_COLUMNS} FROM events e
@@ -78,7 +78,7 @@ export async function listEventsByStart(db: Db, caller: Caller, o: ListEventsOpt
 }
 
 /** Listed events by end time, latest first (for past events); `after` is the previous page's last (endsAt, id). */
-export async function listEventsByEnd(db: Db, caller: Caller, o: ListEventsOpts): Promise<EventForCaller[]> {
+export async function listEventsByEnd(db: Db, caller: VisibilityScope, o: ListEventsOpts): Promise<EventForCaller[]> {
   const { rows } = await db.query({
     name: 'events-by-end',
     text: `SELECT ${CALLER_COLUMNS} FROM events e
@@ -91,7 +91,7 @@ export async function listEventsByEnd(db: Db, caller: Caller, o: ListEventsOpts)
 }
 
 /** The event if this caller may see it, else null. */
-export async function findVisibleEvent(db: Db, caller: Caller, id: string): Promise<EventForCaller | null> {
+export async function findVisibleEvent(db: Db, caller: VisibilityScope, id: string): Promise<EventForCaller | null> {
   const { rows } = await db.query({ name: 'event-visible', text: `SELECT ${CALLER_COLUMNS} FROM events e WHERE e.id = $3 AND ${VISIBLE}`, values: [caller.id, caller.staff, id] });
   return rows[0] ? toCallerEvent(rows[0]) : null;
 }

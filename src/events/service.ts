@@ -9,22 +9,23 @@ import type { Log } from '../log.js';
 import type { Bus } from '../redis/bus.js';
 import * as repo from './repo.js';
 import { createSessionsService, type SessionsService } from './sessions-service.js';
-import { callerOf, fieldError, isFkViolation, type Asker, type Page } from './caller.js';
+import type { Principal } from '../principal.js';
+import { callerOf, fieldError, isFkViolation, type Page } from './caller.js';
 import type { Attendee, Event, EventFields, EventForCaller, Phase } from './types.js';
 
-export type { Asker, Page } from './caller.js';
+export type { Page } from './caller.js';
 
 export interface EventsService extends SessionsService {
-  list(asker: Asker, o: Page & { phase?: Phase }): Promise<EventForCaller[]>;
-  get(asker: Asker, id: string): Promise<EventForCaller>;
-  create(asker: Asker, fields: EventFields): Promise<Event>;
+  list(asker: Principal, o: Page & { phase?: Phase }): Promise<EventForCaller[]>;
+  get(asker: Principal, id: string): Promise<EventForCaller>;
+  create(asker: Principal, fields: EventFields): Promise<Event>;
   /** Changes the fields given; the merged result is checked as a whole. */
   update(id: string, patch: Partial<EventFields>): Promise<Event>;
   remove(id: string): Promise<void>;
   /** `created` is false when the caller already attended (nothing changes). */
-  join(asker: Asker, id: string): Promise<{ created: boolean; attendeeCount: number }>;
-  leave(asker: Asker, id: string): Promise<void>;
-  attendees(asker: Asker, id: string, o: Page): Promise<Attendee[]>;
+  join(asker: Principal, id: string): Promise<{ created: boolean; attendeeCount: number }>;
+  leave(asker: Principal, id: string): Promise<void>;
+  attendees(asker: Principal, id: string, o: Page): Promise<Attendee[]>;
   addAttendees(id: string, userIds: string[]): Promise<{ added: number; alreadyAttending: number; attendeeCount: number }>;
 }
 
@@ -33,7 +34,7 @@ const fullMessage = (limit: number | null) => `This event is full: all ${limit ?
 export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; config: Config }): EventsService {
   const { db, log } = deps;
 
-  async function visible(asker: Asker, id: string): Promise<EventForCaller> {
+  async function visible(asker: Principal, id: string): Promise<EventForCaller> {
     const event = await repo.findVisibleEvent(db, callerOf(asker), id);
     if (!event) throw notFound('The event');
     return event;

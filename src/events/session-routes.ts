@@ -4,7 +4,7 @@ import { roleMay } from '../access.js';
 import type { Config } from '../config.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { decodeCursor, partialUpdate, idParams, page, pageQuery, problems, toPage, uuid, timeIdCursor } from '../http/schemas.js';
-import type { Asker } from './caller.js';
+import type { Principal } from '../principal.js';
 import { descriptionSchema, orderMessage, ordered, titleSchema, when } from './inputs.js';
 import type { EventsService } from './service.js';
 import type { EventForCaller, Session } from './types.js';
@@ -30,7 +30,7 @@ const pageOnly = z.object(pageQuery).strict();
 
 export function sessionEndpoints(deps: { events: EventsService; config: Config }): Endpoint[] {
   const { events, config } = deps;
-  const view = (me: Asker, event: EventForCaller) => (s: Session) => sessionView(config, s, { staff: roleMay(me.role, 'events.seeAll'), event, userId: me.id });
+  const view = (me: Principal, event: EventForCaller) => (s: Session) => sessionView(config, s, { staff: roleMay(me.role, 'events.seeAll'), event, userId: me.id });
   return [
     endpoint({
       method: 'get', path: '/events/:id/sessions', action: 'sessions.list', tag: 'sessions',

@@ -6,7 +6,8 @@ import { badRequest, conflict, notFound } from '../errors.js';
 import type { Log } from '../log.js';
 import * as repo from './repo.js';
 import * as sessions from './sessions-repo.js';
-import { callerOf, fieldError, isFkViolation, type Asker, type Page } from './caller.js';
+import type { Principal } from '../principal.js';
+import { callerOf, fieldError, isFkViolation, type Page } from './caller.js';
 import type { Event, EventForCaller, Session, SessionFields } from './types.js';
 
 export interface SessionInput extends SessionFields {
@@ -15,11 +16,11 @@ export interface SessionInput extends SessionFields {
 
 export interface SessionsService {
   /** The event's sessions, with the event as the caller sees it (for the watch rule). */
-  sessions(asker: Asker, eventId: string, o: Page): Promise<{ event: EventForCaller; sessions: Session[] }>;
-  session(asker: Asker, id: string): Promise<{ event: EventForCaller; session: Session }>;
-  createSession(asker: Asker, eventId: string, input: Omit<SessionInput, 'description' | 'streamId' | 'speakerIds'> & Partial<SessionInput>): Promise<{ event: EventForCaller; session: Session }>;
+  sessions(asker: Principal, eventId: string, o: Page): Promise<{ event: EventForCaller; sessions: Session[] }>;
+  session(asker: Principal, id: string): Promise<{ event: EventForCaller; session: Session }>;
+  createSession(asker: Principal, eventId: string, input: Omit<SessionInput, 'description' | 'streamId' | 'speakerIds'> & Partial<SessionInput>): Promise<{ event: EventForCaller; session: Session }>;
   /** Changes the fields given (speakerIds replaces the list; streamId null unassigns). */
-  updateSession(asker: Asker, id: string, patch: Partial<SessionInput>): Promise<{ event: EventForCaller; session: Session }>;
+  updateSession(asker: Principal, id: string, patch: Partial<SessionInput>): Promise<{ event: EventForCaller; session: Session }>;
   deleteSession(id: string): Promise<void>;
 }
 
@@ -49,13 +50,13 @@ async function checkSession(client: pg.PoolClient, o: { event: Event; next: Sess
 export function createSessionsService(deps: { db: pg.Pool; log: Log }): SessionsService {
   const { db, log } = deps;
 
-  async function visibleEvent(asker: Asker, eventId: string, what: string): Promise<EventForCaller> {
+  async function visibleEvent(asker: Principal, eventId: string, what: string): Promise<EventForCaller> {
     const event = await repo.findVisibleEvent(db, callerOf(asker), eventId);
     if (!event) throw notFound(what);
     return event;
   }
 
-  async function read(asker: Asker, id: string) {
+  async function read(asker: Principal, id: string) {
     const session = await sessions.findSession(db, id);
     if (!session) throw notFound('The session');
     return { event: await visibleEvent(asker, session.eventId, 'The session'), session };

@@ -43,8 +43,8 @@ export interface EventForCaller extends Event {
   speaking: boolean;
 }
 
-/** Who is asking, as far as events care: staff see drafts and private events and may watch anything. */
-export interface Caller {
+/** What events care about who is asking (derived from the Principal by callerOf): staff see drafts and private events and may watch anything. */
+export interface VisibilityScope {
   id: string;
   staff: boolean;
 }

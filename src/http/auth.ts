@@ -2,20 +2,11 @@
 // names its device session (`sid`); whether that device is still signed in, and the user's
 // current role, come from the auth service, so revocation and role changes apply at once.
 import { jwtVerify, SignJWT } from 'jose';
-import type { Role } from '../access.js';
 import { unauthorized } from '../errors.js';
+import type { Principal } from '../principal.js';
 
 const ISSUER = 'onair';
 const AUDIENCE = 'onair-api';
-
-/** Who is asking: the user, their current role, and the device session their token belongs to. */
-export interface Principal {
-  id: string;
-  role: Role;
-  deviceId: string;
-  /** When the token stops being valid (ms since the epoch); open WebSockets close then. */
-  expiresAt: number;
-}
 
 export interface TokenClaims {
   userId: string;

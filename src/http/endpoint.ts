@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { isPublic, roleMay, alsoRule, type Action } from '../access.js';
 import { AppError, forbidden, unauthorized } from '../errors.js';
 import { validate } from './errors.js';
-import type { Principal } from './auth.js';
+import type { Principal } from '../principal.js';
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 

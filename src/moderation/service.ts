@@ -4,7 +4,7 @@
 // may moderate — cannot be restricted. REST and WebSocket both come through here.
 import { assertMay, roleMay, type Role } from '../access.js';
 import { AppError, conflict, notFound } from '../errors.js';
-import type { Asker } from '../events/caller.js';
+import type { Principal } from '../principal.js';
 import type { ServiceDeps } from '../realtime/deps.js';
 import * as repo from './repo.js';
 import type { Restriction, RestrictionKind } from './repo.js';
@@ -12,15 +12,15 @@ import type { Restriction, RestrictionKind } from './repo.js';
 export type { Restriction, RestrictionKind } from './repo.js';
 
 export interface ModerationService {
-  list(asker: Asker, eventId: string, o: { kind?: RestrictionKind; limit: number; after?: { at: Date; userId: string; kind: RestrictionKind } }): Promise<Restriction[]>;
+  list(asker: Principal, eventId: string, o: { kind?: RestrictionKind; limit: number; after?: { at: Date; userId: string; kind: RestrictionKind } }): Promise<Restriction[]>;
   /** Mutes (or re-mutes with new terms); no minutes = until lifted. */
-  mute(asker: Asker, eventId: string, o: { userId: string; minutes?: number; reason?: string }): Promise<{ restriction: Restriction; created: boolean }>;
-  unmute(asker: Asker, eventId: string, userId: string): Promise<void>;
+  mute(asker: Principal, eventId: string, o: { userId: string; minutes?: number; reason?: string }): Promise<{ restriction: Restriction; created: boolean }>;
+  unmute(asker: Principal, eventId: string, userId: string): Promise<void>;
   /** Bans and takes the user out of the event's rooms on every node. */
-  ban(asker: Asker, eventId: string, o: { userId: string; reason?: string }): Promise<{ restriction: Restriction; created: boolean }>;
-  unban(asker: Asker, eventId: string, userId: string): Promise<void>;
+  ban(asker: Principal, eventId: string, o: { userId: string; reason?: string }): Promise<{ restriction: Restriction; created: boolean }>;
+  unban(asker: Principal, eventId: string, userId: string): Promise<void>;
   /** The event a session belongs to, as the asker may see it (WebSocket actions name a session). */
-  eventOfSession(asker: Asker, sessionId: string): Promise<string>;
+  eventOfSession(asker: Principal, sessionId: string): Promise<string>;
   /** What stops this user in the event now (for chat). */
   live(eventId: string, userId: string): Promise<Partial<Record<RestrictionKind, { until: Date | null }>>>;
 }
@@ -36,7 +36,7 @@ export function createModerationService(deps: Pick<ServiceDeps, 'db' | 'hub' | '
   const { db, hub, events, log } = deps;
 
   /** The event (404 if the asker may not see it) and the target, who must exist and not be staff. */
-  async function checkTarget(asker: Asker, eventId: string, userId: string, kind: RestrictionKind) {
+  async function checkTarget(asker: Principal, eventId: string, userId: string, kind: RestrictionKind) {
     assertMay(asker, 'chat.moderate');
     await events.get(asker, eventId);
     const role = (await repo.userRole(db, userId)) as Role | null;
@@ -44,7 +44,7 @@ export function createModerationService(deps: Pick<ServiceDeps, 'db' | 'hub' | '
     if (roleMay(role, 'chat.moderate')) throw conflict(`A ${role} cannot be ${kind === 'mute' ? 'muted' : 'banned'}; change their role first.`, 'cannot_restrict_staff');
   }
 
-  async function restrict(asker: Asker, eventId: string, o: { userId: string; kind: RestrictionKind; minutes: number | null; reason: string }) {
+  async function restrict(asker: Principal, eventId: string, o: { userId: string; kind: RestrictionKind; minutes: number | null; reason: string }) {
     await checkTarget(asker, eventId, o.userId, o.kind);
     const { created } = await repo.upsertRestriction(db, { eventId, userId: o.userId, kind: o.kind, minutes: o.minutes, reason: o.reason, createdBy: asker.id });
     const restriction = await repo.findRestriction(db, eventId, o.userId, o.kind);
@@ -52,7 +52,7 @@ export function createModerationService(deps: Pick<ServiceDeps, 'db' | 'hub' | '
     return { restriction, created };
   }
 
-  async function lift(asker: Asker, eventId: string, userId: string, kind: RestrictionKind) {
+  async function lift(asker: Principal, eventId: string, userId: string, kind: RestrictionKind) {
     assertMay(asker, 'chat.moderate');
     await events.get(asker, eventId);
     if (!(await repo.deleteRestriction(db, eventId, userId, kind))) throw notFound(kind === 'mute' ? 'The mute' : 'The ban');

@@ -4,7 +4,7 @@
 // saved when Redis is down.
 import t from 'tap';
 import { unavailable } from '../errors.js';
-import { startTestApi, type TestApi } from '../testing/api.js';
+import { startTestApi, type TestApi, principalOf } from '../testing/api.js';
 import { connectWs, joinedSession, type Frame, type WsClient } from '../testing/ws.js';
 import { createPollsService } from './service.js';
 
@@ -192,10 +192,10 @@ t.test('Redis down: the caller gets `unavailable` and nothing is saved', async (
   });
   const count = async () => (await a.pool.query(`SELECT (SELECT count(*) FROM polls)::int AS polls, (SELECT count(*) FROM poll_votes)::int AS votes`)).rows[0];
   const before = await count();
-  await t.rejects(down.create({ ...speaker, role: 'speaker' }, { sessionId: session.id, question: 'Lost?', options: ['a', 'b'] }), { status: 503, code: 'unavailable' });
+  await t.rejects(down.create(principalOf({ ...speaker, role: 'speaker' }), { sessionId: session.id, question: 'Lost?', options: ['a', 'b'] }), { status: 503, code: 'unavailable' });
   const poll = await openPoll();
-  await t.rejects(down.vote({ ...attendee, role: 'attendee' }, poll.id, poll.options[0].id), { status: 503, code: 'unavailable' });
-  await t.rejects(down.close({ ...speaker, role: 'speaker' }, poll.id), { status: 503, code: 'unavailable' });
+  await t.rejects(down.vote(principalOf({ ...attendee, role: 'attendee' }), poll.id, poll.options[0].id), { status: 503, code: 'unavailable' });
+  await t.rejects(down.close(principalOf({ ...speaker, role: 'speaker' }), poll.id), { status: 503, code: 'unavailable' });
   const after = await count();
   t.same(after, { polls: before.polls + 1, votes: before.votes }, 'only the poll opened through the live node');
   t.equal((await a.call('GET', `/polls/${poll.id}`, { token: speaker.token })).body.closed, false, 'the close was rolled back');

@@ -6,7 +6,8 @@
 import { assertMay } from '../access.js';
 import { withTransaction } from '../db/pool.js';
 import { AppError, badRequest, conflict, notFound, unavailable } from '../errors.js';
-import type { Asker, Page } from '../events/caller.js';
+import type { Page } from '../events/caller.js';
+import type { Principal } from '../principal.js';
 import { isRestricted } from '../moderation/repo.js';
 import type { ServiceDeps } from '../realtime/deps.js';
 import { sessionRoom, type PollView } from '../realtime/protocol.js';
@@ -21,14 +22,14 @@ export interface PollInput {
 
 export interface PollsService {
   /** Opens a poll and announces it (`poll:new`) to the session's room. */
-  create(me: Asker, input: PollInput): Promise<PollView>;
+  create(me: Principal, input: PollInput): Promise<PollView>;
   /** The session's polls in creation order, each with the caller's vote. */
-  list(me: Asker, sessionId: string, o: Page): Promise<PollView[]>;
-  get(me: Asker, id: string): Promise<PollView>;
+  list(me: Principal, sessionId: string, o: Page): Promise<PollView[]>;
+  get(me: Principal, id: string): Promise<PollView>;
   /** Casts or moves the caller's vote; answers the poll's exact counts at that moment and the caller's vote. */
-  vote(me: Asker, id: string, optionId: string): Promise<PollView>;
+  vote(me: Principal, id: string, optionId: string): Promise<PollView>;
   /** Closes the poll (again: nothing changes) and announces the final counts (`poll:closed`). */
-  close(me: Asker, id: string): Promise<PollView>;
+  close(me: Principal, id: string): Promise<PollView>;
 }
 
 export function pollView(poll: repo.PollRow, counts: repo.OptionCount[], myVote?: string | null): PollView {
@@ -59,7 +60,7 @@ export function createPollsService(deps: ServiceDeps): PollsService {
   };
 
   /** The poll, and its event as the caller sees it (404 when they may not see it). */
-  async function load(me: Asker, id: string) {
+  async function load(me: Principal, id: string) {
     const poll = await repo.findPoll(db, id);
     if (!poll) throw notFound('The poll');
     const { event } = await events.session(me, poll.sessionId).catch((err: unknown) => {
@@ -68,7 +69,7 @@ export function createPollsService(deps: ServiceDeps): PollsService {
     return { poll, event };
   }
 
-  async function withCounts(poll: repo.PollRow, me: Asker): Promise<PollView> {
+  async function withCounts(poll: repo.PollRow, me: Principal): Promise<PollView> {
     const [counts, mine] = await Promise.all([repo.optionCounts(db, [poll.id]), repo.votesOf(db, [poll.id], me.id)]);
     return pollView(poll, counts, mine.get(poll.id) ?? null);
   }

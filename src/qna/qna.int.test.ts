@@ -4,13 +4,13 @@
 // when Redis is down.
 import t from 'tap';
 import { unavailable } from '../errors.js';
-import { startTestApi, type TestApi } from '../testing/api.js';
+import { startTestApi, type TestApi, principalOf } from '../testing/api.js';
 import { connectWs, joinedSession, type WsClient } from '../testing/ws.js';
 import { createQuestionsService } from './service.js';
 
 const a = await startTestApi(t);
 const b = await startTestApi(t, { nodeOf: a });
-const [admin, speaker, otherSpeaker, attendee] = await Promise.all([a.user('admin'), a.user('speaker'), a.user('speaker'), a.user('attendee', { name: 'Ann Asker' })]);
+const [admin, speaker, otherSpeaker, attendee] = await Promise.all([a.user('admin'), a.user('speaker'), a.user('speaker'), a.user('attendee', { name: 'Ann Principal' })]);
 const makeEvent = (o: { visibility?: 'public' | 'private'; speakerIds?: string[] } = {}) => a.liveSession(admin.token, o);
 const { event, session } = await makeEvent({ speakerIds: [speaker.id] });
 await makeEvent({ speakerIds: [otherSpeaker.id] });
@@ -31,7 +31,7 @@ t.test('a question asked on one node reaches clients on both, stored as sent', a
   t.equal((await onA.request({ type: 'question:ask', sessionId: session.id, text })).type, 'ack');
   for (const c of [onA, onB]) {
     const f = await c.next((f) => f.type === 'question:new' && f.question.text === text);
-    t.match(f.question, { sessionId: session.id, user: { id: attendee.id, name: 'Ann Asker' }, text, upvotes: 0, answered: false, answeredAt: null });
+    t.match(f.question, { sessionId: session.id, user: { id: attendee.id, name: 'Ann Principal' }, text, upvotes: 0, answered: false, answeredAt: null });
     t.notOk('upvotedByMe' in f.question);
   }
   const rest = await b.call('POST', `/questions/session/${session.id}`, { token: attendee.token, body: { text: 'And by REST?' } });
@@ -161,13 +161,13 @@ t.test('Redis down: the caller gets `unavailable` and nothing is saved', async (
     events: a.deps.events,
     hub: { publish: async () => { throw unavailable('Redis is unreachable.'); }, kick: async () => undefined },
   });
-  const me = { id: attendee.id, role: 'attendee' as const };
+  const me = principalOf({ id: attendee.id, role: 'attendee' });
   const q = await ask('Still there?');
   const count = async () => (await a.pool.query(`SELECT (SELECT count(*) FROM questions)::int AS q, (SELECT count(*) FROM question_upvotes)::int AS u`)).rows[0];
   const before = await count();
   await t.rejects(down.ask(me, session.id, 'Lost?'), { status: 503, code: 'unavailable' });
   await t.rejects(down.upvote(me, q.id), { status: 503, code: 'unavailable' });
-  await t.rejects(down.answer({ id: admin.id, role: 'admin' }, q.id), { status: 503, code: 'unavailable' });
+  await t.rejects(down.answer(principalOf({ id: admin.id, role: 'admin' }), q.id), { status: 503, code: 'unavailable' });
   t.same(await count(), before);
   const got = (await a.call('GET', `/questions/session/${session.id}?order=new&limit=1`, { token: attendee.token })).body.items[0];
   t.same([got.id, got.upvotes, got.answered], [q.id, 0, false]);

@@ -6,7 +6,7 @@
 import { assertMay } from '../access.js';
 import { withTransaction } from '../db/pool.js';
 import { AppError, notFound } from '../errors.js';
-import type { Asker } from '../events/caller.js';
+import type { Principal } from '../principal.js';
 import { isRestricted } from '../moderation/repo.js';
 import type { ServiceDeps } from '../realtime/deps.js';
 import { sessionRoom, type QuestionView } from '../realtime/protocol.js';
@@ -16,15 +16,15 @@ export type { QuestionOrder } from './repo.js';
 
 export interface QuestionsService {
   /** Asks a question and announces it (`question:new`). */
-  ask(me: Asker, sessionId: string, text: string): Promise<QuestionView>;
-  list(me: Asker, sessionId: string, o: { order: repo.QuestionOrder; limit: number; after?: { upvotes: number; at: Date; id: string } }): Promise<QuestionView[]>;
+  ask(me: Principal, sessionId: string, text: string): Promise<QuestionView>;
+  list(me: Principal, sessionId: string, o: { order: repo.QuestionOrder; limit: number; after?: { upvotes: number; at: Date; id: string } }): Promise<QuestionView[]>;
   /**
    * The caller's upvote. Upvoting again is idempotent: nothing changes, nothing is announced,
    * `changed` is false and the answer holds the current count.
    */
-  upvote(me: Asker, id: string): Promise<{ question: QuestionView; changed: boolean }>;
+  upvote(me: Principal, id: string): Promise<{ question: QuestionView; changed: boolean }>;
   /** Marks the question answered and announces it (`question:answered`); again: nothing changes. */
-  answer(me: Asker, id: string): Promise<QuestionView>;
+  answer(me: Principal, id: string): Promise<QuestionView>;
 }
 
 export function questionView(q: repo.QuestionRow, upvotedByMe?: boolean): QuestionView {
@@ -46,7 +46,7 @@ const until = (r: { until: Date | null }) => (r.until ? ` until ${r.until.toISOS
 export function createQuestionsService(deps: ServiceDeps): QuestionsService {
   const { db, log, events } = deps;
 
-  async function load(me: Asker, id: string) {
+  async function load(me: Principal, id: string) {
     const question = await repo.findQuestion(db, id);
     if (!question) throw notFound('The question');
     const { event } = await events.session(me, question.sessionId).catch((err: unknown) => {

@@ -3,7 +3,7 @@
 // cannot keep up — its send buffer over the soft limit for too long, or over the hard limit —
 // is closed (the client reconnects and resyncs over REST), so a slow reader never grows memory.
 import type { WebSocket } from 'ws';
-import type { Principal } from '../http/auth.js';
+import type { Principal } from '../principal.js';
 import type { Log } from '../log.js';
 import type { ApiMetrics } from '../metrics.js';
 import type { RoomName } from './protocol.js';

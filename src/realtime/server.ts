@@ -12,7 +12,7 @@ import type { AuthService } from '../auth/service.js';
 import { AppError, forbidden } from '../errors.js';
 import type { EventsService } from '../events/service.js';
 import { findNul } from '../http/errors.js';
-import type { Principal } from '../http/auth.js';
+import type { Principal } from '../principal.js';
 import type { Log } from '../log.js';
 import type { Bus } from '../redis/bus.js';
 import type { UsersService } from '../users/service.js';

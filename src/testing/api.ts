@@ -10,6 +10,7 @@ import type { AnswerCheck } from '../http/endpoint.js';
 import { createAppDeps } from '../http/deps.js';
 import { createTokenService } from '../http/auth.js';
 import { silentLog } from '../log.js';
+import type { Principal } from '../principal.js';
 import { attachWebSockets } from '../realtime/attach.js';
 import type { Limits } from '../realtime/limits.js';
 import { createBus } from '../redis/bus.js';
@@ -138,3 +139,6 @@ export async function startTestApi(t: Teardown, o: { env?: Record<string, string
   };
   return { base, wsUrl: `ws://127.0.0.1:${port}/ws`, pool, config, deps, call, user, login, bulkUsers, liveSession };
 }
+
+/** A Principal for calling a service in-process (what http/auth.ts builds from a token), for tests. */
+export const principalOf = (u: { id: string; role: Role }): Principal => ({ id: u.id, role: u.role, deviceId: '00000000-0000-0000-0000-000000000000', expiresAt: Number.MAX_SAFE_INTEGER });

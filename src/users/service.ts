@@ -7,6 +7,7 @@ import { expireUnusedPasswordTokens } from '../auth/repo.js';
 import { withTransaction } from '../db/pool.js';
 import { badRequest, conflict, forbidden, notFound, unauthorized } from '../errors.js';
 import type { Log } from '../log.js';
+import type { Principal } from '../principal.js';
 import { completeImport, planImport, type ImportBody, type ImportResult } from './import.js';
 import * as repo from './repo.js';
 
@@ -15,11 +16,6 @@ export type { User, Role, UserDetail } from './repo.js';
 /** What user administration needs from the auth service (which is built after this one). */
 export type AuthHooks = Pick<AuthService, 'revokeAll' | 'userChanged' | 'issuePasswordTokens'>;
 
-export interface Caller {
-  id: string;
-  role: repo.Role;
-  deviceId: string;
-}
 
 export interface UserPatch {
   name?: string;
@@ -55,7 +51,7 @@ export interface UsersService {
   /** The user with hasPassword, or 404. */
   detail(id: string): Promise<repo.UserDetail>;
   /** PUT /users/:id; the caller's right to touch this user is checked by the route. */
-  update(o: { me: Caller; id: string; patch: UserPatch; auth: AuthHooks }): Promise<repo.UserDetail>;
+  update(o: { me: Principal; id: string; patch: UserPatch; auth: AuthHooks }): Promise<repo.UserDetail>;
   setRole(o: { id: string; role: repo.Role; auth: AuthHooks }): Promise<repo.UserDetail>;
   /** Replaces the user's unused set-password tokens with a new one. */
   issuePasswordToken(o: { id: string; auth: AuthHooks }): Promise<{ token: string; expiresAt: Date }>;
