@@ -6,6 +6,7 @@ import type { Db } from '../db/pool.js';
 import { conflict, tooMany } from '../errors.js';
 import type { Principal } from '../principal.js';
 import type { EventsService } from '../events/service.js';
+import type { ModerationService } from '../moderation/service.js';
 import { watchRule } from '../events/view.js';
 import type { Redis } from '../redis/connection.js';
 import type { Collector } from './collector.js';
@@ -60,7 +61,7 @@ function engagement(people: repo.PersonActivity[], scope: { scheduledSeconds: nu
 
 const seconds = (s: { startsAt: Date; endsAt: Date }) => Math.max(0, (s.endsAt.getTime() - s.startsAt.getTime()) / 1000);
 
-export function createAnalyticsService(deps: { db: Db; redis: Redis; redisPrefix: string; signals: Signals; collector: Collector; events: EventsService }) {
+export function createAnalyticsService(deps: { db: Db; redis: Redis; redisPrefix: string; signals: Signals; collector: Collector; events: EventsService; moderation: Pick<ModerationService, 'assertMayRead'> }) {
   const { db, redis, signals, events } = deps;
 
   return {
@@ -128,6 +129,7 @@ export function createAnalyticsService(deps: { db: Db; redis: Redis; redisPrefix
       const { event, session } = await events.session(me, sessionId);
       const watch = watchRule(session, { staff: roleMay(me.role, 'events.seeAll'), event });
       if (!watch.allowed) throw conflict(watch.reason ?? 'You may not watch this session.', 'not_watching');
+      await deps.moderation.assertMayRead(me, event.id); // a banned attendee is no viewer
       // one counted heartbeat per viewer and session every few seconds: hammering adds nothing
       const key = `${deps.redisPrefix}:an:hb:${me.id}:${sessionId}`;
       if ((await redis.set(key, '1', 'PX', MIN_HEARTBEAT_MS, 'NX')) === null) {

@@ -4,7 +4,6 @@
 import { z } from 'zod';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { idParams, problems } from '../http/schemas.js';
-import { moderationEndpoints } from '../moderation/routes.js';
 import { CHAT_TEXT_MAX, chatMessageSchema, chatSettingsSchema, messageId } from '../realtime/protocol.js';
 import type { ChatService } from './service.js';
 
@@ -130,6 +129,5 @@ export function chatEndpoints(deps: { chat: ChatService }): Endpoint[] {
         res.json(await chat.updateSettings(me, params.id, body));
       },
     }),
-    ...moderationEndpoints({ moderation: chat.moderation }),
   ];
 }

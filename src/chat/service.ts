@@ -1,5 +1,5 @@
-// Chat in an event session: send, history, pin, delete, settings; mutes and bans come with it
-// (`moderation`). REST and WebSocket both call these functions, which check access themselves.
+// Chat in an event session: send, history, pin, delete, settings; mutes and bans are the
+// moderation service's (a peer, handed in). REST and WebSocket both call these functions, which check access themselves.
 //
 // Sending (flow (b) of the architecture): in ONE transaction the session's chat row is taken
 // (UPDATE … RETURNING: the lock that orders a session's messages), the message is inserted and
@@ -13,7 +13,6 @@ import { withTransaction } from '../db/pool.js';
 import { AppError, badRequest, notFound, unavailable } from '../errors.js';
 import type { Principal } from '../principal.js';
 import { isFkViolation } from '../events/caller.js';
-import { bannedError, createModerationService, mutedError, type ModerationService } from '../moderation/service.js';
 import type { ServiceDeps } from '../realtime/deps.js';
 import { CHAT_TEXT_MAX, messageId, sessionRoom, type ChatMessageView, type ChatSettingsView } from '../realtime/protocol.js';
 import * as repo from './repo.js';
@@ -35,7 +34,6 @@ export interface ChatService {
   remove(asker: Principal, id: string): Promise<void>;
   settings(asker: Principal, sessionId: string): Promise<ChatSettingsView>;
   updateSettings(asker: Principal, sessionId: string, patch: SettingsPatch): Promise<ChatSettingsView>;
-  moderation: ModerationService;
 }
 
 export const messageView = (m: ChatMessage): ChatMessageView => ({
@@ -60,8 +58,7 @@ function checkText(text: string): void {
 }
 
 export function createChatService(deps: ServiceDeps): ChatService {
-  const { db, redis, prefix, hub, events, log } = deps;
-  const moderation = createModerationService(deps);
+  const { db, redis, prefix, hub, events, log, moderation } = deps;
 
   // Slow mode keeps each person's last send time per session in Redis. Sends to a session are
   // serialised by its chat row lock, so reading the time and writing it later cannot race, on
@@ -110,16 +107,12 @@ export function createChatService(deps: ServiceDeps): ChatService {
   }
 
   return {
-    moderation,
-
     async send(asker, input) {
       assertMay(asker, 'chat.send');
       checkText(input.text);
       const { event, session } = await events.session(asker, input.sessionId);
       const sessionId = session.id;
-      const restrictions = await moderation.live(event.id, asker.id);
-      if (restrictions.ban) throw bannedError();
-      if (restrictions.mute) throw mutedError(restrictions.mute.until);
+      await moderation.assertMayPost(asker, event.id, 'chat');
       const clientMsgId = input.clientMsgId ?? null;
       if (clientMsgId) {
         const prior = await repo.findByClientMsgId(db, { sessionId, userId: asker.id, clientMsgId });
@@ -160,7 +153,7 @@ export function createChatService(deps: ServiceDeps): ChatService {
     async history(asker, sessionId, o) {
       assertMay(asker, 'chat.read');
       const { event } = await events.session(asker, sessionId);
-      if ((await moderation.live(event.id, asker.id)).ban) throw bannedError();
+      await moderation.assertMayRead(asker, event.id);
       const rows = await repo.listMessages(db, { sessionId, after: o.after, before: o.before, limit: o.limit + 1 });
       const more = rows.length > o.limit;
       // after: the extra row is the newest; otherwise the oldest

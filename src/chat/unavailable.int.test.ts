@@ -4,6 +4,7 @@
 // from the test node's real Postgres and Redis, with a hub over a bus we can switch off.
 import { Redis } from 'ioredis';
 import t from 'tap';
+import { createModerationService } from '../moderation/service.js';
 import { createChatService } from './service.js';
 import { silentLog } from '../log.js';
 import { createHub } from '../realtime/hub.js';
@@ -35,7 +36,9 @@ const bus: Bus = {
   ready: () => state !== 'down' && real.ready(),
   publish: (topic, message) => (state === 'failing' ? Promise.reject(new Error('Connection is closed.')) : real.publish(topic, message)),
 };
-const chat = createChatService({ db: a.pool, redis: a.deps.redis, prefix: a.config.redisPrefix, log: silentLog(), hub: createHub({ bus }), events: a.deps.events });
+const hub = createHub({ bus });
+const moderation = createModerationService({ db: a.pool, hub, events: a.deps.events, log: silentLog() });
+const chat = createChatService({ db: a.pool, redis: a.deps.redis, prefix: a.config.redisPrefix, log: silentLog(), hub, events: a.deps.events, moderation });
 const asker = principalOf({ id: u.id, role: 'attendee' });
 
 const counts = async () => {
@@ -75,7 +78,7 @@ t.test('Redis down: pins, deletions, settings and bans answer unavailable and ch
   await t.rejects(chat.pin(mod, message.id, true), { code: 'unavailable' });
   await t.rejects(chat.remove(mod, message.id), { code: 'unavailable' });
   await t.rejects(chat.updateSettings(mod, session.id, { enabled: false }), { code: 'unavailable' });
-  await t.rejects(chat.moderation.ban(mod, event.id, { userId: u.id }), { code: 'unavailable' });
+  await t.rejects(moderation.ban(mod, event.id, { userId: u.id }), { code: 'unavailable' });
   const h = await a.call('GET', `/chat/session/${session.id}`, { token: u.token });
   t.match(h.body.items.find((m: { id: string }) => m.id === message.id), { pinned: false }, 'not pinned, not deleted');
   t.equal(h.body.pinned, null);

@@ -1,4 +1,4 @@
-// WebSocket frames for chat and its moderation: each calls the same service function as REST.
+// WebSocket frames for chat: each calls the same service function as REST.
 // What happens reaches everyone (the sender too) as the broadcast frame; the sender's own frame
 // is answered with ack or error by the server.
 import { AppError } from '../errors.js';
@@ -21,14 +21,6 @@ export function chatWsHandlers(deps: { chat: ChatService }): WsHandlers {
     },
     'chat:settings': async ({ principal }, f) => {
       await chat.updateSettings(principal, f.sessionId, { enabled: f.enabled, slowModeSeconds: f.slowModeSeconds, attendeesOnly: f.attendeesOnly });
-    },
-    'chat:mute': async ({ principal }, f) => {
-      const eventId = await chat.moderation.eventOfSession(principal, f.sessionId);
-      await chat.moderation.mute(principal, eventId, { userId: f.userId, minutes: f.minutes, reason: f.reason });
-    },
-    'chat:ban': async ({ principal }, f) => {
-      const eventId = await chat.moderation.eventOfSession(principal, f.sessionId);
-      await chat.moderation.ban(principal, eventId, { userId: f.userId, reason: f.reason });
     },
   };
 }

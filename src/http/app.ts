@@ -10,6 +10,8 @@ import { z } from 'zod';
 import { authEndpoints } from '../auth/routes.js';
 import { chatEndpoints } from '../chat/routes.js';
 import type { ChatService } from '../chat/service.js';
+import { moderationEndpoints } from '../moderation/routes.js';
+import type { ModerationService } from '../moderation/service.js';
 import { pollsEndpoints } from '../polls/routes.js';
 import type { PollsService } from '../polls/service.js';
 import { analyticsEndpoints } from '../analytics/routes.js';
@@ -49,6 +51,8 @@ export interface AppDeps {
   rooms: Rooms;
   hub: Hub;
   chat: ChatService;
+  /** Bans and mutes: who may take part in an event now (chat, polls, Q&A, rooms, playback, heartbeats). */
+  moderation: ModerationService;
   polls: PollsService;
   qna: QuestionsService;
   analytics: AnalyticsService;
@@ -114,6 +118,7 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
     ...eventEndpoints({ events: deps.events, config: deps.config }),
     ...streamEndpoints({ streams: deps.streams, config: deps.config }),
     ...chatEndpoints({ chat: deps.chat }),
+    ...moderationEndpoints({ moderation: deps.moderation }),
     ...pollsEndpoints({ polls: deps.polls }),
     ...qnaEndpoints({ qna: deps.qna }),
     ...analyticsEndpoints({ analytics: deps.analytics }),

@@ -9,6 +9,7 @@ import { createLoginThrottle } from '../auth/throttle.js';
 import type { Config } from '../config.js';
 import { createChatService } from '../chat/service.js';
 import { createEventsService } from '../events/service.js';
+import { createModerationService } from '../moderation/service.js';
 import { createPollsService } from '../polls/service.js';
 import { createQuestionsService } from '../qna/service.js';
 import { createHub } from '../realtime/hub.js';
@@ -39,7 +40,8 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
   const events = createEventsService({ db, bus, log, config });
   const rooms = createRooms({ log, metrics: metrics?.metrics });
   const hub = createHub({ bus, rooms });
-  const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events };
+  const moderation = createModerationService({ db, hub, events, log });
+  const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events, moderation };
   const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
   const viewerLines = createCollector({ db, signals, log });
   metrics?.metrics.readViewerLines(() => ({ ...viewerLines.stats }));
@@ -55,9 +57,10 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     rooms,
     hub,
     chat: createChatService(engagement),
+    moderation,
     polls: createPollsService(engagement),
     qna: createQuestionsService(engagement),
-    analytics: createAnalyticsService({ db, redis, redisPrefix: config.redisPrefix, signals, collector: viewerLines, events }),
+    analytics: createAnalyticsService({ db, redis, redisPrefix: config.redisPrefix, signals, collector: viewerLines, events, moderation }),
     viewerLines,
     metrics,
   };

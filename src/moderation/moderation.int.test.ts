@@ -81,7 +81,7 @@ t.test('a ban closes the event’s rooms on every node, keeps the user out and r
   }
   t.equal((await eventRoomWs.next((f) => f.type === 'room:closed')).room, `event:${event.id}`, 'the event room too');
   const rejoin = await onB.request({ type: 'session:join', sessionId: session.id });
-  t.same([rejoin.type, rejoin.code], ['error', 'forbidden'], 'cannot re-enter');
+  t.same([rejoin.type, rejoin.code], ['error', 'banned'], 'cannot re-enter: one code for a ban, on every door');
   t.equal((await onA.request({ type: 'chat:send', sessionId: session.id, text: 'let me in' })).code, 'not_in_room');
   const rest = await post(b, troll.token, session.id, 'via REST then');
   t.same([rest.status, rest.body.code], [403, 'banned']);

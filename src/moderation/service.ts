@@ -1,11 +1,17 @@
-// Mutes and bans per event. A mute stops a user chatting in the event's sessions (until it ends
-// or is lifted); a ban also takes them out of the event's rooms on every node and keeps them out
-// (server.ts checks it on every join; chat checks it on every send and read). Staff — whoever
-// may moderate — cannot be restricted. REST and WebSocket both come through here.
+// Moderation: the one place that answers "may this person take part in this event now" beyond
+// their role (access.ts). Mutes and bans per event: a mute stops a user chatting and asking in
+// the event's sessions (until it ends or is lifted); a ban also takes them out of the event's
+// rooms on every node and keeps them out of its chat, polls, Q&A, rooms, playback URLs and
+// viewer counts. Staff — whoever may moderate — cannot be restricted. Built once in the
+// composition root and handed to chat, polls, Q&A, analytics, the session answers and the
+// WebSocket server, so each refusal has one code (`banned`, `muted`) wherever it happens.
 import { assertMay, roleMay, type Role } from '../access.js';
 import { AppError, conflict, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';
-import type { ServiceDeps } from '../realtime/deps.js';
+import type { EventsService } from '../events/service.js';
+import type { Log } from '../log.js';
+import type { Hub } from '../realtime/hub.js';
+import type pg from 'pg';
 import * as repo from './repo.js';
 import type { Restriction, RestrictionKind } from './repo.js';
 
@@ -21,18 +27,31 @@ export interface ModerationService {
   unban(asker: Principal, eventId: string, userId: string): Promise<void>;
   /** The event a session belongs to, as the asker may see it (WebSocket actions name a session). */
   eventOfSession(asker: Principal, sessionId: string): Promise<string>;
-  /** What stops this user in the event now (for chat). */
+  /** What stops this user in the event now. */
   live(eventId: string, userId: string): Promise<Partial<Record<RestrictionKind, { until: Date | null }>>>;
+  /** Whether the user is banned from the event now. */
+  isBanned(eventId: string, userId: string): Promise<boolean>;
+  /** Reading the event's live channels (chat history, rooms, playback, heartbeats): throws `banned`. */
+  assertMayRead(me: Pick<Principal, 'id'>, eventId: string): Promise<void>;
+  /** Taking part: chat and questions (throw `banned` or `muted`), votes and upvotes (throw `banned`). */
+  assertMayPost(me: Pick<Principal, 'id'>, eventId: string, what: 'chat' | 'question' | 'vote' | 'upvote'): Promise<void>;
+}
+
+export interface ModerationDeps {
+  db: pg.Pool;
+  hub: Hub;
+  events: EventsService;
+  log: Log;
 }
 
 export const bannedError = () => new AppError(403, 'banned', 'You were removed from this event by a moderator.');
 
 export function mutedError(until: Date | null): AppError {
   const when = until ? `until ${until.toISOString()}` : 'until a moderator lifts it';
-  return new AppError(403, 'muted', `A moderator muted you in this event ${when}.`, { until: until ? until.toISOString() : null });
+  return new AppError(403, 'muted', `A moderator muted you in this event ${when}; you cannot chat or ask questions.`, { until: until ? until.toISOString() : null });
 }
 
-export function createModerationService(deps: Pick<ServiceDeps, 'db' | 'hub' | 'events' | 'log'>): ModerationService {
+export function createModerationService(deps: ModerationDeps): ModerationService {
   const { db, hub, events, log } = deps;
 
   /** The event (404 if the asker may not see it) and the target, who must exist and not be staff. */
@@ -95,5 +114,17 @@ export function createModerationService(deps: Pick<ServiceDeps, 'db' | 'hub' | '
     },
 
     live: (eventId, userId) => repo.liveRestrictions(db, eventId, userId),
+
+    isBanned: async (eventId, userId) => (await repo.isRestricted(db, eventId, userId, 'ban')) !== null,
+
+    async assertMayRead(me, eventId) {
+      if (await repo.isRestricted(db, eventId, me.id, 'ban')) throw bannedError();
+    },
+
+    async assertMayPost(me, eventId, what) {
+      const r = await repo.liveRestrictions(db, eventId, me.id);
+      if (r.ban) throw bannedError();
+      if (r.mute && (what === 'chat' || what === 'question')) throw mutedError(r.mute.until);
+    },
   };
 }

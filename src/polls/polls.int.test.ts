@@ -184,6 +184,7 @@ t.test('the session’s polls come as pages, each with the caller’s vote', asy
 t.test('Redis down: the caller gets `unavailable` and nothing is saved', async (t) => {
   const down = createPollsService({
     db: a.pool,
+    moderation: a.deps.moderation,
     redis: { status: 'reconnecting' } as never,
     prefix: 'x',
     log: a.deps.log,

@@ -8,7 +8,6 @@ import { withTransaction } from '../db/pool.js';
 import { AppError, badRequest, conflict, notFound, unavailable } from '../errors.js';
 import type { Page } from '../events/caller.js';
 import type { Principal } from '../principal.js';
-import { isRestricted } from '../moderation/repo.js';
 import type { ServiceDeps } from '../realtime/deps.js';
 import { sessionRoom, type PollView } from '../realtime/protocol.js';
 import * as repo from './repo.js';
@@ -109,7 +108,7 @@ export function createPollsService(deps: ServiceDeps): PollsService {
     async vote(me, id, optionId) {
       const { poll, event } = await load(me, id);
       assertMay(me, 'polls.vote');
-      if (await isRestricted(db, event.id, me.id, 'ban')) throw new AppError(403, 'banned', 'You were removed from this event by a moderator.');
+      await deps.moderation.assertMayPost(me, event.id, 'vote');
       if (!(await repo.isOptionOf(db, poll.id, optionId))) throw fieldError('optionId', 'optionId is not an option of this poll');
       assertLive();
       const { view, changed } = await withTransaction(db, async (client) => {

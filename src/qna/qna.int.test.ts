@@ -155,6 +155,7 @@ t.test('a private event’s questions are hidden from non-attendees', async (t) 
 t.test('Redis down: the caller gets `unavailable` and nothing is saved', async (t) => {
   const down = createQuestionsService({
     db: a.pool,
+    moderation: a.deps.moderation,
     redis: { status: 'reconnecting' } as never,
     prefix: 'x',
     log: a.deps.log,

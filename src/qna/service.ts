@@ -7,7 +7,6 @@ import { assertMay } from '../access.js';
 import { withTransaction } from '../db/pool.js';
 import { AppError, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';
-import { isRestricted } from '../moderation/repo.js';
 import type { ServiceDeps } from '../realtime/deps.js';
 import { sessionRoom, type QuestionView } from '../realtime/protocol.js';
 import * as repo from './repo.js';
@@ -41,8 +40,6 @@ export function questionView(q: repo.QuestionRow, upvotedByMe?: boolean): Questi
   };
 }
 
-const until = (r: { until: Date | null }) => (r.until ? ` until ${r.until.toISOString()}` : '');
-
 export function createQuestionsService(deps: ServiceDeps): QuestionsService {
   const { db, log, events } = deps;
 
@@ -55,18 +52,11 @@ export function createQuestionsService(deps: ServiceDeps): QuestionsService {
     return { question, event };
   }
 
-  async function assertNotBanned(eventId: string, userId: string) {
-    const ban = await isRestricted(db, eventId, userId, 'ban');
-    if (ban) throw new AppError(403, 'banned', `You were removed from this event by a moderator${until(ban)}.`);
-  }
-
   return {
     async ask(me, sessionId, text) {
       const { event, session } = await events.session(me, sessionId);
       assertMay(me, 'questions.ask');
-      await assertNotBanned(event.id, me.id);
-      const mute = await isRestricted(db, event.id, me.id, 'mute');
-      if (mute) throw new AppError(403, 'muted', `A moderator muted you in this event${until(mute)}; you cannot ask questions.`);
+      await deps.moderation.assertMayPost(me, event.id, 'question');
       const view = await withTransaction(db, async (client) => {
         const view = questionView(await repo.insertQuestion(client, { sessionId: session.id, userId: me.id, text }));
         await deps.hub.publish(sessionRoom(session.id), { type: 'question:new', question: view });
@@ -86,7 +76,7 @@ export function createQuestionsService(deps: ServiceDeps): QuestionsService {
     async upvote(me, id) {
       const { question, event } = await load(me, id);
       assertMay(me, 'questions.upvote');
-      await assertNotBanned(event.id, me.id);
+      await deps.moderation.assertMayPost(me, event.id, 'upvote');
       const upvotes = await withTransaction(db, async (client) => {
         if (!(await repo.insertUpvote(client, question.id, me.id))) return null;
         const upvotes = await repo.countUpvote(client, question.id);

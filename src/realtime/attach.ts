@@ -1,7 +1,6 @@
 // Puts the WebSocket endpoint on an API node's HTTP server, from the same deps as the REST app.
 import type { Server } from 'node:http';
 import type { AppDeps } from '../http/app.js';
-import { isRestricted } from '../moderation/repo.js';
 import type { Bus } from '../redis/bus.js';
 import { featureHandlers } from './handlers.js';
 import type { Limits } from './limits.js';
@@ -16,7 +15,7 @@ export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; n
     auth: deps.auth,
     users: deps.users,
     events: deps.events,
-    isBanned: async (eventId, userId) => (await isRestricted(deps.db, eventId, userId, 'ban')) !== null,
+    moderation: deps.moderation,
     hub: deps.hub,
     rooms: deps.rooms,
     presence,

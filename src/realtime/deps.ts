@@ -1,7 +1,8 @@
-// What the engagement services (chat, polls, Q&A, moderation) are built from.
+// What the engagement services (chat, polls, Q&A) are built from.
 import type pg from 'pg';
 import type { EventsService } from '../events/service.js';
 import type { Log } from '../log.js';
+import type { ModerationService } from '../moderation/service.js';
 import type { Redis } from '../redis/connection.js';
 import type { Hub } from './hub.js';
 
@@ -13,4 +14,6 @@ export interface ServiceDeps {
   log: Log;
   hub: Hub;
   events: EventsService;
+  /** Bans, mutes (and who may take part now): built once in the composition root. */
+  moderation: ModerationService;
 }

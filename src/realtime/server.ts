@@ -9,11 +9,12 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AuthService } from '../auth/service.js';
-import { AppError, forbidden } from '../errors.js';
+import { AppError } from '../errors.js';
 import type { EventsService } from '../events/service.js';
 import { findNul } from '../http/errors.js';
 import type { Principal } from '../principal.js';
 import type { Log } from '../log.js';
+import type { ModerationService } from '../moderation/service.js';
 import type { Bus } from '../redis/bus.js';
 import type { UsersService } from '../users/service.js';
 import type { Hub } from './hub.js';
@@ -43,7 +44,7 @@ export interface RealtimeDeps {
   auth: AuthService;
   users: UsersService;
   events: EventsService;
-  isBanned(eventId: string, userId: string): Promise<boolean>;
+  moderation: Pick<ModerationService, 'assertMayRead'>;
   hub: Hub;
   rooms: Rooms;
   presence: Presence;
@@ -93,7 +94,7 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
   };
 
   async function enter(conn: Conn, room: RoomName, eventId: string, sessionId: string | null) {
-    if (await deps.isBanned(eventId, conn.principal.id)) throw forbidden('You were removed from this event by a moderator.');
+    await deps.moderation.assertMayRead(conn.principal, eventId);
     if (!rooms.join(conn, room, eventId) || !sessionId) return;
     // Presence is best effort: with Redis away the join still works here, and the next refresh
     // counts this viewer once Redis is back.
