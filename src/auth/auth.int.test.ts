@@ -2,7 +2,7 @@
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { silentLog } from '../log.js';
-import { createAppDeps } from '../http/deps.js';
+import { createAppDeps } from '../bin/api/deps.js';
 import { createBus } from '../redis/bus.js';
 import { startTestApi } from '../testing/api.js';
 import { testEnv, waitFor } from '../testing/harness.js';

@@ -2,10 +2,10 @@
 import { createServer } from 'node:http';
 import { createRollup, scheduleRollups } from '../analytics/rollup.js';
 import { createPool } from '../db/pool.js';
-import { createApp } from '../http/app.js';
-import { createAppDeps } from '../http/deps.js';
+import { createApp } from './api/app.js';
+import { createAppDeps } from './api/deps.js';
 import { createMetrics } from '../metrics.js';
-import { attachWebSockets } from '../realtime/attach.js';
+import { attachWebSockets } from './api/websockets.js';
 import { createBus } from '../redis/bus.js';
 import { viewerLogTag } from '../local/nginx-config.js';
 import { createRedis } from '../redis/connection.js';

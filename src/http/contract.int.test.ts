@@ -5,7 +5,7 @@ import t from 'tap';
 import { z } from 'zod';
 import { ACCESS, ROLES, alsoRule, isPublic, roleMay, type Action, type Role } from '../access.js';
 import { startTestApi } from '../testing/api.js';
-import { appEndpoints } from './app.js';
+import { appEndpoints } from '../bin/api/app.js';
 import type { Endpoint } from './endpoint.js';
 
 const api = await startTestApi(t);

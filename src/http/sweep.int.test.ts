@@ -5,7 +5,7 @@
 import t from 'tap';
 import { z } from 'zod';
 import { startTestApi, type CallOptions } from '../testing/api.js';
-import { appEndpoints } from './app.js';
+import { appEndpoints } from '../bin/api/app.js';
 import type { Endpoint } from './endpoint.js';
 
 const api = await startTestApi(t, { env: { LOGIN_ACCOUNT_LIMIT: '1000', LOGIN_IP_LIMIT: '100000' } });

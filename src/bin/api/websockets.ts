@@ -1,11 +1,11 @@
 // Puts the WebSocket endpoint on an API node's HTTP server, from the same deps as the REST app.
 import type { Server } from 'node:http';
-import type { AppDeps } from '../http/app.js';
-import type { Bus } from '../redis/bus.js';
-import { featureHandlers } from './handlers.js';
-import type { Limits } from './limits.js';
-import { createPresence } from './presence.js';
-import { attachRealtime, type Realtime } from './server.js';
+import type { AppDeps } from './app.js';
+import type { Bus } from '../../redis/bus.js';
+import { featureHandlers } from './ws-handlers.js';
+import type { Limits } from '../../realtime/limits.js';
+import { createPresence } from '../../realtime/presence.js';
+import { attachRealtime, type Realtime } from '../../realtime/server.js';
 
 export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; nodeId: string; limits?: Limits }): Realtime {
   const presence = createPresence({ redis: deps.redis, prefix: deps.config.redisPrefix, nodeId: o.nodeId, rooms: deps.rooms, hub: deps.hub, log: deps.log });

@@ -1,28 +1,28 @@
 // Builds the services the REST app needs from the connections a process already holds.
 // The api role and the in-process API tests both use it, so they build the same thing.
 import type pg from 'pg';
-import { createCollector } from '../analytics/collector.js';
-import { createAnalyticsService } from '../analytics/service.js';
-import { createSignals } from '../analytics/signals.js';
-import { createAuthService } from '../auth/service.js';
-import { createLoginThrottle } from '../auth/throttle.js';
-import type { Config } from '../config.js';
-import { createChatService } from '../chat/service.js';
-import { createEventsService } from '../events/service.js';
-import { createModerationService } from '../moderation/service.js';
-import { createPollsService } from '../polls/service.js';
-import { createQuestionsService } from '../qna/service.js';
-import { createHub } from '../realtime/hub.js';
-import { createRooms } from '../realtime/rooms.js';
-import type { Log } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import type { Bus } from '../redis/bus.js';
-import type { Redis } from '../redis/connection.js';
-import { createStreamsService } from '../streams/service.js';
-import { loadProfile } from '../transcode/profiles.js';
-import { createUsersService } from '../users/service.js';
+import { createCollector } from '../../analytics/collector.js';
+import { createAnalyticsService } from '../../analytics/service.js';
+import { createSignals } from '../../analytics/signals.js';
+import { createAuthService } from '../../auth/service.js';
+import { createLoginThrottle } from '../../auth/throttle.js';
+import type { Config } from '../../config.js';
+import { createChatService } from '../../chat/service.js';
+import { createEventsService } from '../../events/service.js';
+import { createModerationService } from '../../moderation/service.js';
+import { createPollsService } from '../../polls/service.js';
+import { createQuestionsService } from '../../qna/service.js';
+import { createHub } from '../../realtime/hub.js';
+import { createRooms } from '../../realtime/rooms.js';
+import type { Log } from '../../log.js';
+import type { Metrics } from '../../metrics.js';
+import type { Bus } from '../../redis/bus.js';
+import type { Redis } from '../../redis/connection.js';
+import { createStreamsService } from '../../streams/service.js';
+import { loadProfile } from '../../transcode/profiles.js';
+import { createUsersService } from '../../users/service.js';
 import type { AppDeps } from './app.js';
-import { createTokenService } from './auth.js';
+import { createTokenService } from '../../http/auth.js';
 
 /** One per process: the rooms and hub here are the node's WebSocket state. */
 export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis: Redis; bus: Bus; metrics?: Metrics<'api'> }): AppDeps {
