@@ -19,8 +19,9 @@ export const unauthorized = (message = 'Sign in first.') => new AppError(401, 'u
 export const forbidden = (message = 'Your role may not do this.') => new AppError(403, 'forbidden', message);
 export const notFound = (what: string) => new AppError(404, 'not_found', `${what} was not found.`);
 export const conflict = (message: string, code = 'conflict') => new AppError(409, code, message);
+/** Every rate-limit refusal, REST and WebSocket alike: 429 `rate_limited` with the seconds to wait. */
 export const tooMany = (message: string, retryAfterSeconds: number) =>
-  new AppError(429, 'too_many_requests', message, { retryAfterSeconds });
+  new AppError(429, 'rate_limited', message, { retryAfterSeconds });
 export const unavailable = (message: string) => new AppError(503, 'unavailable', message);
 
 /** Why an RTMP publish was refused. The message is safe to show to the broadcaster (no key). */

@@ -130,7 +130,7 @@ t.test('failed sign-ins are throttled per account (known or not) with Retry-Afte
   t.equal(locked.status, 429, 'even the right password waits (and the email case does not matter)');
   const retry = Number(locked.headers.get('retry-after'));
   t.ok(retry >= 1 && retry <= 60, `Retry-After ${retry} s within the window`);
-  t.equal(locked.body.code, 'too_many_requests');
+  t.same([locked.body.code, locked.body.retryAfterSeconds], ['rate_limited', retry], 'one code for every rate limit; the wait in the body too');
   t.notOk(JSON.stringify(locked.body).includes(u.email.split('@')[0]!), 'the answer does not echo the account');
 });
 

@@ -26,8 +26,8 @@ export function errorHandler(log: Log): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (err instanceof AppError) {
       if (err.status === 429 && typeof err.details?.retryAfterSeconds === 'number') res.set('Retry-After', String(err.details.retryAfterSeconds));
-      const { retryAfterSeconds: _r, ...details } = err.details ?? {};
-      return problem(res, err.status, { type: 'about:blank', title: err.code, code: err.code, detail: err.message, ...details });
+      // a 429 says when to try again twice: Retry-After for HTTP clients, retryAfterSeconds in the body
+      return problem(res, err.status, { type: 'about:blank', title: err.code, code: err.code, detail: err.message, ...err.details });
     }
     // body-parser errors carry a status (400 bad JSON, 413 too large, 415 charset)
     const status = (err as { status?: number }).status;

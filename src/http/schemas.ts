@@ -58,6 +58,8 @@ export const problemSchema = z.object({
   code: z.string(),
   detail: z.string(),
   errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  /** On 429 (`rate_limited`, `slow_mode`): seconds to wait, as in the Retry-After header. */
+  retryAfterSeconds: z.number().int().optional(),
 });
 
 const problemText: Record<number, string> = {
