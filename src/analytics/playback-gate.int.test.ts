@@ -2,11 +2,13 @@
 // grace, the next session on the stream, a broadcast running over), a ban revokes it at once and an
 // unban restores it, staff previews keep working uncounted, the plain path stays loopback-only.
 // The API runs in-process with its gate on a 1 s timer; HLS files are written by hand.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { viewerLogTag } from '../local/nginx-config.js';
+import { silentLog } from '../log.js';
+import { createPlaybackGate, desiredState } from './playback-gate.js';
 import { startTestApi } from '../testing/api.js';
 import { startTestNginx, testDir, waitFor } from '../testing/harness.js';
 
@@ -163,4 +165,22 @@ t.test('the plain path stays loopback-only', async (t) => {
   t.equal((await fetch(`http://${other.address}:${httpPort}/hls/${s.playbackId}/master.m3u8`)).status, 403, `from ${other.address}: refused`);
   const r = await api.call('GET', `/streams/${s.id}`, { token: admin.token });
   t.equal((await fetch(`http://${other.address}:${httpPort}${new URL(r.body.playbackUrl).pathname}`)).status, 200, 'a signed URL plays from there');
+});
+
+t.test('several nodes at once: passes agree, stale markers go, a fresh one from elsewhere waits a pass', async (t) => {
+  const window = api.config.playbackWindow;
+  const nodes = [1, 2, 3].map(() => createPlaybackGate({ db: api.pool, mediaDir: api.config.mediaDir, ...window, log: silentLog() }));
+  await Promise.all(Array.from({ length: 10 }, (_, i) => nodes[i % 3]!.sync()));
+  const want = await desiredState(api.pool, window);
+  const dir = (kind: string) => path.join(api.config.mediaDir, 'access', kind);
+  t.same(new Set(readdirSync(dir('open'))), want.open, 'the open markers are the open sessions');
+  t.ok(want.open.size >= 3, 'several sessions are open');
+  // a marker another node wrote just now (for a change this pass may not have read) stays a pass
+  const stray = path.join(dir('deny'), 'A'.repeat(22) + 'B'.repeat(22));
+  writeFileSync(stray, '');
+  await nodes[0]!.sync();
+  t.ok(existsSync(stray), 'a fresh marker from elsewhere is left for the next pass');
+  utimesSync(stray, new Date(Date.now() - 5000), new Date(Date.now() - 5000));
+  await nodes[1]!.sync();
+  t.notOk(existsSync(stray), 'once older, a marker nothing calls for is removed');
 });

@@ -82,6 +82,9 @@ async function syncDir(o: { dir: string; want: Set<string>; readAt: number; what
     }
     return changes;
   }
+  for (const file of o.mine.keys()) {
+    if (path.dirname(file) === o.dir && !have.has(path.basename(file))) o.mine.delete(file); // removed elsewhere
+  }
   for (const name of have) {
     if (o.want.has(name) && MARKER.test(name)) continue;
     const file = path.join(o.dir, name);
