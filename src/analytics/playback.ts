@@ -55,7 +55,6 @@ export const PREVIEW_SESSION_ID = '00000000-0000-0000-0000-000000000000';
 // The playback gate (src/analytics/playback-gate.ts): beside the signature, nginx serves a viewer
 // URL only while <media>/access/open/<session id, base64url> exists and
 // <media>/access/deny/<viewer id> does not. API nodes keep these files in line with the database.
-export const GATE_DIR = 'access';
 export const OPEN_MARKERS = 'access/open';
 export const DENY_MARKERS = 'access/deny';
 /** The session part of a staff preview's viewer id: previews are not gated by a session window. */
