@@ -76,6 +76,8 @@ t.test('a URL stops at the next session on its stream, even within the grace', a
   t.equal(await status(ana.url), 403, 'the public attendee cannot watch the private session');
   t.equal(await status(ana.url.replace('master.m3u8', '360p/seg0.ts')), 403, 'nor its segments');
   t.equal(await status(ben.url), 200, 'its own attendee can');
+  t.equal((await api.call('DELETE', `/events/${privateDay}`, { token: admin.token })).status, 204);
+  t.equal(await status(ben.url), 403, 'its event deleted: refused at once');
 });
 
 t.test('a URL handed out early plays from the lead before its session only', async (t) => {

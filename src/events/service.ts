@@ -86,6 +86,7 @@ export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; con
     async remove(id) {
       if (!(await repo.deleteEvent(db, id))) throw notFound('The event');
       log.info({ eventId: id }, 'Deleted an event with its sessions and attendees.');
+      await deps.afterSessionChange?.(); // its sessions' URLs stop at once
     },
 
     async join(asker, id) {
