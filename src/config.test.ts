@@ -90,3 +90,15 @@ t.test('playback tokens and analytics settings', async (t) => {
   t.match(err.problems.join("\n"), /PLAYBACK_TOKENS must be on or off[\s\S]*PLAYBACK_SECRET must be 32 to 128[\s\S]*ANALYTICS_ROLLUP must be on or off[\s\S]*ANALYTICS_ROLLUP_EVERY/);
   t.equal(loadConfig({ ...base, ANALYTICS_ROLLUP_EVERY: '2s' }, 'api').analyticsRollupSeconds, 2);
 });
+
+t.test('the playback window: lead, grace and the gate period', async (t) => {
+  const d = loadConfig(base, 'api');
+  t.same(d.playbackWindow, { leadSeconds: 1800, graceSeconds: 900 }, 'defaults: 30 minutes lead, 15 minutes grace');
+  t.equal(d.playbackGateSeconds, 5);
+  const c = loadConfig({ ...base, PLAYBACK_LEAD: '0', PLAYBACK_GRACE: '2h', PLAYBACK_GATE_EVERY: '1s' }, 'api');
+  t.same([c.playbackWindow, c.playbackGateSeconds], [{ leadSeconds: 0, graceSeconds: 7200 }, 1]);
+  t.same(loadConfig({ ...base, PLAYBACK_GRACE: '0s' }, 'api').playbackWindow.graceSeconds, 0);
+  const err = t.throws(() => loadConfig({ ...base, PLAYBACK_LEAD: 'soon', PLAYBACK_GRACE: '2d', PLAYBACK_GATE_EVERY: '5m' }, 'api')) as ConfigError;
+  t.equal(err.problems.length, 3);
+  t.match(err.problems.join('\n'), /PLAYBACK_LEAD must look like 15m, 30s or 0 \(at most 1d\), but it is "soon"[\s\S]*PLAYBACK_GRACE[^\n]*"2d"[\s\S]*PLAYBACK_GATE_EVERY must look like 5s \(1s to 60s\), but it is "5m"/);
+});

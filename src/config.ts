@@ -48,6 +48,10 @@ export interface Config {
   analyticsRollupSeconds: number;
   /** api: whether this node takes roll-up jobs (ANALYTICS_ROLLUP=off leaves them to other nodes). */
   analyticsRollup: boolean;
+  /** A session's viewer URLs play from this long before its start and stop this long after its end (src/analytics/playback-window.ts). */
+  playbackWindow: { leadSeconds: number; graceSeconds: number };
+  /** api: how often this node brings the playback gate's marker files in line with the database. */
+  playbackGateSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -216,6 +220,18 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const rollupSeconds = parseDuration(rollupRaw);
   if (rollupSeconds === null || rollupSeconds > 3600) problems.push(`ANALYTICS_ROLLUP_EVERY must look like 60s or 1m (at most 1h), but it is "${rollupRaw}".`);
 
+  // the playback window (a "0" is allowed: no lead, no grace)
+  const windowPart = (name: string, fallback: string) => {
+    const raw = str(name, fallback);
+    const seconds = /^0+\s*[smhd]?$/.test(raw.trim()) ? 0 : parseDuration(raw);
+    if (seconds === null || seconds > 86400) problems.push(`${name} must look like 15m, 30s or 0 (at most 1d), but it is "${raw}".`);
+    return seconds ?? 0;
+  };
+  const playbackWindow = { leadSeconds: windowPart('PLAYBACK_LEAD', '30m'), graceSeconds: windowPart('PLAYBACK_GRACE', '15m') };
+  const gateRaw = str('PLAYBACK_GATE_EVERY', '5s');
+  const gateSeconds = parseDuration(gateRaw);
+  if (gateSeconds === null || gateSeconds > 60) problems.push(`PLAYBACK_GATE_EVERY must look like 5s (1s to 60s), but it is "${gateRaw}".`);
+
   const mediaDir = path.resolve(cwd, str('MEDIA_DIR', path.join(dataDir, 'media')));
   // the media dir lands unquoted in nginx's config and in ffmpeg's tee muxer options
   if (!/^\/[A-Za-z0-9_./@+-]*$/.test(mediaDir)) {
@@ -262,6 +278,8 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     playbackSecret,
     analyticsRollupSeconds: rollupSeconds ?? 60,
     analyticsRollup: rollupSwitch !== 'off',
+    playbackWindow,
+    playbackGateSeconds: gateSeconds ?? 5,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

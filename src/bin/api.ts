@@ -43,6 +43,12 @@ await runRole('api', async ({ config, log, onShutdown }) => {
     log.info({ port: config.port }, `Taking nginx's viewer lines on UDP port ${config.port}.`);
   }
   onShutdown(() => deps.viewerLines.close());
+  if (deps.playbackGate) {
+    // every node keeps the gate's marker files in line (idempotent; several nodes at once are fine)
+    const gate = deps.playbackGate.start(config.playbackGateSeconds);
+    onShutdown(() => gate.stop());
+    log.info({ everySeconds: config.playbackGateSeconds }, `Playback gate: session windows and bans checked every ${config.playbackGateSeconds} s.`);
+  }
   if (config.analyticsRollup) {
     const queueConnection = createRedis({ url: config.redisUrl!, log, purpose: 'api-queue', blocking: true });
     const rollups = await scheduleRollups({

@@ -33,6 +33,12 @@ t.test('with playback tokens: the viewer location, its file log, and the plain p
   t.match(conf, /allow 127\.0\.0\.1;\s+allow ::1;\s+deny all;/);
   t.notMatch(conf, /onair_vsig[^;\n]*\$request_uri/, 'the token is never logged');
   t.ok(conf.indexOf('location ~ "^/hls/') < conf.indexOf('location ~ \\.tmp$'), 'the viewer location is matched before the plain nested ones');
+  // the playback gate: the session's open marker and the viewer's deny marker, stat'ed on every request
+  t.match(conf, /\(\?<onair_vid>\(\?<onair_vsess>\[A-Za-z0-9_-\]\{22\}\)\[A-Za-z0-9_-\]\{22\}\)/);
+  t.match(conf, /open_file_cache off;\s+set \$onair_gate "";\s+if \(!-f \/var\/lib\/onair\/media\/access\/open\/\$onair_vsess\) \{ set \$onair_gate "closed"; \}/);
+  t.match(conf, /if \(\$onair_vsess = "A{22}"\) \{ set \$onair_gate ""; \}/, 'staff previews have no session window');
+  t.match(conf, /if \(-f \/var\/lib\/onair\/media\/access\/deny\/\$onair_vid\) \{ set \$onair_gate "denied"; \}\s+if \(\$onair_gate\) \{ return 403; \}/);
+  t.ok(conf.indexOf('return 410;') < conf.indexOf('set $onair_gate ""'), 'the signature is checked first');
   const off = renderNginxConfig(vars);
   t.notMatch(off, /secure_link|viewer-lines|deny all/, 'tokens off: none of it');
   t.throws(() => renderNginxConfig({ ...vars, playbackSecret: 'short; include /etc/passwd' }), /playback secret/);

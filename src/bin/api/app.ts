@@ -17,6 +17,7 @@ import type { PollsService } from '../../polls/service.js';
 import { analyticsEndpoints } from '../../analytics/routes.js';
 import type { AnalyticsService } from '../../analytics/service.js';
 import type { Collector } from '../../analytics/collector.js';
+import type { PlaybackGate } from '../../analytics/playback-gate.js';
 import { qnaEndpoints } from '../../qna/routes.js';
 import type { QuestionsService } from '../../qna/service.js';
 import type { Hub } from '../../realtime/hub.js';
@@ -58,6 +59,8 @@ export interface AppDeps {
   analytics: AnalyticsService;
   /** This node's batcher of viewer lines (nginx's over UDP, heartbeats) into Redis. */
   viewerLines: Collector & { listen(port: number, host: string, tag: string): Promise<void> };
+  /** Which viewer URLs nginx serves now (null with PLAYBACK_TOKENS=off). */
+  playbackGate: PlaybackGate | null;
   /** This process's registry; /metrics is served when it is here and INTERNAL_API_KEY is set. */
   metrics?: Metrics<'api'>;
 }
@@ -115,7 +118,7 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
     ...systemEndpoints(deps, () => (cached ??= openApiDocument(list, { version: VERSION }))),
     ...authEndpoints({ auth: deps.auth, users: deps.users }),
     ...userEndpoints({ users: deps.users, auth: deps.auth }),
-    ...eventEndpoints({ events: deps.events, config: deps.config }),
+    ...eventEndpoints({ events: deps.events, config: deps.config, moderation: deps.moderation }),
     ...streamEndpoints({ streams: deps.streams, config: deps.config }),
     ...chatEndpoints({ chat: deps.chat }),
     ...moderationEndpoints({ moderation: deps.moderation }),

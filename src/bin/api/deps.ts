@@ -2,6 +2,7 @@
 // The api role and the in-process API tests both use it, so they build the same thing.
 import type pg from 'pg';
 import { createCollector } from '../../analytics/collector.js';
+import { createPlaybackGate } from '../../analytics/playback-gate.js';
 import { createAnalyticsService } from '../../analytics/service.js';
 import { createSignals } from '../../analytics/signals.js';
 import { createAuthService } from '../../auth/service.js';
@@ -37,10 +38,13 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     defaultProfile: config.profile,
     profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
   });
-  const events = createEventsService({ db, bus, log, config });
+  // which viewer URLs nginx serves now: marker files in the media dir, brought in line at once after
+  // a session is written or a ban changes (bin/api.ts also runs it on a timer)
+  const playbackGate = config.playbackTokens ? createPlaybackGate({ db, mediaDir: config.mediaDir, ...config.playbackWindow, log }) : null;
+  const events = createEventsService({ db, bus, log, config, afterSessionChange: playbackGate?.refresh });
   const rooms = createRooms({ log, metrics: metrics?.metrics });
   const hub = createHub({ bus, rooms });
-  const moderation = createModerationService({ db, hub, events, log });
+  const moderation = createModerationService({ db, hub, events, log, onBanChange: playbackGate?.refresh });
   const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events, moderation };
   const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
   const viewerLines = createCollector({ db, signals, log });
@@ -62,6 +66,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     qna: createQuestionsService(engagement),
     analytics: createAnalyticsService({ db, redis, redisPrefix: config.redisPrefix, signals, collector: viewerLines, events, moderation }),
     viewerLines,
+    playbackGate,
     metrics,
   };
 }
