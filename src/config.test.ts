@@ -90,3 +90,16 @@ t.test('playback tokens and analytics settings', async (t) => {
   t.match(err.problems.join("\n"), /PLAYBACK_TOKENS must be on or off[\s\S]*PLAYBACK_SECRET must be 32 to 128[\s\S]*ANALYTICS_ROLLUP must be on or off[\s\S]*ANALYTICS_ROLLUP_EVERY/);
   t.equal(loadConfig({ ...base, ANALYTICS_ROLLUP_EVERY: '2s' }, 'api').analyticsRollupSeconds, 2);
 });
+
+t.test('the API and the viewer-line collector bind to loopback unless told (compose: 0.0.0.0)', async (t) => {
+  const d = loadConfig(base, 'api');
+  t.equal(d.apiHost, '127.0.0.1');
+  t.equal(d.collectorHost, '127.0.0.1');
+  const c = loadConfig({ ...base, API_HOST: '0.0.0.0' }, 'api');
+  t.equal(c.apiHost, '0.0.0.0');
+  t.equal(c.collectorHost, '0.0.0.0', 'the collector follows API_HOST');
+  t.equal(loadConfig({ ...base, API_HOST: '0.0.0.0', COLLECTOR_HOST: '10.0.0.5' }, 'api').collectorHost, '10.0.0.5');
+  const err = t.throws(() => loadConfig({ ...base, API_HOST: 'api.example', COLLECTOR_HOST: 'everywhere' }, 'api')) as ConfigError;
+  t.match(err.message, /API_HOST must be an IP address to bind to/);
+  t.match(err.message, /COLLECTOR_HOST must be an IP address to bind to/);
+});

@@ -19,6 +19,10 @@ export interface Config {
   jwtSecret: string;
   jwtExpiresInSeconds: number;
   port: number; // API
+  /** Address the API (HTTP, WebSocket, /metrics) binds to: loopback unless told (compose: 0.0.0.0). */
+  apiHost: string;
+  /** Address the API's viewer-line collector (UDP, same port number) binds to; defaults to apiHost. */
+  collectorHost: string;
   httpPort: number; // nginx: HLS, /api, /ws
   rtmpPort: number;
   rtmps: { port: number; cert: string; key: string } | null;
@@ -195,6 +199,14 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const loginWindow = parseDuration(loginWindowRaw);
   if (loginWindow === null || loginWindow < 1) problems.push(`LOGIN_WINDOW must look like 15m or a number of seconds, but it is "${loginWindowRaw}".`);
 
+  const bindHost = (name: string, fallback: string): string => {
+    const v = str(name, fallback);
+    if (isIP(v) === 0) problems.push(`${name} must be an IP address to bind to (e.g. 127.0.0.1 or 0.0.0.0), but it is "${v}".`);
+    return v;
+  };
+  const apiHost = bindHost('API_HOST', '127.0.0.1');
+  const collectorHost = bindHost('COLLECTOR_HOST', apiHost);
+
   const metricsPort = int('METRICS_PORT', 0, 0, 65535);
   const metricsHost = str('METRICS_HOST', '127.0.0.1');
   if (isIP(metricsHost) === 0 && metricsHost !== 'localhost') problems.push(`METRICS_HOST must be an IP address to bind to (e.g. 127.0.0.1 or 0.0.0.0), but it is "${metricsHost}".`);
@@ -235,6 +247,8 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     jwtSecret,
     jwtExpiresInSeconds: jwtExpiresInSeconds ?? 7 * 86400,
     port,
+    apiHost,
+    collectorHost,
     httpPort,
     rtmpPort,
     rtmps,

@@ -2,8 +2,10 @@
 // every role; the banner; a publish played through nginx; Ctrl-C stopping every child.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { networkInterfaces } from 'node:os';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { freePort } from '../local/processes.js';
 import { APP_ROOT } from '../paths.js';
 import { getText, publishTestPattern, testDir, waitFor } from '../testing/harness.js';
@@ -47,6 +49,36 @@ const alive = (pid: number) => {
   }
 };
 
+/** Local addresses (hex, as /proc/net shows them) of the sockets listening on / bound to a port. */
+function boundAddresses(port: number): string[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const out: string[] = [];
+  for (const f of ['tcp', 'tcp6', 'udp', 'udp6']) {
+    const lines = readFileSync(`/proc/net/${f}`, 'utf8').trim().split('\n').slice(1);
+    for (const l of lines) {
+      const [, local, , state] = l.trim().split(/\s+/);
+      // TCP: LISTEN (0A) only; UDP: every bound socket (07)
+      if (local?.endsWith(`:${hexPort}`) && (f.startsWith('udp') || state === '0A')) out.push(`${f} ${local.split(':')[0]}`);
+    }
+  }
+  return out;
+}
+
+async function apiOnLoopbackOnly(t: Test) {
+  const port = Number(ports.PORT);
+  const bound = boundAddresses(port);
+  t.same(bound.sort(), ['tcp 0100007F', 'udp 0100007F'], `the API (TCP) and the viewer-line collector (UDP) on port ${port} are bound to 127.0.0.1 only`);
+  const outside = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
+  if (!outside) return void t.pass('the API port on a non-loopback address', { skip: 'this machine has no non-loopback IPv4 address' });
+  const reached = await new Promise<string>((resolve) => {
+    const s = net.connect({ host: outside, port }, () => (s.destroy(), resolve('connected')));
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    s.setTimeout(3_000, () => (s.destroy(), resolve('timeout')));
+  });
+  t.not(reached, 'connected', `the API port is not reachable on ${outside} (${reached})`);
+  t.equal((await fetch(`http://127.0.0.1:${port}/api/health`)).status, 200, 'but is on loopback');
+}
+
 let key = '';
 t.test('first start: everything comes up and the banner tells how to use it', async (t) => {
   const app = start();
@@ -67,6 +99,7 @@ t.test('first start: everything comes up and the banner tells how to use it', as
     body: JSON.stringify({ email: 'admin@onair.local', password }),
   });
   t.equal(login.status, 200, 'the printed admin login works');
+  await apiOnLoopbackOnly(t);
 
   publishTestPattern(t, { url: `rtmp://127.0.0.1:${ports.RTMP_PORT}/live/${key}`, width: 640, height: 360, fps: 10, seconds: 120, videoKbps: 600 });
   const local = playback.replace('localhost', '127.0.0.1');
