@@ -103,3 +103,11 @@ t.test('the API and the viewer-line collector bind to loopback unless told (comp
   t.match(err.message, /API_HOST must be an IP address to bind to/);
   t.match(err.message, /COLLECTOR_HOST must be an IP address to bind to/);
 });
+
+t.test('log rotation: 50 MiB × 5 files unless told', async (t) => {
+  t.same(loadConfig({}, 'all').logRotation, { maxBytes: 50 * 1024 * 1024, files: 5 });
+  t.same(loadConfig({ LOG_MAX_BYTES: '4096', LOG_FILES: '3' }, 'all').logRotation, { maxBytes: 4096, files: 3 });
+  const err = t.throws(() => loadConfig({ LOG_MAX_BYTES: '10', LOG_FILES: '0' }, 'all')) as ConfigError;
+  t.match(err.message, /LOG_MAX_BYTES must be a whole number from 1024/);
+  t.match(err.message, /LOG_FILES must be a whole number from 1 to 100/);
+});

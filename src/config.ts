@@ -13,6 +13,8 @@ export interface Config {
   mediaDir: string;
   logDir: string;
   logLevel: string;
+  /** One-box start: a log file is rotated before it passes this size, and this many files are kept. */
+  logRotation: { maxBytes: number; files: number };
   databaseUrl: string | null; // null only for `all`, which then starts its own Postgres
   redisUrl: string | null; // null only for `all`, which then starts its own Redis
   redisPrefix: string; // namespaces every Redis key (BullMQ included): two instances can share a Redis
@@ -241,6 +243,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     mediaDir,
     logDir: path.join(dataDir, 'logs'),
     logLevel,
+    logRotation: { maxBytes: int('LOG_MAX_BYTES', 50 * 1024 * 1024, 1024, 2 ** 40), files: int('LOG_FILES', 5, 1, 100) },
     databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
     redisPrefix,
