@@ -102,3 +102,24 @@ t.test('the playback window: lead, grace and the gate period', async (t) => {
   t.equal(err.problems.length, 3);
   t.match(err.problems.join('\n'), /PLAYBACK_LEAD must look like 15m, 30s or 0 \(at most 1d\), but it is "soon"[\s\S]*PLAYBACK_GRACE[^\n]*"2d"[\s\S]*PLAYBACK_GATE_EVERY must look like 5s \(1s to 60s\), but it is "5m"/);
 });
+
+t.test('the API and the viewer-line collector bind to loopback unless told (compose: 0.0.0.0)', async (t) => {
+  const d = loadConfig(base, 'api');
+  t.equal(d.apiHost, '127.0.0.1');
+  t.equal(d.collectorHost, '127.0.0.1');
+  const c = loadConfig({ ...base, API_HOST: '0.0.0.0' }, 'api');
+  t.equal(c.apiHost, '0.0.0.0');
+  t.equal(c.collectorHost, '0.0.0.0', 'the collector follows API_HOST');
+  t.equal(loadConfig({ ...base, API_HOST: '0.0.0.0', COLLECTOR_HOST: '10.0.0.5' }, 'api').collectorHost, '10.0.0.5');
+  const err = t.throws(() => loadConfig({ ...base, API_HOST: 'api.example', COLLECTOR_HOST: 'everywhere' }, 'api')) as ConfigError;
+  t.match(err.message, /API_HOST must be an IP address to bind to/);
+  t.match(err.message, /COLLECTOR_HOST must be an IP address to bind to/);
+});
+
+t.test('log rotation: 50 MiB × 5 files unless told', async (t) => {
+  t.same(loadConfig({}, 'all').logRotation, { maxBytes: 50 * 1024 * 1024, files: 5 });
+  t.same(loadConfig({ LOG_MAX_BYTES: '4096', LOG_FILES: '3' }, 'all').logRotation, { maxBytes: 4096, files: 3 });
+  const err = t.throws(() => loadConfig({ LOG_MAX_BYTES: '10', LOG_FILES: '0' }, 'all')) as ConfigError;
+  t.match(err.message, /LOG_MAX_BYTES must be a whole number from 1024/);
+  t.match(err.message, /LOG_FILES must be a whole number from 1 to 100/);
+});

@@ -13,12 +13,18 @@ export interface Config {
   mediaDir: string;
   logDir: string;
   logLevel: string;
+  /** One-box start: a log file is rotated before it passes this size, and this many files are kept. */
+  logRotation: { maxBytes: number; files: number };
   databaseUrl: string | null; // null only for `all`, which then starts its own Postgres
   redisUrl: string | null; // null only for `all`, which then starts its own Redis
   redisPrefix: string; // namespaces every Redis key (BullMQ included): two instances can share a Redis
   jwtSecret: string;
   jwtExpiresInSeconds: number;
   port: number; // API
+  /** Address the API (HTTP, WebSocket, /metrics) binds to: loopback unless told (compose: 0.0.0.0). */
+  apiHost: string;
+  /** Address the API's viewer-line collector (UDP, same port number) binds to; defaults to apiHost. */
+  collectorHost: string;
   httpPort: number; // nginx: HLS, /api, /ws
   rtmpPort: number;
   rtmps: { port: number; cert: string; key: string } | null;
@@ -199,6 +205,14 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const loginWindow = parseDuration(loginWindowRaw);
   if (loginWindow === null || loginWindow < 1) problems.push(`LOGIN_WINDOW must look like 15m or a number of seconds, but it is "${loginWindowRaw}".`);
 
+  const bindHost = (name: string, fallback: string): string => {
+    const v = str(name, fallback);
+    if (isIP(v) === 0) problems.push(`${name} must be an IP address to bind to (e.g. 127.0.0.1 or 0.0.0.0), but it is "${v}".`);
+    return v;
+  };
+  const apiHost = bindHost('API_HOST', '127.0.0.1');
+  const collectorHost = bindHost('COLLECTOR_HOST', apiHost);
+
   const metricsPort = int('METRICS_PORT', 0, 0, 65535);
   const metricsHost = str('METRICS_HOST', '127.0.0.1');
   if (isIP(metricsHost) === 0 && metricsHost !== 'localhost') problems.push(`METRICS_HOST must be an IP address to bind to (e.g. 127.0.0.1 or 0.0.0.0), but it is "${metricsHost}".`);
@@ -245,12 +259,15 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     mediaDir,
     logDir: path.join(dataDir, 'logs'),
     logLevel,
+    logRotation: { maxBytes: int('LOG_MAX_BYTES', 50 * 1024 * 1024, 1024, 2 ** 40), files: int('LOG_FILES', 5, 1, 100) },
     databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
     redisPrefix,
     jwtSecret,
     jwtExpiresInSeconds: jwtExpiresInSeconds ?? 7 * 86400,
     port,
+    apiHost,
+    collectorHost,
     httpPort,
     rtmpPort,
     rtmps,

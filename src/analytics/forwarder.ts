@@ -9,7 +9,8 @@
 // left of the old file, delete it. Nothing is lost across a rotation.
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, unlinkSync } from 'node:fs';
+import { reopenNginxLogs } from '../local/log-files.js';
 import type { Log } from '../log.js';
 
 export const DATAGRAM_HEADER = 'onair-viewers';
@@ -140,7 +141,7 @@ export function startViewerLineForwarder(o: {
       fd = null;
       stats.rotations++;
       try {
-        process.kill(Number(readFileSync(o.pidFile, 'utf8').trim()), 'SIGUSR1');
+        reopenNginxLogs(o.pidFile);
       } catch (err) {
         o.log.warn({ err: (err as Error).message }, 'Could not ask nginx to reopen its viewer log.');
       }

@@ -33,6 +33,8 @@ export interface AuthService {
   login(input: { email: string; password: string }, from: ClientInfo): Promise<{ token: string; user: users.User; deviceId: string; expiresAt: Date }>;
   /** Verifies the token and that its device is still signed in; the role is the user's current one. */
   authenticate(token: string, from?: { ip: string | null }): Promise<Principal>;
+  /** The same check for a device session named without its token (a WebSocket ticket's holder). */
+  authenticateDevice(holder: { userId: string; deviceId: string; expiresAt: number }): Promise<Principal>;
   logout(p: Principal): Promise<void>;
   devices(p: Principal, o: { limit: number; after?: { createdAt: Date; id: string } }): Promise<repo.Device[]>;
   revokeDevice(p: Principal, deviceId: string): Promise<void>;
@@ -126,6 +128,12 @@ export function createAuthService(deps: {
       });
       inflight.set(token, { generation, answer });
       return answer;
+    },
+
+    async authenticateDevice(h) {
+      const live = h.expiresAt > Date.now() ? await repo.findLiveDevice(db, h.deviceId) : null;
+      if (!live || live.userId !== h.userId) throw unauthorized('This sign-in has ended (signed out or revoked); sign in again.');
+      return { id: live.userId, role: live.role, deviceId: h.deviceId, expiresAt: h.expiresAt };
     },
 
     async logout(p) {

@@ -29,18 +29,18 @@ await runRole('api', async ({ config, log, onShutdown }) => {
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, '0.0.0.0', () => resolve());
+    server.listen(config.port, config.apiHost, () => resolve());
   });
   onShutdown(async () => {
     await realtime.close();
     await new Promise<void>((r) => server.close(() => r()));
   });
-  log.info({ port: config.port }, `API listening on port ${config.port}.`);
+  log.info({ port: config.port, host: config.apiHost }, `API listening on ${config.apiHost} port ${config.port}.`);
 
   // viewer analytics: nginx's viewer lines arrive over UDP on the same port number as HTTP
   if (config.playbackTokens) {
-    await deps.viewerLines.listen(config.port, '0.0.0.0', viewerLogTag(config.playbackSecret));
-    log.info({ port: config.port }, `Taking nginx's viewer lines on UDP port ${config.port}.`);
+    await deps.viewerLines.listen(config.port, config.collectorHost, viewerLogTag(config.playbackSecret));
+    log.info({ port: config.port, host: config.collectorHost }, `Taking nginx's viewer lines on UDP ${config.collectorHost} port ${config.port}.`);
   }
   onShutdown(() => deps.viewerLines.close());
   if (deps.playbackGate) {

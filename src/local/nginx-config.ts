@@ -1,6 +1,6 @@
 // Renders nginx/onair.conf.template. Pure apart from reading the template.
 import { createHmac } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DENY_MARKERS, OPEN_MARKERS, PREVIEW_SESSION_B64 } from '../analytics/playback.js';
 import { NGINX_DIR } from '../paths.js';
@@ -65,6 +65,7 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
     `      # a viewer's own URL (token checked here, each request logged for analytics)`,
     `      location ~ "^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>(?<onair_vsess>[A-Za-z0-9_-]{22})[A-Za-z0-9_-]{22})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?<onair_vext>m3u8|ts|m4s|mp4))$" {`,
     `        allow all;`,
+    `        log_not_found off; # the path holds the token: a missing file must not log it`,
     // served requests are logged once, as viewer lines; refusals (403, 410, 404) in the access log
     `        access_log ${vars.logDir}/nginx-access.log onair_hls if=$onair_viewer_failed;`,
     `        access_log ${viewerLinesFile(vars.runDir)} onair_viewer buffer=32k flush=1s if=$onair_viewer_ok;`,
@@ -120,12 +121,15 @@ export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: num
       // nginx answers 404 until the worker creates the directory
     }
   }
+  // disable_symlinks refuses a link anywhere in a served path, the media dir's own included:
+  // give nginx the resolved path (e.g. /var/run → /run) so only links inside it are refused
+  const mediaDir = existsSync(o.mediaDir) ? realpathSync(o.mediaDir) : o.mediaDir;
   const conf = path.join(runDir, 'nginx.conf');
   writeFileSync(
     conf,
     renderNginxConfig({
       httpPort: o.httpPort,
-      mediaDir: o.mediaDir,
+      mediaDir,
       runDir,
       logDir: o.logDir,
       apiUpstreams: o.apiUpstreams,

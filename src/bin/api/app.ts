@@ -22,6 +22,8 @@ import { qnaEndpoints } from '../../qna/routes.js';
 import type { QuestionsService } from '../../qna/service.js';
 import type { Hub } from '../../realtime/hub.js';
 import type { Rooms } from '../../realtime/rooms.js';
+import { realtimeEndpoints } from '../../realtime/routes.js';
+import type { Tickets } from '../../realtime/tickets.js';
 import type { AuthService } from '../../auth/service.js';
 import type { Config } from '../../config.js';
 import { eventEndpoints } from '../../events/routes.js';
@@ -51,6 +53,8 @@ export interface AppDeps {
   /** This node's WebSocket rooms and the cross-node fan-out every engagement service publishes through. */
   rooms: Rooms;
   hub: Hub;
+  /** Single-use WebSocket tickets (Redis, shared by every node). */
+  tickets: Tickets;
   chat: ChatService;
   /** Bans and mutes: who may take part in an event now (chat, polls, Q&A, rooms, playback, heartbeats). */
   moderation: ModerationService;
@@ -117,6 +121,7 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
   const list: Endpoint[] = [
     ...systemEndpoints(deps, () => (cached ??= openApiDocument(list, { version: VERSION }))),
     ...authEndpoints({ auth: deps.auth, users: deps.users }),
+    ...realtimeEndpoints({ tickets: deps.tickets }),
     ...userEndpoints({ users: deps.users, auth: deps.auth }),
     ...eventEndpoints({ events: deps.events, config: deps.config, moderation: deps.moderation }),
     ...streamEndpoints({ streams: deps.streams, config: deps.config }),

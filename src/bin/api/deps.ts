@@ -15,6 +15,7 @@ import { createPollsService } from '../../polls/service.js';
 import { createQuestionsService } from '../../qna/service.js';
 import { createHub } from '../../realtime/hub.js';
 import { createRooms } from '../../realtime/rooms.js';
+import { createTickets } from '../../realtime/tickets.js';
 import type { Log } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
 import type { Bus } from '../../redis/bus.js';
@@ -60,6 +61,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     events,
     rooms,
     hub,
+    tickets: createTickets({ redis, prefix: config.redisPrefix }),
     chat: createChatService(engagement),
     moderation,
     polls: createPollsService(engagement),
