@@ -11,7 +11,7 @@ import type { Principal } from '../principal.js';
 import type { Log } from '../log.js';
 import type { Bus } from '../redis/bus.js';
 import * as users from '../users/repo.js';
-import { hashPassword, type UsersService } from '../users/service.js';
+import { hashPassword, verifyPassword } from './passwords.js';
 import * as repo from './repo.js';
 import type { LoginThrottle } from './throttle.js';
 
@@ -42,7 +42,12 @@ export interface AuthService {
   userChanged(userId: string): Promise<void>;
   /** New one-time set-password tokens for these users (inside the caller's transaction if db is a client). */
   issuePasswordTokens(db: Db, userIds: string[]): Promise<string[]>;
+  /** Expires the user's unused set-password tokens and issues a new one (inside the caller's transaction). */
+  replacePasswordToken(db: Db, userId: string): Promise<string>;
   setPassword(token: string, password: string): Promise<void>;
+  /** Hashing and checking for user administration (given to the users service by the composition root). */
+  hashPassword(password: string): Promise<string>;
+  verifyPassword(hash: string, password: string): Promise<boolean>;
 }
 
 const digest = (token: string) => createHash('sha256').update(token).digest();
@@ -53,7 +58,6 @@ export function createAuthService(deps: {
   log: Log;
   tokens: TokenService;
   throttle: LoginThrottle;
-  users: UsersService;
 }): AuthService {
   const { db, bus, tokens } = deps;
   // token → who it is, trusted until `until` (≤ CACHE_SECONDS, ≤ the token's expiry): a repeated
@@ -82,6 +86,24 @@ export function createAuthService(deps: {
     return { id: live.userId, role: live.role, deviceId: claims.deviceId, expiresAt: claims.expiresAt };
   }
 
+  // Verifying against this when the email is unknown keeps the answer time the same either way,
+  // so login cannot tell which emails have accounts.
+  let dummyHash: Promise<string> | null = null;
+  async function checkCredentials(email: string, password: string): Promise<users.User> {
+    const user = await users.findUserForLogin(db, email);
+    dummyHash ??= hashPassword('onair-timing-equaliser');
+    const ok = await verifyPassword(user?.passwordHash ?? (await dummyHash), password);
+    if (!user || !user.passwordHash || !ok) throw unauthorized('The email or password is not right.');
+    const { passwordHash: _omit, ...rest } = user;
+    return rest;
+  }
+
+  const issuePasswordTokens = async (conn: Db, userIds: string[]) => {
+    const issued = userIds.map((userId) => ({ userId, token: `pt_${randomBytes(24).toString('base64url')}` }));
+    await repo.insertPasswordTokens(conn, issued.map((t) => ({ userId: t.userId, digest: digest(t.token) })), PASSWORD_TOKEN_TTL_SECONDS);
+    return issued.map((t) => t.token);
+  };
+
   const announceRevoked = async (userId: string, deviceId: string | null) => {
     forgetUser(userId, deviceId);
     await bus.publish('auth.device-revoked', { userId, deviceId }).catch((err: unknown) => {
@@ -103,7 +125,7 @@ export function createAuthService(deps: {
       await deps.throttle.check(input.email, ip);
       let user: users.User;
       try {
-        user = await deps.users.verifyLogin(input.email, input.password);
+        user = await checkCredentials(input.email, input.password);
       } catch (err) {
         await deps.throttle.failed(input.email, ip);
         throw err;
@@ -157,11 +179,16 @@ export function createAuthService(deps: {
       });
     },
 
-    async issuePasswordTokens(conn, userIds) {
-      const issued = userIds.map((userId) => ({ userId, token: `pt_${randomBytes(24).toString('base64url')}` }));
-      await repo.insertPasswordTokens(conn, issued.map((t) => ({ userId: t.userId, digest: digest(t.token) })), PASSWORD_TOKEN_TTL_SECONDS);
-      return issued.map((t) => t.token);
+    issuePasswordTokens,
+
+    async replacePasswordToken(conn, userId) {
+      await repo.expireUnusedPasswordTokens(conn, userId);
+      const [token] = await issuePasswordTokens(conn, [userId]);
+      return token!;
     },
+
+    hashPassword,
+    verifyPassword,
 
     async setPassword(token, password) {
       const passwordHash = await hashPassword(password);

@@ -1,7 +1,6 @@
 // User administration endpoints: list, get, update, role, one-time set-password tokens, bulk import.
 import { z } from 'zod';
 import { assertMay } from '../access.js';
-import type { AuthService } from '../auth/service.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, uuid } from '../http/schemas.js';
 import { IMPORT_MAX_ROWS } from './import.js';
@@ -64,8 +63,8 @@ const createdKey = z
   });
 const cursorParts = [createdKey, uuid('cursor')] as const;
 
-export function userEndpoints(deps: { users: UsersService; auth: AuthService }): Endpoint[] {
-  const { users, auth } = deps;
+export function userEndpoints(deps: { users: UsersService }): Endpoint[] {
+  const { users } = deps;
   return [
     endpoint({
       method: 'get', path: '/users', action: 'users.list', tag: 'users',
@@ -99,7 +98,7 @@ export function userEndpoints(deps: { users: UsersService; auth: AuthService }):
       answers: { 200: { description: 'The updated user.', schema: userDetailSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
       async handle({ params, body, me, res }) {
         assertMay(me, 'users.update', { self: me.id === params.id });
-        res.json(detailView(await users.update({ me, id: params.id, patch: body, auth })));
+        res.json(detailView(await users.update({ me, id: params.id, patch: body })));
       },
     }),
     endpoint({
@@ -110,7 +109,7 @@ export function userEndpoints(deps: { users: UsersService; auth: AuthService }):
       body: roleBody,
       answers: { 200: { description: 'The updated user.', schema: userDetailSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
       async handle({ params, body, res }) {
-        res.json(detailView(await users.setRole({ id: params.id, role: body.role, auth })));
+        res.json(detailView(await users.setRole({ id: params.id, role: body.role })));
       },
     }),
     endpoint({
@@ -120,7 +119,7 @@ export function userEndpoints(deps: { users: UsersService; auth: AuthService }):
       params: idParams,
       answers: { 200: { description: 'The token, shown only here.', schema: z.object({ token: z.string(), expiresAt: isoDate }) }, ...problems(400, 401, 403, 404) },
       async handle({ params, res }) {
-        const { token, expiresAt } = await users.issuePasswordToken({ id: params.id, auth });
+        const { token, expiresAt } = await users.issuePasswordToken({ id: params.id });
         res.json({ token, expiresAt: expiresAt.toISOString() });
       },
     }),
@@ -141,7 +140,7 @@ export function userEndpoints(deps: { users: UsersService; auth: AuthService }):
       bodyLimit: '16mb',
       answers: { 200: { description: 'What happened to each row.', schema: importReportSchema }, ...problems(400, 401, 403, 413, 415) },
       async handle({ body, res }) {
-        res.json(await users.importUsers({ body, auth }));
+        res.json(await users.importUsers({ body }));
       },
     }),
   ];

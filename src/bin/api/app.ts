@@ -114,7 +114,7 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
   const list: Endpoint[] = [
     ...systemEndpoints(deps, () => (cached ??= openApiDocument(list, { version: VERSION }))),
     ...authEndpoints({ auth: deps.auth, users: deps.users }),
-    ...userEndpoints({ users: deps.users, auth: deps.auth }),
+    ...userEndpoints({ users: deps.users }),
     ...eventEndpoints({ events: deps.events, config: deps.config }),
     ...streamEndpoints({ streams: deps.streams, config: deps.config }),
     ...chatEndpoints({ chat: deps.chat }),

@@ -27,9 +27,11 @@ import { createTokenService } from '../../http/auth.js';
 /** One per process: the rooms and hub here are the node's WebSocket state. */
 export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis: Redis; bus: Bus; metrics?: Metrics<'api'> }): AppDeps {
   const { config, log, db, redis, bus, metrics } = o;
-  const users = createUsersService({ db, log });
   const tokens = createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds });
   const throttle = createLoginThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
+  // auth owns passwords and sessions; users gets the hooks it needs from it (users does not import auth)
+  const auth = createAuthService({ db, bus, log, tokens, throttle });
+  const users = createUsersService({ db, log, auth });
   const streams = createStreamsService({
     db,
     bus,
@@ -52,7 +54,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     redis,
     users,
     streams,
-    auth: createAuthService({ db, bus, log, tokens, throttle, users }),
+    auth,
     events,
     rooms,
     hub,
