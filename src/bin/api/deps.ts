@@ -5,7 +5,8 @@ import { createCollector } from '../../analytics/collector.js';
 import { createAnalyticsService } from '../../analytics/service.js';
 import { createSignals } from '../../analytics/signals.js';
 import { createAuthService } from '../../auth/service.js';
-import { createLoginThrottle } from '../../auth/throttle.js';
+import { createPasswordHasher } from '../../auth/passwords.js';
+import { createAuthThrottle } from '../../auth/throttle.js';
 import type { Config } from '../../config.js';
 import { createChatService } from '../../chat/service.js';
 import { createEventsService } from '../../events/service.js';
@@ -28,9 +29,10 @@ import { createTokenService } from '../../http/auth.js';
 export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis: Redis; bus: Bus; metrics?: Metrics<'api'> }): AppDeps {
   const { config, log, db, redis, bus, metrics } = o;
   const tokens = createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds });
-  const throttle = createLoginThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
+  const throttle = createAuthThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
+  const passwords = createPasswordHasher(config.passwords);
   // auth owns passwords and sessions; users gets the hooks it needs from it (users does not import auth)
-  const auth = createAuthService({ db, bus, log, tokens, throttle });
+  const auth = createAuthService({ db, bus, log, tokens, throttle, passwords });
   const users = createUsersService({ db, log, auth });
   const streams = createStreamsService({
     db,
