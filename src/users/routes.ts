@@ -92,10 +92,11 @@ export function userEndpoints(deps: { users: UsersService }): Endpoint[] {
       summary: 'Change a user’s name, email, password or role',
       description:
         'Changing your own password needs `currentPassword` and signs out your other devices; an admin setting ' +
-        "someone else's password signs out all of theirs. Only admins may send `role`, and the last admin cannot be demoted.",
+        "someone else's password signs out all of theirs. Only admins may send `role`, and the last admin cannot be demoted. " +
+        'A new password is hashed in the shared argon2 queue: 429 `rate_limited` while it is full.',
       params: idParams,
       body: updateBody,
-      answers: { 200: { description: 'The updated user.', schema: userDetailSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
+      answers: { 200: { description: 'The updated user.', schema: userDetailSchema }, ...problems(400, 401, 403, 404, 409, 413, 415, 429) },
       async handle({ params, body, me, res }) {
         assertMay(me, 'users.update', { self: me.id === params.id });
         res.json(detailView(await users.update({ me, id: params.id, patch: body })));

@@ -31,6 +31,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
   const tokens = createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds });
   const throttle = createAuthThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
   const passwords = createPasswordHasher(config.passwords);
+  if (config.passwords.cost === 'test') log.warn('PASSWORD_HASH_COST=test: passwords are hashed at the cheap test cost. Never use it outside the test suite.');
   // auth owns passwords and sessions; users gets the hooks it needs from it (users does not import auth)
   const auth = createAuthService({ db, bus, log, tokens, throttle, passwords });
   const users = createUsersService({ db, log, auth });
