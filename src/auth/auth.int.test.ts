@@ -167,6 +167,15 @@ t.test('past the allowance, delays grow (1 s, 2 s, …) instead of one long lock
   }
 });
 
+t.test('a stranger hammering an account from one address does not lock its owner out', async (t) => {
+  const u = await api.user('attendee');
+  const stranger: number[] = [];
+  for (let i = 0; i < 20; i++) stranger.push((await login(u.email, `guess ${i}`, '198.19.0.1')).status);
+  // 4 checked, then one more each time a growing delay (1 s, 2 s …) has passed on a slow machine
+  t.ok(count(stranger, 401) >= 4 && count(stranger, 401) <= 6, `the stranger gets LOGIN_ACCOUNT_IP_LIMIT guesses, then waits (${count(stranger, 401)} checked)`);
+  t.equal((await login(u.email, u.password, '192.0.2.78')).status, 200, 'the owner, elsewhere, signs in at once with the right password');
+});
+
 t.test('strangers failing on an account from many addresses do not lock its owner out', async (t) => {
   const u = await api.user('attendee');
   const first = await Promise.all(Array.from({ length: 12 }, (_, i) => login(u.email, `guess ${i}`, `198.18.0.${i + 1}`)));
