@@ -58,15 +58,46 @@ t.test('durations', async (t) => {
 t.test('TRUST_PROXY and the sign-in limits', async (t) => {
   const d = loadConfig(base, 'api');
   t.equal(d.trustProxy, 'loopback');
-  t.same(d.login, { accountFailures: 10, ipFailures: 100, windowSeconds: 900 });
+  t.same(d.login, {
+    accountIpFailures: 5,
+    ipFailures: 1000,
+    accountFailures: 20,
+    windowSeconds: 900,
+    maxDelaySeconds: 900,
+    registerPerIp: 1000,
+    registerPerEmail: 5,
+    setPasswordIpFailures: 50,
+    setPasswordTokenAttempts: 5,
+  }, 'defaults sized for a venue (500 attendees behind one address)');
+  t.same(d.passwords, { cost: 'standard', concurrency: 2, maxWaiting: 100 }, 'the production hash cost unless a test asks');
   t.equal(loadConfig({ ...base, TRUST_PROXY: '1' }, 'api').trustProxy, 1);
   t.equal(loadConfig({ ...base, TRUST_PROXY: 'loopback, 10.0.0.0/8, fd00::1' }, 'api').trustProxy, 'loopback, 10.0.0.0/8, fd00::1');
-  t.same(loadConfig({ ...base, LOGIN_ACCOUNT_LIMIT: '3', LOGIN_IP_LIMIT: '50', LOGIN_WINDOW: '1h' }, 'api').login, { accountFailures: 3, ipFailures: 50, windowSeconds: 3600 });
-  const err = t.throws(() => loadConfig({ ...base, TRUST_PROXY: 'everyone, 10.0.0.0/8/9', LOGIN_ACCOUNT_LIMIT: '0', LOGIN_WINDOW: 'soon' }, 'api')) as ConfigError;
+  const c = loadConfig({
+    ...base,
+    LOGIN_ACCOUNT_IP_LIMIT: '4', LOGIN_ACCOUNT_LIMIT: '3', LOGIN_IP_LIMIT: '50', LOGIN_WINDOW: '1h', LOGIN_MAX_DELAY: '2m',
+    REGISTER_IP_LIMIT: '7', REGISTER_EMAIL_LIMIT: '2', SET_PASSWORD_IP_LIMIT: '9', SET_PASSWORD_TOKEN_LIMIT: '3',
+    PASSWORD_HASH_COST: 'test', PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '0',
+  }, 'api');
+  t.same(c.login, {
+    accountIpFailures: 4, ipFailures: 50, accountFailures: 3, windowSeconds: 3600, maxDelaySeconds: 120,
+    registerPerIp: 7, registerPerEmail: 2, setPasswordIpFailures: 9, setPasswordTokenAttempts: 3,
+  });
+  t.same(c.passwords, { cost: 'test', concurrency: 1, maxWaiting: 0 });
+  const err = t.throws(() => loadConfig({
+    ...base, TRUST_PROXY: 'everyone, 10.0.0.0/8/9', LOGIN_ACCOUNT_LIMIT: '0', LOGIN_WINDOW: 'soon', LOGIN_ACCOUNT_IP_LIMIT: 'x', LOGIN_MAX_DELAY: '2d',
+    REGISTER_IP_LIMIT: '0', REGISTER_EMAIL_LIMIT: '-1', SET_PASSWORD_IP_LIMIT: '1.5', SET_PASSWORD_TOKEN_LIMIT: '0',
+    PASSWORD_HASH_COST: 'cheap', PASSWORD_HASH_CONCURRENCY: '0', PASSWORD_HASH_QUEUE: 'lots',
+  }, 'api')) as ConfigError;
   t.match(err.message, /TRUST_PROXY entry "everyone"/);
   t.match(err.message, /TRUST_PROXY entry "10.0.0.0\/8\/9"/);
   t.match(err.message, /LOGIN_ACCOUNT_LIMIT must be a whole number from 1/);
+  t.match(err.message, /LOGIN_ACCOUNT_IP_LIMIT must be a whole number from 1/);
   t.match(err.message, /LOGIN_WINDOW must look like 15m/);
+  t.match(err.message, /LOGIN_MAX_DELAY must look like 15m .*at most 1d/);
+  for (const name of ['REGISTER_IP_LIMIT', 'REGISTER_EMAIL_LIMIT', 'SET_PASSWORD_IP_LIMIT', 'SET_PASSWORD_TOKEN_LIMIT', 'PASSWORD_HASH_CONCURRENCY', 'PASSWORD_HASH_QUEUE']) {
+    t.match(err.message, new RegExp(`${name} must be a whole number`), name);
+  }
+  t.match(err.message, /PASSWORD_HASH_COST must be standard \(or test, for the test suite only\), but it is "cheap"/);
 });
 
 t.test('the metrics port and host', async (t) => {

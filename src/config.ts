@@ -42,7 +42,10 @@ export interface Config {
   adminPassword: string | null;
   /** Express `trust proxy`: which hops may set X-Forwarded-For (per-IP login limits use the client IP). */
   trustProxy: string | number;
-  login: { accountFailures: number; ipFailures: number; windowSeconds: number };
+  /** Sign-in, registration and set-password throttling (see src/auth/throttle.ts). */
+  login: AuthLimits;
+  /** The argon2 queue (see src/auth/passwords.ts). */
+  passwords: { cost: 'standard' | 'test'; concurrency: number; maxWaiting: number };
   /** ingest/worker: port of their own /metrics server (0 = off); the api serves /metrics on PORT. */
   metricsPort: number;
   metricsHost: string;
@@ -58,6 +61,25 @@ export interface Config {
   playbackWindow: { leadSeconds: number; graceSeconds: number };
   /** api: how often this node brings the playback gate's marker files in line with the database. */
   playbackGateSeconds: number;
+}
+
+export interface AuthLimits {
+  /** LOGIN_ACCOUNT_IP_LIMIT: failed sign-ins per account from one IP before that pair waits growing delays. */
+  accountIpFailures: number;
+  /** LOGIN_IP_LIMIT: failed sign-ins per client IP (any accounts) before that IP waits growing delays. */
+  ipFailures: number;
+  /** LOGIN_ACCOUNT_LIMIT: failed sign-ins per account (all IPs) before IPs that failed on it wait growing delays. */
+  accountFailures: number;
+  /** LOGIN_WINDOW: how long failures are counted (from the first). */
+  windowSeconds: number;
+  /** LOGIN_MAX_DELAY: the longest of the growing delays (1 s, 2 s, 4 s, …). */
+  maxDelaySeconds: number;
+  /** REGISTER_IP_LIMIT / REGISTER_EMAIL_LIMIT: registrations per client IP, and per email, per window. */
+  registerPerIp: number;
+  registerPerEmail: number;
+  /** SET_PASSWORD_IP_LIMIT: set-password attempts with a bad token per IP before growing delays; SET_PASSWORD_TOKEN_LIMIT: attempts per token. */
+  setPasswordIpFailures: number;
+  setPasswordTokenAttempts: number;
 }
 
 export class ConfigError extends Error {
@@ -212,6 +234,11 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   };
   const apiHost = bindHost('API_HOST', '127.0.0.1');
   const collectorHost = bindHost('COLLECTOR_HOST', apiHost);
+  const maxDelayRaw = str('LOGIN_MAX_DELAY', '15m');
+  const maxDelay = parseDuration(maxDelayRaw);
+  if (maxDelay === null || maxDelay > 86400) problems.push(`LOGIN_MAX_DELAY must look like 15m or a number of seconds (at most 1d), but it is "${maxDelayRaw}".`);
+  const hashCost = str('PASSWORD_HASH_COST', 'standard');
+  if (hashCost !== 'standard' && hashCost !== 'test') problems.push(`PASSWORD_HASH_COST must be standard (or test, for the test suite only), but it is "${hashCost}".`);
 
   const metricsPort = int('METRICS_PORT', 0, 0, 65535);
   const metricsHost = str('METRICS_HOST', '127.0.0.1');
@@ -284,10 +311,23 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     adminEmail,
     adminPassword,
     trustProxy,
+    // Sized for a venue: 500 attendees behind one NAT address register and sign in within minutes,
+    // typos included; strangers are caught per account and per account+IP, not by the IP alone.
     login: {
-      accountFailures: int('LOGIN_ACCOUNT_LIMIT', 10, 1, 100_000),
-      ipFailures: int('LOGIN_IP_LIMIT', 100, 1, 1_000_000),
+      accountIpFailures: int('LOGIN_ACCOUNT_IP_LIMIT', 5, 1, 1000),
+      ipFailures: int('LOGIN_IP_LIMIT', 1000, 1, 1_000_000),
+      accountFailures: int('LOGIN_ACCOUNT_LIMIT', 20, 1, 100_000),
       windowSeconds: loginWindow ?? 900,
+      maxDelaySeconds: maxDelay ?? 900,
+      registerPerIp: int('REGISTER_IP_LIMIT', 1000, 1, 1_000_000),
+      registerPerEmail: int('REGISTER_EMAIL_LIMIT', 5, 1, 1000),
+      setPasswordIpFailures: int('SET_PASSWORD_IP_LIMIT', 50, 1, 1_000_000),
+      setPasswordTokenAttempts: int('SET_PASSWORD_TOKEN_LIMIT', 5, 1, 1000),
+    },
+    passwords: {
+      cost: hashCost === 'test' ? 'test' : 'standard',
+      concurrency: int('PASSWORD_HASH_CONCURRENCY', 2, 1, 64),
+      maxWaiting: int('PASSWORD_HASH_QUEUE', 100, 0, 100_000),
     },
     metricsPort,
     metricsHost,

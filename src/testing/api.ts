@@ -15,7 +15,7 @@ import { attachWebSockets } from '../bin/api/websockets.js';
 import type { Limits } from '../realtime/limits.js';
 import { createBus } from '../redis/bus.js';
 import { createRedis } from '../redis/connection.js';
-import { hashPassword } from '../users/service.js';
+import { hashPassword } from '../auth/passwords.js';
 import { randomId, testDatabase, testDir, testEnv, type Teardown } from './harness.js';
 
 export interface Answer {

@@ -122,7 +122,7 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
     ...systemEndpoints(deps, () => (cached ??= openApiDocument(list, { version: VERSION }))),
     ...authEndpoints({ auth: deps.auth, users: deps.users }),
     ...realtimeEndpoints({ tickets: deps.tickets }),
-    ...userEndpoints({ users: deps.users, auth: deps.auth }),
+    ...userEndpoints({ users: deps.users }),
     ...eventEndpoints({ events: deps.events, config: deps.config, moderation: deps.moderation }),
     ...streamEndpoints({ streams: deps.streams, config: deps.config }),
     ...chatEndpoints({ chat: deps.chat }),

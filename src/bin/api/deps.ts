@@ -6,7 +6,8 @@ import { createPlaybackGate } from '../../analytics/playback-gate.js';
 import { createAnalyticsService } from '../../analytics/service.js';
 import { createSignals } from '../../analytics/signals.js';
 import { createAuthService } from '../../auth/service.js';
-import { createLoginThrottle } from '../../auth/throttle.js';
+import { createPasswordHasher } from '../../auth/passwords.js';
+import { createAuthThrottle } from '../../auth/throttle.js';
 import type { Config } from '../../config.js';
 import { createChatService } from '../../chat/service.js';
 import { createEventsService } from '../../events/service.js';
@@ -29,9 +30,13 @@ import { createTokenService } from '../../http/auth.js';
 /** One per process: the rooms and hub here are the node's WebSocket state. */
 export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis: Redis; bus: Bus; metrics?: Metrics<'api'> }): AppDeps {
   const { config, log, db, redis, bus, metrics } = o;
-  const users = createUsersService({ db, log });
   const tokens = createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds });
-  const throttle = createLoginThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
+  const throttle = createAuthThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
+  const passwords = createPasswordHasher(config.passwords);
+  if (config.passwords.cost === 'test') log.warn('PASSWORD_HASH_COST=test: passwords are hashed at the cheap test cost. Never use it outside the test suite.');
+  // auth owns passwords and sessions; users gets the hooks it needs from it (users does not import auth)
+  const auth = createAuthService({ db, bus, log, tokens, throttle, passwords });
+  const users = createUsersService({ db, log, auth });
   const streams = createStreamsService({
     db,
     bus,
@@ -57,7 +62,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     redis,
     users,
     streams,
-    auth: createAuthService({ db, bus, log, tokens, throttle, users }),
+    auth,
     events,
     rooms,
     hub,
