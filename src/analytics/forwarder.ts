@@ -9,9 +9,15 @@
 // left of the old file, delete it. Nothing is lost across a rotation.
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, unlinkSync } from 'node:fs';
-import { reopenNginxLogs } from '../local/log-files.js';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import type { Log } from '../log.js';
+
+
+/** Asks the nginx whose pid file this is to reopen its log files (after they were renamed); the
+ *  one-box start's log rotation (local/log-files.ts) uses it for nginx's own logs too. */
+export function reopenNginxLogs(pidFile: string): void {
+  process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGUSR1');
+}
 
 export const DATAGRAM_HEADER = 'onair-viewers';
 const MAX_DATAGRAM = 8 * 1024;

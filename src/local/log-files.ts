@@ -5,8 +5,9 @@
 // viewer-line forwarder does — rename, then USR1 (nginx reopens the path; until then it keeps
 // writing to the renamed file, so nothing is lost either).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { reopenNginxLogs } from '../analytics/forwarder.js';
 
 export interface Rotation {
   maxBytes: number;
@@ -26,11 +27,6 @@ export function shiftLogFiles(file: string, files: number): void {
 export function createPrivateFile(file: string): void {
   closeSync(openSync(file, 'a', 0o600));
   chmodSync(file, 0o600);
-}
-
-/** Asks the nginx whose pid file this is to reopen its log files (after they were renamed). */
-export function reopenNginxLogs(pidFile: string): void {
-  process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGUSR1');
 }
 
 /**
