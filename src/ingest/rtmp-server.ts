@@ -20,6 +20,7 @@ import { verifyPullSignature } from '../streams/keys.js';
 import type { IngestCore } from '../streams/service.js';
 import type { PublishGrant, SourceInfo } from '../streams/types.js';
 import { toSourceInfo } from './flv-headers.js';
+import { redactNmsMessage } from './nms-redact.js';
 
 export const IDLE_LIMIT_MS = 10_000; // a publisher silent this long is dropped
 const PUBLISH_DEADLINE_MS = 10_000; // a connection must publish or play within this
@@ -323,16 +324,6 @@ export function createRtmpIngest(deps: {
     },
     publisherCount: () => publishers.size,
   };
-}
-
-/**
- * node-media-server's messages name stream paths (/<app>/<key>) and `name=<key>` in many
- * shapes, whatever app was used: every path-like token and name/app value goes.
- */
-export function redactNmsMessage(message: string): string {
-  return redactText(message)
-    .replace(/\/[^\s/]+\/[^\s/,]+/g, '/[path]')
-    .replace(/\b(app|name|streamPath)=[^,\s]*/g, '$1=[redacted]');
 }
 
 /** The header parsers read whole FLV tags: give raw packet data an (unused) 11-byte tag header. */
