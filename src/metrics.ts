@@ -35,6 +35,15 @@ export interface IngestMetrics {
   receivedBytes: Counter;
   publishesAccepted: Counter;
   publishesRefused: Counter<'reason'>;
+  /** Where the connection and stream-path gauges read their counts from at scrape time. */
+  readConnections(read: () => IngestConnectionCounts): void;
+}
+
+export interface IngestConnectionCounts {
+  /** Open RTMP/RTMPS connections. */
+  connections: number;
+  /** Stream paths the RTMP server holds an entry for (live streams and their internal aliases). */
+  paths: number;
 }
 
 export interface FfmpegSample {
@@ -114,11 +123,31 @@ function ingestMetrics(registers: Registry[]): IngestMetrics {
     registers,
   });
   for (const reason of REFUSAL_REASONS) refused.inc({ reason }, 0); // every reason shows, at 0
+  let readCounts = (): IngestConnectionCounts => ({ connections: 0, paths: 0 });
+  new Gauge({
+    name: 'onair_ingest_connections',
+    help: 'Open RTMP/RTMPS connections on this ingest, whatever they are doing.',
+    registers,
+    collect() {
+      this.set(readCounts().connections);
+    },
+  });
+  new Gauge({
+    name: 'onair_ingest_paths',
+    help: 'Stream paths the RTMP server keeps an entry for: a live publish has two (its key path and its internal alias); anything else is a leak.',
+    registers,
+    collect() {
+      this.set(readCounts().paths);
+    },
+  });
   return {
     publishers: new Gauge({ name: 'onair_ingest_publishers', help: 'Publishers currently accepted and connected on this ingest.', registers }),
     receivedBytes: new Counter({ name: 'onair_ingest_received_bytes_total', help: 'Bytes received on RTMP/RTMPS connections.', registers }),
     publishesAccepted: new Counter({ name: 'onair_ingest_publishes_accepted_total', help: 'Publishes whose stream key was accepted.', registers }),
     publishesRefused: refused,
+    readConnections(read) {
+      readCounts = read;
+    },
   };
 }
 

@@ -13,6 +13,7 @@ import NodeMediaServer from 'node-media-server';
 import Context from 'node-media-server/src/core/context.js';
 import nmsLogger from 'node-media-server/src/core/logger.js';
 import { parseH264Sps } from 'node-media-server/src/protocol/sps_info.js';
+import { rateSampler } from 'node-media-server/src/core/rate_sampler.js';
 import { PublishRefused } from '../errors.js';
 import { redactText, type Log } from '../log.js';
 import type { IngestMetrics } from '../metrics.js';
@@ -38,6 +39,8 @@ export interface IngestServer {
   /** Drops the publisher of a stream (key regenerated). Returns how many were dropped. */
   disconnectStream(streamId: string, reason: string): number;
   publisherCount(): number;
+  /** Stream paths node-media-server holds an entry for: two per live publish (key path, alias). */
+  pathCount(): number;
 }
 
 interface Publisher {
@@ -71,6 +74,7 @@ export function createRtmpIngest(deps: {
   const tracked = new Set<Tracked>();
 
   const routeNmsLog = (message: string, level = 'info') => {
+    if (level !== 'error' && level !== 'warn' && !log.isLevelEnabled('debug')) return; // no redaction for nothing
     const text = redactNmsMessage(String(message));
     // its errors (a port already in use, just before it exits) must reach the operator
     if (level === 'error') log.error({ nmsLevel: level }, text);
@@ -85,6 +89,8 @@ export function createRtmpIngest(deps: {
     // no http/https (its HTTP-FLV accepts POST as a publish), no webadmin, no record
   });
   nmsLogger.log = routeNmsLog; // its constructor resets the logger
+  rateSampler.stop(); // per-path byte rates for its HTTP API (not served here), sampled every second
+  metrics?.readConnections(() => ({ connections: tracked.size, paths: Context.broadcasts.size }));
 
   const destroy = (socket: Socket | undefined) => socket?.destroy();
 
@@ -123,6 +129,19 @@ export function createRtmpIngest(deps: {
         return null;
       }
     };
+    // One publish or play per connection (an encoder sends one). node-media-server registers a
+    // broadcast for the path of every publish/play command and re-points the session at it, but
+    // releases only the session's last one when it closes: each extra command on a connection
+    // would leave a path entry (holding the whole session) behind. A name it finds unsafe gets no
+    // path at all, and only a half-close: both end the connection here.
+    const onCommand = rtmp.onConnectCallback;
+    let commanded = false;
+    rtmp.onConnectCallback = (req: unknown) => {
+      if (commanded) throw new Error('a second publish or play on one connection');
+      commanded = true;
+      onCommand(req);
+      if (!session.streamPath) throw new Error('a stream path with characters RTMP names may not hold');
+    };
     // remember the first audio/video packets: codecs without a sequence header (e.g. Sorenson)
     // are only recognisable from them
     const onPacket = rtmp.onPacketCallback;
@@ -160,6 +179,9 @@ export function createRtmpIngest(deps: {
 
   function watchdog() {
     const now = Date.now();
+    // belt and braces: a path whose broadcast has neither publisher nor subscriber serves nobody
+    // (node-media-server drops such entries itself when it notices; this catches what it misses)
+    for (const [path, b] of Context.broadcasts) if (b.publisher == null && b.subscribers.size === 0) Context.broadcasts.delete(path);
     for (const t of tracked) {
       countBytes(t);
       if (t.socket.bytesRead !== t.lastBytes) {
@@ -323,6 +345,7 @@ export function createRtmpIngest(deps: {
       return n;
     },
     publisherCount: () => publishers.size,
+    pathCount: () => Context.broadcasts.size,
   };
 }
 

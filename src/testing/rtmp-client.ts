@@ -113,3 +113,17 @@ export function publishCommands(o: { app: string; name: string; tcUrl?: string |
     chunked({ csid: 4, typeId: 20, streamId: 1, payload: Buffer.concat([amf0('publish'), amf0(3), amf0(null), amf0(o.name), amf0('live')]) }),
   ]);
 }
+
+/**
+ * connect → createStream → several publish/play commands on one connection, in one write (a
+ * hostile client: an encoder sends one publish per connection).
+ */
+export function streamCommands(o: { app: string; commands: { kind: 'publish' | 'play'; name: string }[] }): Buffer {
+  return Buffer.concat([
+    command('connect', 1, { app: o.app, type: 'nonprivate', flashVer: 'FMLE/3.0', tcUrl: `rtmp://127.0.0.1/${o.app}` }),
+    command('createStream', 2, null),
+    ...o.commands.map((c, i) =>
+      chunked({ csid: 4, typeId: 20, streamId: 1, payload: Buffer.concat([amf0(c.kind), amf0(3 + i), amf0(null), amf0(c.name), ...(c.kind === 'publish' ? [amf0('live')] : [])]) }),
+    ),
+  ]);
+}

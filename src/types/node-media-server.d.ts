@@ -24,3 +24,7 @@ declare module 'node-media-server/src/core/logger.js' {
 declare module 'node-media-server/src/protocol/sps_info.js' {
   export function parseH264Sps(sps: Buffer): { width: number; height: number } | null;
 }
+
+declare module 'node-media-server/src/core/rate_sampler.js' {
+  export const rateSampler: { stop(): void };
+}
