@@ -90,3 +90,14 @@ t.test('playback tokens and analytics settings', async (t) => {
   t.match(err.problems.join("\n"), /PLAYBACK_TOKENS must be on or off[\s\S]*PLAYBACK_SECRET must be 32 to 128[\s\S]*ANALYTICS_ROLLUP must be on or off[\s\S]*ANALYTICS_ROLLUP_EVERY/);
   t.equal(loadConfig({ ...base, ANALYTICS_ROLLUP_EVERY: '2s' }, 'api').analyticsRollupSeconds, 2);
 });
+
+t.test('RTMP connection caps: defaults, overrides, and an order that makes sense', async (t) => {
+  t.same(loadConfig(base, 'ingest').rtmpCaps, { maxConnections: 1000, maxConnectionsPerIp: 50, maxPending: 200, maxPendingPerIp: 10 });
+  const c = loadConfig({ ...base, RTMP_MAX_CONNECTIONS: '20', RTMP_MAX_CONNECTIONS_PER_IP: '5', RTMP_MAX_PENDING: '8', RTMP_MAX_PENDING_PER_IP: '2' }, 'ingest');
+  t.same(c.rtmpCaps, { maxConnections: 20, maxConnectionsPerIp: 5, maxPending: 8, maxPendingPerIp: 2 });
+  const err = t.throws(() => loadConfig({ ...base, RTMP_MAX_CONNECTIONS: '10', RTMP_MAX_CONNECTIONS_PER_IP: '0', RTMP_MAX_PENDING: '11', RTMP_MAX_PENDING_PER_IP: 'many' }, 'ingest')) as ConfigError;
+  t.match(err.message, /RTMP_MAX_CONNECTIONS_PER_IP must be a whole number from 1 to 1000000, but it is "0"/);
+  t.match(err.message, /RTMP_MAX_PENDING_PER_IP must be a whole number/);
+  t.match(err.message, /RTMP_MAX_PENDING \(11\) must not be above RTMP_MAX_CONNECTIONS \(10\)/);
+  t.throws(() => loadConfig({ ...base, RTMP_MAX_CONNECTIONS_PER_IP: '5', RTMP_MAX_PENDING_PER_IP: '6' }, 'ingest'), /RTMP_MAX_PENDING_PER_IP \(6\) must not be above RTMP_MAX_CONNECTIONS_PER_IP \(5\)/);
+});

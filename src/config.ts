@@ -22,6 +22,8 @@ export interface Config {
   httpPort: number; // nginx: HLS, /api, /ws
   rtmpPort: number;
   rtmps: { port: number; cert: string; key: string } | null;
+  /** ingest: caps on RTMP connections, in all and per remote address, and on those not yet publishing. */
+  rtmpCaps: { maxConnections: number; maxConnectionsPerIp: number; maxPending: number; maxPendingPerIp: number };
   rtmpHost: string; // what broadcasters are told to connect to
   hlsHost: string; // host[:port] viewers fetch HLS from
   publicScheme: 'http' | 'https';
@@ -138,6 +140,22 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     else rtmps = { port: int('RTMPS_PORT', 1936, 1, 65535), cert: path.resolve(cwd, cert), key: path.resolve(cwd, key) };
   }
 
+  const rtmpCaps = {
+    maxConnections: int('RTMP_MAX_CONNECTIONS', 1000, 1, 1_000_000),
+    maxConnectionsPerIp: int('RTMP_MAX_CONNECTIONS_PER_IP', 50, 1, 1_000_000),
+    maxPending: int('RTMP_MAX_PENDING', 200, 1, 1_000_000),
+    maxPendingPerIp: int('RTMP_MAX_PENDING_PER_IP', 10, 1, 1_000_000),
+  };
+  const capOrder: [keyof typeof rtmpCaps, string, keyof typeof rtmpCaps, string][] = [
+    ['maxConnectionsPerIp', 'RTMP_MAX_CONNECTIONS_PER_IP', 'maxConnections', 'RTMP_MAX_CONNECTIONS'],
+    ['maxPending', 'RTMP_MAX_PENDING', 'maxConnections', 'RTMP_MAX_CONNECTIONS'],
+    ['maxPendingPerIp', 'RTMP_MAX_PENDING_PER_IP', 'maxPending', 'RTMP_MAX_PENDING'],
+    ['maxPendingPerIp', 'RTMP_MAX_PENDING_PER_IP', 'maxConnectionsPerIp', 'RTMP_MAX_CONNECTIONS_PER_IP'],
+  ];
+  for (const [small, smallName, big, bigName] of capOrder) {
+    if (rtmpCaps[small] > rtmpCaps[big]) problems.push(`${smallName} (${rtmpCaps[small]}) must not be above ${bigName} (${rtmpCaps[big]}).`);
+  }
+
   const redisPrefix = str('REDIS_PREFIX', 'onair');
   if (!/^[A-Za-z0-9_.-]{1,40}$/.test(redisPrefix)) {
     problems.push('REDIS_PREFIX may only hold letters, digits, "_", "." and "-" (at most 40).');
@@ -238,6 +256,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     httpPort,
     rtmpPort,
     rtmps,
+    rtmpCaps,
     rtmpHost,
     hlsHost,
     publicScheme: publicScheme === 'https' ? 'https' : 'http',

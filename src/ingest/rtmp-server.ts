@@ -7,7 +7,11 @@
 //  - `session.close()` is a half-close: refusals destroy the socket;
 //  - media reaches subscribers before an async key check: only internal, signed pulls may play,
 //    and they can only attach after the key check passed (through an alias path);
-//  - its logger prints stream paths (which hold the key): routed to ours, redacted.
+//  - its logger prints stream paths (which hold the key): routed to ours, redacted;
+//  - it keeps a stream-path entry per publish/play command but releases one per connection: one
+//    command per connection;
+//  - no cap on connections: capped at accept, in all and per address, and the same for
+//    connections that have not published yet.
 import type { Socket } from 'node:net';
 import NodeMediaServer from 'node-media-server';
 import Context from 'node-media-server/src/core/context.js';
@@ -21,6 +25,9 @@ import { verifyPullSignature } from '../streams/keys.js';
 import type { IngestCore } from '../streams/service.js';
 import type { PublishGrant, SourceInfo } from '../streams/types.js';
 import { toSourceInfo } from './flv-headers.js';
+import { takeOverAccept } from './accept.js';
+import { CAP_SETTINGS, createConnectionGate, type CapName, type ConnectionCaps, type Ticket } from './connection-gate.js';
+import { createLogThrottle } from './log-throttle.js';
 import { redactNmsMessage } from './nms-redact.js';
 
 export const IDLE_LIMIT_MS = 10_000; // a publisher silent this long is dropped
@@ -66,19 +73,26 @@ export function createRtmpIngest(deps: {
   port: number;
   rtmps: { port: number; cert: string; key: string } | null;
   internalApiKey: string;
+  caps: ConnectionCaps;
   metrics?: IngestMetrics;
 }): IngestServer {
   const { core, metrics } = deps;
   const log = deps.log.child({ component: 'rtmp' });
   const publishers = new Map<string, Publisher>(); // by node-media-server session id
   const tracked = new Set<Tracked>();
+  const gate = createConnectionGate(deps.caps);
+  // lines a stranger can cause: a few at once, then one per 10 s per kind, with a count of the rest
+  const throttle = createLogThrottle({ burst: 5, everyMs: 10_000 });
 
   const routeNmsLog = (message: string, level = 'info') => {
     if (level !== 'error' && level !== 'warn' && !log.isLevelEnabled('debug')) return; // no redaction for nothing
+    // its errors (a port already in use, just before it exits) must reach the operator; most
+    // are about a client's bad input, though, so a flood of them is thinned out
+    const dropped = level === 'error' || level === 'warn' ? throttle.take('nms') : 0;
+    if (dropped === null) return;
     const text = redactNmsMessage(String(message));
-    // its errors (a port already in use, just before it exits) must reach the operator
-    if (level === 'error') log.error({ nmsLevel: level }, text);
-    else if (level === 'warn') log.warn({ nmsLevel: level }, text);
+    if (level === 'error') log.error({ nmsLevel: level, dropped }, text);
+    else if (level === 'warn') log.warn({ nmsLevel: level, dropped }, text);
     else log.debug({ nmsLevel: level }, text);
   };
   nmsLogger.log = routeNmsLog;
@@ -90,15 +104,25 @@ export function createRtmpIngest(deps: {
   });
   nmsLogger.log = routeNmsLog; // its constructor resets the logger
   rateSampler.stop(); // per-path byte rates for its HTTP API (not served here), sampled every second
-  metrics?.readConnections(() => ({ connections: tracked.size, paths: Context.broadcasts.size }));
+  metrics?.readConnections(() => ({ ...gate.counts(), paths: Context.broadcasts.size }));
 
   const destroy = (socket: Socket | undefined) => socket?.destroy();
 
   // ---- per-connection guards -------------------------------------------------------------
-  function guard(socket: Socket) {
+  function refuseConnection(ip: string, cap: CapName) {
+    metrics?.connectionsRefused.inc({ cap });
+    const dropped = throttle.take('cap');
+    if (dropped === null) return;
+    const limit = `${CAP_SETTINGS[cap].name}=${deps.caps[CAP_SETTINGS[cap].key]}`;
+    const more = dropped > 0 ? ` ${dropped} more connections were refused since the last such line.` : '';
+    log.warn({ remote: ip, cap, dropped }, `Refused an RTMP connection from ${ip}: ${CAP_SETTINGS[cap].what} (${limit}).${more}`);
+  }
+
+  function guard(socket: Socket, ticket: Ticket) {
     let session: any = null;
     for (const s of Context.sessions.values()) if (s.socket === socket) session = s;
     if (!session?.rtmp) return destroy(socket);
+    session.onairTicket = ticket;
     const rtmp = session.rtmp;
     const parse = rtmp.parserData.bind(rtmp);
     const alloc = rtmp.packetAlloc.bind(rtmp);
@@ -124,7 +148,8 @@ export function createRtmpIngest(deps: {
       try {
         return parse(data);
       } catch (err) {
-        log.warn({ remote: socket.remoteAddress, err: redactText((err as Error).message) }, 'Malformed RTMP input; closing that connection.');
+        const dropped = throttle.take('malformed');
+        if (dropped !== null) log.warn({ remote: socket.remoteAddress, err: redactText((err as Error).message), dropped }, 'Malformed RTMP input; closing that connection.');
         socket.destroy();
         return null;
       }
@@ -236,6 +261,7 @@ export function createRtmpIngest(deps: {
       const grant = await core.authorizePublish({ streamKey: String(s.streamName), remoteAddress: s.socket.remoteAddress ?? null });
       p.grant = grant;
       if (p.closed) return void (await core.publishEnded(grant, p.endReason ?? 'publisher_left'));
+      s.onairTicket?.settle(); // published: no longer counts against the caps on pending connections
       log.info({ streamId: grant.streamId, publishSessionId: grant.publishSessionId, remote: s.socket.remoteAddress }, 'Publisher accepted.');
       metrics?.publishesAccepted.inc();
       metrics?.publishers.inc(); // onPublisherClosed takes it off (it sees the grant)
@@ -295,8 +321,11 @@ export function createRtmpIngest(deps: {
       verifyPullSignature(deps.internalApiKey, name, session.streamQuery?.sig) &&
       Context.broadcasts.get(session.streamPath)?.publisher != null;
     if (!ok) {
-      log.warn({ remote: session.socket?.remoteAddress }, 'Refused an RTMP player: only signed internal pulls may play.');
+      const dropped = throttle.take('player');
+      if (dropped !== null) log.warn({ remote: session.socket?.remoteAddress, dropped }, 'Refused an RTMP player: only signed internal pulls may play.');
       destroy(session.socket);
+    } else {
+      session.onairTicket?.settle();
     }
   });
 
@@ -305,9 +334,18 @@ export function createRtmpIngest(deps: {
 
   return {
     start() {
+      // caps are checked before node-media-server sees a connection: its accept handlers are taken over
+      takeOverAccept({
+        server: nms.rtmpServer,
+        gate,
+        onAdmitted: (socket, ticket) => {
+          nms.rtmpServer.handleRequest(socket);
+          guard(socket, ticket);
+        },
+        onRefused: refuseConnection,
+        handshakeDeadlineMs: PUBLISH_DEADLINE_MS,
+      });
       nms.rtmpServer.run();
-      nms.rtmpServer.tcpServer?.on('connection', guard);
-      nms.rtmpServer.tlsServer?.on('secureConnection', guard);
       watchdogTimer = setInterval(watchdog, 1_000);
       touchTimer = setInterval(() => {
         const live = [...publishers.values()].filter((p) => p.grant && !p.closed);

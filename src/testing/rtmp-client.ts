@@ -66,8 +66,9 @@ export interface RawRtmp {
   received(): number;
 }
 
-export async function connectRaw(port: number): Promise<RawRtmp> {
-  const socket = net.connect(port, '127.0.0.1');
+/** localAddress (e.g. 127.0.0.2: all of 127/8 is loopback) makes the ingest see another client address. */
+export async function connectRaw(port: number, o: { localAddress?: string } = {}): Promise<RawRtmp> {
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress: o.localAddress });
   socket.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
@@ -81,7 +82,12 @@ export async function connectRaw(port: number): Promise<RawRtmp> {
     if (buf.length < 4096) buf = Buffer.concat([buf, d]);
     for (const w of waiters.splice(0)) w();
   });
-  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+  const closed = new Promise<number>((resolve) =>
+    socket.once('close', () => {
+      resolve(Date.now());
+      for (const w of waiters.splice(0)) w(); // a handshake waiting for data learns it never comes
+    }),
+  );
   return {
     socket,
     closed,

@@ -6,7 +6,7 @@ declare module 'node-media-server' {
   import type { Server as TlsServer } from 'node:tls';
   class NodeMediaServer {
     constructor(config: Record<string, unknown>);
-    rtmpServer: { run(): void; stop(): void; tcpServer?: NetServer; tlsServer?: TlsServer };
+    rtmpServer: { run(): void; stop(): void; handleRequest(socket: import('node:net').Socket): void; tcpServer?: NetServer; tlsServer?: TlsServer };
     on(event: string, listener: (session: any) => void): void;
     stop(): Promise<void>;
   }
