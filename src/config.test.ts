@@ -101,3 +101,10 @@ t.test('RTMP connection caps: defaults, overrides, and an order that makes sense
   t.match(err.message, /RTMP_MAX_PENDING \(11\) must not be above RTMP_MAX_CONNECTIONS \(10\)/);
   t.throws(() => loadConfig({ ...base, RTMP_MAX_CONNECTIONS_PER_IP: '5', RTMP_MAX_PENDING_PER_IP: '6' }, 'ingest'), /RTMP_MAX_PENDING_PER_IP \(6\) must not be above RTMP_MAX_CONNECTIONS_PER_IP \(5\)/);
 });
+
+t.test('children such as ffmpeg get PATH and the locale, and none of the secrets', async (t) => {
+  const c = loadConfig({ ...base, PATH: '/opt/ff/bin:/usr/bin', LANG: 'C.UTF-8', HOME: '/root', AWS_SECRET_ACCESS_KEY: 'aws' }, 'worker');
+  t.same(c.childEnv, { PATH: '/opt/ff/bin:/usr/bin', LANG: 'C.UTF-8' });
+  t.ok(Object.isFrozen(c.childEnv));
+  t.same(loadConfig({ DATABASE_URL: base.DATABASE_URL }, 'migrate').childEnv, { PATH: '/usr/local/bin:/usr/bin:/bin' }, 'a PATH even when none is set');
+});

@@ -32,6 +32,11 @@ export interface Config {
   profile: string;
   profilesDir: string;
   ingestPullHost: string; // how workers reach this ingest's RTMP port for the internal pull
+  /**
+   * The whole environment of a child such as ffmpeg: PATH and the locale, never this process's
+   * secrets (DATABASE_URL, REDIS_URL, JWT_SECRET, INTERNAL_API_KEY, PLAYBACK_SECRET …).
+   */
+  childEnv: Readonly<Record<string, string>>;
   workerConcurrency: number;
   apiUpstreams: string[]; // nginx upstreams for /api and /ws
   adminEmail: string | null;
@@ -240,6 +245,9 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     problems.push(`MEDIA_DIR (or DATA_DIR) "${mediaDir}" may only hold letters, digits and _ . / @ + - (no spaces).`);
   }
 
+  const childEnv: Record<string, string> = { PATH: str('PATH', '/usr/local/bin:/usr/bin:/bin') };
+  for (const name of ['LANG', 'LC_ALL']) if (env[name]?.trim()) childEnv[name] = env[name]!.trim();
+
   const config: Config = {
     role,
     instanceId: str('INSTANCE_ID', `${role}-${hostname()}-${process.pid}`),
@@ -265,6 +273,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     profile,
     profilesDir: path.resolve(cwd, str('PROFILES_DIR', PROFILES_DIR)),
     ingestPullHost,
+    childEnv: Object.freeze(childEnv),
     workerConcurrency: int('WORKER_CONCURRENCY', 2, 1, 64),
     apiUpstreams: upstreams,
     adminEmail,

@@ -42,6 +42,8 @@ export interface LiveJobDeps {
   profilesDir: string;
   redisPrefix: string;
   internalApiKey: string;
+  /** ffmpeg's whole environment (config.childEnv): none of the worker's secrets. */
+  childEnv: Readonly<Record<string, string>>;
   ffmpegBinary?: string;
   metrics?: WorkerMetrics;
 }
@@ -272,7 +274,7 @@ function runOnce(o: {
     void job.updateProgress(progress).catch(() => undefined);
     void repo.recordProgress(deps.db, job.data.publishSessionId, progress).catch(() => undefined);
   };
-  const ff = spawnFfmpeg({ args: o.args, onProgress, binary: deps.ffmpegBinary });
+  const ff = spawnFfmpeg({ args: o.args, env: deps.childEnv, onProgress, binary: deps.ffmpegBinary });
 
   const done = new Promise<{ stop: StopReason | null; exit: FfmpegExit }>((resolve) => {
     let stop: StopReason | null = null;
