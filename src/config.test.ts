@@ -108,3 +108,17 @@ t.test('children such as ffmpeg get PATH and the locale, and none of the secrets
   t.ok(Object.isFrozen(c.childEnv));
   t.same(loadConfig({ DATABASE_URL: base.DATABASE_URL }, 'migrate').childEnv, { PATH: '/usr/local/bin:/usr/bin:/bin' }, 'a PATH even when none is set');
 });
+
+t.test('the ingests a worker may pull from: INGEST_PULL_HOSTS, by default INGEST_PULL_HOST', async (t) => {
+  t.same(loadConfig(base, 'worker').ingestPullHosts, ['127.0.0.1:1935']);
+  t.same(loadConfig({ ...base, INGEST_PULL_HOST: 'ingest', RTMP_PORT: '1940' }, 'worker').ingestPullHosts, ['ingest:1940']);
+  t.same(loadConfig({ ...base, INGEST_PULL_HOSTS: 'Ingest-A.example.com, 10.0.0.7:1936,[fd00::7]:1935, ::1' }, 'worker').ingestPullHosts, [
+    'ingest-a.example.com:1935',
+    '10.0.0.7:1936',
+    '[fd00::7]:1935',
+    '[::1]:1935',
+  ]);
+  const err = t.throws(() => loadConfig({ ...base, INGEST_PULL_HOSTS: 'rtmp://x/live,ok,h:99999,a b' }, 'worker')) as ConfigError;
+  t.equal(err.problems.length, 3);
+  t.match(err.message, /INGEST_PULL_HOSTS entry "rtmp:\/\/x\/live" must be a host name/);
+});

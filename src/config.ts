@@ -32,6 +32,8 @@ export interface Config {
   profile: string;
   profilesDir: string;
   ingestPullHost: string; // how workers reach this ingest's RTMP port for the internal pull
+  /** worker: the ingests a job's pull URL may name, as lowercase "host:port" (INGEST_PULL_HOSTS). */
+  ingestPullHosts: string[];
   /**
    * The whole environment of a child such as ffmpeg: PATH and the locale, never this process's
    * secrets (DATABASE_URL, REDIS_URL, JWT_SECRET, INTERNAL_API_KEY, PLAYBACK_SECRET …).
@@ -199,6 +201,20 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const rtmpHost = host('RTMP_HOST', 'localhost', false);
   const hlsHost = host('HLS_HOST', `localhost:${httpPort}`, true);
   const ingestPullHost = host('INGEST_PULL_HOST', '127.0.0.1', false);
+  // every ingest of the deployment (one per public IP) as workers reach it; a job naming any
+  // other host or port is refused: the worker never connects where a forged job points it
+  const ingestPullHosts: string[] = [];
+  for (const entry of str('INGEST_PULL_HOSTS', ingestPullHost).split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(\[[0-9a-fA-F:]+\]|[0-9a-fA-F]*:[0-9a-fA-F:]+|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(entry);
+    const bare = m?.[1] && !m[1].startsWith('[') && m[1].includes(':'); // an IPv6 address without brackets
+    const port = bare ? rtmpPort : Number(m?.[2] ?? rtmpPort);
+    if (!m || port < 1 || port > 65535) {
+      problems.push(`INGEST_PULL_HOSTS entry "${entry}" must be a host name or address with an optional :port (no scheme, no path).`);
+      continue;
+    }
+    const name = bare ? `[${m[1]}]` : m[1]!;
+    ingestPullHosts.push(`${name.toLowerCase()}:${port}`);
+  }
   const corsOrigin = str('CORS_ORIGIN', '*');
   for (const o of corsOrigin === '*' ? [] : corsOrigin.split(',').map((x) => x.trim())) {
     if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)) problems.push(`CORS_ORIGIN entry "${o}" must be * or an origin like https://example.com.`);
@@ -273,6 +289,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     profile,
     profilesDir: path.resolve(cwd, str('PROFILES_DIR', PROFILES_DIR)),
     ingestPullHost,
+    ingestPullHosts,
     childEnv: Object.freeze(childEnv),
     workerConcurrency: int('WORKER_CONCURRENCY', 2, 1, 64),
     apiUpstreams: upstreams,

@@ -33,6 +33,7 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     redisPrefix: config.redisPrefix,
     internalApiKey: config.internalApiKey,
     childEnv: config.childEnv,
+    pullHosts: config.ingestPullHosts,
     metrics: metrics.metrics,
   });
   const worker = new Worker(TRANSCODE_QUEUE, handler, {
