@@ -3,12 +3,12 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { freePort } from '../local/processes.js';
-import { randomId, waitFor } from '../testing/harness.js';
+import { publishTestPattern, randomId, waitFor } from '../testing/harness.js';
 import { connectRaw, publishCommands, streamCommands } from '../testing/rtmp-client.js';
 import { startStack } from '../testing/stack.js';
 
 const ATTEMPTS = 10_000;
-const CONCURRENCY = 8; // the pending cap per address is raised: this test is about what gets past it
+const CONCURRENCY = 16; // the pending cap per address is raised for it: this test is about what gets past the caps
 
 const metricsPort = await freePort();
 const stack = await startStack(t, { workers: 0, extraEnv: { METRICS_PORT: String(metricsPort), LOG_LEVEL: 'info', RTMP_MAX_PENDING_PER_IP: '50' } });
@@ -119,5 +119,12 @@ t.test(`${ATTEMPTS} hostile connections leave no stream path behind and RSS with
   const acceptedMs = Date.now() - sentAt;
   t.ok(acceptedMs < 2_000, `a real publish was accepted after ${acceptedMs} ms`);
   c.socket.destroy();
+  await waitFor(async () => (await gauge('onair_ingest_paths')) === 0, { what: 'the refused publish’s path to go', timeoutMs: 10_000 });
+
+  // a publish with media: its key path and its internal alias, both gone when it ends
+  const pub = publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 160, height: 120, fps: 5, seconds: 60, videoKbps: 100, audio: false });
+  await waitFor(async () => (await gauge('onair_ingest_paths')) === 2, { what: 'the publish’s two paths', timeoutMs: 15_000 });
+  await pub.stop();
   await waitFor(async () => (await gauge('onair_ingest_paths')) === 0, { what: 'the ended publish’s paths to go', timeoutMs: 10_000 });
+  t.pass('an ended publish leaves no path behind');
 });
