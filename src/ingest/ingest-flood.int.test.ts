@@ -87,6 +87,7 @@ t.test(`${ATTEMPTS} hostile connections leave no stream path behind and RSS with
   await new Promise((r) => setTimeout(r, 2_000));
   const rss0 = rss();
 
+  const logBefore = ingest.output().length;
   const scrapeMs: number[] = [];
   const started = Date.now();
   const cpu0 = cpu();
@@ -96,6 +97,8 @@ t.test(`${ATTEMPTS} hostile connections leave no stream path behind and RSS with
   const seconds = (Date.now() - started) / 1000;
   t.comment(`${ATTEMPTS} attempts in ${seconds.toFixed(1)} s (ingest CPU ${(cpu() - cpu0).toFixed(1)} s); scrapes during the flood took ${scrapeMs.join(', ')} ms`);
   t.ok(Math.max(...scrapeMs) < 2_000, 'metrics answered within 2 s during the flood');
+  const lines = ingest.output().slice(logBefore).split('\n').filter(Boolean).length;
+  t.ok(lines < 300, `the flood wrote ${lines} log lines, not one per attempt`);
 
   await waitFor(async () => (await gauge('onair_ingest_connections')) === 0, { what: 'every connection to close', timeoutMs: 15_000 });
   const paths = await waitFor(async () => {

@@ -229,7 +229,9 @@ export function createRtmpIngest(deps: {
   // ---- publish ---------------------------------------------------------------------------
   function refuse(p: Publisher, err: unknown) {
     if (err instanceof PublishRefused) {
-      log.warn({ reason: err.reason, remote: p.session.socket.remoteAddress, streamId: p.grant?.streamId }, `Refused a publisher: ${err.message}`);
+      // anyone can make these by the thousand (a made-up key per connection): thinned out per reason
+      const dropped = throttle.take(`refused:${err.reason}`);
+      if (dropped !== null) log.warn({ reason: err.reason, remote: p.session.socket.remoteAddress, streamId: p.grant?.streamId, dropped }, `Refused a publisher: ${err.message}`);
     } else {
       log.error({ err, streamId: p.grant?.streamId }, 'Could not authorise a publisher; closing it.');
     }
