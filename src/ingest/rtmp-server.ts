@@ -111,7 +111,7 @@ export function createRtmpIngest(deps: {
   // ---- per-connection guards -------------------------------------------------------------
   function refuseConnection(ip: string, cap: CapName) {
     metrics?.connectionsRefused.inc({ cap });
-    const dropped = throttle.take('cap');
+    const dropped = throttle.take(`cap:${cap}`); // per cap: a flood on one address cannot hide the global cap biting
     if (dropped === null) return;
     const limit = `${CAP_SETTINGS[cap].name}=${deps.caps[CAP_SETTINGS[cap].key]}`;
     const more = dropped > 0 ? ` ${dropped} more connections were refused since the last such line.` : '';
