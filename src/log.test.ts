@@ -7,6 +7,7 @@ t.test('free text loses anything that could be a secret', async (t) => {
   t.equal(redactText('start push /live/live_abc_DEF-123 ok'), 'start push /live/[redacted] ok');
   t.equal(redactText('url postgresql://onair:hunter2@db/onair'), 'url postgresql://onair:[redacted]@db/onair');
   t.equal(redactText('a?token=abc&x=1 key=zzz'), 'a?token=[redacted]&x=1 key=[redacted]');
+  t.equal(redactText('GET /ws?ticket=T1ck3t&x=1'), 'GET /ws?ticket=[redacted]&x=1', 'WebSocket tickets too');
   t.equal(redactText('line one\r\nforged line'), 'line one forged line');
 });
 

@@ -8,12 +8,14 @@ export type Log = Logger;
 const SECRET_FIELDS = [
   'password',
   'token',
+  'ticket',
   'streamKey',
   'key',
   'authorization',
   'secret',
   '*.password',
   '*.token',
+  '*.ticket',
   '*.streamKey',
   '*.authorization',
   'req.headers.authorization',
@@ -35,7 +37,7 @@ export const MAX_REDACTED_TEXT = 4096;
 
 /**
  * Strips what could be a secret from free text before it is logged or stored:
- * the stream name of any RTMP path (/live/<key>), `sig=`/`token=`/`key=` query values and
+ * the stream name of any RTMP path (/live/<key>), `sig=`/`token=`/`ticket=`/`key=` query values and
  * passwords inside URLs. Also removes CR/LF so user text cannot forge log lines.
  *
  * The text may come from a stranger (an RTMP stream name, a hostile ffmpeg input): every step is
@@ -47,7 +49,7 @@ export function redactText(text: string): string {
     cut(text)
       .replace(/(rtmps?:\/\/[^\s'"/]+\/[^\s'"/?]+\/)[^\s'"?]+/gi, '$1[redacted]')
       .replace(/(\/live\/)[A-Za-z0-9_-]+/g, '$1[redacted]')
-      .replace(/\b(sig|token|key|password|secret)=[^&\s'"]+/gi, '$1=[redacted]'),
+      .replace(/\b(sig|token|ticket|access_token|key|password|secret)=[^&\s'"]+/gi, '$1=[redacted]'),
   ).replace(/[\r\n]+/g, ' ');
 }
 
