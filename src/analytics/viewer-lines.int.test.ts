@@ -1,0 +1,85 @@
+// Viewer lines cannot be forged, over a real publish: nginx writes a line only for token-checked
+// GET/HEAD requests it served; the api node folds only lines of the session's own renditions,
+// refuses datagrams it did not get from our forwarder or got before, and stops counting a
+// viewer the moment they are banned.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { publishTestPattern, randomId, waitFor } from '../testing/harness.js';
+import { startStack } from '../testing/stack.js';
+import { hashPassword } from '../users/service.js';
+import { parseViewerId, signPlaybackToken } from './playback.js';
+
+const stack = await startStack(t, { extraEnv: { ANALYTICS_ROLLUP_EVERY: '2s' } });
+const admin = stack.token;
+const HOUR = 3_600_000;
+const at = (h: number) => new Date(Date.now() + h * HOUR).toISOString();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const stream = await stack.createStream('Lines');
+const event = (await stack.api('POST', '/events', { title: 'Lines day', startsAt: at(-1), endsAt: at(3), status: 'published' }, admin)).body;
+const session = (await stack.api('POST', `/events/${event.id}/sessions`, { title: 'Main', startsAt: at(-1), endsAt: at(2), streamId: stream.id }, admin)).body;
+publishTestPattern(t, { url: stack.rtmpUrl(stream.streamKey), width: 640, height: 360, fps: 15, seconds: 240, videoKbps: 400 });
+await stack.waitForMaster(stream.playbackId, 60_000);
+
+const hash = await hashPassword('viewer-password');
+async function attendee(name: string) {
+  const email = `${name}-${randomId()}@example.com`;
+  const id = (await stack.db.query<{ id: string }>(`INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id`, [email, name, hash])).rows[0]!.id;
+  const token = (await stack.api('POST', '/auth/login', { email, password: 'viewer-password' })).body.token as string;
+  const joined = await stack.api('POST', `/events/${event.id}/join`, undefined, token);
+  if (joined.status !== 201) throw new Error(`join → ${joined.status}`);
+  const url = (await stack.api('GET', `/sessions/${session.id}`, undefined, token)).body.playbackUrl as string;
+  return { id, name, token, url };
+}
+
+const viewerLinesFile = path.join(stack.dataDir, 'nginx', 'viewer-lines.log');
+const accessLog = path.join(stack.dataDir, 'logs', 'nginx-access.log');
+const read = (f: string) => {
+  try {
+    return readFileSync(f, 'latin1');
+  } catch {
+    return '';
+  }
+};
+
+t.test('nginx writes a viewer line only for token-checked GET/HEAD requests it served', async (t) => {
+  const viewer = await attendee('Lia');
+  const url = viewer.url;
+  const vid = /\/v\/([A-Za-z0-9_-]{44})\./.exec(url)![1]!;
+  const base = url.slice(0, url.lastIndexOf('/') + 1);
+  const master = await (await fetch(url)).text();
+  const variant = master.split('\n').find((l) => l.endsWith('.m3u8'))!;
+  const playlist = await (await fetch(base + variant)).text();
+  const seg1 = playlist.split('\n').find((l) => l.endsWith('.ts'));
+  t.ok(seg1, 'the rendition lists a segment');
+  const segment = `${variant.split('/')[0]}/${seg1}`;
+
+  const head = await fetch(base + variant, { method: 'HEAD' });
+  const range = await fetch(base + segment, { headers: { range: 'bytes=0-99' } });
+  await range.arrayBuffer();
+  const notModified = await fetch(base + segment, { headers: { 'if-modified-since': range.headers.get('last-modified')! } });
+  t.same([head.status, range.status, notModified.status], [200, 206, 304], 'HEAD 200, Range 206, If-Modified-Since 304');
+
+  const expired = signPlaybackToken(stack.env.PLAYBACK_SECRET!, { playbackId: stream.playbackId, ...parseViewerId(vid)!, nowMs: Date.now() - 3 * 24 * HOUR });
+  const refused = [
+    await fetch(base + segment, { method: 'OPTIONS', headers: { origin: 'http://example.com', 'access-control-request-method': 'GET' } }),
+    await fetch(url, { method: 'POST', body: 'x' }),
+    await fetch(`${base}${variant.split('/')[0]}/nope.ts`),
+    await fetch(url.replace(/\.[A-Za-z0-9_-]{22}\/master\.m3u8$/, `.${'A'.repeat(22)}/master.m3u8`)),
+    await fetch(url.replace(/\/v\/[^/]+\//, `/v/${expired}/`)),
+  ];
+  for (const r of refused) await r.arrayBuffer();
+  t.same(refused.map((r) => r.status), [204, 405, 404, 403, 410], 'OPTIONS, POST, a missing file, a forged and an expired token');
+
+  // nginx flushes its viewer-line buffer every second: wait for the served ones, then a little more
+  const want = ['200 master.m3u8', `200 ${variant}`, `200 ${variant}`, `206 ${segment}`, `304 ${segment}`].sort();
+  const mine = () => read(viewerLinesFile).split('\n').filter((l) => l.split(' ')[2] === vid).map((l) => `${l.split(' ')[3]} ${l.split(' ')[5]}`).sort();
+  await waitFor(() => mine().length >= want.length, { what: 'the viewer lines', timeoutMs: 10_000 }).catch(() => undefined);
+  await sleep(2_500);
+  t.same(mine(), want, 'one line per served GET/HEAD (200, 206, 304), none for the others');
+  const all = read(viewerLinesFile).split('\n').filter((l) => l.length > 0);
+  t.ok(all.length > 0 && all.every((l) => /^v1 \S+ \S+ (200|206|304) /.test(l)), 'no line for a refused or unserved request in the whole file');
+  const access = read(accessLog);
+  for (const status of [204, 405, 404, 403, 410]) t.match(access, new RegExp(`"(OPTIONS|POST|GET) /hls/${stream.playbackId}/v/-/[^"]*" ${status} `), `the ${status} is in the access log instead`);
+});
