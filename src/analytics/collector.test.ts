@@ -5,6 +5,7 @@ import type { Db } from '../db/pool.js';
 import { silentLog } from '../log.js';
 import { createCollector, parseViewerDatagram, parseViewerLine } from './collector.js';
 import { datagrams } from './forwarder.js';
+import { createLineSessions } from './line-sessions.js';
 import { viewerId } from './playback.js';
 import type { Signals, ViewerLine } from './signals.js';
 
@@ -26,6 +27,8 @@ t.test('nginx viewer lines are parsed; anything else is refused', async (t) => {
   t.equal(parseViewerLine(line({ at: 'soon' })), null);
   t.equal(parseViewerLine(line({ rid: 'not-a-request-id' })), null);
   t.equal(parseViewerLine(''), null);
+  t.equal(parseViewerLine(line({ path: 'other.m3u8' })), null, 'the master is the only file at the top');
+  t.equal(parseViewerLine(line({ path: 'master/s1.ts' })), null, 'and no rendition is called master');
   const d = parseViewerDatagram(datagram([line(), 'garbage', line({ path: 'master.m3u8' })]), TAG);
   t.equal(d?.lines.length, 2);
   t.equal(d?.malformed, 1);
@@ -58,10 +61,10 @@ t.test('a failed fold or lookup keeps the lines for the next flush', async (t) =
   const db = {
     async query() {
       if (lookupFails-- > 0) throw new Error('Postgres is away');
-      return { rows: [{ id: S, event_id: E }] };
+      return { rows: [{ id: S, event_id: E, has_stream: true, renditions: ['360p', '720p'] }] };
     },
   } as unknown as Db;
-  const c = createCollector({ db, signals, log: silentLog() });
+  const c = createCollector({ sessions: createLineSessions({ db }), signals, log: silentLog() });
   t.teardown(() => c.close());
   const port = 20000 + Math.floor(Math.random() * 20000);
   await c.listen(port, '127.0.0.1', TAG);
@@ -78,4 +81,47 @@ t.test('a failed fold or lookup keeps the lines for the next flush', async (t) =
   await c.flush();
   t.same(folded.map((l) => [l.at, l.eventId, l.rendition]), [[1795314532160, E, '360p'], [1795314533000, E, ''], [1795314534160, E, '360p']], 'nothing lost, in time order');
   t.match(c.stats, { received: 2, rejected: 1, folded: 3 }, 'two lines received, one datagram refused, three folded (with the heartbeat)');
+});
+
+t.test('lines count only for a session with a stream, in one of its renditions', async (t) => {
+  const S2 = '1f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b'; // a session without a stream
+  const S3 = '2f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b'; // no such session
+  const folded: ViewerLine[] = [];
+  const signals = {
+    prefix: 'x',
+    async fold(lines: ViewerLine[]) {
+      folded.push(...lines);
+      return 0;
+    },
+    async watchingNow() {
+      return new Map();
+    },
+  } satisfies Signals;
+  const db = {
+    async query() {
+      return { rows: [{ id: S, event_id: E, has_stream: true, renditions: ['360p', '720p'] }, { id: S2, event_id: E, has_stream: false, renditions: [] }] };
+    },
+  } as unknown as Db;
+  const c = createCollector({ sessions: createLineSessions({ db }), signals, log: silentLog() });
+  t.teardown(() => c.close());
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  await c.listen(port, '127.0.0.1', TAG);
+  const { createSocket } = await import('node:dgram');
+  const sock = createSocket('udp4');
+  t.teardown(() => sock.close());
+  const rid = (i: number) => i.toString(16).padStart(32, '0');
+  const lines = [
+    line({ path: 'master.m3u8', rid: rid(1) }),
+    line({ path: '720p/index.m3u8', rid: rid(2) }),
+    line({ path: '360p/s1.ts', rid: rid(3) }),
+    line({ path: '1080p/s1.ts', rid: rid(4) }), // not a rendition of this stream
+    line({ path: 'junk/s1.ts', rid: rid(5) }),
+    line({ path: 'master.m3u8', rid: rid(6), vid: viewerId(S2, U) }), // a session with no stream
+    line({ path: '360p/s1.ts', rid: rid(7), vid: viewerId(S3, U) }), // a session that does not exist
+  ];
+  await new Promise<void>((r) => sock.send(datagram(lines), port, '127.0.0.1', () => r()));
+  await new Promise((r) => setTimeout(r, 100));
+  await c.flush();
+  t.same(folded.map((l) => l.requestId).sort(), [rid(1), rid(2), rid(3)], 'the master and the stream’s renditions only');
+  t.match(c.stats, { received: 7, rejected: 4, folded: 3 });
 });

@@ -5,16 +5,15 @@
 // Datagrams without nginx's tag (derived from PLAYBACK_SECRET) are dropped: nobody else can
 // speak for a viewer. Nothing from a datagram is ever logged.
 import { createSocket, type Socket } from 'node:dgram';
-import type { Db } from '../db/pool.js';
 import type { Log } from '../log.js';
 import { DATAGRAM_HEADER } from './forwarder.js';
+import { acceptsRendition, type LineSessions } from './line-sessions.js';
 import { parseViewerId, PREVIEW_SESSION_ID } from './playback.js';
 import type { Signals, ViewerLine } from './signals.js';
 
 const FLUSH_MS = 500;
 /** Lines kept while Redis is unreachable; beyond that the oldest go (and are counted). */
 const MAX_BUFFERED = 200_000;
-const SESSION_CACHE_MS = 5 * 60_000;
 
 // v1 <msec> <viewer id> <status> <bytes> <path after the token> <request id>
 const LINE = /^v1 (\d{9,11}(?:\.\d{1,3})?) ([A-Za-z0-9_-]{44}) (\d{3}) (\d{1,15}) ([A-Za-z0-9_./-]{1,200}) ([0-9a-f]{32})$/;
@@ -29,6 +28,8 @@ export function parseViewerLine(text: string): ParsedLine | null {
   if (!viewer) return null;
   const path = m[5]!;
   const slash = path.indexOf('/');
+  // the master playlist is the only file at the top, and "master" names nothing else
+  if (slash < 0 ? path !== 'master.m3u8' : path.startsWith('master/')) return null;
   return {
     at: Math.round(Number(m[1]) * 1000),
     ...viewer,
@@ -72,11 +73,10 @@ export interface Collector {
   close(): Promise<void>;
 }
 
-export function createCollector(o: { db: Db; signals: Signals; log: Log }): Collector & { listen(port: number, host: string, tag: string): Promise<void> } {
+export function createCollector(o: { sessions: LineSessions; signals: Signals; log: Log }): Collector & { listen(port: number, host: string, tag: string): Promise<void> } {
   const stats: CollectorStats = { received: 0, rejected: 0, folded: 0, late: 0, dropped: 0 };
   let pending: ViewerLine[] = [];
   let waiting: ParsedLine[] = []; // lines whose session's event is being looked up
-  const events = new Map<string, { eventId: string | null; at: number }>();
   let socket: Socket | null = null;
   let flushing: Promise<void> | null = null;
   let warned = false;
@@ -93,23 +93,14 @@ export function createCollector(o: { db: Db; signals: Signals; log: Log }): Coll
     if (waiting.length === 0) return;
     const lines = waiting;
     waiting = [];
-    const now = Date.now();
-    const unknown = [...new Set(lines.map((l) => l.sessionId))].filter((id) => {
-      const hit = events.get(id);
-      return !hit || now - hit.at > SESSION_CACHE_MS;
+    const sessions = await o.sessions.resolve(lines, Date.now()).catch((err: unknown) => {
+      waiting = lines.concat(waiting); // Postgres unreachable: the lines wait for the next flush
+      throw err;
     });
-    if (unknown.length > 0) {
-      const { rows } = await o.db.query<{ id: string; event_id: string }>(`SELECT id, event_id FROM event_sessions WHERE id = ANY($1::uuid[])`, [unknown]).catch((err: unknown) => {
-        waiting = lines.concat(waiting); // Postgres unreachable: the lines wait for the next flush
-        throw err;
-      });
-      for (const id of unknown) events.set(id, { eventId: null, at: now });
-      for (const r of rows) events.set(r.id, { eventId: r.event_id, at: now });
-    }
     for (const l of lines) {
-      const eventId = events.get(l.sessionId)?.eventId;
-      if (eventId) pending.push({ ...l, eventId });
-      else stats.rejected++; // a session that does not exist (deleted)
+      const s = sessions.get(l.sessionId) ?? null;
+      if (acceptsRendition(s, l.rendition)) pending.push({ ...l, eventId: s!.eventId });
+      else stats.rejected++; // no such session, no stream, or not one of its stream's renditions
     }
   }
 

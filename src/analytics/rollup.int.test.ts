@@ -4,6 +4,7 @@
 // killed mid-event and started again: every minute is written, once, with exactly the watch
 // time the lines imply; lines repeated to both nodes count once; a line for a minute already
 // frozen is refused.
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import t from 'tap';
 import { freePort } from '../local/processes.js';
@@ -32,7 +33,10 @@ const healthy = (port: number) => waitFor(() => fetch(`http://127.0.0.1:${port}/
 const one = async (sql: string, params: unknown[] = []) => (await pool.query<{ id: string }>(sql, params)).rows[0]!.id;
 const users = await Promise.all([1, 2, 3].map((i) => one(`INSERT INTO users (email, name) VALUES ($1, $2) RETURNING id`, [`v${i}-${randomId()}@example.com`, `Viewer ${i}`])));
 const eventId = await one(`INSERT INTO events (title, starts_at, ends_at, status) VALUES ('Roll-up', now() - interval '1 hour', now() + interval '1 hour', 'published') RETURNING id`);
-const sessionId = await one(`INSERT INTO event_sessions (event_id, title, starts_at, ends_at) VALUES ($1, 'Main', now() - interval '1 hour', now() + interval '1 hour') RETURNING id`, [eventId]);
+// the collector folds only lines of the renditions the session's stream produces (here as the worker writes them when it goes live)
+const rendition = (name: string, height: number) => ({ name, width: (height * 16) / 9, height, bandwidth: 1000, codecs: 'avc1.64001f,mp4a.40.2', frameRate: 30, passthrough: false });
+const streamId = await one(`INSERT INTO streams (title, key_digest, playback_id, status, renditions) VALUES ('S', $1, $2, 'live', $3) RETURNING id`, [randomBytes(32), randomId(10), JSON.stringify([rendition('720p', 720), rendition('360p', 360)])]);
+const sessionId = await one(`INSERT INTO event_sessions (event_id, title, starts_at, ends_at, stream_id) VALUES ($1, 'Main', now() - interval '1 hour', now() + interval '1 hour', $2) RETURNING id`, [eventId, streamId]);
 
 const tag = viewerLogTag(secret);
 const socket = createSocket('udp4');

@@ -2,13 +2,16 @@
 // GET/HEAD requests it served; the api node folds only lines of the session's own renditions,
 // refuses datagrams it did not get from our forwarder or got before, and stops counting a
 // viewer the moment they are banned.
+import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { publishTestPattern, randomId, waitFor } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 import { hashPassword } from '../users/service.js';
-import { parseViewerId, signPlaybackToken } from './playback.js';
+import { viewerLogTag } from '../local/nginx-config.js';
+import { datagrams } from './forwarder.js';
+import { parseViewerId, signPlaybackToken, viewerId } from './playback.js';
 
 const stack = await startStack(t, { extraEnv: { ANALYTICS_ROLLUP_EVERY: '2s' } });
 const admin = stack.token;
@@ -32,6 +35,25 @@ async function attendee(name: string) {
   const url = (await stack.api('GET', `/sessions/${session.id}`, undefined, token)).body.playbackUrl as string;
   return { id, name, token, url };
 }
+
+const figures = async (id: string) => {
+  const r = await stack.api('GET', `/analytics/sessions/${id}`, undefined, admin);
+  if (r.status !== 200) throw new Error(`analytics → ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+};
+const current = async (id: string) => (await figures(id)).currentViewers as number;
+
+// lines sent to the api node as the forwarder beside nginx sends them
+const socket = createSocket('udp4');
+t.teardown(() => socket.close());
+let requests = 0;
+const lineOf = (o: { sessionId: string; userId: string; path: string; at?: number }) =>
+  `v1 ${((o.at ?? Date.now()) / 1000).toFixed(3)} ${viewerId(o.sessionId, o.userId)} 200 1000 ${o.path} ${(++requests).toString(16).padStart(32, 'f')}`;
+const sendDatagram = (d: Buffer) => new Promise<void>((r) => socket.send(d, stack.apiPort, '127.0.0.1', () => r()));
+const sendLines = async (lines: string[]) => {
+  for (const d of datagrams(viewerLogTag(stack.env.PLAYBACK_SECRET!), lines)) await sendDatagram(d);
+};
+const newUser = async () => (await stack.db.query<{ id: string }>(`INSERT INTO users (email, name) VALUES ($1, 'Someone') RETURNING id`, [`u-${randomId()}@example.com`])).rows[0]!.id;
 
 const viewerLinesFile = path.join(stack.dataDir, 'nginx', 'viewer-lines.log');
 const accessLog = path.join(stack.dataDir, 'logs', 'nginx-access.log');
@@ -82,4 +104,30 @@ t.test('nginx writes a viewer line only for token-checked GET/HEAD requests it s
   t.ok(all.length > 0 && all.every((l) => /^v1 \S+ \S+ (200|206|304) /.test(l)), 'no line for a refused or unserved request in the whole file');
   const access = read(accessLog);
   for (const status of [204, 405, 404, 403, 410]) t.match(access, new RegExp(`"(OPTIONS|POST|GET) /hls/${stream.playbackId}/v/-/[^"]*" ${status} `), `the ${status} is in the access log instead`);
+});
+
+t.test('lines count only for a session with a stream, in one of its renditions', async (t) => {
+  const created = async (body: object) => {
+    const r = await stack.api('POST', `/events/${event.id}/sessions`, body, admin);
+    if (r.status !== 201) throw new Error(`session → ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+  const later = await created({ title: 'Later', startsAt: at(2), endsAt: at(2.5), streamId: stream.id });
+  const streamless = await created({ title: 'No stream', startsAt: at(2), endsAt: at(2.5) });
+  const renditions = ((await stack.api('GET', `/streams/${stream.id}`, undefined, admin)).body.renditions as { name: string }[]).map((r) => r.name);
+  t.ok(renditions.length > 0, `the stream produces ${renditions.join(', ')}`);
+  const [real, forger, other] = [await newUser(), await newUser(), await newUser()];
+  await sendLines([
+    lineOf({ sessionId: later.id, userId: forger, path: 'master/s1.ts' }),
+    lineOf({ sessionId: later.id, userId: forger, path: 'junk/index.m3u8' }),
+    lineOf({ sessionId: streamless.id, userId: other, path: 'master.m3u8' }),
+    lineOf({ sessionId: streamless.id, userId: other, path: `${renditions[0]}/index.m3u8` }),
+    lineOf({ sessionId: later.id, userId: real, path: `${renditions[0]}/index.m3u8` }),
+  ]);
+  await waitFor(async () => (await current(later.id)) >= 1, { what: 'the real line to count', timeoutMs: 10_000 });
+  await sleep(1_000);
+  t.equal(await current(later.id), 1, 'a line of a rendition the stream does not produce adds no viewer');
+  t.equal(await current(streamless.id), 0, 'lines of a session with no stream add no viewer');
+  const metrics = await (await fetch(`http://127.0.0.1:${stack.apiPort}/metrics`, { headers: { authorization: `Bearer ${stack.env.INTERNAL_API_KEY}` } })).text();
+  t.ok(Number(/onair_viewer_lines_total\{outcome="rejected"[^}]*\} (\d+)/.exec(metrics)?.[1]) >= 4, 'and they are counted as rejected');
 });

@@ -2,6 +2,7 @@
 // The api role and the in-process API tests both use it, so they build the same thing.
 import type pg from 'pg';
 import { createCollector } from '../../analytics/collector.js';
+import { createLineSessions } from '../../analytics/line-sessions.js';
 import { createAnalyticsService } from '../../analytics/service.js';
 import { createSignals } from '../../analytics/signals.js';
 import { createAuthService } from '../../auth/service.js';
@@ -43,7 +44,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
   const moderation = createModerationService({ db, hub, events, log });
   const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events, moderation };
   const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
-  const viewerLines = createCollector({ db, signals, log });
+  const viewerLines = createCollector({ sessions: createLineSessions({ db }), signals, log });
   metrics?.metrics.readViewerLines(() => ({ ...viewerLines.stats }));
   return {
     config,
