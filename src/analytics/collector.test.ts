@@ -1,11 +1,12 @@
 // The collector's edges: what counts as one of nginx's lines, and that nothing is lost while
 // Redis or Postgres is away (the batch waits for the next flush).
+import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import type { Db } from '../db/pool.js';
 import { silentLog } from '../log.js';
 import { createCollector, parseViewerDatagram, parseViewerLine } from './collector.js';
 import { datagrams } from './forwarder.js';
-import { createLineSessions } from './line-sessions.js';
+import { createLineSessions, SESSION_CACHE_MAX } from './line-sessions.js';
 import { viewerId } from './playback.js';
 import type { Signals, ViewerLine } from './signals.js';
 
@@ -124,4 +125,56 @@ t.test('lines count only for a session with a stream, in one of its renditions',
   await c.flush();
   t.same(folded.map((l) => l.requestId).sort(), [rid(1), rid(2), rid(3)], 'the master and the stream’s renditions only');
   t.match(c.stats, { received: 7, rejected: 4, folded: 3 });
+});
+
+t.test('made-up session ids cost bounded memory', async (t) => {
+  const folded: ViewerLine[] = [];
+  const signals = {
+    prefix: 'x',
+    async fold(lines: ViewerLine[]) {
+      folded.push(...lines);
+      return 0;
+    },
+    async watchingNow() {
+      return new Map();
+    },
+  } satisfies Signals;
+  let lookups = 0;
+  const db = {
+    async query(_sql: string, [ids]: [string[]]) {
+      lookups++;
+      return { rows: ids.includes(S) ? [{ id: S, event_id: E, has_stream: true, renditions: ['360p'] }] : [] };
+    },
+  } as unknown as Db;
+  const sessions = createLineSessions({ db });
+  const c = createCollector({ sessions, signals, log: silentLog() });
+  t.teardown(() => c.close());
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  await c.listen(port, '127.0.0.1', TAG);
+  const { createSocket } = await import('node:dgram');
+  const sock = createSocket('udp4');
+  t.teardown(() => sock.close());
+  const send = async (lines: string[]) => {
+    for (const d of datagrams(TAG, lines)) await new Promise<void>((r) => sock.send(d, port, '127.0.0.1', () => r()));
+  };
+  await send([line()]);
+  await new Promise((r) => setTimeout(r, 50));
+  await c.flush();
+  const total = 100_000;
+  for (let i = 0; i < total; i += 5_000) {
+    await send(Array.from({ length: 5_000 }, () => line({ vid: viewerId(randomUUID(), U) })));
+    await new Promise((r) => setTimeout(r, 20));
+    await c.flush();
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  await c.flush();
+  t.equal(c.stats.received, total + 1, 'every line arrived');
+  t.equal(c.stats.rejected, total, 'lines of sessions that do not exist are refused');
+  t.same(sessions.size(), { known: 1, unknown: SESSION_CACHE_MAX }, `the cache holds the real session and at most ${SESSION_CACHE_MAX} unknown ids`);
+  const before = lookups;
+  await send([line({ rid: 'f'.repeat(32) })]);
+  await new Promise((r) => setTimeout(r, 50));
+  await c.flush();
+  t.equal(lookups, before, 'the real session is still known: its next line needs no look-up');
+  t.equal(folded.length, 2);
 });

@@ -5,6 +5,8 @@
 // else — a session with no stream, a directory that is no rendition — says nothing about viewers.
 // What sessions are is cached per session id, and looked up again, at most every RECHECK_MS,
 // when a line would be refused (a stream that just went live, a stream assigned meanwhile).
+// Both caches are LRUs of a fixed size: ids that name no session (or one without a stream) have
+// their own, so a flood of made-up ids costs bounded memory and never pushes real sessions out.
 import type { Db } from '../db/pool.js';
 import { sessionsForLines } from './repo.js';
 
@@ -18,6 +20,8 @@ export interface LineSession {
 const KEEP_MS = 5 * 60_000;
 /** A line that would be refused looks its session up again when the entry is older than this. */
 const RECHECK_MS = 5_000;
+/** Most sessions (and, apart, most unknown ids) kept in memory. */
+export const SESSION_CACHE_MAX = 10_000;
 /** Sessions per look-up query. */
 const LOOKUP_CHUNK = 5_000;
 
@@ -29,13 +33,46 @@ interface Entry {
 export interface LineSessions {
   /** The sessions of these lines, looked up where the cache cannot answer; throws when Postgres does. */
   resolve(lines: { sessionId: string; rendition: string }[], now: number): Promise<Map<string, LineSession | null>>;
+  /** Entries held now: sessions with a stream, and ids that are not (bounded apart). */
+  size(): { known: number; unknown: number };
+}
+
+/** A Map that forgets its least recently used entry beyond max. */
+class Lru<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get size() {
+    return this.map.size;
+  }
+  get(k: K): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k); // most recently used last
+      this.map.set(k, v);
+    }
+    return v;
+  }
+  set(k: K, v: V) {
+    this.map.delete(k);
+    this.map.set(k, v);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
+  }
+  delete(k: K) {
+    this.map.delete(k);
+  }
 }
 
 /** Whether a line of this rendition belongs to the session's stream. */
 export const acceptsRendition = (s: LineSession | null, rendition: string) => s !== null && (rendition === 'master' || s.renditions.has(rendition));
 
-export function createLineSessions(o: { db: Db }): LineSessions {
-  const cache = new Map<string, Entry>();
+export function createLineSessions(o: { db: Db; max?: number }): LineSessions {
+  const known = new Lru<string, Entry>(o.max ?? SESSION_CACHE_MAX);
+  const unknown = new Lru<string, Entry>(o.max ?? SESSION_CACHE_MAX);
+  const cached = (id: string) => known.get(id) ?? unknown.get(id);
+  const remember = (id: string, e: Entry) => {
+    if (e.session) (unknown.delete(id), known.set(id, e));
+    else (known.delete(id), unknown.set(id, e));
+  };
 
   return {
     async resolve(lines, now) {
@@ -45,21 +82,26 @@ export function createLineSessions(o: { db: Db }): LineSessions {
         if (r) r.push(l.rendition);
         else byId.set(l.sessionId, [l.rendition]);
       }
+      const out = new Map<string, LineSession | null>();
       const lookup: string[] = [];
       for (const [id, renditions] of byId) {
-        const e = cache.get(id);
+        const e = cached(id);
         const age = e ? now - e.at : Infinity;
         if (age > KEEP_MS || (age > RECHECK_MS && renditions.some((r) => !acceptsRendition(e!.session, r)))) lookup.push(id);
+        else out.set(id, e!.session);
       }
       for (let i = 0; i < lookup.length; i += LOOKUP_CHUNK) {
         const ids = lookup.slice(i, i + LOOKUP_CHUNK);
-        const rows = await sessionsForLines(o.db, ids);
-        for (const id of ids) cache.set(id, { session: null, at: now });
-        for (const r of rows) {
-          if (r.hasStream) cache.set(r.id, { session: { eventId: r.eventId, renditions: new Set(r.renditions) }, at: now });
+        const rows = new Map((await sessionsForLines(o.db, ids)).map((r) => [r.id, r]));
+        for (const id of ids) {
+          const r = rows.get(id);
+          const session = r?.hasStream ? { eventId: r.eventId, renditions: new Set(r.renditions) } : null;
+          remember(id, { session, at: now });
+          out.set(id, session);
         }
       }
-      return new Map([...byId.keys()].map((id) => [id, cache.get(id)?.session ?? null]));
+      return out;
     },
+    size: () => ({ known: known.size, unknown: unknown.size }),
   };
 }
