@@ -2,14 +2,15 @@
 // by the forwarder beside nginx, see forwarder.ts) on UDP at the API node's own port number, and
 // folds them into Redis in batches. Every line reaches every API node: each node folds what it
 // gets and the fold ignores repeats, so a node that is down or restarting loses nothing.
-// Datagrams without nginx's tag (derived from PLAYBACK_SECRET) are dropped: nobody else can
-// speak for a viewer. Nothing from a datagram is ever logged.
+// Each datagram is authenticated on its own (an HMAC with a key derived from PLAYBACK_SECRET)
+// and taken once (viewer-datagram.ts): nobody else can speak for a viewer, and a captured
+// datagram sent again changes nothing. Nothing from a datagram is ever logged.
 import { createSocket, type Socket } from 'node:dgram';
 import type { Log } from '../log.js';
-import { DATAGRAM_HEADER } from './forwarder.js';
 import { acceptsRendition, type LineSessions } from './line-sessions.js';
 import { parseViewerId, PREVIEW_SESSION_ID } from './playback.js';
 import type { Signals, ViewerLine } from './signals.js';
+import { createReplayGuard, openDatagram, type Admission } from './viewer-datagram.js';
 
 const FLUSH_MS = 500;
 /** Lines kept while Redis is unreachable; beyond that the oldest go (and are counted). */
@@ -40,14 +41,11 @@ export function parseViewerLine(text: string): ParsedLine | null {
   };
 }
 
-/** A datagram from the forwarder → its lines (malformed ones counted), or null without our tag. */
-export function parseViewerDatagram(data: Buffer, tag: string): { lines: ParsedLine[]; malformed: number } | null {
-  const text = data.toString('latin1');
-  const head = `${DATAGRAM_HEADER} ${tag}\n`;
-  if (!text.startsWith(head)) return null;
+/** The lines of an opened datagram (malformed ones counted). */
+export function parseViewerLines(body: string): { lines: ParsedLine[]; malformed: number } {
   const lines: ParsedLine[] = [];
   let malformed = 0;
-  for (const raw of text.slice(head.length).split('\n')) {
+  for (const raw of body.split('\n')) {
     if (!raw) continue;
     const l = parseViewerLine(raw);
     if (l) lines.push(l);
@@ -57,11 +55,14 @@ export function parseViewerDatagram(data: Buffer, tag: string): { lines: ParsedL
 }
 
 export interface CollectorStats {
+  /** Lines: from datagrams taken, refused (malformed, no session, not its stream's), folded, too late to fold, dropped (buffer full). */
   received: number;
   rejected: number;
   folded: number;
   late: number;
   dropped: number;
+  /** Datagrams: taken, refused as forged (HMAC), as a repeat, or as too old (or sent before this node started). */
+  datagrams: Record<Admission | 'forged', number>;
 }
 
 export interface Collector {
@@ -73,8 +74,9 @@ export interface Collector {
   close(): Promise<void>;
 }
 
-export function createCollector(o: { sessions: LineSessions; signals: Signals; log: Log }): Collector & { listen(port: number, host: string, tag: string): Promise<void> } {
-  const stats: CollectorStats = { received: 0, rejected: 0, folded: 0, late: 0, dropped: 0 };
+export function createCollector(o: { sessions: LineSessions; signals: Signals; log: Log; now?: () => number }): Collector & { listen(port: number, host: string, key: Buffer): Promise<void> } {
+  const now = o.now ?? Date.now;
+  const stats: CollectorStats = { received: 0, rejected: 0, folded: 0, late: 0, dropped: 0, datagrams: { accepted: 0, forged: 0, replayed: 0, stale: 0 } };
   let pending: ViewerLine[] = [];
   let waiting: ParsedLine[] = []; // lines whose session's event is being looked up
   let socket: Socket | null = null;
@@ -93,7 +95,7 @@ export function createCollector(o: { sessions: LineSessions; signals: Signals; l
     if (waiting.length === 0) return;
     const lines = waiting;
     waiting = [];
-    const sessions = await o.sessions.resolve(lines, Date.now()).catch((err: unknown) => {
+    const sessions = await o.sessions.resolve(lines, now()).catch((err: unknown) => {
       waiting = lines.concat(waiting); // Postgres unreachable: the lines wait for the next flush
       throw err;
     });
@@ -120,7 +122,7 @@ export function createCollector(o: { sessions: LineSessions; signals: Signals; l
     }
   }
 
-  const flush = () => {
+  const flushOnce = () => {
     flushing ??= flushNow()
       .catch((err: unknown) => {
         if (!warned) o.log.warn({ err: (err as Error).message, buffered: pending.length + waiting.length }, 'Viewer analytics are waiting: Redis or Postgres is unreachable.');
@@ -129,7 +131,12 @@ export function createCollector(o: { sessions: LineSessions; signals: Signals; l
       .finally(() => (flushing = null));
     return flushing;
   };
-  const timer = setInterval(() => void flush(), FLUSH_MS).unref();
+  // one that is under way may have started before the latest lines came: fold those too
+  const flush = async () => {
+    if (flushing) await flushing;
+    await flushOnce();
+  };
+  const timer = setInterval(() => void flushOnce(), FLUSH_MS).unref();
 
   return {
     stats,
@@ -137,14 +144,19 @@ export function createCollector(o: { sessions: LineSessions; signals: Signals; l
       keep([line]);
     },
     flush,
-    async listen(port, host, tag) {
+    async listen(port, host, key) {
+      const guard = createReplayGuard({ now });
       const s = createSocket({ type: 'udp4', recvBufferSize: 8 * 1024 * 1024 });
       s.on('message', (msg) => {
-        const d = parseViewerDatagram(msg, tag);
-        if (!d) return void stats.rejected++; // not from our nginx
-        stats.received += d.lines.length + d.malformed;
-        stats.rejected += d.malformed;
-        for (const line of d.lines) {
+        const d = openDatagram(msg, key);
+        if (!d) return void stats.datagrams.forged++; // not from our forwarder, or altered
+        const admitted = guard.admit(d);
+        stats.datagrams[admitted]++;
+        if (admitted !== 'accepted') return; // a repeat, or too old to tell
+        const { lines, malformed } = parseViewerLines(d.body);
+        stats.received += lines.length + malformed;
+        stats.rejected += malformed;
+        for (const line of lines) {
           if (line.sessionId === PREVIEW_SESSION_ID) continue; // staff previews are not viewers
           if (waiting.length + pending.length >= MAX_BUFFERED) stats.dropped++;
           else waiting.push(line);

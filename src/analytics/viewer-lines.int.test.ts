@@ -2,6 +2,7 @@
 // GET/HEAD requests it served; the api node folds only lines of the session's own renditions,
 // refuses datagrams it did not get from our forwarder or got before, and stops counting a
 // viewer the moment they are banned.
+import { createHmac } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,9 +10,8 @@ import t from 'tap';
 import { publishTestPattern, randomId, waitFor } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 import { hashPassword } from '../users/service.js';
-import { viewerLogTag } from '../local/nginx-config.js';
-import { datagrams } from './forwarder.js';
 import { parseViewerId, signPlaybackToken, viewerId } from './playback.js';
+import { createDatagramSealer, viewerDatagramKey } from './viewer-datagram.js';
 
 const stack = await startStack(t, { extraEnv: { ANALYTICS_ROLLUP_EVERY: '2s' } });
 const admin = stack.token;
@@ -49,9 +49,20 @@ t.teardown(() => socket.close());
 let requests = 0;
 const lineOf = (o: { sessionId: string; userId: string; path: string; at?: number }) =>
   `v1 ${((o.at ?? Date.now()) / 1000).toFixed(3)} ${viewerId(o.sessionId, o.userId)} 200 1000 ${o.path} ${(++requests).toString(16).padStart(32, 'f')}`;
+const sealer = createDatagramSealer({ key: viewerDatagramKey(stack.env.PLAYBACK_SECRET!) });
 const sendDatagram = (d: Buffer) => new Promise<void>((r) => socket.send(d, stack.apiPort, '127.0.0.1', () => r()));
 const sendLines = async (lines: string[]) => {
-  for (const d of datagrams(viewerLogTag(stack.env.PLAYBACK_SECRET!), lines)) await sendDatagram(d);
+  for (const d of sealer.seal(lines)) await sendDatagram(d);
+};
+/** A counter of the api node's /metrics. */
+async function counter(name: string, outcome: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${stack.apiPort}/metrics`, { headers: { authorization: `Bearer ${stack.env.INTERNAL_API_KEY}` } })).text();
+  return Number(new RegExp(`^${name}\\{outcome="${outcome}"[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+const createSession = async (body: object) => {
+  const r = await stack.api('POST', `/events/${event.id}/sessions`, body, admin);
+  if (r.status !== 201) throw new Error(`session → ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
 };
 const newUser = async () => (await stack.db.query<{ id: string }>(`INSERT INTO users (email, name) VALUES ($1, 'Someone') RETURNING id`, [`u-${randomId()}@example.com`])).rows[0]!.id;
 
@@ -107,13 +118,8 @@ t.test('nginx writes a viewer line only for token-checked GET/HEAD requests it s
 });
 
 t.test('lines count only for a session with a stream, in one of its renditions', async (t) => {
-  const created = async (body: object) => {
-    const r = await stack.api('POST', `/events/${event.id}/sessions`, body, admin);
-    if (r.status !== 201) throw new Error(`session → ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
-  const later = await created({ title: 'Later', startsAt: at(2), endsAt: at(2.5), streamId: stream.id });
-  const streamless = await created({ title: 'No stream', startsAt: at(2), endsAt: at(2.5) });
+  const later = await createSession({ title: 'Later', startsAt: at(2), endsAt: at(2.5), streamId: stream.id });
+  const streamless = await createSession({ title: 'No stream', startsAt: at(2), endsAt: at(2.5) });
   const renditions = ((await stack.api('GET', `/streams/${stream.id}`, undefined, admin)).body.renditions as { name: string }[]).map((r) => r.name);
   t.ok(renditions.length > 0, `the stream produces ${renditions.join(', ')}`);
   const [real, forger, other] = [await newUser(), await newUser(), await newUser()];
@@ -128,6 +134,32 @@ t.test('lines count only for a session with a stream, in one of its renditions',
   await sleep(1_000);
   t.equal(await current(later.id), 1, 'a line of a rendition the stream does not produce adds no viewer');
   t.equal(await current(streamless.id), 0, 'lines of a session with no stream add no viewer');
-  const metrics = await (await fetch(`http://127.0.0.1:${stack.apiPort}/metrics`, { headers: { authorization: `Bearer ${stack.env.INTERNAL_API_KEY}` } })).text();
-  t.ok(Number(/onair_viewer_lines_total\{outcome="rejected"[^}]*\} (\d+)/.exec(metrics)?.[1]) >= 4, 'and they are counted as rejected');
+  t.ok((await counter('onair_viewer_lines_total', 'rejected')) >= 4, 'and they are counted as rejected');
+});
+
+t.test('a captured datagram sent again changes nothing; an altered or old-format one is refused', async (t) => {
+  const replayed = await createSession({ title: 'Replayed', startsAt: at(2.5), endsAt: at(2.9), streamId: stream.id });
+  const renditions = ((await stack.api('GET', `/streams/${stream.id}`, undefined, admin)).body.renditions as { name: string }[]).map((r) => r.name);
+  const user = await newUser();
+  const [captured] = sealer.seal([lineOf({ sessionId: replayed.id, userId: user, path: `${renditions[0]}/index.m3u8` })]);
+  await sendDatagram(captured!);
+  await waitFor(async () => (await current(replayed.id)) === 1, { what: 'the datagram to count', timeoutMs: 10_000 });
+  await sleep(1_000);
+  const before = { folded: await counter('onair_viewer_lines_total', 'folded'), replayed: await counter('onair_viewer_datagrams_total', 'replayed'), forged: await counter('onair_viewer_datagrams_total', 'forged') };
+  const figuresBefore = await figures(replayed.id);
+
+  for (let i = 0; i < 3; i++) await sendDatagram(captured!);
+  const altered = Buffer.from(captured!);
+  altered[altered.length - 2] = altered[altered.length - 2]! ^ 0x01;
+  await sendDatagram(altered);
+  // the format before datagrams were sealed one by one: a fixed tag derived from the secret
+  const oldTag = createHmac('sha256', stack.env.PLAYBACK_SECRET!).update('onair viewer log').digest('hex').slice(0, 32);
+  await sendDatagram(Buffer.from(`onair-viewers ${oldTag}\n${lineOf({ sessionId: replayed.id, userId: await newUser(), path: 'master.m3u8' })}\n`, 'latin1'));
+  await sleep(2_000);
+
+  t.equal(await counter('onair_viewer_datagrams_total', 'replayed'), before.replayed + 3, 'the three repeats are refused as replayed');
+  t.equal(await counter('onair_viewer_datagrams_total', 'forged'), before.forged + 2, 'the altered and the old-format datagram as forged');
+  t.equal(await counter('onair_viewer_lines_total', 'folded'), before.folded, 'no line of theirs is folded');
+  const after = await figures(replayed.id);
+  t.same([after.currentViewers, after.peakViewers], [figuresBefore.currentViewers, figuresBefore.peakViewers], 'and no figure moves');
 });

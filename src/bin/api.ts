@@ -7,7 +7,7 @@ import { createAppDeps } from './api/deps.js';
 import { createMetrics } from '../metrics.js';
 import { attachWebSockets } from './api/websockets.js';
 import { createBus } from '../redis/bus.js';
-import { viewerLogTag } from '../local/nginx-config.js';
+import { viewerDatagramKey } from '../analytics/viewer-datagram.js';
 import { createRedis } from '../redis/connection.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { runRole } from './role.js';
@@ -39,7 +39,7 @@ await runRole('api', async ({ config, log, onShutdown }) => {
 
   // viewer analytics: nginx's viewer lines arrive over UDP on the same port number as HTTP
   if (config.playbackTokens) {
-    await deps.viewerLines.listen(config.port, '0.0.0.0', viewerLogTag(config.playbackSecret));
+    await deps.viewerLines.listen(config.port, '0.0.0.0', viewerDatagramKey(config.playbackSecret));
     log.info({ port: config.port }, `Taking nginx's viewer lines on UDP port ${config.port}.`);
   }
   onShutdown(() => deps.viewerLines.close());

@@ -1,5 +1,4 @@
 // Renders nginx/onair.conf.template. Pure apart from reading the template.
-import { createHmac } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NGINX_DIR } from '../paths.js';
@@ -88,11 +87,6 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
 
 /** Where nginx writes viewer lines for the forwarder. */
 export const viewerLinesFile = (runDir: string) => path.join(runDir, 'viewer-lines.log');
-
-/** The tag heading every datagram of viewer lines; API nodes drop datagrams without it. */
-export function viewerLogTag(playbackSecret: string): string {
-  return createHmac('sha256', playbackSecret).update('onair viewer log').digest('hex').slice(0, 32);
-}
 
 /** Writes the rendered config under <dataDir>/nginx and returns how to run nginx in the foreground. */
 export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: number; mediaDir: string; apiUpstreams: string[]; runAsRoot: boolean; playbackSecret: string | null }) {

@@ -57,7 +57,7 @@ export interface AppDeps {
   qna: QuestionsService;
   analytics: AnalyticsService;
   /** This node's batcher of viewer lines (nginx's over UDP, heartbeats) into Redis. */
-  viewerLines: Collector & { listen(port: number, host: string, tag: string): Promise<void> };
+  viewerLines: Collector & { listen(port: number, host: string, key: Buffer): Promise<void> };
   /** This process's registry; /metrics is served when it is here and INTERNAL_API_KEY is set. */
   metrics?: Metrics<'api'>;
 }

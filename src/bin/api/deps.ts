@@ -45,7 +45,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
   const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events, moderation };
   const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
   const viewerLines = createCollector({ sessions: createLineSessions({ db }), signals, log });
-  metrics?.metrics.readViewerLines(() => ({ ...viewerLines.stats }));
+  metrics?.metrics.readViewerLines(() => viewerLines.stats);
   return {
     config,
     log,
