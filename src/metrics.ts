@@ -28,7 +28,7 @@ export interface ApiMetrics {
   rollupSeconds: Histogram;
 }
 
-export const VIEWER_LINE_OUTCOMES = ['received', 'rejected', 'folded', 'late', 'dropped'] as const;
+export const VIEWER_LINE_OUTCOMES = ['received', 'rejected', 'banned', 'folded', 'late', 'dropped'] as const;
 export const VIEWER_DATAGRAM_OUTCOMES = ['accepted', 'forged', 'replayed', 'stale'] as const;
 export type ViewerLineCounts = Record<(typeof VIEWER_LINE_OUTCOMES)[number], number> & { datagrams: Record<(typeof VIEWER_DATAGRAM_OUTCOMES)[number], number> };
 
@@ -77,10 +77,10 @@ const QUEUE_WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 
 function apiMetrics(registers: Registry[]): ApiMetrics {
-  let readLines = (): ViewerLineCounts => ({ received: 0, rejected: 0, folded: 0, late: 0, dropped: 0, datagrams: { accepted: 0, forged: 0, replayed: 0, stale: 0 } });
+  let readLines = (): ViewerLineCounts => ({ received: 0, rejected: 0, banned: 0, folded: 0, late: 0, dropped: 0, datagrams: { accepted: 0, forged: 0, replayed: 0, stale: 0 } });
   new Counter({
     name: 'onair_viewer_lines_total',
-    help: 'Viewer lines (nginx requests with a playback token, heartbeats) on this API node: received over UDP, rejected (malformed, unknown session, session without a stream, not a rendition of its stream), folded into Redis, refused as late, dropped (buffer full while Redis was away).',
+    help: 'Viewer lines (nginx requests with a playback token, heartbeats) on this API node: received over UDP, rejected (malformed, unknown session, session without a stream, not a rendition of its stream), banned (the viewer is banned from the event), folded into Redis, refused as late, dropped (buffer full while Redis was away).',
     labelNames: ['outcome'] as const,
     registers,
     collect() {

@@ -1,7 +1,7 @@
 // The collector's edges: what counts as one of nginx's lines, which datagrams are taken (sealed
 // with the key, each once, recent), which lines are folded (a session with a stream, one of its
-// renditions), that made-up ids cost bounded memory, and that nothing is lost while Redis or
-// Postgres is away (the batch waits for the next flush).
+// renditions, not a banned viewer's), that made-up ids cost bounded memory, and that nothing is
+// lost while Redis or Postgres is away (the batch waits for the next flush).
 import { randomUUID } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import t from 'tap';
@@ -47,8 +47,9 @@ function foldingSignals(o: { failures?: number } = {}) {
 }
 
 /** A collector listening on a loopback port, and a socket to send it datagrams. */
-async function listening(t: { teardown(fn: () => unknown): void }, o: Omit<Parameters<typeof createCollector>[0], 'log'>) {
-  const c = createCollector({ ...o, log: silentLog() });
+type CollectorOptions = Parameters<typeof createCollector>[0];
+async function listening(t: { teardown(fn: () => unknown): void }, o: Omit<CollectorOptions, 'log' | 'bannedAmong'> & Partial<Pick<CollectorOptions, 'bannedAmong'>>) {
+  const c = createCollector({ bannedAmong: async () => new Set(), ...o, log: silentLog() });
   t.teardown(() => c.close());
   const port = 20000 + Math.floor(Math.random() * 20000);
   await c.listen(port, '127.0.0.1', KEY);
@@ -208,4 +209,36 @@ t.test('a datagram is taken once, recent, sealed with the key and unaltered', as
   await c.flush();
   t.same(folded.map((l) => l.requestId), ['a', 'f', 'b'].map((x) => x.repeat(32)), 'the sender’s next datagrams still count, also out of order');
   t.same(c.stats.datagrams, { accepted: 3, forged: Math.ceil(fresh.length / 97) + 2, replayed: 1, stale: 2 });
+});
+
+t.test('a banned viewer’s lines and heartbeats stop counting with the next batch', async (t) => {
+  const U2 = '1a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3';
+  const { signals, folded } = foldingSignals();
+  const db = sessionRows([{ id: S, hasStream: true, renditions: ['360p'] }]);
+  const banned = new Set<string>();
+  const asked: number[] = [];
+  const bannedAmong = async (pairs: { eventId: string; userId: string }[]) => {
+    asked.push(pairs.length);
+    return new Set(pairs.map((p) => `${p.eventId} ${p.userId}`).filter((k) => banned.has(k)));
+  };
+  const { c, send } = await listening(t, { sessions: createLineSessions({ db }), signals, bannedAmong });
+  const rid = (i: number) => i.toString(16).padStart(32, '0');
+  const heartbeat = (userId: string, at: number) => c.add({ sessionId: S, eventId: E, userId, at, rendition: '', bytes: 0, segment: false, requestId: '' });
+  await send(datagram([line({ rid: rid(1) }), line({ rid: rid(2), vid: viewerId(S, U2) }), line({ rid: rid(3) })]));
+  heartbeat(U, 1795314533000);
+  await c.flush();
+  t.equal(folded.length, 4, 'before the ban: everything counts');
+  t.same(asked, [2], 'one look-up for the batch’s two viewers');
+
+  banned.add(`${E} ${U}`);
+  await send(datagram([line({ rid: rid(4) }), line({ rid: rid(5), vid: viewerId(S, U2) })]));
+  heartbeat(U, 1795314534000);
+  await c.flush();
+  t.same(folded.slice(4).map((l) => l.requestId), [rid(5)], 'after it: the banned viewer’s line and heartbeat are not folded, the other viewer’s is');
+  t.equal(c.stats.banned, 2);
+
+  banned.clear();
+  await send(datagram([line({ rid: rid(6) })]));
+  await c.flush();
+  t.same(folded.slice(5).map((l) => l.requestId), [rid(6)], 'lifted: they count again');
 });

@@ -15,6 +15,8 @@ import { createReplayGuard, openDatagram, type Admission } from './viewer-datagr
 const FLUSH_MS = 500;
 /** Lines kept while Redis is unreachable; beyond that the oldest go (and are counted). */
 const MAX_BUFFERED = 200_000;
+/** Viewers per ban look-up (a batch usually has far fewer). */
+const BAN_LOOKUP_CHUNK = 10_000;
 
 // v1 <msec> <viewer id> <status> <bytes> <path after the token> <request id>
 const LINE = /^v1 (\d{9,11}(?:\.\d{1,3})?) ([A-Za-z0-9_-]{44}) (\d{3}) (\d{1,15}) ([A-Za-z0-9_./-]{1,200}) ([0-9a-f]{32})$/;
@@ -55,9 +57,10 @@ export function parseViewerLines(body: string): { lines: ParsedLine[]; malformed
 }
 
 export interface CollectorStats {
-  /** Lines: from datagrams taken, refused (malformed, no session, not its stream's), folded, too late to fold, dropped (buffer full). */
+  /** Lines: from datagrams taken, refused (malformed, no session, not its stream's), of a banned viewer, folded, too late to fold, dropped (buffer full). */
   received: number;
   rejected: number;
+  banned: number;
   folded: number;
   late: number;
   dropped: number;
@@ -74,9 +77,16 @@ export interface Collector {
   close(): Promise<void>;
 }
 
-export function createCollector(o: { sessions: LineSessions; signals: Signals; log: Log; now?: () => number }): Collector & { listen(port: number, host: string, key: Buffer): Promise<void> } {
+export function createCollector(o: {
+  sessions: LineSessions;
+  signals: Signals;
+  /** Which (event, user) pairs are banned now, as "<eventId> <userId>" (the moderation service's bannedAmong). */
+  bannedAmong: (pairs: { eventId: string; userId: string }[]) => Promise<Set<string>>;
+  log: Log;
+  now?: () => number;
+}): Collector & { listen(port: number, host: string, key: Buffer): Promise<void> } {
   const now = o.now ?? Date.now;
-  const stats: CollectorStats = { received: 0, rejected: 0, folded: 0, late: 0, dropped: 0, datagrams: { accepted: 0, forged: 0, replayed: 0, stale: 0 } };
+  const stats: CollectorStats = { received: 0, rejected: 0, banned: 0, folded: 0, late: 0, dropped: 0, datagrams: { accepted: 0, forged: 0, replayed: 0, stale: 0 } };
   let pending: ViewerLine[] = [];
   let waiting: ParsedLine[] = []; // lines whose session's event is being looked up
   let socket: Socket | null = null;
@@ -109,17 +119,33 @@ export function createCollector(o: { sessions: LineSessions; signals: Signals; l
   async function flushNow() {
     await resolveEvents();
     if (pending.length === 0) return;
-    const batch = pending.sort((a, b) => a.at - b.at); // per viewer in time order
+    const all = pending;
     pending = [];
     try {
+      const batch = await withoutBanned(all);
+      batch.sort((a, b) => a.at - b.at); // per viewer in time order
       stats.late += await o.signals.fold(batch);
       stats.folded += batch.length;
       if (warned) o.log.info('Viewer analytics are flowing again.');
       warned = false;
     } catch (err) {
-      keep(batch);
+      keep(all);
       throw err;
     }
+  }
+
+  // A banned viewer stops counting with the next batch (~0.5 s): one look-up per batch for its
+  // distinct viewers, never a cache that would let a fresh ban wait.
+  async function withoutBanned(lines: ViewerLine[]): Promise<ViewerLine[]> {
+    const pairs = new Map<string, { eventId: string; userId: string }>();
+    for (const l of lines) pairs.set(`${l.eventId} ${l.userId}`, { eventId: l.eventId, userId: l.userId });
+    const banned = new Set<string>();
+    const all = [...pairs.values()];
+    for (let i = 0; i < all.length; i += BAN_LOOKUP_CHUNK) for (const p of await o.bannedAmong(all.slice(i, i + BAN_LOOKUP_CHUNK))) banned.add(p);
+    if (banned.size === 0) return lines;
+    const kept = lines.filter((l) => !banned.has(`${l.eventId} ${l.userId}`));
+    stats.banned += lines.length - kept.length;
+    return kept;
   }
 
   const flushOnce = () => {

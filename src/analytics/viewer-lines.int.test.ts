@@ -163,3 +163,68 @@ t.test('a captured datagram sent again changes nothing; an altered or old-format
   const after = await figures(replayed.id);
   t.same([after.currentViewers, after.peakViewers], [figuresBefore.currentViewers, figuresBefore.peakViewers], 'and no figure moves');
 });
+
+/** An HLS player on its URL: the master, then the first variant's playlist and new segments every 2 s. */
+function player(url: string) {
+  const times: number[] = [];
+  let stopped = false;
+  const get = async (u: string) => {
+    const r = await fetch(u);
+    const text = Buffer.from(await r.arrayBuffer()).toString('latin1');
+    if (r.status === 200) times.push(Date.now());
+    return r.status === 200 ? text : '';
+  };
+  const done = (async () => {
+    const variant = (await get(url)).split('\n').find((l) => l.endsWith('.m3u8'));
+    if (!variant) throw new Error('no variant in the master playlist');
+    const playlistUrl = new URL(variant, url).toString();
+    const fetched = new Set<string>();
+    while (!stopped) {
+      for (const seg of (await get(playlistUrl)).split('\n').filter((l) => l && !l.startsWith('#'))) {
+        if (fetched.has(seg)) continue;
+        fetched.add(seg);
+        await get(new URL(seg, playlistUrl).toString());
+      }
+      await sleep(2000);
+    }
+  })();
+  return { times, stop: () => ((stopped = true), done) };
+}
+const watched = (times: number[]) => {
+  const s = [...times].sort((a, b) => a - b);
+  return s.slice(1).reduce((n, x, i) => n + (x - s[i]! <= 20_000 ? x - s[i]! : 0), 0) / 1000;
+};
+
+t.test('a viewer banned mid-watch stops counting at once; their heartbeats are refused', async (t) => {
+  const watch = session; // (a stream serves one session at a time; Lia of the first test expires from it within 20 s)
+  const [ana, ben] = [await attendee('Ana'), await attendee('Ben')];
+  const urlOf = async (token: string) => (await stack.api('GET', `/sessions/${watch.id}`, undefined, token)).body.playbackUrl as string;
+  const [anaP, benP] = [player(await urlOf(ana.token)), player(await urlOf(ben.token))];
+  await waitFor(async () => (await current(watch.id)) === 2, { what: 'both players to count', timeoutMs: 20_000, intervalMs: 500 });
+  await sleep(6_000);
+
+  const banned = await stack.api('POST', `/events/${event.id}/bans`, { userId: ben.id }, admin);
+  t.equal(banned.status, 201, 'Ben is banned');
+  const bannedAt = Date.now();
+  const beat = await stack.api('POST', '/analytics/heartbeat', { sessionId: watch.id }, ben.token);
+  t.same([beat.status, beat.body.code], [403, 'banned'], 'his heartbeat is refused');
+  // his player keeps fetching (nginx still serves his URL): none of it may count
+  await waitFor(async () => (await current(watch.id)) === 1, { what: 'Ben to stop counting', timeoutMs: 30_000, intervalMs: 500 });
+  t.ok(Date.now() - bannedAt <= 24_000, 'he stops counting within the 20 s window of his last line before the ban');
+  await sleep(4_000);
+  t.equal(await current(watch.id), 1, 'while his player still plays, only Ana counts');
+  const benAfterBan = benP.times.filter((x) => x > bannedAt + 1_000).length;
+  await Promise.all([anaP.stop(), benP.stop()]);
+  t.ok(benAfterBan > 5, `his player kept fetching after the ban (${benAfterBan} requests)`);
+
+  const benBefore = watched(benP.times.filter((x) => x <= bannedAt));
+  const anaWant = watched(anaP.times);
+  let people: { userId: string; watchSeconds: number }[] = [];
+  await waitFor(async () => {
+    people = (await figures(watch.id)).engagement.attendees;
+    return Math.abs((people.find((p) => p.userId === ana.id)?.watchSeconds ?? 0) - anaWant) <= 3;
+  }, { what: 'the roll-up to write Ana’s watch time', timeoutMs: 30_000, intervalMs: 1000 }).catch(() => undefined);
+  const seconds = (id: string) => people.find((p) => p.userId === id)?.watchSeconds ?? 0;
+  t.ok(Math.abs(seconds(ana.id) - anaWant) <= 3, `Ana's watch time ${seconds(ana.id)} s ≈ ${anaWant.toFixed(1)} s`);
+  t.ok(seconds(ben.id) <= benBefore + 3, `Ben's watch time ${seconds(ben.id)} s: only what he watched before the ban (${benBefore.toFixed(1)} s), not the ${watched(benP.times).toFixed(1)} s his player ran`);
+});

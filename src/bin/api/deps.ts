@@ -44,7 +44,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
   const moderation = createModerationService({ db, hub, events, log });
   const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events, moderation };
   const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
-  const viewerLines = createCollector({ sessions: createLineSessions({ db }), signals, log });
+  const viewerLines = createCollector({ sessions: createLineSessions({ db }), signals, bannedAmong: (pairs) => moderation.bannedAmong(pairs), log });
   metrics?.metrics.readViewerLines(() => viewerLines.stats);
   return {
     config,
