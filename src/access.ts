@@ -31,6 +31,7 @@ export const ACCESS = {
   'auth.me': { roles: 'signed-in' },
   'auth.devices.list': { roles: 'signed-in' },
   'auth.devices.revoke': { roles: 'signed-in' }, // own devices only: someone else's is "not found"
+  'realtime.ticket': { roles: 'signed-in' }, // a single-use ticket to open /ws with (browsers)
 
   'users.list': { roles: ['admin'] },
   'users.get': { roles: STAFF, also: 'self' },

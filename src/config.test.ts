@@ -58,15 +58,46 @@ t.test('durations', async (t) => {
 t.test('TRUST_PROXY and the sign-in limits', async (t) => {
   const d = loadConfig(base, 'api');
   t.equal(d.trustProxy, 'loopback');
-  t.same(d.login, { accountFailures: 10, ipFailures: 100, windowSeconds: 900 });
+  t.same(d.login, {
+    accountIpFailures: 5,
+    ipFailures: 1000,
+    accountFailures: 20,
+    windowSeconds: 900,
+    maxDelaySeconds: 900,
+    registerPerIp: 1000,
+    registerPerEmail: 5,
+    setPasswordIpFailures: 50,
+    setPasswordTokenAttempts: 5,
+  }, 'defaults sized for a venue (500 attendees behind one address)');
+  t.same(d.passwords, { cost: 'standard', concurrency: 2, maxWaiting: 100 }, 'the production hash cost unless a test asks');
   t.equal(loadConfig({ ...base, TRUST_PROXY: '1' }, 'api').trustProxy, 1);
   t.equal(loadConfig({ ...base, TRUST_PROXY: 'loopback, 10.0.0.0/8, fd00::1' }, 'api').trustProxy, 'loopback, 10.0.0.0/8, fd00::1');
-  t.same(loadConfig({ ...base, LOGIN_ACCOUNT_LIMIT: '3', LOGIN_IP_LIMIT: '50', LOGIN_WINDOW: '1h' }, 'api').login, { accountFailures: 3, ipFailures: 50, windowSeconds: 3600 });
-  const err = t.throws(() => loadConfig({ ...base, TRUST_PROXY: 'everyone, 10.0.0.0/8/9', LOGIN_ACCOUNT_LIMIT: '0', LOGIN_WINDOW: 'soon' }, 'api')) as ConfigError;
+  const c = loadConfig({
+    ...base,
+    LOGIN_ACCOUNT_IP_LIMIT: '4', LOGIN_ACCOUNT_LIMIT: '3', LOGIN_IP_LIMIT: '50', LOGIN_WINDOW: '1h', LOGIN_MAX_DELAY: '2m',
+    REGISTER_IP_LIMIT: '7', REGISTER_EMAIL_LIMIT: '2', SET_PASSWORD_IP_LIMIT: '9', SET_PASSWORD_TOKEN_LIMIT: '3',
+    PASSWORD_HASH_COST: 'test', PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '0',
+  }, 'api');
+  t.same(c.login, {
+    accountIpFailures: 4, ipFailures: 50, accountFailures: 3, windowSeconds: 3600, maxDelaySeconds: 120,
+    registerPerIp: 7, registerPerEmail: 2, setPasswordIpFailures: 9, setPasswordTokenAttempts: 3,
+  });
+  t.same(c.passwords, { cost: 'test', concurrency: 1, maxWaiting: 0 });
+  const err = t.throws(() => loadConfig({
+    ...base, TRUST_PROXY: 'everyone, 10.0.0.0/8/9', LOGIN_ACCOUNT_LIMIT: '0', LOGIN_WINDOW: 'soon', LOGIN_ACCOUNT_IP_LIMIT: 'x', LOGIN_MAX_DELAY: '2d',
+    REGISTER_IP_LIMIT: '0', REGISTER_EMAIL_LIMIT: '-1', SET_PASSWORD_IP_LIMIT: '1.5', SET_PASSWORD_TOKEN_LIMIT: '0',
+    PASSWORD_HASH_COST: 'cheap', PASSWORD_HASH_CONCURRENCY: '0', PASSWORD_HASH_QUEUE: 'lots',
+  }, 'api')) as ConfigError;
   t.match(err.message, /TRUST_PROXY entry "everyone"/);
   t.match(err.message, /TRUST_PROXY entry "10.0.0.0\/8\/9"/);
   t.match(err.message, /LOGIN_ACCOUNT_LIMIT must be a whole number from 1/);
+  t.match(err.message, /LOGIN_ACCOUNT_IP_LIMIT must be a whole number from 1/);
   t.match(err.message, /LOGIN_WINDOW must look like 15m/);
+  t.match(err.message, /LOGIN_MAX_DELAY must look like 15m .*at most 1d/);
+  for (const name of ['REGISTER_IP_LIMIT', 'REGISTER_EMAIL_LIMIT', 'SET_PASSWORD_IP_LIMIT', 'SET_PASSWORD_TOKEN_LIMIT', 'PASSWORD_HASH_CONCURRENCY', 'PASSWORD_HASH_QUEUE']) {
+    t.match(err.message, new RegExp(`${name} must be a whole number`), name);
+  }
+  t.match(err.message, /PASSWORD_HASH_COST must be standard \(or test, for the test suite only\), but it is "cheap"/);
 });
 
 t.test('the metrics port and host', async (t) => {
@@ -89,4 +120,37 @@ t.test('playback tokens and analytics settings', async (t) => {
   t.equal(err.problems.length, 4);
   t.match(err.problems.join("\n"), /PLAYBACK_TOKENS must be on or off[\s\S]*PLAYBACK_SECRET must be 32 to 128[\s\S]*ANALYTICS_ROLLUP must be on or off[\s\S]*ANALYTICS_ROLLUP_EVERY/);
   t.equal(loadConfig({ ...base, ANALYTICS_ROLLUP_EVERY: '2s' }, 'api').analyticsRollupSeconds, 2);
+});
+
+t.test('the playback window: lead, grace and the gate period', async (t) => {
+  const d = loadConfig(base, 'api');
+  t.same(d.playbackWindow, { leadSeconds: 1800, graceSeconds: 900 }, 'defaults: 30 minutes lead, 15 minutes grace');
+  t.equal(d.playbackGateSeconds, 5);
+  const c = loadConfig({ ...base, PLAYBACK_LEAD: '0', PLAYBACK_GRACE: '2h', PLAYBACK_GATE_EVERY: '1s' }, 'api');
+  t.same([c.playbackWindow, c.playbackGateSeconds], [{ leadSeconds: 0, graceSeconds: 7200 }, 1]);
+  t.same(loadConfig({ ...base, PLAYBACK_GRACE: '0s' }, 'api').playbackWindow.graceSeconds, 0);
+  const err = t.throws(() => loadConfig({ ...base, PLAYBACK_LEAD: 'soon', PLAYBACK_GRACE: '2d', PLAYBACK_GATE_EVERY: '5m' }, 'api')) as ConfigError;
+  t.equal(err.problems.length, 3);
+  t.match(err.problems.join('\n'), /PLAYBACK_LEAD must look like 15m, 30s or 0 \(at most 1d\), but it is "soon"[\s\S]*PLAYBACK_GRACE[^\n]*"2d"[\s\S]*PLAYBACK_GATE_EVERY must look like 5s \(1s to 60s\), but it is "5m"/);
+});
+
+t.test('the API and the viewer-line collector bind to loopback unless told (compose: 0.0.0.0)', async (t) => {
+  const d = loadConfig(base, 'api');
+  t.equal(d.apiHost, '127.0.0.1');
+  t.equal(d.collectorHost, '127.0.0.1');
+  const c = loadConfig({ ...base, API_HOST: '0.0.0.0' }, 'api');
+  t.equal(c.apiHost, '0.0.0.0');
+  t.equal(c.collectorHost, '0.0.0.0', 'the collector follows API_HOST');
+  t.equal(loadConfig({ ...base, API_HOST: '0.0.0.0', COLLECTOR_HOST: '10.0.0.5' }, 'api').collectorHost, '10.0.0.5');
+  const err = t.throws(() => loadConfig({ ...base, API_HOST: 'api.example', COLLECTOR_HOST: 'everywhere' }, 'api')) as ConfigError;
+  t.match(err.message, /API_HOST must be an IP address to bind to/);
+  t.match(err.message, /COLLECTOR_HOST must be an IP address to bind to/);
+});
+
+t.test('log rotation: 50 MiB × 5 files unless told', async (t) => {
+  t.same(loadConfig({}, 'all').logRotation, { maxBytes: 50 * 1024 * 1024, files: 5 });
+  t.same(loadConfig({ LOG_MAX_BYTES: '4096', LOG_FILES: '3' }, 'all').logRotation, { maxBytes: 4096, files: 3 });
+  const err = t.throws(() => loadConfig({ LOG_MAX_BYTES: '10', LOG_FILES: '0' }, 'all')) as ConfigError;
+  t.match(err.message, /LOG_MAX_BYTES must be a whole number from 1024/);
+  t.match(err.message, /LOG_FILES must be a whole number from 1 to 100/);
 });

@@ -13,12 +13,18 @@ export interface Config {
   mediaDir: string;
   logDir: string;
   logLevel: string;
+  /** One-box start: a log file is rotated before it passes this size, and this many files are kept. */
+  logRotation: { maxBytes: number; files: number };
   databaseUrl: string | null; // null only for `all`, which then starts its own Postgres
   redisUrl: string | null; // null only for `all`, which then starts its own Redis
   redisPrefix: string; // namespaces every Redis key (BullMQ included): two instances can share a Redis
   jwtSecret: string;
   jwtExpiresInSeconds: number;
   port: number; // API
+  /** Address the API (HTTP, WebSocket, /metrics) binds to: loopback unless told (compose: 0.0.0.0). */
+  apiHost: string;
+  /** Address the API's viewer-line collector (UDP, same port number) binds to; defaults to apiHost. */
+  collectorHost: string;
   httpPort: number; // nginx: HLS, /api, /ws
   rtmpPort: number;
   rtmps: { port: number; cert: string; key: string } | null;
@@ -36,7 +42,10 @@ export interface Config {
   adminPassword: string | null;
   /** Express `trust proxy`: which hops may set X-Forwarded-For (per-IP login limits use the client IP). */
   trustProxy: string | number;
-  login: { accountFailures: number; ipFailures: number; windowSeconds: number };
+  /** Sign-in, registration and set-password throttling (see src/auth/throttle.ts). */
+  login: AuthLimits;
+  /** The argon2 queue (see src/auth/passwords.ts). */
+  passwords: { cost: 'standard' | 'test'; concurrency: number; maxWaiting: number };
   /** ingest/worker: port of their own /metrics server (0 = off); the api serves /metrics on PORT. */
   metricsPort: number;
   metricsHost: string;
@@ -48,6 +57,29 @@ export interface Config {
   analyticsRollupSeconds: number;
   /** api: whether this node takes roll-up jobs (ANALYTICS_ROLLUP=off leaves them to other nodes). */
   analyticsRollup: boolean;
+  /** A session's viewer URLs play from this long before its start and stop this long after its end (src/analytics/playback-window.ts). */
+  playbackWindow: { leadSeconds: number; graceSeconds: number };
+  /** api: how often this node brings the playback gate's marker files in line with the database. */
+  playbackGateSeconds: number;
+}
+
+export interface AuthLimits {
+  /** LOGIN_ACCOUNT_IP_LIMIT: failed sign-ins per account from one IP before that pair waits growing delays. */
+  accountIpFailures: number;
+  /** LOGIN_IP_LIMIT: failed sign-ins per client IP (any accounts) before that IP waits growing delays. */
+  ipFailures: number;
+  /** LOGIN_ACCOUNT_LIMIT: failed sign-ins per account (all IPs) before IPs that failed on it wait growing delays. */
+  accountFailures: number;
+  /** LOGIN_WINDOW: how long failures are counted (from the first). */
+  windowSeconds: number;
+  /** LOGIN_MAX_DELAY: the longest of the growing delays (1 s, 2 s, 4 s, …). */
+  maxDelaySeconds: number;
+  /** REGISTER_IP_LIMIT / REGISTER_EMAIL_LIMIT: registrations per client IP, and per email, per window. */
+  registerPerIp: number;
+  registerPerEmail: number;
+  /** SET_PASSWORD_IP_LIMIT: set-password attempts with a bad token per IP before growing delays; SET_PASSWORD_TOKEN_LIMIT: attempts per token. */
+  setPasswordIpFailures: number;
+  setPasswordTokenAttempts: number;
 }
 
 export class ConfigError extends Error {
@@ -195,6 +227,19 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const loginWindow = parseDuration(loginWindowRaw);
   if (loginWindow === null || loginWindow < 1) problems.push(`LOGIN_WINDOW must look like 15m or a number of seconds, but it is "${loginWindowRaw}".`);
 
+  const bindHost = (name: string, fallback: string): string => {
+    const v = str(name, fallback);
+    if (isIP(v) === 0) problems.push(`${name} must be an IP address to bind to (e.g. 127.0.0.1 or 0.0.0.0), but it is "${v}".`);
+    return v;
+  };
+  const apiHost = bindHost('API_HOST', '127.0.0.1');
+  const collectorHost = bindHost('COLLECTOR_HOST', apiHost);
+  const maxDelayRaw = str('LOGIN_MAX_DELAY', '15m');
+  const maxDelay = parseDuration(maxDelayRaw);
+  if (maxDelay === null || maxDelay > 86400) problems.push(`LOGIN_MAX_DELAY must look like 15m or a number of seconds (at most 1d), but it is "${maxDelayRaw}".`);
+  const hashCost = str('PASSWORD_HASH_COST', 'standard');
+  if (hashCost !== 'standard' && hashCost !== 'test') problems.push(`PASSWORD_HASH_COST must be standard (or test, for the test suite only), but it is "${hashCost}".`);
+
   const metricsPort = int('METRICS_PORT', 0, 0, 65535);
   const metricsHost = str('METRICS_HOST', '127.0.0.1');
   if (isIP(metricsHost) === 0 && metricsHost !== 'localhost') problems.push(`METRICS_HOST must be an IP address to bind to (e.g. 127.0.0.1 or 0.0.0.0), but it is "${metricsHost}".`);
@@ -216,6 +261,18 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const rollupSeconds = parseDuration(rollupRaw);
   if (rollupSeconds === null || rollupSeconds > 3600) problems.push(`ANALYTICS_ROLLUP_EVERY must look like 60s or 1m (at most 1h), but it is "${rollupRaw}".`);
 
+  // the playback window (a "0" is allowed: no lead, no grace)
+  const windowPart = (name: string, fallback: string) => {
+    const raw = str(name, fallback);
+    const seconds = /^0+\s*[smhd]?$/.test(raw.trim()) ? 0 : parseDuration(raw);
+    if (seconds === null || seconds > 86400) problems.push(`${name} must look like 15m, 30s or 0 (at most 1d), but it is "${raw}".`);
+    return seconds ?? 0;
+  };
+  const playbackWindow = { leadSeconds: windowPart('PLAYBACK_LEAD', '30m'), graceSeconds: windowPart('PLAYBACK_GRACE', '15m') };
+  const gateRaw = str('PLAYBACK_GATE_EVERY', '5s');
+  const gateSeconds = parseDuration(gateRaw);
+  if (gateSeconds === null || gateSeconds > 60) problems.push(`PLAYBACK_GATE_EVERY must look like 5s (1s to 60s), but it is "${gateRaw}".`);
+
   const mediaDir = path.resolve(cwd, str('MEDIA_DIR', path.join(dataDir, 'media')));
   // the media dir lands unquoted in nginx's config and in ffmpeg's tee muxer options
   if (!/^\/[A-Za-z0-9_./@+-]*$/.test(mediaDir)) {
@@ -229,12 +286,15 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     mediaDir,
     logDir: path.join(dataDir, 'logs'),
     logLevel,
+    logRotation: { maxBytes: int('LOG_MAX_BYTES', 50 * 1024 * 1024, 1024, 2 ** 40), files: int('LOG_FILES', 5, 1, 100) },
     databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
     redisPrefix,
     jwtSecret,
     jwtExpiresInSeconds: jwtExpiresInSeconds ?? 7 * 86400,
     port,
+    apiHost,
+    collectorHost,
     httpPort,
     rtmpPort,
     rtmps,
@@ -251,10 +311,23 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     adminEmail,
     adminPassword,
     trustProxy,
+    // Sized for a venue: 500 attendees behind one NAT address register and sign in within minutes,
+    // typos included; strangers are caught per account and per account+IP, not by the IP alone.
     login: {
-      accountFailures: int('LOGIN_ACCOUNT_LIMIT', 10, 1, 100_000),
-      ipFailures: int('LOGIN_IP_LIMIT', 100, 1, 1_000_000),
+      accountIpFailures: int('LOGIN_ACCOUNT_IP_LIMIT', 5, 1, 1000),
+      ipFailures: int('LOGIN_IP_LIMIT', 1000, 1, 1_000_000),
+      accountFailures: int('LOGIN_ACCOUNT_LIMIT', 20, 1, 100_000),
       windowSeconds: loginWindow ?? 900,
+      maxDelaySeconds: maxDelay ?? 900,
+      registerPerIp: int('REGISTER_IP_LIMIT', 1000, 1, 1_000_000),
+      registerPerEmail: int('REGISTER_EMAIL_LIMIT', 5, 1, 1000),
+      setPasswordIpFailures: int('SET_PASSWORD_IP_LIMIT', 50, 1, 1_000_000),
+      setPasswordTokenAttempts: int('SET_PASSWORD_TOKEN_LIMIT', 5, 1, 1000),
+    },
+    passwords: {
+      cost: hashCost === 'test' ? 'test' : 'standard',
+      concurrency: int('PASSWORD_HASH_CONCURRENCY', 2, 1, 64),
+      maxWaiting: int('PASSWORD_HASH_QUEUE', 100, 0, 100_000),
     },
     metricsPort,
     metricsHost,
@@ -262,6 +335,8 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     playbackSecret,
     analyticsRollupSeconds: rollupSeconds ?? 60,
     analyticsRollup: rollupSwitch !== 'off',
+    playbackWindow,
+    playbackGateSeconds: gateSeconds ?? 5,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

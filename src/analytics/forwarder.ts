@@ -14,6 +14,13 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, ren
 import type { Log } from '../log.js';
 import { createDatagramSealer } from './viewer-datagram.js';
 
+
+/** Asks the nginx whose pid file this is to reopen its log files (after they were renamed); the
+ *  one-box start's log rotation (local/log-files.ts) uses it for nginx's own logs too. */
+export function reopenNginxLogs(pidFile: string): void {
+  process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGUSR1');
+}
+
 const POLL_MS = 250;
 const ROTATE_BYTES = 32 * 1024 * 1024;
 const REOPEN_GRACE_MS = 3_000;
@@ -125,7 +132,7 @@ export function startViewerLineForwarder(o: {
       fd = null;
       stats.rotations++;
       try {
-        process.kill(Number(readFileSync(o.pidFile, 'utf8').trim()), 'SIGUSR1');
+        reopenNginxLogs(o.pidFile);
       } catch (err) {
         o.log.warn({ err: (err as Error).message }, 'Could not ask nginx to reopen its viewer log.');
       }

@@ -11,10 +11,14 @@ import { playbackUrl, type Config } from '../config.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TOKEN = /^([A-Za-z0-9_-]{44})\.([0-9]{1,12})\.([A-Za-z0-9_-]{22})$/;
-/** A URL stays the same for an hour (cache-friendly) and works for at least a day. */
+/**
+ * A URL stays the same for an hour (cache-friendly) and its signature holds for a day past the
+ * later of now and its session's end plus the grace: generous, because the playback gate
+ * (playback-gate.ts) decides when it plays; the expiry only bounds a URL if the gate stops.
+ */
 const LIFETIME_SECONDS = 24 * 3600;
 
-const uuidToB64 = (id: string) => Buffer.from(id.replace(/-/g, ''), 'hex').toString('base64url');
+export const uuidToB64 = (id: string) => Buffer.from(id.replace(/-/g, ''), 'hex').toString('base64url');
 function b64ToUuid(s: string): string | null {
   const hex = Buffer.from(s, 'base64url').toString('hex');
   if (hex.length !== 32) return null;
@@ -38,8 +42,8 @@ function signature(secret: string, playbackId: string, vid: string, expires: num
   return createHash('md5').update(`${expires}${playbackId}${vid} ${secret}`).digest('base64url');
 }
 
-export function signPlaybackToken(secret: string, o: { playbackId: string; sessionId: string; userId: string; nowMs?: number }): string {
-  const now = Math.floor((o.nowMs ?? Date.now()) / 1000);
+export function signPlaybackToken(secret: string, o: { playbackId: string; sessionId: string; userId: string; nowMs?: number; validUntilMs?: number }): string {
+  const now = Math.floor(Math.max(o.nowMs ?? Date.now(), o.validUntilMs ?? 0) / 1000);
   const expires = Math.ceil(now / 3600) * 3600 + LIFETIME_SECONDS;
   const vid = viewerId(o.sessionId, o.userId);
   return `${vid}.${expires}.${signature(secret, o.playbackId, vid, expires)}`;
@@ -48,10 +52,18 @@ export function signPlaybackToken(secret: string, o: { playbackId: string; sessi
 /** The session id of staff previews (GET /api/streams): checked by nginx like any token, never counted. */
 export const PREVIEW_SESSION_ID = '00000000-0000-0000-0000-000000000000';
 
+// The playback gate (src/analytics/playback-gate.ts): beside the signature, nginx serves a viewer
+// URL only while <media>/access/open/<session id, base64url> exists and
+// <media>/access/deny/<viewer id> does not. API nodes keep these files in line with the database.
+export const OPEN_MARKERS = 'access/open';
+export const DENY_MARKERS = 'access/deny';
+/** The session part of a staff preview's viewer id: previews are not gated by a session window. */
+export const PREVIEW_SESSION_B64 = uuidToB64(PREVIEW_SESSION_ID);
+
 /** The URL this user plays the stream with: personal while PLAYBACK_TOKENS is on, else the plain one. */
 export function viewerPlaybackUrl(
   config: Pick<Config, 'hlsHost' | 'publicScheme' | 'playbackTokens' | 'playbackSecret'>,
-  o: { playbackId: string; sessionId: string; userId: string },
+  o: { playbackId: string; sessionId: string; userId: string; validUntilMs?: number },
 ): string {
   return playbackUrl(config, o.playbackId, config.playbackTokens ? signPlaybackToken(config.playbackSecret, o) : undefined);
 }

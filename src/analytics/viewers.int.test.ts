@@ -7,7 +7,7 @@ import { startStack } from '../testing/stack.js';
 import { publishTestPattern, randomId, waitFor } from '../testing/harness.js';
 import { connectWs } from '../testing/ws.js';
 import { parseCsv } from '../users/csv.js';
-import { hashPassword } from '../users/service.js';
+import { hashPassword } from '../auth/passwords.js';
 import { engagementScore } from './engagement.js';
 
 const stack = await startStack(t, { extraEnv: { ANALYTICS_ROLLUP_EVERY: '2s' } });

@@ -1,4 +1,5 @@
-// Register, sign in, me, devices, logout and revocation (also across two API nodes), throttling.
+// Register, sign in, me, devices, logout and revocation (also across two API nodes), throttling of
+// sign-in and set-password, and the argon2 queue keeping token checks fast under a hash flood.
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { silentLog } from '../log.js';
@@ -7,7 +8,12 @@ import { createBus } from '../redis/bus.js';
 import { startTestApi } from '../testing/api.js';
 import { testEnv, waitFor } from '../testing/harness.js';
 
-const api = await startTestApi(t, { env: { LOGIN_ACCOUNT_LIMIT: '4', LOGIN_IP_LIMIT: '8', LOGIN_WINDOW: '60' } });
+const api = await startTestApi(t, {
+  env: {
+    LOGIN_ACCOUNT_IP_LIMIT: '4', LOGIN_IP_LIMIT: '8', LOGIN_ACCOUNT_LIMIT: '6', LOGIN_WINDOW: '120', LOGIN_MAX_DELAY: '60',
+    SET_PASSWORD_IP_LIMIT: '5', SET_PASSWORD_TOKEN_LIMIT: '3',
+  },
+});
 const { call } = api;
 const ua = (name: string, ip = '10.0.0.1') => ({ 'user-agent': name, 'x-forwarded-for': ip });
 
@@ -119,30 +125,135 @@ t.test('a token for another user or an unknown device is refused', async (t) => 
   t.equal((await call('GET', '/auth/me', { headers: { authorization: 'Basic abc' } })).status, 401, 'not a bearer token');
 });
 
-t.test('failed sign-ins are throttled per account (known or not) with Retry-After', async (t) => {
+const login = (email: string, password: string, ip: string) => call('POST', '/auth/login', { body: { email, password }, headers: ua('x', ip) });
+const count = (xs: number[], v: number) => xs.filter((x) => x === v).length;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('sign-in attempts are counted atomically: 50 wrong passwords at once check no more than the allowance', async (t) => {
   const u = await api.user('attendee');
-  for (const email of [u.email, 'nobody-here@example.com']) {
-    const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await call('POST', '/auth/login', { body: { email, password: 'wrong password' }, headers: ua('x', `10.1.0.${i}`) })).status);
-    t.same(statuses, [401, 401, 401, 401, 429], `${email === u.email ? 'known' : 'unknown'} account: the 5th attempt is refused`);
-  }
-  const locked = await call('POST', '/auth/login', { body: { email: u.email.toUpperCase(), password: u.password }, headers: ua('x', '10.1.1.1') });
-  t.equal(locked.status, 429, 'even the right password waits (and the email case does not matter)');
-  const retry = Number(locked.headers.get('retry-after'));
-  t.ok(retry >= 1 && retry <= 60, `Retry-After ${retry} s within the window`);
-  t.same([locked.body.code, locked.body.retryAfterSeconds], ['rate_limited', retry], 'one code for every rate limit; the wait in the body too');
-  t.notOk(JSON.stringify(locked.body).includes(u.email.split('@')[0]!), 'the answer does not echo the account');
+  const before = api.deps.auth.hashingStats().verified;
+  const answers = await Promise.all(Array.from({ length: 50 }, () => login(u.email, 'wrong password', '10.50.0.1')));
+  const statuses = answers.map((a) => a.status);
+  t.equal(count(statuses, 401), 4, 'exactly LOGIN_ACCOUNT_IP_LIMIT attempts were checked');
+  t.equal(count(statuses, 429), 46, 'the others refused before any password check');
+  t.equal(api.deps.auth.hashingStats().verified - before, 4, 'four argon2 checks, not fifty');
+  const refused = answers.find((a) => a.status === 429)!;
+  const retry = Number(refused.headers.get('retry-after'));
+  t.same([refused.body.code, refused.body.retryAfterSeconds], ['rate_limited', retry], 'one code for every rate limit; the wait in the body too');
+  t.ok(retry >= 1 && retry <= 60, `Retry-After ${retry} s`);
+  t.notOk(JSON.stringify(refused.body).includes(u.email.split('@')[0]!), 'the answer does not echo the account');
+  await sleep(retry * 1000 + 100);
+  const right = await login(u.email.toUpperCase(), u.password, '10.50.0.1');
+  t.equal(right.status, 200, 'after the wait the right password signs in (the email case does not matter)');
 });
 
-t.test('failed sign-ins are throttled per client IP across accounts', async (t) => {
-  const statuses: number[] = [];
-  for (let i = 0; i < 9; i++) statuses.push((await call('POST', '/auth/login', { body: { email: `spray-${i}@example.com`, password: 'guess' }, headers: ua('x', '203.0.113.9') })).status);
-  t.same(statuses, [401, 401, 401, 401, 401, 401, 401, 401, 429]);
+t.test('past the allowance, delays grow (1 s, 2 s, …) instead of one long lock; unknown emails alike', async (t) => {
+  for (const [email, ip] of [[(await api.user('attendee')).email, '10.51.0.1'], ['nobody-here@example.com', '10.51.0.2']] as const) {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await login(email, 'wrong password', ip)).status);
+    t.same(statuses, [401, 401, 401, 401, 429], `${email.startsWith('nobody') ? 'unknown' : 'known'} account: the 5th attempt at once waits`);
+    const waits: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      const refused = await login(email, 'wrong password', ip);
+      t.equal(refused.status, 429);
+      waits.push(refused.body.retryAfterSeconds);
+      await sleep(refused.body.retryAfterSeconds * 1000 + 100);
+      t.equal((await login(email, 'wrong password', ip)).status, 401, 'after the wait, one more try is checked');
+    }
+    const last = await login(email, 'wrong password', ip);
+    waits.push(last.body.retryAfterSeconds);
+    // each wait is what is left of the delay when asked: 1 s, then 2 s, then 4 s (less whatever time the machine took)
+    t.ok(waits[0]! <= 1 && waits[1]! <= 2 && waits[2]! <= 4 && waits[2]! > waits[0]!, `growing waits ${waits.join(', ')} s`);
+  }
+});
+
+t.test('a stranger hammering an account from one address does not lock its owner out', async (t) => {
   const u = await api.user('attendee');
-  const fromElsewhere = await call('POST', '/auth/login', { body: { email: u.email, password: u.password }, headers: ua('x', '203.0.113.10') });
-  t.equal(fromElsewhere.status, 200, 'another IP is not affected');
-  const success = await call('POST', '/auth/login', { body: { email: u.email, password: u.password }, headers: ua('x', '203.0.113.9') });
-  t.equal(success.status, 429, 'the spraying IP waits even with a right password');
+  const stranger: number[] = [];
+  for (let i = 0; i < 20; i++) stranger.push((await login(u.email, `guess ${i}`, '198.19.0.1')).status);
+  // 4 checked, then one more each time a growing delay (1 s, 2 s …) has passed on a slow machine
+  t.ok(count(stranger, 401) >= 4 && count(stranger, 401) <= 6, `the stranger gets LOGIN_ACCOUNT_IP_LIMIT guesses, then waits (${count(stranger, 401)} checked)`);
+  t.equal((await login(u.email, u.password, '192.0.2.78')).status, 200, 'the owner, elsewhere, signs in at once with the right password');
+});
+
+t.test('strangers failing on an account from many addresses do not lock its owner out', async (t) => {
+  const u = await api.user('attendee');
+  const first = await Promise.all(Array.from({ length: 12 }, (_, i) => login(u.email, `guess ${i}`, `198.18.0.${i + 1}`)));
+  t.same([...new Set(first.map((a) => a.status))], [401], "an address's first guess is checked (LOGIN_ACCOUNT_LIMIT holds only addresses that failed on the account)");
+  t.equal((await login(u.email, 'second guess', '198.18.0.1')).status, 401, 'past LOGIN_ACCOUNT_LIMIT, one failed address gets the gate');
+  const held = await login(u.email, 'third guess', '198.18.0.2');
+  t.same([held.status, held.body.code], [429, 'rate_limited'], 'then every address that failed here waits');
+  t.ok(held.body.retryAfterSeconds > 30, `a long delay by now (${held.body.retryAfterSeconds} s, at most LOGIN_MAX_DELAY)`);
+  const owner = await login(u.email, u.password, '192.0.2.77');
+  t.equal(owner.status, 200, 'the owner, from an address that has not failed on the account, signs in at once');
+  t.equal((await login(u.email, 'one more guess', '198.18.0.3')).status, 429, 'and the strangers still wait');
+});
+
+t.test('failed sign-ins are throttled per client IP across accounts, with growing delays', async (t) => {
+  const statuses: number[] = [];
+  for (let i = 0; i < 9; i++) statuses.push((await login(`spray-${i}@example.com`, 'guess', '203.0.113.9')).status);
+  t.same(statuses, [401, 401, 401, 401, 401, 401, 401, 401, 429], 'LOGIN_IP_LIMIT failures, then wait');
+  const u = await api.user('attendee');
+  t.equal((await login(u.email, u.password, '203.0.113.10')).status, 200, 'another IP is not affected');
+  // (on a slow machine the last delay may be over already: guess until refused, then wait it out)
+  let again = await login('spray-x@example.com', 'guess', '203.0.113.9');
+  for (let i = 0; i < 3 && again.status === 401; i++) again = await login('spray-x@example.com', 'guess', '203.0.113.9');
+  t.equal(again.status, 429);
+  await sleep(again.body.retryAfterSeconds * 1000 + 100);
+  t.equal((await login('spray-y@example.com', 'guess', '203.0.113.9')).status, 401, 'after the delay, one more');
+  const held = await login(u.email, u.password, '203.0.113.9');
+  t.same([held.status, held.body.code], [429, 'rate_limited'], 'the spraying IP waits (a longer delay now) even with a right password');
+  t.ok(held.body.retryAfterSeconds >= 1 && held.body.retryAfterSeconds <= 60, `${held.body.retryAfterSeconds} s`);
+});
+
+t.test('set-password: made-up tokens cost no hash and are throttled per IP and per token', async (t) => {
+  const hashedBefore = api.deps.auth.hashingStats().hashed;
+  const flood = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => call('POST', '/auth/set-password', { body: { token: `pt_made-up-${i}-${Date.now()}`, password: 'a new password' }, headers: ua('x', '10.77.0.1') })),
+  );
+  const statuses = flood.map((a) => a.status);
+  t.same([count(statuses, 400), count(statuses, 429)], [5, 15], 'SET_PASSWORD_IP_LIMIT bad tokens answered 400, the rest 429');
+  t.equal(flood.find((a) => a.status === 429)!.body.code, 'rate_limited');
+  t.equal(api.deps.auth.hashingStats().hashed - hashedBefore, 0, 'no password was hashed for a token that does not exist');
+
+  const one = `pt_guessed-${Date.now()}`;
+  const perToken: number[] = [];
+  for (let i = 0; i < 4; i++) perToken.push((await call('POST', '/auth/set-password', { body: { token: one, password: 'a new password' }, headers: ua('x', `10.78.0.${i}`) })).status);
+  t.same(perToken, [400, 400, 400, 429], 'SET_PASSWORD_TOKEN_LIMIT attempts per token, from any address');
+
+  const admin = await api.user('admin');
+  const u = await api.user('attendee');
+  const issued = await call('POST', `/users/${u.id}/password-token`, { token: admin.token });
+  const set = await call('POST', '/auth/set-password', { body: { token: issued.body.token, password: 'my chosen password' }, headers: ua('x', '10.79.0.1') });
+  t.equal(set.status, 204, 'a real token still works');
+  t.equal(api.deps.auth.hashingStats().hashed - hashedBefore, 1, 'and is the one hash');
+  t.equal((await login(u.email, 'my chosen password', '10.79.0.1')).status, 200);
+});
+
+t.test('a registration flood waits in the argon2 queue; token checks do not wait behind it', async (t) => {
+  const fresh = await api.bulkUsers(6); // tokens never checked yet: each check verifies a signature (WebCrypto, libuv's threadpool)
+  const started = Date.now();
+  const flood = Promise.all(
+    Array.from({ length: 30 }, (_, i) =>
+      call('POST', '/auth/register', { body: { email: `flood-${i}-${started}@example.com`, password: `flood password ${i}`, name: 'Flood' }, headers: ua('x', '10.88.0.1') }),
+    ),
+  );
+  const inFlight = () => api.deps.auth.hashingStats().running + api.deps.auth.hashingStats().waiting;
+  await waitFor(() => (inFlight() >= 10 ? true : null), { what: 'the flood to reach the hashing', timeoutMs: 30_000, intervalMs: 5 });
+  const checks: number[] = [];
+  for (const u of fresh) {
+    const t0 = Date.now();
+    const me = await call('GET', '/auth/me', { token: u.token });
+    checks.push(Date.now() - t0);
+    t.equal(me.status, 200);
+  }
+  const stillQueued = inFlight();
+  const answers = await flood;
+  const floodMs = Date.now() - started;
+  t.same([...new Set(answers.map((a) => a.status))], [202], 'every registration accepted (the line holds PASSWORD_HASH_QUEUE)');
+  t.ok(stillQueued > 0, `the flood was still hashing after the checks (${stillQueued} running or waiting)`);
+  const slowest = Math.max(...checks);
+  t.ok(slowest * 4 < floodMs, `slowest token check ${slowest} ms, against ${floodMs} ms of flood (checks ${checks.join(', ')} ms)`);
 });
 
 t.test('login answers take about as long for an unknown email as for a wrong password', async (t) => {

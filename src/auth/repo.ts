@@ -94,6 +94,15 @@ export async function insertPasswordTokens(db: Db, tokens: { userId: string; dig
   );
 }
 
+/** The user of a token that is unused and unexpired, or null; changes nothing. */
+export async function findPasswordTokenUser(db: Db, digest: Buffer): Promise<string | null> {
+  const { rows } = await db.query<{ user_id: string }>(
+    `SELECT user_id FROM password_tokens WHERE digest = $1 AND used_at IS NULL AND expires_at > now()`,
+    [digest],
+  );
+  return rows[0]?.user_id ?? null;
+}
+
 /** Marks a token used and returns its user, or null when it is unknown, used or expired. */
 export async function consumePasswordToken(db: Db, digest: Buffer): Promise<string | null> {
   const { rows } = await db.query<{ user_id: string }>(

@@ -44,7 +44,10 @@ export function authEndpoints(deps: { auth: AuthService; users: UsersService }):
     endpoint({
       method: 'post', path: '/auth/login', action: 'auth.login', tag: 'auth',
       summary: 'Sign in; starts a device session',
-      description: 'Failed sign-ins are limited per account and per client IP; past the limit the answer is 429 with Retry-After.',
+      description:
+        'Attempts are counted per account and client IP, per client IP and per account before the password is checked; past an allowance ' +
+        'the next attempt waits a growing delay (429 `rate_limited` with Retry-After). An address that has not failed on an account is not ' +
+        'held by the failures of others on it. 429 also when the password checks are busy.',
       body: loginBody,
       answers: {
         200: { description: 'Signed in.', schema: z.object({ token: z.string(), user: userSchema, deviceId: z.uuid(), expiresAt: isoDate }) },
@@ -107,9 +110,10 @@ export function authEndpoints(deps: { auth: AuthService; users: UsersService }):
       method: 'post', path: '/auth/set-password', action: 'auth.setPassword', tag: 'auth',
       summary: 'Set a password with a one-time token (given to an admin when importing users)',
       body: setPasswordBody,
-      answers: { 204: { description: 'Password set; sign in with it.' }, ...problems(400, 413, 415) },
-      async handle({ body, res }) {
-        await auth.setPassword(body.token, body.password);
+      description: 'Throttled per client IP (made-up tokens) and per token: 429 `rate_limited` with Retry-After.',
+      answers: { 204: { description: 'Password set; sign in with it.' }, ...problems(400, 413, 415, 429, 503) },
+      async handle({ body, req, res }) {
+        await auth.setPassword(body, client(req));
         res.status(204).end();
       },
     }),

@@ -5,15 +5,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { withTransaction, type Db } from '../db/pool.js';
-import { badRequest, notFound, unauthorized } from '../errors.js';
+import { AppError, badRequest, notFound, unauthorized } from '../errors.js';
 import type { TokenService } from '../http/auth.js';
 import type { Principal } from '../principal.js';
 import type { Log } from '../log.js';
 import type { Bus } from '../redis/bus.js';
 import * as users from '../users/repo.js';
-import { hashPassword, type UsersService } from '../users/service.js';
+import type { HashingStats, PasswordHasher } from './passwords.js';
 import * as repo from './repo.js';
-import type { LoginThrottle } from './throttle.js';
+import type { Attempt, AuthThrottle } from './throttle.js';
 
 export type { Device } from './repo.js';
 
@@ -33,6 +33,8 @@ export interface AuthService {
   login(input: { email: string; password: string }, from: ClientInfo): Promise<{ token: string; user: users.User; deviceId: string; expiresAt: Date }>;
   /** Verifies the token and that its device is still signed in; the role is the user's current one. */
   authenticate(token: string, from?: { ip: string | null }): Promise<Principal>;
+  /** The same check for a device session named without its token (a WebSocket ticket's holder). */
+  authenticateDevice(holder: { userId: string; deviceId: string; expiresAt: number }): Promise<Principal>;
   logout(p: Principal): Promise<void>;
   devices(p: Principal, o: { limit: number; after?: { createdAt: Date; id: string } }): Promise<repo.Device[]>;
   revokeDevice(p: Principal, deviceId: string): Promise<void>;
@@ -42,7 +44,31 @@ export interface AuthService {
   userChanged(userId: string): Promise<void>;
   /** New one-time set-password tokens for these users (inside the caller's transaction if db is a client). */
   issuePasswordTokens(db: Db, userIds: string[]): Promise<string[]>;
-  setPassword(token: string, password: string): Promise<void>;
+  /** Expires the user's unused set-password tokens and issues a new one (inside the caller's transaction). */
+  replacePasswordToken(db: Db, userId: string): Promise<string>;
+  /** Looks the token up before any hashing; throttled per IP and per token. */
+  setPassword(input: { token: string; password: string }, from: ClientInfo): Promise<void>;
+  /** Hashing and checking for user administration (given to the users service by the composition root). */
+  hashPassword(password: string): Promise<string>;
+  verifyPassword(hash: string, password: string): Promise<boolean>;
+  /** The argon2 queue's counters (hashes done, running, waiting, refused). */
+  hashingStats(): HashingStats;
+}
+
+const badTokenError = () => badRequest('This set-password token is not valid, was already used or has expired; ask an admin for a new one.');
+
+/** Runs the check and tells the attempt how it went: a refusal (401/400) is a failure, any other error gives the attempt back. */
+async function settled<T>(attempt: Attempt, check: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await check();
+  } catch (err) {
+    const refused = err instanceof AppError && (err.code === 'unauthorized' || err.code === 'bad_request');
+    await (refused ? attempt.failed() : attempt.abandoned());
+    throw err;
+  }
+  await attempt.succeeded();
+  return result;
 }
 
 const digest = (token: string) => createHash('sha256').update(token).digest();
@@ -52,10 +78,10 @@ export function createAuthService(deps: {
   bus: Bus;
   log: Log;
   tokens: TokenService;
-  throttle: LoginThrottle;
-  users: UsersService;
+  throttle: AuthThrottle;
+  passwords: PasswordHasher;
 }): AuthService {
-  const { db, bus, tokens } = deps;
+  const { db, bus, tokens, passwords } = deps;
   // token → who it is, trusted until `until` (≤ CACHE_SECONDS, ≤ the token's expiry): a repeated
   // token costs neither the signature check nor a query.
   const cache = new Map<string, { userId: string; deviceId: string; role: Principal['role']; until: number; expiresAt: number }>();
@@ -82,6 +108,27 @@ export function createAuthService(deps: {
     return { id: live.userId, role: live.role, deviceId: claims.deviceId, expiresAt: claims.expiresAt };
   }
 
+  // Verifying against this when the email is unknown keeps the answer time the same either way,
+  // so login cannot tell which emails have accounts.
+  let dummyHash: Promise<string> | null = null;
+  async function checkCredentials(email: string, password: string): Promise<users.User> {
+    const user = await users.findUserForLogin(db, email);
+    dummyHash ??= passwords.hash('onair-timing-equaliser').catch((err: unknown) => {
+      dummyHash = null;
+      throw err;
+    });
+    const ok = await passwords.verify(user?.passwordHash ?? (await dummyHash), password);
+    if (!user || !user.passwordHash || !ok) throw unauthorized('The email or password is not right.');
+    const { passwordHash: _omit, ...rest } = user;
+    return rest;
+  }
+
+  const issuePasswordTokens = async (conn: Db, userIds: string[]) => {
+    const issued = userIds.map((userId) => ({ userId, token: `pt_${randomBytes(24).toString('base64url')}` }));
+    await repo.insertPasswordTokens(conn, issued.map((t) => ({ userId: t.userId, digest: digest(t.token) })), PASSWORD_TOKEN_TTL_SECONDS);
+    return issued.map((t) => t.token);
+  };
+
   const announceRevoked = async (userId: string, deviceId: string | null) => {
     forgetUser(userId, deviceId);
     await bus.publish('auth.device-revoked', { userId, deviceId }).catch((err: unknown) => {
@@ -91,24 +138,17 @@ export function createAuthService(deps: {
 
   return {
     async register(input, from) {
-      await deps.throttle.register(from.ip ?? 'unknown');
+      await deps.throttle.register(input.email, from.ip ?? 'unknown');
       // Hash first, whatever happens next: the answer takes as long for a taken email as for a new one.
-      const passwordHash = await hashPassword(input.password);
+      const passwordHash = await passwords.hash(input.password);
       const created = await users.insertUserIfAbsent(db, { email: input.email, name: input.name, passwordHash });
       if (created) deps.log.info('A new account registered.');
     },
 
     async login(input, from) {
-      const ip = from.ip ?? 'unknown';
-      await deps.throttle.check(input.email, ip);
-      let user: users.User;
-      try {
-        user = await deps.users.verifyLogin(input.email, input.password);
-      } catch (err) {
-        await deps.throttle.failed(input.email, ip);
-        throw err;
-      }
-      await deps.throttle.succeeded(input.email);
+      // counted before the password is checked (atomically), so concurrent guesses cannot overshoot
+      const attempt = await deps.throttle.login(input.email, from.ip ?? 'unknown');
+      const user = await settled(attempt, () => checkCredentials(input.email, input.password));
       const device = await repo.insertDevice(db, { userId: user.id, userAgent: from.userAgent.slice(0, 400), ip: from.ip, ttlSeconds: tokens.expiresInSeconds });
       const token = await tokens.sign({ userId: user.id, deviceId: device.id });
       return { token, user, deviceId: device.id, expiresAt: device.expiresAt };
@@ -126,6 +166,12 @@ export function createAuthService(deps: {
       });
       inflight.set(token, { generation, answer });
       return answer;
+    },
+
+    async authenticateDevice(h) {
+      const live = h.expiresAt > Date.now() ? await repo.findLiveDevice(db, h.deviceId) : null;
+      if (!live || live.userId !== h.userId) throw unauthorized('This sign-in has ended (signed out or revoked); sign in again.');
+      return { id: live.userId, role: live.role, deviceId: h.deviceId, expiresAt: h.expiresAt };
     },
 
     async logout(p) {
@@ -157,20 +203,32 @@ export function createAuthService(deps: {
       });
     },
 
-    async issuePasswordTokens(conn, userIds) {
-      const issued = userIds.map((userId) => ({ userId, token: `pt_${randomBytes(24).toString('base64url')}` }));
-      await repo.insertPasswordTokens(conn, issued.map((t) => ({ userId: t.userId, digest: digest(t.token) })), PASSWORD_TOKEN_TTL_SECONDS);
-      return issued.map((t) => t.token);
+    issuePasswordTokens,
+
+    async replacePasswordToken(conn, userId) {
+      await repo.expireUnusedPasswordTokens(conn, userId);
+      const [token] = await issuePasswordTokens(conn, [userId]);
+      return token!;
     },
 
-    async setPassword(token, password) {
-      const passwordHash = await hashPassword(password);
-      const userId = await withTransaction(db, async (client) => {
-        const id = await repo.consumePasswordToken(client, digest(token));
-        if (!id) throw badRequest('This set-password token is not valid, was already used or has expired; ask an admin for a new one.');
-        await users.setPasswordHash(client, id, passwordHash);
-        await repo.revokeUserDevices(client, id, null);
-        return id;
+    hashPassword: (password) => passwords.hash(password),
+    verifyPassword: (hash, password) => passwords.verify(hash, password),
+    hashingStats: () => passwords.stats(),
+
+    async setPassword(input, from) {
+      const tokenDigest = digest(input.token);
+      const attempt = await deps.throttle.setPassword(tokenDigest, from.ip ?? 'unknown');
+      const userId = await settled(attempt, async () => {
+        // the token first: a flood of made-up tokens costs a lookup each, never a hash
+        if (!(await repo.findPasswordTokenUser(db, tokenDigest))) throw badTokenError();
+        const passwordHash = await passwords.hash(input.password);
+        return withTransaction(db, async (client) => {
+          const id = await repo.consumePasswordToken(client, tokenDigest);
+          if (!id) throw badTokenError(); // used by a request that got here first
+          await users.setPasswordHash(client, id, passwordHash);
+          await repo.revokeUserDevices(client, id, null);
+          return id;
+        });
       });
       await announceRevoked(userId, null);
     },

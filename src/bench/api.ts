@@ -11,7 +11,7 @@ import { createPool } from '../db/pool.js';
 import { freePort } from '../local/processes.js';
 
 import { startTestNginx, waitFor, type Teardown } from '../testing/harness.js';
-import { hashPassword } from '../users/service.js';
+import { hashPassword } from '../auth/passwords.js';
 import { CACHE_DIR, checkIdle, clkTck, machineCpu, machineInfo, onCleanup, round, runBench, say, startBackingServices, sleep, startNodeBin, stopChild, writeResult } from './common.js';
 
 const CONNECTIONS = 100;

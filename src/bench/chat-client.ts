@@ -274,6 +274,7 @@ function connect(t: Target): Promise<Sock> {
     socket.on('connect', () => {
       socket.write(
         `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          (t.token ? `Authorization: Bearer ${t.token}\r\n` : '') +
           `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       );
     });

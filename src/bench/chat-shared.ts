@@ -11,6 +11,8 @@ export interface Target {
   /** Which server process this socket talks to (0 or 1 for ours, always 0 for bare). */
   node: number;
   url: string;
+  /** Ours: the bearer token, sent in the upgrade's Authorization header (never in the URL). */
+  token?: string;
   /** Index among the senders, or -1 for a receiver only. */
   sender: number;
 }

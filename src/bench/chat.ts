@@ -304,6 +304,7 @@ interface SideSpec {
   mode: Mode;
   servers: { name: string; pid: number; port: number }[];
   url(node: number, client: number): string;
+  token?(client: number): string;
   sessionId: string;
   support?: { redisPid?: number; postgresPid?: number };
   /** Ours: Postgres, sampled during the run for sessions waiting on a lock or idle inside a transaction. */
@@ -321,7 +322,7 @@ async function runSide(procs: ClientProc[], spec: SideSpec): Promise<SideResult>
   const nodes = spec.servers.length;
   const [senderProc, ...receiverProcs] = procs as [ClientProc, ...ClientProc[]];
   // client i: a sender when i < SENDERS (all in the sender process), node i % nodes
-  const target = (i: number): Target => ({ idx: i, node: i % nodes, url: spec.url(i % nodes, i), sender: i < SENDERS ? i : -1 });
+  const target = (i: number): Target => ({ idx: i, node: i % nodes, url: spec.url(i % nodes, i), ...(spec.token ? { token: spec.token(i) } : {}), sender: i < SENDERS ? i : -1 });
   const shares: Target[][] = [Array.from({ length: SENDERS }, (_, i) => target(i))];
   const receivers = CLIENTS - SENDERS;
   for (let p = 0; p < receiverProcs.length; p++) {
@@ -708,7 +709,8 @@ async function main(): Promise<void> {
     label: 'ours',
     mode: 'ours',
     servers: stack.apis,
-    url: (node, client) => `ws://127.0.0.1:${stack.apis[node]!.port}/ws?token=${encodeURIComponent(data.tokens[client]!)}`,
+    url: (node) => `ws://127.0.0.1:${stack.apis[node]!.port}/ws`,
+    token: (client) => data.tokens[client]!,
     sessionId: data.sessionId,
     support: { redisPid: stack.redisPid, postgresPid: stack.postgresPid },
     db: stack.db,

@@ -1,19 +1,23 @@
 // The one-command start as a user runs it: embedded Postgres and Redis, migrations, nginx and
 // every role; the banner; a publish played through nginx; Ctrl-C stopping every child.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { networkInterfaces } from 'node:os';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { freePort } from '../local/processes.js';
 import { APP_ROOT } from '../paths.js';
 import { getText, publishTestPattern, testDir, waitFor } from '../testing/harness.js';
+import { connectWs } from '../testing/ws.js';
 
 const dataDir = testDir('all');
 const ports = { HTTP_PORT: String(await freePort()), RTMP_PORT: String(await freePort()), PORT: String(await freePort()) };
 
 function start() {
   const child = spawn(process.execPath, [path.join(APP_ROOT, 'dist', 'bin', 'all.js')], {
-    env: { PATH: process.env.PATH, DATA_DIR: dataDir, ...ports },
+    // small log files, all kept: rotation happens during the test and every line can be searched
+    env: { PATH: process.env.PATH, DATA_DIR: dataDir, LOG_MAX_BYTES: '4096', LOG_FILES: '100', ...ports },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -47,6 +51,54 @@ const alive = (pid: number) => {
   }
 };
 
+/** Local addresses (hex, as /proc/net shows them) of the sockets listening on / bound to a port. */
+function boundAddresses(port: number): string[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const out: string[] = [];
+  for (const f of ['tcp', 'tcp6', 'udp', 'udp6']) {
+    const lines = readFileSync(`/proc/net/${f}`, 'utf8').trim().split('\n').slice(1);
+    for (const l of lines) {
+      const [, local, , state] = l.trim().split(/\s+/);
+      // TCP: LISTEN (0A) only; UDP: every bound socket (07)
+      if (local?.endsWith(`:${hexPort}`) && (f.startsWith('udp') || state === '0A')) out.push(`${f} ${local.split(':')[0]}`);
+    }
+  }
+  return out;
+}
+
+async function apiOnLoopbackOnly(t: Test) {
+  const port = Number(ports.PORT);
+  const bound = boundAddresses(port);
+  t.same(bound.sort(), ['tcp 0100007F', 'udp 0100007F'], `the API (TCP) and the viewer-line collector (UDP) on port ${port} are bound to 127.0.0.1 only`);
+  const outside = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
+  if (!outside) return void t.pass('the API port on a non-loopback address', { skip: 'this machine has no non-loopback IPv4 address' });
+  const reached = await new Promise<string>((resolve) => {
+    const s = net.connect({ host: outside, port }, () => (s.destroy(), resolve('connected')));
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    s.setTimeout(3_000, () => (s.destroy(), resolve('timeout')));
+  });
+  t.not(reached, 'connected', `the API port is not reachable on ${outside} (${reached})`);
+  t.equal((await fetch(`http://127.0.0.1:${port}/api/health`)).status, 200, 'but is on loopback');
+}
+
+/** JWTs, WebSocket tickets and playback tokens this test used: none may reach a log file. */
+const secrets: string[] = [];
+
+async function useSecretsThroughNginx(t: Test, jwt: string) {
+  const base = `http://127.0.0.1:${ports.HTTP_PORT}`;
+  secrets.push(jwt);
+  t.equal((await fetch(`${base}/api/auth/me`, { headers: { authorization: `Bearer ${jwt}` } })).status, 200);
+  for (let i = 0; i < 3; i++) {
+    const r = await fetch(`${base}/api/realtime/ticket`, { method: 'POST', headers: { authorization: `Bearer ${jwt}` } });
+    const { ticket } = (await r.json()) as { ticket: string };
+    secrets.push(ticket);
+    const ws = await connectWs(`ws://127.0.0.1:${ports.HTTP_PORT}/ws`, { ticket });
+    t.equal((await ws.request({ type: 'event:leave', eventId: '00000000-0000-0000-0000-000000000000' })).type, 'ack', 'a socket opened with a ticket through nginx');
+    ws.close();
+    await t.rejects(connectWs(`ws://127.0.0.1:${ports.HTTP_PORT}/ws`, { ticket }), { message: /upgrade refused: 401/ }, 'once');
+  }
+}
+
 let key = '';
 t.test('first start: everything comes up and the banner tells how to use it', async (t) => {
   const app = start();
@@ -67,8 +119,11 @@ t.test('first start: everything comes up and the banner tells how to use it', as
     body: JSON.stringify({ email: 'admin@onair.local', password }),
   });
   t.equal(login.status, 200, 'the printed admin login works');
+  await apiOnLoopbackOnly(t);
+  await useSecretsThroughNginx(t, ((await login.json()) as { token: string }).token);
 
   publishTestPattern(t, { url: `rtmp://127.0.0.1:${ports.RTMP_PORT}/live/${key}`, width: 640, height: 360, fps: 10, seconds: 120, videoKbps: 600 });
+  secrets.push(/\/v\/([^/]+)\//.exec(playback)![1]!);
   const local = playback.replace('localhost', '127.0.0.1');
   await waitFor(async () => (await getText(local)).status === 200, { what: 'the demo stream through nginx', timeoutMs: 30_000 });
   t.pass('the demo stream plays');
@@ -119,7 +174,21 @@ t.test('later starts do not show secrets again and say how to get a new key', as
   t.equal(await app.exited, 0);
 });
 
-t.test('the stream key is in no log file', async (t) => {
+t.test('no log file holds the stream key, a JWT, a ticket or a playback token; logs are private and rotated', async (t) => {
   const logDir = path.join(dataDir, 'logs');
-  for (const f of readdirSync(logDir)) t.notOk(readFileSync(path.join(logDir, f), 'utf8').includes(key), `${f} holds no key`);
+  const files = readdirSync(logDir);
+  for (const want of ['api.log', 'worker.log', 'ingest.log', 'migrate.log', 'postgres.log', 'redis.log', 'nginx.log', 'nginx-access.log', 'nginx-error.log']) t.ok(files.includes(want), `${want} is there`);
+  t.ok(files.some((f) => /^[a-z-]+\.log\.\d+$/.test(f)), `rotated files: ${files.filter((f) => /\.\d+$/.test(f)).join(' ')}`);
+  t.ok(secrets.length >= 5 && key, 'the test used a key, JWTs, tickets and a playback token');
+  const all = files.map((f) => readFileSync(path.join(logDir, f), 'utf8')).join('\n');
+  t.match(all, /GET \/api\/auth\/me/, "nginx's access log saw the requests");
+  for (const f of files) {
+    const text = readFileSync(path.join(logDir, f), 'utf8');
+    t.notOk(text.includes(key), `${f} holds no stream key`);
+    for (const s of secrets) if (text.includes(s)) t.fail(`${f} holds ${s.slice(0, 12)}…`);
+    t.equal(statSync(path.join(logDir, f)).mode & 0o077, 0, `${f}: no access for group or others`);
+  }
+  t.equal(statSync(logDir).mode & 0o007, 0, 'the log folder: no access for other users');
+  if (process.getuid?.() === 0) t.equal(statSync(logDir).mode & 0o777, 0o750, "as root: root:www-data 0750 (nginx's workers reopen their files)");
+  else t.equal(statSync(logDir).mode & 0o777, 0o700);
 });

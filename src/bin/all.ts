@@ -11,6 +11,7 @@ import { PREVIEW_SESSION_ID, viewerPlaybackUrl } from '../analytics/playback.js'
 import { ConfigError, loadConfig, rtmpIngestUrl } from '../config.js';
 import { createPool } from '../db/pool.js';
 import { createLog, silentLog } from '../log.js';
+import { createPrivateFile, rotateNginxLogs, secureLogDir } from '../local/log-files.js';
 import { prepareNginx } from '../local/nginx-config.js';
 import { freePort, isRoot, portIsFree, startChild, type Managed } from '../local/processes.js';
 import { loadOrCreateSecrets } from '../local/secrets.js';
@@ -48,12 +49,14 @@ const cfg = config;
 const binDir = path.dirname(fileURLToPath(import.meta.url));
 const children: Managed[] = [];
 let forwarder: { stop(): Promise<void> } | null = null;
+let nginxRotation: { stop(): void } | null = null;
 let stopping = false;
 
 async function stopAll(code: number): Promise<never> {
   if (stopping) return new Promise(() => undefined);
   stopping = true;
   say('\n[onair] Stopping: ingest, worker, api, nginx, redis, postgres …');
+  nginxRotation?.stop();
   const order = ['ingest', 'worker', 'api', 'nginx', 'redis', 'postgres'];
   for (const name of order) {
     const c = children.find((x) => x.name === name);
@@ -67,7 +70,9 @@ process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
 
 async function main() {
-  for (const d of [cfg.dataDir, cfg.logDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  mkdirSync(cfg.dataDir, { recursive: true, mode: 0o755 });
+  // logs: no other local user reads them (as root, nginx's workers may enter to reopen theirs)
+  secureLogDir(cfg.logDir, { nginxUser: isRoot() ? 'www-data' : null });
   mkdirSync(cfg.mediaDir, { recursive: true, mode: 0o755 });
 
   const busy: string[] = [];
@@ -80,7 +85,7 @@ async function main() {
 
   const { secrets } = loadOrCreateSecrets(cfg.dataDir);
   ensureTraversable(cfg.dataDir, say);
-  const common = { logDir: cfg.logDir, onConsole: say };
+  const common = { logDir: cfg.logDir, onConsole: say, rotation: cfg.logRotation };
 
   let databaseUrl = cfg.databaseUrl;
   if (!databaseUrl) {
@@ -120,7 +125,10 @@ async function main() {
   if (code !== 0) throw new Error(`Migrations failed (exit ${code}); see ${path.join(cfg.logDir, 'migrate.log')}.`);
 
   const nginx = prepareNginx({ dataDir: cfg.dataDir, logDir: cfg.logDir, httpPort: cfg.httpPort, mediaDir: cfg.mediaDir, apiUpstreams: cfg.apiUpstreams, runAsRoot: isRoot(), playbackSecret: cfg.playbackTokens ? env.PLAYBACK_SECRET! : null });
+  const nginxLogs = ['nginx-access.log', 'nginx-error.log'].map((f) => path.join(cfg.logDir, f));
+  for (const f of nginxLogs) createPrivateFile(f); // nginx would create them 0644
   children.push(startChild({ name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: true }, common));
+  nginxRotation = rotateNginxLogs({ files: nginxLogs, pidFile: nginx.pidFile, rotation: cfg.logRotation });
   if (nginx.viewerLines) {
     // viewer analytics: this process carries nginx's viewer lines to the api (src/analytics/forwarder.ts)
     const log = createLog({ level: 'warn', name: 'viewer-lines' });

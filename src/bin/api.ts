@@ -29,20 +29,26 @@ await runRole('api', async ({ config, log, onShutdown }) => {
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, '0.0.0.0', () => resolve());
+    server.listen(config.port, config.apiHost, () => resolve());
   });
   onShutdown(async () => {
     await realtime.close();
     await new Promise<void>((r) => server.close(() => r()));
   });
-  log.info({ port: config.port }, `API listening on port ${config.port}.`);
+  log.info({ port: config.port, host: config.apiHost }, `API listening on ${config.apiHost} port ${config.port}.`);
 
   // viewer analytics: nginx's viewer lines arrive over UDP on the same port number as HTTP
   if (config.playbackTokens) {
-    await deps.viewerLines.listen(config.port, '0.0.0.0', viewerDatagramKey(config.playbackSecret));
-    log.info({ port: config.port }, `Taking nginx's viewer lines on UDP port ${config.port}.`);
+    await deps.viewerLines.listen(config.port, config.collectorHost, viewerDatagramKey(config.playbackSecret));
+    log.info({ port: config.port, host: config.collectorHost }, `Taking nginx's viewer lines on UDP ${config.collectorHost} port ${config.port}.`);
   }
   onShutdown(() => deps.viewerLines.close());
+  if (deps.playbackGate) {
+    // every node keeps the gate's marker files in line (idempotent; several nodes at once are fine)
+    const gate = deps.playbackGate.start(config.playbackGateSeconds);
+    onShutdown(() => gate.stop());
+    log.info({ everySeconds: config.playbackGateSeconds }, `Playback gate: session windows and bans checked every ${config.playbackGateSeconds} s.`);
+  }
   if (config.analyticsRollup) {
     const queueConnection = createRedis({ url: config.redisUrl!, log, purpose: 'api-queue', blocking: true });
     const rollups = await scheduleRollups({

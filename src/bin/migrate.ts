@@ -2,7 +2,8 @@
 import { createPool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { MIGRATIONS_DIR } from '../paths.js';
-import { createUsersService } from '../users/service.js';
+import { hashPassword } from '../auth/passwords.js';
+import { ensureAdmin } from '../users/service.js';
 import { runRole } from './role.js';
 
 await runRole('migrate', async ({ config, log }) => {
@@ -11,7 +12,7 @@ await runRole('migrate', async ({ config, log }) => {
     const applied = await migrate({ pool, dir: MIGRATIONS_DIR, log });
     log.info({ applied: applied.length }, applied.length ? `Applied ${applied.length} migration(s).` : 'The database is up to date.');
     if (config.adminEmail && config.adminPassword) {
-      await createUsersService({ db: pool, log }).ensureAdmin(config.adminEmail, config.adminPassword);
+      await ensureAdmin({ db: pool, log, hashPassword, email: config.adminEmail, password: config.adminPassword });
     }
   } finally {
     await pool.end();

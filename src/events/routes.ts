@@ -5,6 +5,7 @@ import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { decodeCursor, partialUpdate, idParams, page, pageQuery, problems, toPage, uuid, timeIdCursor } from '../http/schemas.js';
 import { badRequest } from '../errors.js';
 import { descriptionSchema, isTimeZone, orderMessage, ordered, titleSchema, when } from './inputs.js';
+import type { ModerationService } from '../moderation/service.js';
 import type { EventsService } from './service.js';
 import { sessionEndpoints } from './session-routes.js';
 import { EVENT_STATUSES, PHASES, VISIBILITIES, type EventFields } from './types.js';
@@ -66,7 +67,7 @@ const addedSchema = z.object({ added: z.number().int(), alreadyAttending: z.numb
 
 const eventCursor = [z.enum(['start', 'end']), ...timeIdCursor] as const;
 
-export function eventEndpoints(deps: { events: EventsService; config: Config }): Endpoint[] {
+export function eventEndpoints(deps: { events: EventsService; config: Config; moderation: Pick<ModerationService, 'isBanned'> }): Endpoint[] {
   const { events } = deps;
   return [
     endpoint({

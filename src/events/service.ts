@@ -31,7 +31,7 @@ export interface EventsService extends SessionsService {
 
 const fullMessage = (limit: number | null) => `This event is full: all ${limit ?? 0} places are taken.`;
 
-export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; config: Config }): EventsService {
+export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; config: Config; afterSessionChange?: () => Promise<void> }): EventsService {
   const { db, log } = deps;
 
   async function visible(asker: Principal, id: string): Promise<EventForCaller> {
@@ -41,7 +41,7 @@ export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; con
   }
 
   return {
-    ...createSessionsService({ db, log }),
+    ...createSessionsService({ db, log, afterChange: deps.afterSessionChange }),
 
     list(asker, o) {
       const list = o.phase === 'past' ? repo.listEventsByEnd : repo.listEventsByStart;
@@ -86,6 +86,7 @@ export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; con
     async remove(id) {
       if (!(await repo.deleteEvent(db, id))) throw notFound('The event');
       log.info({ eventId: id }, 'Deleted an event with its sessions and attendees.');
+      await deps.afterSessionChange?.(); // its sessions' URLs stop at once
     },
 
     async join(asker, id) {

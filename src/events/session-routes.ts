@@ -6,6 +6,7 @@ import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { decodeCursor, partialUpdate, idParams, page, pageQuery, problems, toPage, uuid, timeIdCursor } from '../http/schemas.js';
 import type { Principal } from '../principal.js';
 import { descriptionSchema, orderMessage, ordered, titleSchema, when } from './inputs.js';
+import type { ModerationService } from '../moderation/service.js';
 import type { EventsService } from './service.js';
 import type { EventForCaller, Session } from './types.js';
 import { sessionSchema, sessionView } from './view.js';
@@ -28,9 +29,14 @@ const updateBody = partialUpdate(fields)
   .describe('PUT updates the fields given; speakerIds replaces the list; streamId null unassigns the stream.');
 const pageOnly = z.object(pageQuery).strict();
 
-export function sessionEndpoints(deps: { events: EventsService; config: Config }): Endpoint[] {
-  const { events, config } = deps;
-  const view = (me: Principal, event: EventForCaller) => (s: Session) => sessionView(config, s, { staff: roleMay(me.role, 'events.seeAll'), event, userId: me.id });
+export function sessionEndpoints(deps: { events: EventsService; config: Config; moderation: Pick<ModerationService, 'isBanned'> }): Endpoint[] {
+  const { events, config, moderation } = deps;
+  /** How the caller sees the event's sessions: a banned attendee gets no playback URL (the moderation service decides). */
+  const view = async (me: Principal, event: EventForCaller) => {
+    const staff = roleMay(me.role, 'events.seeAll');
+    const banned = !staff && (await moderation.isBanned(event.id, me.id));
+    return (s: Session) => sessionView(config, s, { staff, event, userId: me.id, banned });
+  };
   return [
     endpoint({
       method: 'get', path: '/events/:id/sessions', action: 'sessions.list', tag: 'sessions',
@@ -42,7 +48,7 @@ export function sessionEndpoints(deps: { events: EventsService; config: Config }
       async handle({ params, query, me, res }) {
         const after = decodeCursor(query.cursor, timeIdCursor);
         const { event, sessions } = await events.sessions(me, params.id, { limit: query.limit + 1, after: after && { at: after[0], id: after[1] } });
-        res.json(toPage(sessions, query.limit, view(me, event), (s) => [s.startsAt, s.id]));
+        res.json(toPage(sessions, query.limit, await view(me, event), (s) => [s.startsAt, s.id]));
       },
     }),
     endpoint({
@@ -54,7 +60,7 @@ export function sessionEndpoints(deps: { events: EventsService; config: Config }
       answers: { 201: { description: 'Created.', schema: sessionSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
       async handle({ params, body, me, res }) {
         const { event, session } = await events.createSession(me, params.id, body);
-        res.status(201).json(view(me, event)(session));
+        res.status(201).json((await view(me, event))(session));
       },
     }),
     endpoint({
@@ -64,7 +70,7 @@ export function sessionEndpoints(deps: { events: EventsService; config: Config }
       answers: { 200: { description: 'The session.', schema: sessionSchema }, ...problems(400, 401, 404) },
       async handle({ params, me, res }) {
         const { event, session } = await events.session(me, params.id);
-        res.json(view(me, event)(session));
+        res.json((await view(me, event))(session));
       },
     }),
     endpoint({
@@ -75,7 +81,7 @@ export function sessionEndpoints(deps: { events: EventsService; config: Config }
       answers: { 200: { description: 'The changed session.', schema: sessionSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
       async handle({ params, body, me, res }) {
         const { event, session } = await events.updateSession(me, params.id, body);
-        res.json(view(me, event)(session));
+        res.json((await view(me, event))(session));
       },
     }),
     endpoint({

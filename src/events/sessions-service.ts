@@ -47,8 +47,14 @@ async function checkSession(client: pg.PoolClient, o: { event: Event; next: Sess
   }
 }
 
-export function createSessionsService(deps: { db: pg.Pool; log: Log }): SessionsService {
+export function createSessionsService(deps: {
+  db: pg.Pool;
+  log: Log;
+  /** Called after a session is created, changed or deleted (the playback gate re-reads the windows); must not throw. */
+  afterChange?: () => Promise<void>;
+}): SessionsService {
   const { db, log } = deps;
+  const changed = async () => deps.afterChange?.();
 
   async function visibleEvent(asker: Principal, eventId: string, what: string): Promise<EventForCaller> {
     const event = await repo.findVisibleEvent(db, callerOf(asker), eventId);
@@ -93,6 +99,7 @@ export function createSessionsService(deps: { db: pg.Pool; log: Log }): Sessions
         return sessionId;
       });
       log.info({ eventId, sessionId: id }, 'Created an event session.');
+      await changed();
       return read(asker, id);
     },
 
@@ -113,12 +120,14 @@ export function createSessionsService(deps: { db: pg.Pool; log: Log }): Sessions
         }
       });
       log.info({ sessionId: id }, 'Updated an event session.');
+      await changed();
       return read(asker, id);
     },
 
     async deleteSession(id) {
       if (!(await sessions.deleteSession(db, id))) throw notFound('The session');
       log.info({ sessionId: id }, 'Deleted an event session.');
+      await changed();
     },
   };
 }

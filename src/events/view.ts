@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { viewerPlaybackUrl } from '../analytics/playback.js';
 import type { Config } from '../config.js';
 import { isoDate } from '../http/schemas.js';
+import { bannedError } from '../moderation/service.js';
 import type { Attendee, Branding, Event, EventForCaller, Session } from './types.js';
 import { EVENT_STATUSES, PHASES, VISIBILITIES } from './types.js';
 
@@ -46,7 +47,13 @@ export const sessionSchema = z.object({
   streamId: z.uuid().nullable().describe('The assigned stream; shown to staff only (null for others).'),
   streamStatus: z.enum(STREAM_STATUSES).nullable().describe('The assigned stream’s state; null when no stream is assigned.'),
   live: z.boolean(),
-  playbackUrl: z.string().nullable().describe('HLS master playlist; only for staff, the event’s speakers and its joined attendees. Personal: it carries the caller’s playback token (one viewer per user and session), so do not share it.'),
+  playbackUrl: z
+    .string()
+    .nullable()
+    .describe(
+      'HLS master playlist; only for staff, the event’s speakers and its joined attendees who are not banned. Personal: it carries the caller’s playback token (one viewer per user and session), so do not share it. ' +
+        'It plays this session only: from PLAYBACK_LEAD before its start (not before the previous session on the stream closes) until PLAYBACK_GRACE after its end, longer while its broadcast runs over, never after the next session on the stream starts; nginx answers 403 outside that window.',
+    ),
   watch: z.object({ allowed: z.boolean(), reason: z.string().nullable() }).describe('Whether you may watch, and if not, why.'),
   createdAt: isoDate,
   updatedAt: isoDate,
@@ -85,20 +92,24 @@ export function eventView(e: Event | EventForCaller): z.output<typeof eventSchem
 }
 
 /** What the caller may do with the session's stream. */
-export function watchRule(s: Session, who: { staff: boolean; event: EventForCaller }): { allowed: boolean; reason: string | null } {
+export function watchRule(s: Session, who: { staff: boolean; event: EventForCaller; banned?: boolean }): { allowed: boolean; reason: string | null } {
   if (!s.stream) return { allowed: false, reason: 'No stream is assigned to this session yet.' };
+  // asked of the moderation service by the caller (session-routes.ts); staff cannot be banned
+  if (who.banned && !who.staff) return { allowed: false, reason: bannedError().message };
   if (who.staff || who.event.speaking || who.event.joined) return { allowed: true, reason: null };
   return { allowed: false, reason: 'Join the event to watch.' };
 }
 
 export function sessionView(
-  config: Pick<Config, 'hlsHost' | 'publicScheme' | 'playbackTokens' | 'playbackSecret'>,
+  config: Pick<Config, 'hlsHost' | 'publicScheme' | 'playbackTokens' | 'playbackSecret' | 'playbackWindow'>,
   s: Session,
-  who: { staff: boolean; event: EventForCaller; userId: string },
+  who: { staff: boolean; event: EventForCaller; userId: string; banned?: boolean },
 ): z.output<typeof sessionSchema> {
   const watch = watchRule(s, who);
-  // each viewer gets their own URL while playback tokens are on (viewer analytics, src/analytics/playback.ts)
-  const url = (playbackId: string) => viewerPlaybackUrl(config, { playbackId, sessionId: s.id, userId: who.userId });
+  // each viewer gets their own URL while playback tokens are on (viewer analytics, src/analytics/playback.ts);
+  // it plays during the session's window only (src/analytics/playback-window.ts)
+  const validUntilMs = s.endsAt.getTime() + config.playbackWindow.graceSeconds * 1000;
+  const url = (playbackId: string) => viewerPlaybackUrl(config, { playbackId, sessionId: s.id, userId: who.userId, validUntilMs });
   return {
     id: s.id,
     eventId: s.eventId,

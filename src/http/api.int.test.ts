@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import t from 'tap';
 import { startTestApi } from '../testing/api.js';
-import { hashPassword } from '../users/service.js';
+import { hashPassword } from '../auth/passwords.js';
 import { createTokenService } from './auth.js';
 
 const { pool, call } = await startTestApi(t);

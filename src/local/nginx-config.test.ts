@@ -35,7 +35,50 @@ t.test('with playback tokens: the viewer location, its file log, and the plain p
   t.match(conf, /allow 127\.0\.0\.1;\s+allow ::1;\s+deny all;/);
   t.notMatch(conf, /onair_vsig[^;\n]*\$request_uri/, 'the token is never logged');
   t.ok(conf.indexOf('location ~ "^/hls/') < conf.indexOf('location ~ \\.tmp$'), 'the viewer location is matched before the plain nested ones');
+  // the playback gate: the session's open marker and the viewer's deny marker, stat'ed on every request
+  t.match(conf, /\(\?<onair_vid>\(\?<onair_vsess>\[A-Za-z0-9_-\]\{22\}\)\[A-Za-z0-9_-\]\{22\}\)/);
+  t.match(conf, /open_file_cache off;\s+set \$onair_gate "";\s+if \(!-f \/var\/lib\/onair\/media\/access\/open\/\$onair_vsess\) \{ set \$onair_gate "closed"; \}/);
+  t.match(conf, /if \(\$onair_vsess = "A{22}"\) \{ set \$onair_gate ""; \}/, 'staff previews have no session window');
+  t.match(conf, /if \(-f \/var\/lib\/onair\/media\/access\/deny\/\$onair_vid\) \{ set \$onair_gate "denied"; \}\s+if \(\$onair_gate\) \{ return 403; \}/);
+  t.ok(conf.indexOf('return 410;') < conf.indexOf('set $onair_gate ""'), 'the signature is checked first');
   const off = renderNginxConfig(vars);
   t.notMatch(off, /secure_link|viewer-lines|deny all/, 'tokens off: none of it');
   t.throws(() => renderNginxConfig({ ...vars, playbackSecret: 'short; include /etc/passwd' }), /playback secret/);
+});
+
+t.test('no log format writes the request line or the query string; the /ws and token paths write no error lines', async (t) => {
+  for (const conf of [renderNginxConfig(vars), renderNginxConfig({ ...vars, playbackSecret: 'S'.repeat(40) })]) {
+    for (const f of conf.match(/log_format [^;]+;/g) ?? []) t.notMatch(f, /\$request\b|\$request_uri|\$args|\$query_string|\$http_authorization/, f.slice(0, 40));
+    t.notMatch(/log_format onair_main [^;]+;/.exec(conf)![0], /\$http_referer/, 'nor the referer (a page URL may hold anything)');
+    t.match(conf, /access_log \/var\/lib\/onair\/logs\/nginx-access\.log onair_main;/, 'the server-wide access log uses the path-only format');
+    t.match(conf, /"~\^\(\?<onair_lp>\/hls\/\[\^\/\]\*\/v\/\)\[\^\/\]\*\(\?<onair_lr>\.\*\)\$" "\$onair_lp-\$onair_lr";/, "a token's place in an HLS path is logged as -");
+    const ws = /location = \/ws \{[^}]*\}/.exec(conf)![0];
+    t.match(ws, /error_log \S+ emerg;/, '/ws (tickets in the query) writes no error lines');
+    t.notMatch(ws, /limit_req/, 'and is never rate limited');
+    t.match(conf, /location \/hls\/ \{[^]*?error_log \S+ emerg;\s+log_not_found off;/, 'viewer paths write no error lines');
+    t.match(conf, /location ~ "\^\/hls\/\[\^\/\]\*\/v\/" \{ return 404; \}/, 'token paths the viewer location does not take are 404 at once');
+    t.match(conf, /if \(\$args ~\* "\(\^\|&\)\(token\|ticket\|access_token\|key\|password\)="\) \{ return 400; \}/, 'secrets in an /api/ query are refused before proxying');
+  }
+  t.match(renderNginxConfig({ ...vars, playbackSecret: 'S'.repeat(40) }), /allow all;\s+log_not_found off;/, 'log_not_found off in the viewer location itself');
+});
+
+t.test('symbolic links are not followed and anything unknown is 404 without touching the disk', async (t) => {
+  const conf = renderNginxConfig(vars);
+  t.match(conf, /^\s+disable_symlinks on;$/m);
+  t.match(conf, /location \/ \{\s+return 404;\s+\}/, 'a catch-all');
+  t.match(conf, /location = \/ \{/, '/ itself still answers');
+});
+
+t.test('sign-in endpoints are limited per client IP, sized for a venue, with the house 429', async (t) => {
+  const conf = renderNginxConfig(vars);
+  t.match(conf, /limit_req_zone \$binary_remote_addr zone=onair_auth:10m rate=5r\/s;/);
+  const auth = /location ~ \^\/api\/auth\/\(login\|register\|set-password\)\$ \{[^}]*\}[^}]*\}/.exec(conf)![0];
+  t.match(auth, /limit_req zone=onair_auth burst=50 nodelay;/);
+  t.match(auth, /limit_req_status 429;/);
+  t.match(auth, /if \(\$args != ""\) \{ return 400; \}/, 'no query string (so no token) on a limited request line');
+  t.match(auth, /proxy_pass http:\/\/onair_api;/);
+  t.equal((conf.match(/limit_req /g) ?? []).length, 1, 'the only limited location');
+  t.match(conf, /return 429 '\{"type":"about:blank","title":"rate_limited","status":429,"code":"rate_limited",[^']*"retryAfterSeconds":1\}';/);
+  // 500 attendees × 3 requests at 5/s fit well inside 10 minutes
+  t.ok((500 * 3) / 5 <= 600 / 2);
 });

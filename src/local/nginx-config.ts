@@ -1,6 +1,7 @@
 // Renders nginx/onair.conf.template. Pure apart from reading the template.
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { DENY_MARKERS, OPEN_MARKERS, PREVIEW_SESSION_B64 } from '../analytics/playback.js';
 import { NGINX_DIR } from '../paths.js';
 
 export interface NginxVars {
@@ -65,8 +66,9 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
   ].join('\n');
   const viewerLocation = [
     `      # a viewer's own URL (token checked here, each request logged for analytics)`,
-    `      location ~ "^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>[A-Za-z0-9_-]{44})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?<onair_vext>m3u8|ts|m4s|mp4))$" {`,
+    `      location ~ "^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>(?<onair_vsess>[A-Za-z0-9_-]{22})[A-Za-z0-9_-]{22})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?<onair_vext>m3u8|ts|m4s|mp4))$" {`,
     `        allow all;`,
+    `        log_not_found off; # the path holds the token: a missing file must not log it`,
     // served requests are logged once, as viewer lines; everything else (refusals, OPTIONS, POST) in the access log
     `        access_log ${vars.logDir}/nginx-access.log onair_hls if=$onair_viewer_failed;`,
     `        access_log ${viewerLinesFile(vars.runDir)} onair_viewer buffer=32k flush=1s if=$onair_viewer_ok;`,
@@ -75,6 +77,7 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
     `        secure_link_md5 "$onair_vexp$onair_pid$onair_vid ${vars.playbackSecret}";`,
     `        if ($secure_link = "") { return 403; }`,
     `        if ($secure_link = "0") { return 410; }`,
+    ...gateChecks(vars.mediaDir),
     `        alias ${vars.mediaDir}/hls/$onair_pid/$onair_vpath;`,
     `        add_header Cache-Control $onair_hls_cache always;`,
     `        add_header Access-Control-Allow-Origin "*" always;`,
@@ -83,6 +86,21 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
   ].join('\n');
   const plainHlsAccess = `      # the plain path (no viewer token) is for this machine only while playback tokens are on\n      allow 127.0.0.1;\n      allow ::1;\n      deny all;`;
   return { viewerHttp, viewerLocation, plainHlsAccess };
+}
+
+// The playback gate (src/analytics/playback-gate.ts): a valid signature is not enough; the URL's
+// session must be open now (its marker file exists) and its viewer not denied (a ban). nginx stats
+// the files on every request, with no open_file_cache, so an API node's change applies at once.
+// Staff previews (the all-zero session) have no session window.
+function gateChecks(mediaDir: string): string[] {
+  return [
+    `        open_file_cache off;`,
+    `        set $onair_gate "";`,
+    `        if (!-f ${mediaDir}/${OPEN_MARKERS}/$onair_vsess) { set $onair_gate "closed"; }`,
+    `        if ($onair_vsess = "${PREVIEW_SESSION_B64}") { set $onair_gate ""; }`,
+    `        if (-f ${mediaDir}/${DENY_MARKERS}/$onair_vid) { set $onair_gate "denied"; }`,
+    `        if ($onair_gate) { return 403; }`,
+  ];
 }
 
 /** Where nginx writes viewer lines for the forwarder. */
@@ -101,12 +119,15 @@ export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: num
       // nginx answers 404 until the worker creates the directory
     }
   }
+  // disable_symlinks refuses a link anywhere in a served path, the media dir's own included:
+  // give nginx the resolved path (e.g. /var/run → /run) so only links inside it are refused
+  const mediaDir = existsSync(o.mediaDir) ? realpathSync(o.mediaDir) : o.mediaDir;
   const conf = path.join(runDir, 'nginx.conf');
   writeFileSync(
     conf,
     renderNginxConfig({
       httpPort: o.httpPort,
-      mediaDir: o.mediaDir,
+      mediaDir,
       runDir,
       logDir: o.logDir,
       apiUpstreams: o.apiUpstreams,

@@ -2,9 +2,10 @@
 // only the supervisor, which stops them in order), killed by the kernel if the supervisor dies
 // (setpriv --pdeathsig), restarted with backoff when they crash, output to a log file each.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { openRotatingLog, type Rotation } from './log-files.js';
 
 const SETPRIV = '/usr/bin/setpriv';
 
@@ -51,9 +52,16 @@ export function portIsFree(port: number, host = '0.0.0.0'): Promise<boolean> {
   });
 }
 
-export function startChild(spec: ChildSpec, opts: { logDir: string; onConsole: (text: string) => void }): Managed {
-  mkdirSync(opts.logDir, { recursive: true });
-  const logFile: WriteStream = createWriteStream(path.join(opts.logDir, `${spec.name}.log`), { flags: 'a', mode: 0o600 });
+/** Where a child's output goes: <logDir>/<name>.log, rotated by size (default 50 MiB, 5 files). */
+export interface ChildLogOpts {
+  logDir: string;
+  onConsole: (text: string) => void;
+  rotation?: Rotation;
+}
+
+export function startChild(spec: ChildSpec, opts: ChildLogOpts): Managed {
+  mkdirSync(opts.logDir, { recursive: true, mode: 0o700 });
+  const logFile = openRotatingLog(path.join(opts.logDir, `${spec.name}.log`), opts.rotation ?? { maxBytes: 50 * 1024 * 1024, files: 5 });
   let current: ChildProcess | null = null;
   let stopping = false;
   let restarts = 0;
@@ -116,7 +124,7 @@ export function startChild(spec: ChildSpec, opts: { logDir: string; onConsole: (
     async stop(timeoutMs = 15_000) {
       stopping = true;
       const child = current;
-      if (!child || child.exitCode !== null || child.signalCode !== null) return void logFile.end();
+      if (!child || child.exitCode !== null || child.signalCode !== null) return void logFile.close();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           opts.onConsole(`[${spec.name}] did not stop in time; killing it.`);
@@ -132,7 +140,7 @@ export function startChild(spec: ChildSpec, opts: { logDir: string; onConsole: (
         });
         child.kill(spec.stopSignal ?? 'SIGTERM');
       });
-      logFile.end();
+      logFile.close();
     },
   };
 }

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import type { Rotation } from './log-files.js';
 import { freePort, isRoot, startChild, type Managed } from './processes.js';
 
 export interface RunningService {
@@ -16,6 +17,7 @@ interface StartOpts {
   password: string;
   logDir: string;
   onConsole: (text: string) => void;
+  rotation?: Rotation;
 }
 
 function postgresBinDir(): string {
@@ -94,7 +96,7 @@ export async function startPostgres(o: StartOpts): Promise<RunningService> {
       restart: false,
       consoleLine: (l) => (/FATAL|PANIC|ERROR/.test(l) ? l : null),
     },
-    { logDir: o.logDir, onConsole: o.onConsole },
+    { logDir: o.logDir, onConsole: o.onConsole, rotation: o.rotation },
   );
   const admin = `postgresql://onair:${encodeURIComponent(o.password)}@127.0.0.1:${port}/postgres`;
   await waitForPostgres(admin, 30_000);
@@ -118,7 +120,7 @@ export async function startRedis(o: StartOpts): Promise<RunningService> {
   );
   const proc = startChild(
     { name: 'redis', command: 'redis-server', args: [conf], restart: false, stopSignal: 'SIGTERM', consoleLine: () => null },
-    { logDir: o.logDir, onConsole: o.onConsole },
+    { logDir: o.logDir, onConsole: o.onConsole, rotation: o.rotation },
   );
   const url = `redis://:${encodeURIComponent(o.password)}@127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;

@@ -44,6 +44,8 @@ export interface ModerationDeps {
   hub: Hub;
   events: EventsService;
   log: Log;
+  /** Called after a ban or an unban is committed (the playback gate revokes or restores URLs at once); must not throw. */
+  onBanChange?: (change: { eventId: string; userId: string; banned: boolean }) => Promise<void>;
 }
 
 export const bannedError = () => new AppError(403, 'banned', 'You were removed from this event by a moderator.');
@@ -77,6 +79,7 @@ export function createModerationService(deps: ModerationDeps): ModerationService
     assertMay(asker, 'chat.moderate');
     await events.get(asker, eventId);
     if (!(await repo.deleteRestriction(db, eventId, userId, kind))) throw notFound(kind === 'mute' ? 'The mute' : 'The ban');
+    if (kind === 'ban') await deps.onBanChange?.({ eventId, userId, banned: false });
     log.info({ eventId, userId, by: asker.id }, `Lifted a ${kind}.`);
   }
 
@@ -105,6 +108,7 @@ export function createModerationService(deps: ModerationDeps): ModerationService
         if (result.created) await repo.deleteRestriction(db, eventId, o.userId, 'ban').catch(() => undefined);
         throw err;
       }
+      await deps.onBanChange?.({ eventId, userId: o.userId, banned: true });
       log.info({ eventId, userId: o.userId, by: asker.id }, 'Banned a user from an event.');
       return result;
     },

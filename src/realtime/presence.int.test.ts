@@ -25,7 +25,7 @@ t.test('a viewer count whose broadcast failed is broadcast again', async (t) => 
   };
   const presence = createPresence({ redis, prefix: `t${randomId()}`, nodeId: 'n1', rooms, hub, log: silentLog() });
   const ws = { OPEN: 1, readyState: 1, bufferedAmount: 0, send() {}, close() {}, terminate() {} };
-  const conn: Conn = { id: 'c1', ws: ws as unknown as WebSocket, principal: { id: 'u1', role: 'attendee', deviceId: 'd1', expiresAt: Infinity }, name: 'u1', token: 'x', rooms: new Map(), slowSince: null };
+  const conn: Conn = { id: 'c1', ws: ws as unknown as WebSocket, principal: { id: 'u1', role: 'attendee', deviceId: 'd1', expiresAt: Infinity }, name: 'u1', recheck: () => Promise.reject(new Error('unused')), rooms: new Map(), slowSince: null };
   rooms.join(conn, 'session:s1', 'e1');
   await presence.entered('s1', 'u1');
   presence.start();

@@ -6,7 +6,7 @@ import { CLOSE_TOO_SLOW, createRooms, HARD_BUFFER_BYTES, SLOW_FOR_MS, SOFT_BUFFE
 
 function fakeConn(id: string, userId = id) {
   const ws = { OPEN: 1, readyState: 1, bufferedAmount: 0, sent: [] as string[], closed: null as number | null, send(d: Buffer | string) { this.sent.push(String(d)); }, close(code: number) { this.closed = code; }, terminate() { this.readyState = 3; } };
-  const conn: Conn = { id, ws: ws as unknown as WebSocket, principal: { id: userId, role: 'attendee', deviceId: id, expiresAt: Infinity }, name: id, token: id, rooms: new Map(), slowSince: null };
+  const conn: Conn = { id, ws: ws as unknown as WebSocket, principal: { id: userId, role: 'attendee', deviceId: id, expiresAt: Infinity }, name: id, recheck: () => Promise.reject(new Error('unused')), rooms: new Map(), slowSince: null };
   return { conn, ws };
 }
 

@@ -20,7 +20,8 @@ export interface Conn {
   ws: WebSocket;
   principal: Principal;
   name: string;
-  token: string;
+  /** Looks the socket's user up again (role changed, device still signed in?). */
+  recheck(): Promise<Principal>;
   /** Rooms this socket is in, each with the event it belongs to. */
   rooms: Map<RoomName, string>;
   slowSince: number | null;

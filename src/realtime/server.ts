@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AuthService } from '../auth/service.js';
-import { AppError } from '../errors.js';
+import { AppError, unauthorized } from '../errors.js';
 import type { EventsService } from '../events/service.js';
 import { findNul } from '../http/errors.js';
 import type { Principal } from '../principal.js';
@@ -22,6 +22,7 @@ import type { Presence } from './presence.js';
 import { clientFrame, eventRoom, MAX_FRAME_BYTES, sessionRoom, type ClientFrame, type ClientType, type RoomName, type ServerFrame } from './protocol.js';
 import type { Conn, Rooms } from './rooms.js';
 import { createLimiter, type Limits } from './limits.js';
+import type { Tickets } from './tickets.js';
 
 export const CLOSE_SIGNED_OUT = 4401;
 export const CLOSE_SHUTDOWN = 1001;
@@ -42,6 +43,7 @@ export interface RealtimeDeps {
   log: Log;
   bus: Bus;
   auth: AuthService;
+  tickets: Tickets;
   users: UsersService;
   events: EventsService;
   moderation: Pick<ModerationService, 'assertMayRead'>;
@@ -58,12 +60,16 @@ export interface Realtime {
   stats(): { connections: number; droppedSlow: number };
 }
 
-function tokenOf(req: IncomingMessage): string | null {
-  const url = new URL(req.url ?? '/', 'http://x');
-  const q = url.searchParams.get('token');
-  if (q) return q;
+/**
+ * How the upgrade names its user: a single-use ticket in the query (browsers: POST
+ * /api/realtime/ticket first) or the bearer token in the Authorization header (other clients).
+ * A token in the URL is not accepted: it would sit in proxies' logs for the token's 7-day life.
+ */
+function credentialOf(req: IncomingMessage): { ticket: string } | { token: string } | null {
+  const ticket = new URL(req.url ?? '/', 'http://x').searchParams.get('ticket');
+  if (ticket) return { ticket };
   const m = /^Bearer\s+(\S{1,4096})$/i.exec(req.headers.authorization ?? '');
-  return m ? m[1]! : null;
+  return m ? { token: m[1]! } : null;
 }
 
 /** The id of a frame refused before it is handled, when it has one. */
@@ -170,8 +176,8 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
     }
   }
 
-  function connected(ws: WebSocket, principal: Principal, name: string, token: string) {
-    const conn: Conn = { id: randomUUID(), ws, principal, name, token, rooms: new Map(), slowSince: null };
+  function connected(ws: WebSocket, principal: Principal, name: string, recheck: Conn['recheck']) {
+    const conn: Conn = { id: randomUUID(), ws, principal, name, recheck, rooms: new Map(), slowSince: null };
     rooms.add(conn);
     let mine = byUser.get(principal.id);
     if (!mine) byUser.set(principal.id, (mine = new Set()));
@@ -206,20 +212,30 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
     if (path !== '/ws' && path !== '/ws/') return void refuse(socket, 404, 'Not Found');
     const origin = req.headers.origin;
     if (origin && deps.corsOrigin !== '*' && !deps.corsOrigin.split(',').map((o) => o.trim()).includes(origin)) return void refuse(socket, 403, 'Forbidden origin');
-    const token = tokenOf(req);
-    if (!token) return void refuse(socket, 401, 'Unauthorized: send ?token=<token> or Authorization: Bearer <token>');
+    const credential = credentialOf(req);
+    if (!credential) return void refuse(socket, 401, 'Unauthorized: send ?ticket=<ticket from POST /api/realtime/ticket> or Authorization: Bearer <token>');
     void (async () => {
       let principal: Principal;
       let name: string;
+      let recheck: Conn['recheck'];
       try {
-        principal = await deps.auth.authenticate(token, { ip: req.socket.remoteAddress ?? null });
+        if ('ticket' in credential) {
+          const holder = await deps.tickets.take(credential.ticket);
+          if (!holder) throw unauthorized('This ticket is not valid, was already used or has expired; ask for a new one.');
+          recheck = () => deps.auth.authenticateDevice(holder);
+        } else {
+          const { token } = credential;
+          recheck = () => deps.auth.authenticate(token, { ip: req.socket.remoteAddress ?? null });
+        }
+        // the device must still be signed in (a ticket outlives nothing: sign-out ends it too)
+        principal = await recheck();
         name = (await deps.users.get(principal.id)).name;
       } catch (err) {
         const status = err instanceof AppError ? err.status : 503;
         return refuse(socket, status, status === 401 ? 'Unauthorized' : 'Service Unavailable');
       }
       if ((byUser.get(principal.id)?.size ?? 0) >= MAX_SOCKETS_PER_USER) return refuse(socket, 429, 'Too many connections for this user');
-      wss.handleUpgrade(req, socket, head, (ws) => connected(ws, principal, name, token));
+      wss.handleUpgrade(req, socket, head, (ws) => connected(ws, principal, name, recheck));
     })();
   });
 
@@ -242,7 +258,7 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
   });
   void deps.bus.subscribe('auth.user-changed', ({ userId }) => {
     for (const conn of byUser.get(userId) ?? []) {
-      deps.auth.authenticate(conn.token).then(
+      conn.recheck().then(
         (p) => (conn.principal = p),
         () => closeConn(conn, CLOSE_SIGNED_OUT, 'signed out'),
       );

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import t from 'tap';
 import { freePort } from '../local/processes.js';
-import { hashPassword } from '../users/service.js';
+import { hashPassword } from '../auth/passwords.js';
 import { randomId, spawnRole, startTestNginx, testDatabase, testDir, testEnv, waitFor } from '../testing/harness.js';
 import { connectWs, type WsClient } from '../testing/ws.js';
 

@@ -15,8 +15,8 @@ import { attachWebSockets } from '../bin/api/websockets.js';
 import type { Limits } from '../realtime/limits.js';
 import { createBus } from '../redis/bus.js';
 import { createRedis } from '../redis/connection.js';
-import { hashPassword } from '../users/service.js';
-import { randomId, testDatabase, testEnv, type Teardown } from './harness.js';
+import { hashPassword } from '../auth/passwords.js';
+import { randomId, testDatabase, testDir, testEnv, type Teardown } from './harness.js';
 
 export interface Answer {
   status: number;
@@ -54,7 +54,8 @@ export async function startTestApi(t: Teardown, o: { env?: Record<string, string
   const redisUrl = o.redisUrl ?? testEnv().redisUrl;
   const { pool, url } = o.nodeOf ? { pool: o.nodeOf.pool, url: o.nodeOf.config.databaseUrl! } : await testDatabase(t);
   const config = o.nodeOf?.config ?? loadConfig(
-    { DATABASE_URL: url, REDIS_URL: redisUrl, JWT_SECRET: 'j'.repeat(40), PLAYBACK_SECRET: 'p'.repeat(40), REDIS_PREFIX: `t${randomId()}`, HLS_HOST: 'tv.example:8080', RTMP_HOST: 'in.example', ...o.env },
+    // DATA_DIR of its own: the playback gate writes its marker files under the media dir
+    { DATABASE_URL: url, REDIS_URL: redisUrl, JWT_SECRET: 'j'.repeat(40), PLAYBACK_SECRET: 'p'.repeat(40), REDIS_PREFIX: `t${randomId()}`, HLS_HOST: 'tv.example:8080', RTMP_HOST: 'in.example', DATA_DIR: testDir('api'), ...o.env },
     'api',
   );
   const log = silentLog();

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import { freePort } from '../local/processes.js';
-import { hashPassword } from '../users/service.js';
+import { hashPassword } from '../auth/passwords.js';
 import { randomId, spawnRole, startTestNginx, testDatabase, testDir, testEnv, waitFor, type RoleProc } from './harness.js';
 
 interface Tap {

@@ -18,8 +18,10 @@ export interface WsClient {
 
 let seq = 0;
 
-export async function connectWs(url: string, o: { token?: string; headers?: Record<string, string> } = {}): Promise<WsClient> {
-  const ws = new WebSocket(o.token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(o.token)}` : url, { headers: o.headers });
+/** `token`: sent as Authorization: Bearer (non-browser clients); `ticket`: as ?ticket= (browsers). */
+export async function connectWs(url: string, o: { token?: string; ticket?: string; headers?: Record<string, string> } = {}): Promise<WsClient> {
+  const target = o.ticket ? `${url}${url.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(o.ticket)}` : url;
+  const ws = new WebSocket(target, { headers: { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...o.headers } });
   const frames: Frame[] = [];
   const waiters = new Set<() => void>();
   ws.on('message', (data) => {

@@ -1,7 +1,6 @@
 // User administration endpoints: list, get, update, role, one-time set-password tokens, bulk import.
 import { z } from 'zod';
 import { assertMay } from '../access.js';
-import type { AuthService } from '../auth/service.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, uuid } from '../http/schemas.js';
 import { IMPORT_MAX_ROWS } from './import.js';
@@ -64,8 +63,8 @@ const createdKey = z
   });
 const cursorParts = [createdKey, uuid('cursor')] as const;
 
-export function userEndpoints(deps: { users: UsersService; auth: AuthService }): Endpoint[] {
-  const { users, auth } = deps;
+export function userEndpoints(deps: { users: UsersService }): Endpoint[] {
+  const { users } = deps;
   return [
     endpoint({
       method: 'get', path: '/users', action: 'users.list', tag: 'users',
@@ -93,13 +92,14 @@ export function userEndpoints(deps: { users: UsersService; auth: AuthService }):
       summary: 'Change a user’s name, email, password or role',
       description:
         'Changing your own password needs `currentPassword` and signs out your other devices; an admin setting ' +
-        "someone else's password signs out all of theirs. Only admins may send `role`, and the last admin cannot be demoted.",
+        "someone else's password signs out all of theirs. Only admins may send `role`, and the last admin cannot be demoted. " +
+        'A new password is hashed in the shared argon2 queue: 429 `rate_limited` while it is full.',
       params: idParams,
       body: updateBody,
-      answers: { 200: { description: 'The updated user.', schema: userDetailSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
+      answers: { 200: { description: 'The updated user.', schema: userDetailSchema }, ...problems(400, 401, 403, 404, 409, 413, 415, 429) },
       async handle({ params, body, me, res }) {
         assertMay(me, 'users.update', { self: me.id === params.id });
-        res.json(detailView(await users.update({ me, id: params.id, patch: body, auth })));
+        res.json(detailView(await users.update({ me, id: params.id, patch: body })));
       },
     }),
     endpoint({
@@ -110,7 +110,7 @@ export function userEndpoints(deps: { users: UsersService; auth: AuthService }):
       body: roleBody,
       answers: { 200: { description: 'The updated user.', schema: userDetailSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
       async handle({ params, body, res }) {
-        res.json(detailView(await users.setRole({ id: params.id, role: body.role, auth })));
+        res.json(detailView(await users.setRole({ id: params.id, role: body.role })));
       },
     }),
     endpoint({
@@ -120,7 +120,7 @@ export function userEndpoints(deps: { users: UsersService; auth: AuthService }):
       params: idParams,
       answers: { 200: { description: 'The token, shown only here.', schema: z.object({ token: z.string(), expiresAt: isoDate }) }, ...problems(400, 401, 403, 404) },
       async handle({ params, res }) {
-        const { token, expiresAt } = await users.issuePasswordToken({ id: params.id, auth });
+        const { token, expiresAt } = await users.issuePasswordToken({ id: params.id });
         res.json({ token, expiresAt: expiresAt.toISOString() });
       },
     }),
@@ -141,7 +141,7 @@ export function userEndpoints(deps: { users: UsersService; auth: AuthService }):
       bodyLimit: '16mb',
       answers: { 200: { description: 'What happened to each row.', schema: importReportSchema }, ...problems(400, 401, 403, 413, 415) },
       async handle({ body, res }) {
-        res.json(await users.importUsers({ body, auth }));
+        res.json(await users.importUsers({ body }));
       },
     }),
   ];

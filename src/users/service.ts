@@ -1,11 +1,9 @@
-// Accounts: sign-in, the first admin, and user administration (list, update, roles, one-time
-// set-password tokens, bulk import). Passwords are hashed with argon2id.
-import argon2 from 'argon2';
+// Accounts: the first admin and user administration (list, update, roles, one-time set-password
+// tokens, bulk import). Password hashing, sign-in and device sessions belong to auth: this service
+// is handed the few hooks it needs at construction (it does not import auth; the composition root wires it).
 import type pg from 'pg';
-import type { AuthService } from '../auth/service.js';
-import { expireUnusedPasswordTokens } from '../auth/repo.js';
-import { withTransaction } from '../db/pool.js';
-import { badRequest, conflict, forbidden, notFound, unauthorized } from '../errors.js';
+import { withTransaction, type Db } from '../db/pool.js';
+import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Principal } from '../principal.js';
 import { completeImport, planImport, type ImportBody, type ImportResult } from './import.js';
@@ -13,9 +11,19 @@ import * as repo from './repo.js';
 
 export type { User, Role, UserDetail } from './repo.js';
 
-/** What user administration needs from the auth service (which is built after this one). */
-export type AuthHooks = Pick<AuthService, 'revokeAll' | 'userChanged' | 'issuePasswordTokens'>;
-
+/** What user administration needs from auth (the auth service provides all of it). */
+export interface AuthHooks {
+  hashPassword(password: string): Promise<string>;
+  verifyPassword(hash: string, password: string): Promise<boolean>;
+  /** Signs the user out everywhere except (optionally) one device. */
+  revokeAll(userId: string, exceptDeviceId: string | null): Promise<void>;
+  /** Tells every API node to look the user up again (role changed). */
+  userChanged(userId: string): Promise<void>;
+  /** New one-time set-password tokens, inside the caller's transaction. */
+  issuePasswordTokens(db: Db, userIds: string[]): Promise<string[]>;
+  /** Expires the user's unused set-password tokens and issues a new one, inside the caller's transaction. */
+  replacePasswordToken(db: Db, userId: string): Promise<string>;
+}
 
 export interface UserPatch {
   name?: string;
@@ -32,60 +40,43 @@ export interface ImportReport {
   results: ImportResult[];
 }
 
-// Verifying against this when the email is unknown keeps the answer time the same either way,
-// so login cannot tell which emails have accounts.
-let dummyHash: Promise<string> | null = null;
-
-export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, { type: argon2.argon2id });
-}
-
 export interface UsersService {
-  verifyLogin(email: string, password: string): Promise<repo.User>;
   /** The user, or 404. */
   get(id: string): Promise<repo.User>;
-  /** Creates ADMIN_EMAIL as admin when no admin exists yet. Returns true when it did. */
-  ensureAdmin(email: string, password: string): Promise<boolean>;
   /** Newest first; `after` is the (created_at to the microsecond, id) of the previous page's last row. */
   list(o: { q?: string; role?: repo.Role; limit: number; after?: { createdKey: string; id: string } }): Promise<(repo.UserDetail & { createdKey: string })[]>;
   /** The user with hasPassword, or 404. */
   detail(id: string): Promise<repo.UserDetail>;
   /** PUT /users/:id; the caller's right to touch this user is checked by the route. */
-  update(o: { me: Principal; id: string; patch: UserPatch; auth: AuthHooks }): Promise<repo.UserDetail>;
-  setRole(o: { id: string; role: repo.Role; auth: AuthHooks }): Promise<repo.UserDetail>;
+  update(o: { me: Principal; id: string; patch: UserPatch }): Promise<repo.UserDetail>;
+  setRole(o: { id: string; role: repo.Role }): Promise<repo.UserDetail>;
   /** Replaces the user's unused set-password tokens with a new one. */
-  issuePasswordToken(o: { id: string; auth: AuthHooks }): Promise<{ token: string; expiresAt: Date }>;
-  importUsers(o: { body: ImportBody; auth: AuthHooks }): Promise<ImportReport>;
+  issuePasswordToken(o: { id: string }): Promise<{ token: string; expiresAt: Date }>;
+  importUsers(o: { body: ImportBody }): Promise<ImportReport>;
 }
 
 const INSERT_BATCH = 5000;
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock, serialization failure
 const pgCode = (err: unknown) => (err as { code?: string }).code;
 
-export function createUsersService(deps: { db: pg.Pool; log: Log }): UsersService {
+/** Creates ADMIN_EMAIL as admin when no admin exists yet (the migrate role). Returns true when it did. */
+export async function ensureAdmin(o: { db: pg.Pool; log: Log; hashPassword: AuthHooks['hashPassword']; email: string; password: string }): Promise<boolean> {
+  if ((await repo.countAdmins(o.db)) > 0) return false;
+  const existing = await repo.findUserForLogin(o.db, o.email);
+  const hash = await o.hashPassword(o.password);
+  if (existing) await repo.setUserRoleAndPassword(o.db, existing.id, 'admin', hash);
+  else await repo.insertUser(o.db, { email: o.email, name: 'Administrator', role: 'admin', passwordHash: hash });
+  o.log.info('Created the first admin account from ADMIN_EMAIL.');
+  return true;
+}
+
+export function createUsersService(deps: { db: pg.Pool; log: Log; auth: AuthHooks }): UsersService {
+  const { auth } = deps;
   return {
-    async verifyLogin(email, password) {
-      const user = await repo.findUserForLogin(deps.db, email);
-      dummyHash ??= hashPassword('onair-timing-equaliser');
-      const hash = user?.passwordHash ?? (await dummyHash);
-      const ok = await argon2.verify(hash, password).catch(() => false);
-      if (!user || !user.passwordHash || !ok) throw unauthorized('The email or password is not right.');
-      const { passwordHash: _omit, ...rest } = user;
-      return rest;
-    },
     async get(id) {
       const user = await repo.findUser(deps.db, id);
       if (!user) throw notFound('That user');
       return user;
-    },
-    async ensureAdmin(email, password) {
-      if ((await repo.countAdmins(deps.db)) > 0) return false;
-      const existing = await repo.findUserForLogin(deps.db, email);
-      const hash = await hashPassword(password);
-      if (existing) await repo.setUserRoleAndPassword(deps.db, existing.id, 'admin', hash);
-      else await repo.insertUser(deps.db, { email, name: 'Administrator', role: 'admin', passwordHash: hash });
-      deps.log.info('Created the first admin account from ADMIN_EMAIL.');
-      return true;
     },
 
     list: (o) => repo.listUsers(deps.db, o),
@@ -96,14 +87,14 @@ export function createUsersService(deps: { db: pg.Pool; log: Log }): UsersServic
       return user;
     },
 
-    async update({ me, id, patch, auth }) {
+    async update({ me, id, patch }) {
       const self = me.id === id;
       if (patch.role !== undefined && me.role !== 'admin') throw forbidden('You cannot change your own role.');
       if (patch.currentPassword !== undefined && patch.password === undefined) {
         throw fieldError('currentPassword', 'currentPassword is only needed together with a new password');
       }
-      if (patch.password !== undefined && self) await checkCurrentPassword(deps.db, id, patch.currentPassword);
-      const passwordHash = patch.password === undefined ? undefined : await hashPassword(patch.password);
+      if (patch.password !== undefined && self) await checkCurrentPassword({ db: deps.db, id, current: patch.currentPassword, verify: auth.verifyPassword });
+      const passwordHash = patch.password === undefined ? undefined : await auth.hashPassword(patch.password);
       const { user, roleChanged } = await withTransaction(deps.db, async (client) => {
         const before = patch.role === undefined ? undefined : await guardRoleChange(client, id, patch.role);
         const user = await repo
@@ -120,7 +111,7 @@ export function createUsersService(deps: { db: pg.Pool; log: Log }): UsersServic
       return user;
     },
 
-    async setRole({ id, role, auth }) {
+    async setRole({ id, role }) {
       const { user, before } = await withTransaction(deps.db, async (client) => {
         const before = await guardRoleChange(client, id, role);
         const user = await repo.updateUser(client, id, { role });
@@ -131,17 +122,16 @@ export function createUsersService(deps: { db: pg.Pool; log: Log }): UsersServic
       return user;
     },
 
-    async issuePasswordToken({ id, auth }) {
+    async issuePasswordToken({ id }) {
       return withTransaction(deps.db, async (client) => {
         if (!(await repo.lockUserRole(client, id))) throw notFound('That user');
-        await expireUnusedPasswordTokens(client, id);
-        const [token] = await auth.issuePasswordTokens(client, [id]);
+        const token = await auth.replacePasswordToken(client, id);
         const expiresAt = await repo.findPasswordTokenExpiry(client, id);
-        return { token: token!, expiresAt: expiresAt! };
+        return { token, expiresAt: expiresAt! };
       });
     },
 
-    async importUsers({ body, auth }) {
+    async importUsers({ body }) {
       const plan = planImport(body);
       // One order for every import, so two imports of overlapping files cannot deadlock.
       const rows = [...plan.candidates].sort((a, b) => cmp(a.email.toLowerCase(), b.email.toLowerCase()));
@@ -167,11 +157,11 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 const fieldError = (field: string, message: string) => badRequest(message.charAt(0).toUpperCase() + message.slice(1) + '.', { errors: [{ field: `body.${field}`, message }] });
 
-async function checkCurrentPassword(db: pg.Pool, id: string, current: string | undefined): Promise<void> {
-  if (current === undefined) throw fieldError('currentPassword', 'currentPassword is required to change your own password');
-  const hash = await repo.findPasswordHash(db, id);
+async function checkCurrentPassword(o: { db: pg.Pool; id: string; current: string | undefined; verify: AuthHooks['verifyPassword'] }): Promise<void> {
+  if (o.current === undefined) throw fieldError('currentPassword', 'currentPassword is required to change your own password');
+  const hash = await repo.findPasswordHash(o.db, o.id);
   if (hash === undefined) throw notFound('That user');
-  const ok = hash !== null && (await argon2.verify(hash, current).catch(() => false));
+  const ok = hash !== null && (await o.verify(hash, o.current));
   if (!ok) throw fieldError('currentPassword', 'currentPassword is not right');
 }
 

@@ -139,10 +139,9 @@ t.test('PATCH role takes effect at once; the last admin cannot be demoted', asyn
   // two demotions at once (below the HTTP role check, which could refuse the second caller first):
   // the admin rows are locked, so one of them must stay admin
   const second = await user('admin');
-  const hooks = api.deps.auth;
   const outcomes = await Promise.allSettled([
-    api.deps.users.setRole({ id: second.id, role: 'attendee', auth: hooks }),
-    api.deps.users.setRole({ id: admin.id, role: 'attendee', auth: hooks }),
+    api.deps.users.setRole({ id: second.id, role: 'attendee' }),
+    api.deps.users.setRole({ id: admin.id, role: 'attendee' }),
   ]);
   t.same(outcomes.map((o) => o.status).sort(), ['fulfilled', 'rejected']);
   const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
@@ -150,7 +149,7 @@ t.test('PATCH role takes effect at once; the last admin cannot be demoted', asyn
   t.equal(Number((await pool.query(`SELECT count(*) FROM users WHERE role = 'admin'`)).rows[0].count), 1);
   if (outcomes[1]!.status === 'fulfilled') {
     // the first admin was demoted; put things back for the next tests
-    await api.deps.users.setRole({ id: admin.id, role: 'admin', auth: hooks });
+    await api.deps.users.setRole({ id: admin.id, role: 'admin' });
   }
 
   for (const body of [{}, { role: 'owner' }, { role: 'admin', extra: 1 }]) {
@@ -180,7 +179,7 @@ t.test('password token: set a password, sign in, the token is single-use and rep
 });
 
 t.test('answers match their documented schemas; the OpenAPI document lists the endpoints', async (t) => {
-  const endpoints = userEndpoints({ users: api.deps.users, auth: api.deps.auth });
+  const endpoints = userEndpoints({ users: api.deps.users });
   const schemaOf = (method: string, path: string) => endpoints.find((e) => e.method === method && e.path === path)!.answers[200]!.schema!;
   const u = await user('speaker');
   const answers: [string, string, Awaited<ReturnType<typeof call>>][] = [

@@ -17,10 +17,13 @@ import type { PollsService } from '../../polls/service.js';
 import { analyticsEndpoints } from '../../analytics/routes.js';
 import type { AnalyticsService } from '../../analytics/service.js';
 import type { Collector } from '../../analytics/collector.js';
+import type { PlaybackGate } from '../../analytics/playback-gate.js';
 import { qnaEndpoints } from '../../qna/routes.js';
 import type { QuestionsService } from '../../qna/service.js';
 import type { Hub } from '../../realtime/hub.js';
 import type { Rooms } from '../../realtime/rooms.js';
+import { realtimeEndpoints } from '../../realtime/routes.js';
+import type { Tickets } from '../../realtime/tickets.js';
 import type { AuthService } from '../../auth/service.js';
 import type { Config } from '../../config.js';
 import { eventEndpoints } from '../../events/routes.js';
@@ -50,6 +53,8 @@ export interface AppDeps {
   /** This node's WebSocket rooms and the cross-node fan-out every engagement service publishes through. */
   rooms: Rooms;
   hub: Hub;
+  /** Single-use WebSocket tickets (Redis, shared by every node). */
+  tickets: Tickets;
   chat: ChatService;
   /** Bans and mutes: who may take part in an event now (chat, polls, Q&A, rooms, playback, heartbeats). */
   moderation: ModerationService;
@@ -58,6 +63,8 @@ export interface AppDeps {
   analytics: AnalyticsService;
   /** This node's batcher of viewer lines (nginx's over UDP, heartbeats) into Redis. */
   viewerLines: Collector & { listen(port: number, host: string, key: Buffer): Promise<void> };
+  /** Which viewer URLs nginx serves now (null with PLAYBACK_TOKENS=off). */
+  playbackGate: PlaybackGate | null;
   /** This process's registry; /metrics is served when it is here and INTERNAL_API_KEY is set. */
   metrics?: Metrics<'api'>;
 }
@@ -114,8 +121,9 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
   const list: Endpoint[] = [
     ...systemEndpoints(deps, () => (cached ??= openApiDocument(list, { version: VERSION }))),
     ...authEndpoints({ auth: deps.auth, users: deps.users }),
-    ...userEndpoints({ users: deps.users, auth: deps.auth }),
-    ...eventEndpoints({ events: deps.events, config: deps.config }),
+    ...realtimeEndpoints({ tickets: deps.tickets }),
+    ...userEndpoints({ users: deps.users }),
+    ...eventEndpoints({ events: deps.events, config: deps.config, moderation: deps.moderation }),
     ...streamEndpoints({ streams: deps.streams, config: deps.config }),
     ...chatEndpoints({ chat: deps.chat }),
     ...moderationEndpoints({ moderation: deps.moderation }),

@@ -3,10 +3,12 @@
 import type pg from 'pg';
 import { createCollector } from '../../analytics/collector.js';
 import { createLineSessions } from '../../analytics/line-sessions.js';
+import { createPlaybackGate } from '../../analytics/playback-gate.js';
 import { createAnalyticsService } from '../../analytics/service.js';
 import { createSignals } from '../../analytics/signals.js';
 import { createAuthService } from '../../auth/service.js';
-import { createLoginThrottle } from '../../auth/throttle.js';
+import { createPasswordHasher } from '../../auth/passwords.js';
+import { createAuthThrottle } from '../../auth/throttle.js';
 import type { Config } from '../../config.js';
 import { createChatService } from '../../chat/service.js';
 import { createEventsService } from '../../events/service.js';
@@ -15,6 +17,7 @@ import { createPollsService } from '../../polls/service.js';
 import { createQuestionsService } from '../../qna/service.js';
 import { createHub } from '../../realtime/hub.js';
 import { createRooms } from '../../realtime/rooms.js';
+import { createTickets } from '../../realtime/tickets.js';
 import type { Log } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
 import type { Bus } from '../../redis/bus.js';
@@ -28,9 +31,13 @@ import { createTokenService } from '../../http/auth.js';
 /** One per process: the rooms and hub here are the node's WebSocket state. */
 export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis: Redis; bus: Bus; metrics?: Metrics<'api'> }): AppDeps {
   const { config, log, db, redis, bus, metrics } = o;
-  const users = createUsersService({ db, log });
   const tokens = createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds });
-  const throttle = createLoginThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
+  const throttle = createAuthThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
+  const passwords = createPasswordHasher(config.passwords);
+  if (config.passwords.cost === 'test') log.warn('PASSWORD_HASH_COST=test: passwords are hashed at the cheap test cost. Never use it outside the test suite.');
+  // auth owns passwords and sessions; users gets the hooks it needs from it (users does not import auth)
+  const auth = createAuthService({ db, bus, log, tokens, throttle, passwords });
+  const users = createUsersService({ db, log, auth });
   const streams = createStreamsService({
     db,
     bus,
@@ -38,10 +45,13 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     defaultProfile: config.profile,
     profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
   });
-  const events = createEventsService({ db, bus, log, config });
+  // which viewer URLs nginx serves now: marker files in the media dir, brought in line at once after
+  // a session is written or a ban changes (bin/api.ts also runs it on a timer)
+  const playbackGate = config.playbackTokens ? createPlaybackGate({ db, mediaDir: config.mediaDir, ...config.playbackWindow, log }) : null;
+  const events = createEventsService({ db, bus, log, config, afterSessionChange: playbackGate?.refresh });
   const rooms = createRooms({ log, metrics: metrics?.metrics });
   const hub = createHub({ bus, rooms });
-  const moderation = createModerationService({ db, hub, events, log });
+  const moderation = createModerationService({ db, hub, events, log, onBanChange: playbackGate?.refresh });
   const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events, moderation };
   const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
   const viewerLines = createCollector({ sessions: createLineSessions({ db }), signals, bannedAmong: (pairs) => moderation.bannedAmong(pairs), log });
@@ -53,16 +63,18 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     redis,
     users,
     streams,
-    auth: createAuthService({ db, bus, log, tokens, throttle, users }),
+    auth,
     events,
     rooms,
     hub,
+    tickets: createTickets({ redis, prefix: config.redisPrefix }),
     chat: createChatService(engagement),
     moderation,
     polls: createPollsService(engagement),
     qna: createQuestionsService(engagement),
     analytics: createAnalyticsService({ db, redis, redisPrefix: config.redisPrefix, signals, collector: viewerLines, events, moderation }),
     viewerLines,
+    playbackGate,
     metrics,
   };
 }

@@ -13,6 +13,7 @@ export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; n
     log: deps.log,
     bus: o.bus,
     auth: deps.auth,
+    tickets: deps.tickets,
     users: deps.users,
     events: deps.events,
     moderation: deps.moderation,

@@ -1,0 +1,62 @@
+// docker-compose.yml: each role's service gets exactly the secrets its role uses, each gets enough
+// for its configuration to load, and Redis needs a password. (`docker-compose config` validates
+// the file itself; there is no engine here to run it.)
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { parse } from 'yaml';
+import { loadConfig, type Role } from '../config.js';
+import { APP_ROOT } from '../paths.js';
+
+type Service = { command?: string[] | string; environment?: Record<string, string>; env_file?: unknown };
+const compose = parse(readFileSync(path.join(APP_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+const services = compose.services;
+
+const SECRETS = ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET', 'INTERNAL_API_KEY', 'PLAYBACK_SECRET', 'ADMIN_PASSWORD', 'DB_PASSWORD', 'REDIS_PASSWORD', 'POSTGRES_PASSWORD'];
+// what each role reads (src/bin/<role>.ts and src/config.ts): the API signs tokens (JWT), signs
+// playback URLs and takes viewer lines (playback secret) and serves /metrics (internal key);
+// ingest and worker check the internal pull key and serve /metrics; migrate creates the admin;
+// nginx checks playback tokens
+const NEEDS: Record<string, string[]> = {
+  migrate: ['ADMIN_PASSWORD', 'DATABASE_URL'],
+  ingest: ['DATABASE_URL', 'INTERNAL_API_KEY', 'REDIS_URL'],
+  worker: ['DATABASE_URL', 'INTERNAL_API_KEY', 'REDIS_URL'],
+  api: ['DATABASE_URL', 'INTERNAL_API_KEY', 'JWT_SECRET', 'PLAYBACK_SECRET', 'REDIS_URL'],
+  nginx: ['PLAYBACK_SECRET'],
+};
+
+/** The environment a container would get, with ${VAR:?…} filled with a value of a valid shape. */
+function resolved(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{(\w+)(?::-([^}]*)|:\?[^}]*)?\}/g, (_m, name: string, dflt?: string) => dflt ?? `${name.toLowerCase()}_${'x'.repeat(40)}`)]),
+  );
+}
+
+t.test('every role service gets exactly the secrets its role uses', async (t) => {
+  for (const [role, needs] of Object.entries(NEEDS)) {
+    const s = services[role];
+    t.ok(s, `${role} is a service`);
+    t.notOk(s?.env_file, `${role}: no env_file (it would hand over every variable)`);
+    const secrets = Object.keys(s?.environment ?? {}).filter((k) => SECRETS.includes(k)).sort();
+    t.same(secrets, needs, `${role}: ${secrets.join(', ')}`);
+  }
+});
+
+t.test("each role's configuration loads from what compose gives it", async (t) => {
+  for (const role of Object.keys(NEEDS) as Role[]) {
+    const env = resolved(services[role]!.environment ?? {});
+    t.doesNotThrow(() => loadConfig(env, role), `${role} starts with its own environment`);
+  }
+  t.throws(() => loadConfig(resolved(services.ingest!.environment ?? {}), 'api'), /JWT_SECRET is required/, 'and the check has teeth: ingest’s environment would not do for the api');
+});
+
+t.test('Redis needs a password, and every Redis user sends it', async (t) => {
+  const redis = services.redis!;
+  const command = [redis.command ?? []].flat().join(' ');
+  t.match(command, /requirepass/, 'the server is started with requirepass');
+  t.notMatch(command, /requirepass \S*\$\{/, 'with the password kept out of its argv (read from the environment inside the container)');
+  t.match(redis.environment?.REDIS_PASSWORD, /^\$\{REDIS_PASSWORD:\?/, 'REDIS_PASSWORD is required');
+  for (const role of ['ingest', 'worker', 'api']) t.match(services[role]!.environment?.REDIS_URL, /^redis:\/\/:\$\{REDIS_PASSWORD:\?[^}]*\}@redis:6379$/, `${role} connects with the password`);
+  t.same(Object.keys(redis.environment ?? {}).filter((k) => SECRETS.includes(k)), ['REDIS_PASSWORD'], 'redis gets no other secret');
+  t.same(Object.keys(services.postgres!.environment ?? {}).filter((k) => SECRETS.includes(k)), ['POSTGRES_PASSWORD'], 'postgres gets only its own');
+});
