@@ -154,3 +154,35 @@ t.test('log rotation: 50 MiB × 5 files unless told', async (t) => {
   t.match(err.message, /LOG_MAX_BYTES must be a whole number from 1024/);
   t.match(err.message, /LOG_FILES must be a whole number from 1 to 100/);
 });
+
+t.test('RTMP connection caps: defaults, overrides, and an order that makes sense', async (t) => {
+  t.same(loadConfig(base, 'ingest').rtmpCaps, { maxConnections: 1000, maxConnectionsPerIp: 50, maxPending: 200, maxPendingPerIp: 10 });
+  const c = loadConfig({ ...base, RTMP_MAX_CONNECTIONS: '20', RTMP_MAX_CONNECTIONS_PER_IP: '5', RTMP_MAX_PENDING: '8', RTMP_MAX_PENDING_PER_IP: '2' }, 'ingest');
+  t.same(c.rtmpCaps, { maxConnections: 20, maxConnectionsPerIp: 5, maxPending: 8, maxPendingPerIp: 2 });
+  const err = t.throws(() => loadConfig({ ...base, RTMP_MAX_CONNECTIONS: '10', RTMP_MAX_CONNECTIONS_PER_IP: '0', RTMP_MAX_PENDING: '11', RTMP_MAX_PENDING_PER_IP: 'many' }, 'ingest')) as ConfigError;
+  t.match(err.message, /RTMP_MAX_CONNECTIONS_PER_IP must be a whole number from 1 to 1000000, but it is "0"/);
+  t.match(err.message, /RTMP_MAX_PENDING_PER_IP must be a whole number/);
+  t.match(err.message, /RTMP_MAX_PENDING \(11\) must not be above RTMP_MAX_CONNECTIONS \(10\)/);
+  t.throws(() => loadConfig({ ...base, RTMP_MAX_CONNECTIONS_PER_IP: '5', RTMP_MAX_PENDING_PER_IP: '6' }, 'ingest'), /RTMP_MAX_PENDING_PER_IP \(6\) must not be above RTMP_MAX_CONNECTIONS_PER_IP \(5\)/);
+});
+
+t.test('children such as ffmpeg get PATH and the locale, and none of the secrets', async (t) => {
+  const c = loadConfig({ ...base, PATH: '/opt/ff/bin:/usr/bin', LANG: 'C.UTF-8', HOME: '/root', AWS_SECRET_ACCESS_KEY: 'aws' }, 'worker');
+  t.same(c.childEnv, { PATH: '/opt/ff/bin:/usr/bin', LANG: 'C.UTF-8' });
+  t.ok(Object.isFrozen(c.childEnv));
+  t.same(loadConfig({ DATABASE_URL: base.DATABASE_URL }, 'migrate').childEnv, { PATH: '/usr/local/bin:/usr/bin:/bin' }, 'a PATH even when none is set');
+});
+
+t.test('the ingests a worker may pull from: INGEST_PULL_HOSTS, by default INGEST_PULL_HOST', async (t) => {
+  t.same(loadConfig(base, 'worker').ingestPullHosts, ['127.0.0.1:1935']);
+  t.same(loadConfig({ ...base, INGEST_PULL_HOST: 'ingest', RTMP_PORT: '1940' }, 'worker').ingestPullHosts, ['ingest:1940']);
+  t.same(loadConfig({ ...base, INGEST_PULL_HOSTS: 'Ingest-A.example.com, 10.0.0.7:1936,[fd00::7]:1935, ::1' }, 'worker').ingestPullHosts, [
+    'ingest-a.example.com:1935',
+    '10.0.0.7:1936',
+    '[fd00::7]:1935',
+    '[::1]:1935',
+  ]);
+  const err = t.throws(() => loadConfig({ ...base, INGEST_PULL_HOSTS: 'rtmp://x/live,ok,h:99999,a b' }, 'worker')) as ConfigError;
+  t.equal(err.problems.length, 3);
+  t.match(err.message, /INGEST_PULL_HOSTS entry "rtmp:\/\/x\/live" must be a host name/);
+});

@@ -28,6 +28,8 @@ export interface Config {
   httpPort: number; // nginx: HLS, /api, /ws
   rtmpPort: number;
   rtmps: { port: number; cert: string; key: string } | null;
+  /** ingest: caps on RTMP connections, in all and per remote address, and on those not yet publishing. */
+  rtmpCaps: { maxConnections: number; maxConnectionsPerIp: number; maxPending: number; maxPendingPerIp: number };
   rtmpHost: string; // what broadcasters are told to connect to
   hlsHost: string; // host[:port] viewers fetch HLS from
   publicScheme: 'http' | 'https';
@@ -36,6 +38,13 @@ export interface Config {
   profile: string;
   profilesDir: string;
   ingestPullHost: string; // how workers reach this ingest's RTMP port for the internal pull
+  /** worker: the ingests a job's pull URL may name, as lowercase "host:port" (INGEST_PULL_HOSTS). */
+  ingestPullHosts: string[];
+  /**
+   * The whole environment of a child such as ffmpeg: PATH and the locale, never this process's
+   * secrets (DATABASE_URL, REDIS_URL, JWT_SECRET, INTERNAL_API_KEY, PLAYBACK_SECRET …).
+   */
+  childEnv: Readonly<Record<string, string>>;
   workerConcurrency: number;
   apiUpstreams: string[]; // nginx upstreams for /api and /ws
   adminEmail: string | null;
@@ -170,6 +179,22 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     else rtmps = { port: int('RTMPS_PORT', 1936, 1, 65535), cert: path.resolve(cwd, cert), key: path.resolve(cwd, key) };
   }
 
+  const rtmpCaps = {
+    maxConnections: int('RTMP_MAX_CONNECTIONS', 1000, 1, 1_000_000),
+    maxConnectionsPerIp: int('RTMP_MAX_CONNECTIONS_PER_IP', 50, 1, 1_000_000),
+    maxPending: int('RTMP_MAX_PENDING', 200, 1, 1_000_000),
+    maxPendingPerIp: int('RTMP_MAX_PENDING_PER_IP', 10, 1, 1_000_000),
+  };
+  const capOrder: [keyof typeof rtmpCaps, string, keyof typeof rtmpCaps, string][] = [
+    ['maxConnectionsPerIp', 'RTMP_MAX_CONNECTIONS_PER_IP', 'maxConnections', 'RTMP_MAX_CONNECTIONS'],
+    ['maxPending', 'RTMP_MAX_PENDING', 'maxConnections', 'RTMP_MAX_CONNECTIONS'],
+    ['maxPendingPerIp', 'RTMP_MAX_PENDING_PER_IP', 'maxPending', 'RTMP_MAX_PENDING'],
+    ['maxPendingPerIp', 'RTMP_MAX_PENDING_PER_IP', 'maxConnectionsPerIp', 'RTMP_MAX_CONNECTIONS_PER_IP'],
+  ];
+  for (const [small, smallName, big, bigName] of capOrder) {
+    if (rtmpCaps[small] > rtmpCaps[big]) problems.push(`${smallName} (${rtmpCaps[small]}) must not be above ${bigName} (${rtmpCaps[big]}).`);
+  }
+
   const redisPrefix = str('REDIS_PREFIX', 'onair');
   if (!/^[A-Za-z0-9_.-]{1,40}$/.test(redisPrefix)) {
     problems.push('REDIS_PREFIX may only hold letters, digits, "_", "." and "-" (at most 40).');
@@ -208,6 +233,20 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const rtmpHost = host('RTMP_HOST', 'localhost', false);
   const hlsHost = host('HLS_HOST', `localhost:${httpPort}`, true);
   const ingestPullHost = host('INGEST_PULL_HOST', '127.0.0.1', false);
+  // every ingest of the deployment (one per public IP) as workers reach it; a job naming any
+  // other host or port is refused: the worker never connects where a forged job points it
+  const ingestPullHosts: string[] = [];
+  for (const entry of str('INGEST_PULL_HOSTS', ingestPullHost).split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(\[[0-9a-fA-F:]+\]|[0-9a-fA-F]*:[0-9a-fA-F:]+|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(entry);
+    const bare = m?.[1] && !m[1].startsWith('[') && m[1].includes(':'); // an IPv6 address without brackets
+    const port = bare ? rtmpPort : Number(m?.[2] ?? rtmpPort);
+    if (!m || port < 1 || port > 65535) {
+      problems.push(`INGEST_PULL_HOSTS entry "${entry}" must be a host name or address with an optional :port (no scheme, no path).`);
+      continue;
+    }
+    const name = bare ? `[${m[1]}]` : m[1]!;
+    ingestPullHosts.push(`${name.toLowerCase()}:${port}`);
+  }
   const corsOrigin = str('CORS_ORIGIN', '*');
   for (const o of corsOrigin === '*' ? [] : corsOrigin.split(',').map((x) => x.trim())) {
     if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)) problems.push(`CORS_ORIGIN entry "${o}" must be * or an origin like https://example.com.`);
@@ -279,6 +318,9 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     problems.push(`MEDIA_DIR (or DATA_DIR) "${mediaDir}" may only hold letters, digits and _ . / @ + - (no spaces).`);
   }
 
+  const childEnv: Record<string, string> = { PATH: str('PATH', '/usr/local/bin:/usr/bin:/bin') };
+  for (const name of ['LANG', 'LC_ALL']) if (env[name]?.trim()) childEnv[name] = env[name]!.trim();
+
   const config: Config = {
     role,
     instanceId: str('INSTANCE_ID', `${role}-${hostname()}-${process.pid}`),
@@ -298,6 +340,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     httpPort,
     rtmpPort,
     rtmps,
+    rtmpCaps,
     rtmpHost,
     hlsHost,
     publicScheme: publicScheme === 'https' ? 'https' : 'http',
@@ -306,6 +349,8 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     profile,
     profilesDir: path.resolve(cwd, str('PROFILES_DIR', PROFILES_DIR)),
     ingestPullHost,
+    ingestPullHosts,
+    childEnv: Object.freeze(childEnv),
     workerConcurrency: int('WORKER_CONCURRENCY', 2, 1, 64),
     apiUpstreams: upstreams,
     adminEmail,

@@ -37,6 +37,19 @@ export interface IngestMetrics {
   receivedBytes: Counter;
   publishesAccepted: Counter;
   publishesRefused: Counter<'reason'>;
+  /** Where the connection and stream-path gauges read their counts from at scrape time. */
+  readConnections(read: () => IngestConnectionCounts): void;
+  /** Connections refused at accept, by the cap that refused them. */
+  connectionsRefused: Counter<'cap'>;
+}
+
+export interface IngestConnectionCounts {
+  /** Open RTMP/RTMPS connections. */
+  connections: number;
+  /** Of those, connections that have not published (or been allowed to pull) yet. */
+  pending: number;
+  /** Stream paths the RTMP server holds an entry for (live streams and their internal aliases). */
+  paths: number;
 }
 
 export interface FfmpegSample {
@@ -127,11 +140,47 @@ function ingestMetrics(registers: Registry[]): IngestMetrics {
     registers,
   });
   for (const reason of REFUSAL_REASONS) refused.inc({ reason }, 0); // every reason shows, at 0
+  let readCounts = (): IngestConnectionCounts => ({ connections: 0, pending: 0, paths: 0 });
+  new Gauge({
+    name: 'onair_ingest_pending_connections',
+    help: 'RTMP/RTMPS connections on this ingest that have not published (or been allowed to pull) yet.',
+    registers,
+    collect() {
+      this.set(readCounts().pending);
+    },
+  });
+  const capRefusals = new Counter({
+    name: 'onair_ingest_connections_refused_total',
+    help: 'RTMP/RTMPS connections refused at accept, by the cap that refused them (RTMP_MAX_*).',
+    labelNames: ['cap'] as const,
+    registers,
+  });
+  for (const cap of ['connections', 'connections_per_ip', 'pending', 'pending_per_ip']) capRefusals.inc({ cap }, 0);
+  new Gauge({
+    name: 'onair_ingest_connections',
+    help: 'Open RTMP/RTMPS connections on this ingest, whatever they are doing.',
+    registers,
+    collect() {
+      this.set(readCounts().connections);
+    },
+  });
+  new Gauge({
+    name: 'onair_ingest_paths',
+    help: 'Stream paths the RTMP server keeps an entry for: a live publish has two (its key path and its internal alias); anything else is a leak.',
+    registers,
+    collect() {
+      this.set(readCounts().paths);
+    },
+  });
   return {
     publishers: new Gauge({ name: 'onair_ingest_publishers', help: 'Publishers currently accepted and connected on this ingest.', registers }),
     receivedBytes: new Counter({ name: 'onair_ingest_received_bytes_total', help: 'Bytes received on RTMP/RTMPS connections.', registers }),
     publishesAccepted: new Counter({ name: 'onair_ingest_publishes_accepted_total', help: 'Publishes whose stream key was accepted.', registers }),
     publishesRefused: refused,
+    readConnections(read) {
+      readCounts = read;
+    },
+    connectionsRefused: capRefusals,
   };
 }
 

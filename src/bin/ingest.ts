@@ -39,7 +39,7 @@ await runRole('ingest', async ({ config, log, onShutdown }) => {
     segmentSeconds: (name) => loadProfile(config.profilesDir, name).then((p) => p.segmentSeconds),
   });
   const metrics = createMetrics('ingest');
-  const ingest = createRtmpIngest({ core: streams, log, port: config.rtmpPort, rtmps: config.rtmps, internalApiKey: config.internalApiKey, metrics: metrics.metrics });
+  const ingest = createRtmpIngest({ core: streams, log, port: config.rtmpPort, rtmps: config.rtmps, internalApiKey: config.internalApiKey, caps: config.rtmpCaps, metrics: metrics.metrics });
   await bus.subscribe('stream.key-regenerated', ({ streamId }) => {
     if (ingest.disconnectStream(streamId, 'key_regenerated') > 0) log.info({ streamId }, 'Dropped the publisher of a stream whose key was regenerated.');
   });

@@ -32,6 +32,8 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     profilesDir: config.profilesDir,
     redisPrefix: config.redisPrefix,
     internalApiKey: config.internalApiKey,
+    childEnv: config.childEnv,
+    pullHosts: config.ingestPullHosts,
     metrics: metrics.metrics,
   });
   const worker = new Worker(TRANSCODE_QUEUE, handler, {

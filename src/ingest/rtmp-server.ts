@@ -7,12 +7,17 @@
 //  - `session.close()` is a half-close: refusals destroy the socket;
 //  - media reaches subscribers before an async key check: only internal, signed pulls may play,
 //    and they can only attach after the key check passed (through an alias path);
-//  - its logger prints stream paths (which hold the key): routed to ours, redacted.
+//  - its logger prints stream paths (which hold the key): routed to ours, redacted;
+//  - it keeps a stream-path entry per publish/play command but releases one per connection: one
+//    command per connection;
+//  - no cap on connections: capped at accept, in all and per address, and the same for
+//    connections that have not published yet.
 import type { Socket } from 'node:net';
 import NodeMediaServer from 'node-media-server';
 import Context from 'node-media-server/src/core/context.js';
 import nmsLogger from 'node-media-server/src/core/logger.js';
 import { parseH264Sps } from 'node-media-server/src/protocol/sps_info.js';
+import { rateSampler } from 'node-media-server/src/core/rate_sampler.js';
 import { PublishRefused } from '../errors.js';
 import { redactText, type Log } from '../log.js';
 import type { IngestMetrics } from '../metrics.js';
@@ -20,6 +25,10 @@ import { verifyPullSignature } from '../streams/keys.js';
 import type { IngestCore } from '../streams/service.js';
 import type { PublishGrant, SourceInfo } from '../streams/types.js';
 import { toSourceInfo } from './flv-headers.js';
+import { takeOverAccept } from './accept.js';
+import { CAP_SETTINGS, createConnectionGate, type CapName, type ConnectionCaps, type Ticket } from './connection-gate.js';
+import { createLogThrottle } from './log-throttle.js';
+import { redactNmsMessage } from './nms-redact.js';
 
 export const IDLE_LIMIT_MS = 10_000; // a publisher silent this long is dropped
 const PUBLISH_DEADLINE_MS = 10_000; // a connection must publish or play within this
@@ -37,6 +46,8 @@ export interface IngestServer {
   /** Drops the publisher of a stream (key regenerated). Returns how many were dropped. */
   disconnectStream(streamId: string, reason: string): number;
   publisherCount(): number;
+  /** Stream paths node-media-server holds an entry for: two per live publish (key path, alias). */
+  pathCount(): number;
 }
 
 interface Publisher {
@@ -62,18 +73,26 @@ export function createRtmpIngest(deps: {
   port: number;
   rtmps: { port: number; cert: string; key: string } | null;
   internalApiKey: string;
+  caps: ConnectionCaps;
   metrics?: IngestMetrics;
 }): IngestServer {
   const { core, metrics } = deps;
   const log = deps.log.child({ component: 'rtmp' });
   const publishers = new Map<string, Publisher>(); // by node-media-server session id
   const tracked = new Set<Tracked>();
+  const gate = createConnectionGate(deps.caps);
+  // lines a stranger can cause: a few at once, then one per 10 s per kind, with a count of the rest
+  const throttle = createLogThrottle({ burst: 5, everyMs: 10_000 });
 
   const routeNmsLog = (message: string, level = 'info') => {
+    if (level !== 'error' && level !== 'warn' && !log.isLevelEnabled('debug')) return; // no redaction for nothing
+    // its errors (a port already in use, just before it exits) must reach the operator; most
+    // are about a client's bad input, though, so a flood of them is thinned out
+    const dropped = level === 'error' || level === 'warn' ? throttle.take('nms') : 0;
+    if (dropped === null) return;
     const text = redactNmsMessage(String(message));
-    // its errors (a port already in use, just before it exits) must reach the operator
-    if (level === 'error') log.error({ nmsLevel: level }, text);
-    else if (level === 'warn') log.warn({ nmsLevel: level }, text);
+    if (level === 'error') log.error({ nmsLevel: level, dropped }, text);
+    else if (level === 'warn') log.warn({ nmsLevel: level, dropped }, text);
     else log.debug({ nmsLevel: level }, text);
   };
   nmsLogger.log = routeNmsLog;
@@ -84,14 +103,26 @@ export function createRtmpIngest(deps: {
     // no http/https (its HTTP-FLV accepts POST as a publish), no webadmin, no record
   });
   nmsLogger.log = routeNmsLog; // its constructor resets the logger
+  rateSampler.stop(); // per-path byte rates for its HTTP API (not served here), sampled every second
+  metrics?.readConnections(() => ({ ...gate.counts(), paths: Context.broadcasts.size }));
 
   const destroy = (socket: Socket | undefined) => socket?.destroy();
 
   // ---- per-connection guards -------------------------------------------------------------
-  function guard(socket: Socket) {
+  function refuseConnection(ip: string, cap: CapName) {
+    metrics?.connectionsRefused.inc({ cap });
+    const dropped = throttle.take(`cap:${cap}`); // per cap: a flood on one address cannot hide the global cap biting
+    if (dropped === null) return;
+    const limit = `${CAP_SETTINGS[cap].name}=${deps.caps[CAP_SETTINGS[cap].key]}`;
+    const more = dropped > 0 ? ` ${dropped} more connections were refused since the last such line.` : '';
+    log.warn({ remote: ip, cap, dropped }, `Refused an RTMP connection from ${ip}: ${CAP_SETTINGS[cap].what} (${limit}).${more}`);
+  }
+
+  function guard(socket: Socket, ticket: Ticket) {
     let session: any = null;
     for (const s of Context.sessions.values()) if (s.socket === socket) session = s;
     if (!session?.rtmp) return destroy(socket);
+    session.onairTicket = ticket;
     const rtmp = session.rtmp;
     const parse = rtmp.parserData.bind(rtmp);
     const alloc = rtmp.packetAlloc.bind(rtmp);
@@ -117,10 +148,24 @@ export function createRtmpIngest(deps: {
       try {
         return parse(data);
       } catch (err) {
-        log.warn({ remote: socket.remoteAddress, err: redactText((err as Error).message) }, 'Malformed RTMP input; closing that connection.');
+        const dropped = throttle.take('malformed');
+        if (dropped !== null) log.warn({ remote: socket.remoteAddress, err: redactText((err as Error).message), dropped }, 'Malformed RTMP input; closing that connection.');
         socket.destroy();
         return null;
       }
+    };
+    // One publish or play per connection (an encoder sends one). node-media-server registers a
+    // broadcast for the path of every publish/play command and re-points the session at it, but
+    // releases only the session's last one when it closes: each extra command on a connection
+    // would leave a path entry (holding the whole session) behind. A name it finds unsafe gets no
+    // path at all, and only a half-close: both end the connection here.
+    const onCommand = rtmp.onConnectCallback;
+    let commanded = false;
+    rtmp.onConnectCallback = (req: unknown) => {
+      if (commanded) throw new Error('a second publish or play on one connection');
+      commanded = true;
+      onCommand(req);
+      if (!session.streamPath) throw new Error('a stream path with characters RTMP names may not hold');
     };
     // remember the first audio/video packets: codecs without a sequence header (e.g. Sorenson)
     // are only recognisable from them
@@ -159,6 +204,9 @@ export function createRtmpIngest(deps: {
 
   function watchdog() {
     const now = Date.now();
+    // belt and braces: a path whose broadcast has neither publisher nor subscriber serves nobody
+    // (node-media-server drops such entries itself when it notices; this catches what it misses)
+    for (const [path, b] of Context.broadcasts) if (b.publisher == null && b.subscribers.size === 0) Context.broadcasts.delete(path);
     for (const t of tracked) {
       countBytes(t);
       if (t.socket.bytesRead !== t.lastBytes) {
@@ -181,7 +229,9 @@ export function createRtmpIngest(deps: {
   // ---- publish ---------------------------------------------------------------------------
   function refuse(p: Publisher, err: unknown) {
     if (err instanceof PublishRefused) {
-      log.warn({ reason: err.reason, remote: p.session.socket.remoteAddress, streamId: p.grant?.streamId }, `Refused a publisher: ${err.message}`);
+      // anyone can make these by the thousand (a made-up key per connection): thinned out per reason
+      const dropped = throttle.take(`refused:${err.reason}`);
+      if (dropped !== null) log.warn({ reason: err.reason, remote: p.session.socket.remoteAddress, streamId: p.grant?.streamId, dropped }, `Refused a publisher: ${err.message}`);
     } else {
       log.error({ err, streamId: p.grant?.streamId }, 'Could not authorise a publisher; closing it.');
     }
@@ -213,6 +263,7 @@ export function createRtmpIngest(deps: {
       const grant = await core.authorizePublish({ streamKey: String(s.streamName), remoteAddress: s.socket.remoteAddress ?? null });
       p.grant = grant;
       if (p.closed) return void (await core.publishEnded(grant, p.endReason ?? 'publisher_left'));
+      s.onairTicket?.settle(); // published: no longer counts against the caps on pending connections
       log.info({ streamId: grant.streamId, publishSessionId: grant.publishSessionId, remote: s.socket.remoteAddress }, 'Publisher accepted.');
       metrics?.publishesAccepted.inc();
       metrics?.publishers.inc(); // onPublisherClosed takes it off (it sees the grant)
@@ -272,8 +323,11 @@ export function createRtmpIngest(deps: {
       verifyPullSignature(deps.internalApiKey, name, session.streamQuery?.sig) &&
       Context.broadcasts.get(session.streamPath)?.publisher != null;
     if (!ok) {
-      log.warn({ remote: session.socket?.remoteAddress }, 'Refused an RTMP player: only signed internal pulls may play.');
+      const dropped = throttle.take('player');
+      if (dropped !== null) log.warn({ remote: session.socket?.remoteAddress, dropped }, 'Refused an RTMP player: only signed internal pulls may play.');
       destroy(session.socket);
+    } else {
+      session.onairTicket?.settle();
     }
   });
 
@@ -282,9 +336,18 @@ export function createRtmpIngest(deps: {
 
   return {
     start() {
+      // caps are checked before node-media-server sees a connection: its accept handlers are taken over
+      takeOverAccept({
+        server: nms.rtmpServer,
+        gate,
+        onAdmitted: (socket, ticket) => {
+          nms.rtmpServer.handleRequest(socket);
+          guard(socket, ticket);
+        },
+        onRefused: refuseConnection,
+        handshakeDeadlineMs: PUBLISH_DEADLINE_MS,
+      });
       nms.rtmpServer.run();
-      nms.rtmpServer.tcpServer?.on('connection', guard);
-      nms.rtmpServer.tlsServer?.on('secureConnection', guard);
       watchdogTimer = setInterval(watchdog, 1_000);
       touchTimer = setInterval(() => {
         const live = [...publishers.values()].filter((p) => p.grant && !p.closed);
@@ -322,17 +385,8 @@ export function createRtmpIngest(deps: {
       return n;
     },
     publisherCount: () => publishers.size,
+    pathCount: () => Context.broadcasts.size,
   };
-}
-
-/**
- * node-media-server's messages name stream paths (/<app>/<key>) and `name=<key>` in many
- * shapes, whatever app was used: every path-like token and name/app value goes.
- */
-export function redactNmsMessage(message: string): string {
-  return redactText(message)
-    .replace(/\/[^\s/]+\/[^\s/,]+/g, '/[path]')
-    .replace(/\b(app|name|streamPath)=[^,\s]*/g, '$1=[redacted]');
 }
 
 /** The header parsers read whole FLV tags: give raw packet data an (unused) 11-byte tag header. */

@@ -9,6 +9,9 @@ export function newStreamKey(): string {
   return 'live_' + randomBytes(24).toString('base64url');
 }
 
+/** What newPlaybackId makes: it names a media directory, so anything else is refused before use. */
+export const PLAYBACK_ID_PATTERN = /^[a-z0-9]{20}$/;
+
 export function newPlaybackId(): string {
   // lowercase and digits only: easy to read aloud, safe in any URL or file name
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';

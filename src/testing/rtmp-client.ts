@@ -66,8 +66,9 @@ export interface RawRtmp {
   received(): number;
 }
 
-export async function connectRaw(port: number): Promise<RawRtmp> {
-  const socket = net.connect(port, '127.0.0.1');
+/** localAddress (e.g. 127.0.0.2: all of 127/8 is loopback) makes the ingest see another client address. */
+export async function connectRaw(port: number, o: { localAddress?: string } = {}): Promise<RawRtmp> {
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress: o.localAddress });
   socket.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
@@ -81,7 +82,12 @@ export async function connectRaw(port: number): Promise<RawRtmp> {
     if (buf.length < 4096) buf = Buffer.concat([buf, d]);
     for (const w of waiters.splice(0)) w();
   });
-  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+  const closed = new Promise<number>((resolve) =>
+    socket.once('close', () => {
+      resolve(Date.now());
+      for (const w of waiters.splice(0)) w(); // a handshake waiting for data learns it never comes
+    }),
+  );
   return {
     socket,
     closed,
@@ -111,5 +117,19 @@ export function publishCommands(o: { app: string; name: string; tcUrl?: string |
     command('connect', 1, connectObj),
     command('createStream', 2, null),
     chunked({ csid: 4, typeId: 20, streamId: 1, payload: Buffer.concat([amf0('publish'), amf0(3), amf0(null), amf0(o.name), amf0('live')]) }),
+  ]);
+}
+
+/**
+ * connect → createStream → several publish/play commands on one connection, in one write (a
+ * hostile client: an encoder sends one publish per connection).
+ */
+export function streamCommands(o: { app: string; commands: { kind: 'publish' | 'play'; name: string }[] }): Buffer {
+  return Buffer.concat([
+    command('connect', 1, { app: o.app, type: 'nonprivate', flashVer: 'FMLE/3.0', tcUrl: `rtmp://127.0.0.1/${o.app}` }),
+    command('createStream', 2, null),
+    ...o.commands.map((c, i) =>
+      chunked({ csid: 4, typeId: 20, streamId: 1, payload: Buffer.concat([amf0(c.kind), amf0(3 + i), amf0(null), amf0(c.name), ...(c.kind === 'publish' ? [amf0('live')] : [])]) }),
+    ),
   ]);
 }

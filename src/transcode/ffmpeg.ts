@@ -49,14 +49,18 @@ export function parseProgressBlock(lines: string[]): FfmpegProgress {
   };
 }
 
-export function spawnFfmpeg(opts: { args: string[]; onProgress?: (p: FfmpegProgress) => void; binary?: string }): FfmpegProcess {
+/**
+ * `env` is ffmpeg's whole environment (config.childEnv): it reads URLs a publisher influences, so
+ * it must hold none of the worker's secrets.
+ */
+export function spawnFfmpeg(opts: { args: string[]; env: Readonly<Record<string, string>>; onProgress?: (p: FfmpegProgress) => void; binary?: string }): FfmpegProcess {
   const binary = opts.binary ?? 'ffmpeg';
   // If the worker dies (even by SIGKILL) the kernel kills ffmpeg too: no orphan keeps writing
   // a stream that another worker is about to take over.
   const [cmd, argv] = existsSync(SETPRIV)
     ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', binary, ...opts.args]]
     : [binary, opts.args];
-  const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...opts.env } });
   const stderrTail: string[] = [];
 
   let errBuf = '';

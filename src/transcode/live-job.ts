@@ -22,6 +22,7 @@ import {
   writeMasterPlaylist,
 } from './hls-output.js';
 import { buildFfmpegArgs, masterPlaylist, planLadder, segmentTagFor } from './ladder.js';
+import { checkLiveJob } from './job-check.js';
 import { acquireLease, type Lease } from './lease.js';
 import { loadProfile, ProfileError } from './profiles.js';
 
@@ -42,6 +43,10 @@ export interface LiveJobDeps {
   profilesDir: string;
   redisPrefix: string;
   internalApiKey: string;
+  /** The ingests a job's pull URL may name ("host:port", config.ingestPullHosts). */
+  pullHosts: readonly string[];
+  /** ffmpeg's whole environment (config.childEnv): none of the worker's secrets. */
+  childEnv: Readonly<Record<string, string>>;
   ffmpegBinary?: string;
   metrics?: WorkerMetrics;
 }
@@ -52,7 +57,14 @@ type StopReason = 'cancelled' | 'publisher-gone' | 'lease-lost' | 'shutdown';
 
 export function createLiveJobHandler(deps: LiveJobDeps) {
   return async function handle(job: Job<LiveTranscodeJob>, token: string | undefined, signal?: AbortSignal): Promise<LiveJobOutcome> {
-    const d = job.data;
+    // Check what the job says before anything is touched: no query, directory or connection for
+    // a job that names a path, an id or a host it should not
+    const checked = checkLiveJob(job.data, { pullHosts: deps.pullHosts });
+    if (!checked.ok) {
+      deps.log.error({ jobId: String(job.id).slice(0, 100) }, `Refused a transcode job: ${checked.problem}.`);
+      throw new UnrecoverableError(`Refused: ${checked.problem}.`);
+    }
+    const d = checked.job;
     const log = deps.log.child({ jobId: job.id, streamId: d.streamId, publishSessionId: d.publishSessionId });
     const sessionLog = (level: 'info' | 'warn' | 'error', message: string) =>
       repo.appendSessionLog(deps.db, { publishSessionId: d.publishSessionId, level, message }).catch(() => undefined);
@@ -272,7 +284,7 @@ function runOnce(o: {
     void job.updateProgress(progress).catch(() => undefined);
     void repo.recordProgress(deps.db, job.data.publishSessionId, progress).catch(() => undefined);
   };
-  const ff = spawnFfmpeg({ args: o.args, onProgress, binary: deps.ffmpegBinary });
+  const ff = spawnFfmpeg({ args: o.args, env: deps.childEnv, onProgress, binary: deps.ffmpegBinary });
 
   const done = new Promise<{ stop: StopReason | null; exit: FfmpegExit }>((resolve) => {
     let stop: StopReason | null = null;

@@ -6,7 +6,7 @@ declare module 'node-media-server' {
   import type { Server as TlsServer } from 'node:tls';
   class NodeMediaServer {
     constructor(config: Record<string, unknown>);
-    rtmpServer: { run(): void; stop(): void; tcpServer?: NetServer; tlsServer?: TlsServer };
+    rtmpServer: { run(): void; stop(): void; handleRequest(socket: import('node:net').Socket): void; tcpServer?: NetServer; tlsServer?: TlsServer };
     on(event: string, listener: (session: any) => void): void;
     stop(): Promise<void>;
   }
@@ -23,4 +23,8 @@ declare module 'node-media-server/src/core/logger.js' {
 }
 declare module 'node-media-server/src/protocol/sps_info.js' {
   export function parseH264Sps(sps: Buffer): { width: number; height: number } | null;
+}
+
+declare module 'node-media-server/src/core/rate_sampler.js' {
+  export const rateSampler: { stop(): void };
 }
