@@ -23,12 +23,14 @@ export interface ApiMetrics {
   wsFramesReceived: Counter;
   wsFramesSent: Counter;
   wsSlowClientsDropped: Counter;
-  /** Viewer analytics: where this node's viewer lines went, read from the collector at scrape time. */
-  readViewerLines(read: () => Record<(typeof VIEWER_LINE_OUTCOMES)[number], number>): void;
+  /** Viewer analytics: where this node's viewer lines and their datagrams went, read from the collector at scrape time. */
+  readViewerLines(read: () => ViewerLineCounts): void;
   rollupSeconds: Histogram;
 }
 
-export const VIEWER_LINE_OUTCOMES = ['received', 'rejected', 'folded', 'late', 'dropped'] as const;
+export const VIEWER_LINE_OUTCOMES = ['received', 'rejected', 'banned', 'folded', 'late', 'dropped'] as const;
+export const VIEWER_DATAGRAM_OUTCOMES = ['accepted', 'forged', 'replayed', 'stale'] as const;
+export type ViewerLineCounts = Record<(typeof VIEWER_LINE_OUTCOMES)[number], number> & { datagrams: Record<(typeof VIEWER_DATAGRAM_OUTCOMES)[number], number> };
 
 export interface IngestMetrics {
   publishers: Gauge;
@@ -88,16 +90,27 @@ const QUEUE_WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 
 function apiMetrics(registers: Registry[]): ApiMetrics {
-  let readLines = (): Record<(typeof VIEWER_LINE_OUTCOMES)[number], number> => ({ received: 0, rejected: 0, folded: 0, late: 0, dropped: 0 });
+  let readLines = (): ViewerLineCounts => ({ received: 0, rejected: 0, banned: 0, folded: 0, late: 0, dropped: 0, datagrams: { accepted: 0, forged: 0, replayed: 0, stale: 0 } });
   new Counter({
     name: 'onair_viewer_lines_total',
-    help: 'Viewer lines (nginx requests with a playback token, heartbeats) on this API node: received over UDP, rejected (no tag, malformed, unknown session), folded into Redis, refused as late, dropped (buffer full while Redis was away).',
+    help: 'Viewer lines (nginx requests with a playback token, heartbeats) on this API node: received over UDP, rejected (malformed, unknown session, session without a stream, not a rendition of its stream), banned (the viewer is banned from the event), folded into Redis, refused as late, dropped (buffer full while Redis was away).',
     labelNames: ['outcome'] as const,
     registers,
     collect() {
       this.reset();
       const now = readLines();
       for (const outcome of VIEWER_LINE_OUTCOMES) this.inc({ outcome }, now[outcome]);
+    },
+  });
+  new Counter({
+    name: 'onair_viewer_datagrams_total',
+    help: 'Datagrams of viewer lines on this API node: accepted, refused as forged (HMAC), as a repeat (replayed), or as stale (sent over a minute away from this clock, or before this node started).',
+    labelNames: ['outcome'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const now = readLines().datagrams;
+      for (const outcome of VIEWER_DATAGRAM_OUTCOMES) this.inc({ outcome }, now[outcome]);
     },
   });
   return {

@@ -2,19 +2,21 @@
 // by the forwarder beside nginx, see forwarder.ts) on UDP at the API node's own port number, and
 // folds them into Redis in batches. Every line reaches every API node: each node folds what it
 // gets and the fold ignores repeats, so a node that is down or restarting loses nothing.
-// Datagrams without nginx's tag (derived from PLAYBACK_SECRET) are dropped: nobody else can
-// speak for a viewer. Nothing from a datagram is ever logged.
+// Each datagram is authenticated on its own (an HMAC with a key derived from PLAYBACK_SECRET)
+// and taken once (viewer-datagram.ts): nobody else can speak for a viewer, and a captured
+// datagram sent again changes nothing. Nothing from a datagram is ever logged.
 import { createSocket, type Socket } from 'node:dgram';
-import type { Db } from '../db/pool.js';
 import type { Log } from '../log.js';
-import { DATAGRAM_HEADER } from './forwarder.js';
+import { acceptsRendition, type LineSessions } from './line-sessions.js';
 import { parseViewerId, PREVIEW_SESSION_ID } from './playback.js';
 import type { Signals, ViewerLine } from './signals.js';
+import { createReplayGuard, openDatagram, type Admission } from './viewer-datagram.js';
 
 const FLUSH_MS = 500;
 /** Lines kept while Redis is unreachable; beyond that the oldest go (and are counted). */
 const MAX_BUFFERED = 200_000;
-const SESSION_CACHE_MS = 5 * 60_000;
+/** Viewers per ban look-up (a batch usually has far fewer). */
+const BAN_LOOKUP_CHUNK = 10_000;
 
 // v1 <msec> <viewer id> <status> <bytes> <path after the token> <request id>
 const LINE = /^v1 (\d{9,11}(?:\.\d{1,3})?) ([A-Za-z0-9_-]{44}) (\d{3}) (\d{1,15}) ([A-Za-z0-9_./-]{1,200}) ([0-9a-f]{32})$/;
@@ -29,6 +31,8 @@ export function parseViewerLine(text: string): ParsedLine | null {
   if (!viewer) return null;
   const path = m[5]!;
   const slash = path.indexOf('/');
+  // the master playlist is the only file at the top, and "master" names nothing else
+  if (slash < 0 ? path !== 'master.m3u8' : path.startsWith('master/')) return null;
   return {
     at: Math.round(Number(m[1]) * 1000),
     ...viewer,
@@ -39,14 +43,11 @@ export function parseViewerLine(text: string): ParsedLine | null {
   };
 }
 
-/** A datagram from the forwarder → its lines (malformed ones counted), or null without our tag. */
-export function parseViewerDatagram(data: Buffer, tag: string): { lines: ParsedLine[]; malformed: number } | null {
-  const text = data.toString('latin1');
-  const head = `${DATAGRAM_HEADER} ${tag}\n`;
-  if (!text.startsWith(head)) return null;
+/** The lines of an opened datagram (malformed ones counted). */
+export function parseViewerLines(body: string): { lines: ParsedLine[]; malformed: number } {
   const lines: ParsedLine[] = [];
   let malformed = 0;
-  for (const raw of text.slice(head.length).split('\n')) {
+  for (const raw of body.split('\n')) {
     if (!raw) continue;
     const l = parseViewerLine(raw);
     if (l) lines.push(l);
@@ -56,11 +57,15 @@ export function parseViewerDatagram(data: Buffer, tag: string): { lines: ParsedL
 }
 
 export interface CollectorStats {
+  /** Lines: from datagrams taken, refused (malformed, no session, not its stream's), of a banned viewer, folded, too late to fold, dropped (buffer full). */
   received: number;
   rejected: number;
+  banned: number;
   folded: number;
   late: number;
   dropped: number;
+  /** Datagrams: taken, refused as forged (HMAC), as a repeat, or as too old (or sent before this node started). */
+  datagrams: Record<Admission | 'forged', number>;
 }
 
 export interface Collector {
@@ -72,11 +77,18 @@ export interface Collector {
   close(): Promise<void>;
 }
 
-export function createCollector(o: { db: Db; signals: Signals; log: Log }): Collector & { listen(port: number, host: string, tag: string): Promise<void> } {
-  const stats: CollectorStats = { received: 0, rejected: 0, folded: 0, late: 0, dropped: 0 };
+export function createCollector(o: {
+  sessions: LineSessions;
+  signals: Signals;
+  /** Which (event, user) pairs are banned now, as "<eventId> <userId>" (the moderation service's bannedAmong). */
+  bannedAmong: (pairs: { eventId: string; userId: string }[]) => Promise<Set<string>>;
+  log: Log;
+  now?: () => number;
+}): Collector & { listen(port: number, host: string, key: Buffer): Promise<void> } {
+  const now = o.now ?? Date.now;
+  const stats: CollectorStats = { received: 0, rejected: 0, banned: 0, folded: 0, late: 0, dropped: 0, datagrams: { accepted: 0, forged: 0, replayed: 0, stale: 0 } };
   let pending: ViewerLine[] = [];
   let waiting: ParsedLine[] = []; // lines whose session's event is being looked up
-  const events = new Map<string, { eventId: string | null; at: number }>();
   let socket: Socket | null = null;
   let flushing: Promise<void> | null = null;
   let warned = false;
@@ -93,43 +105,50 @@ export function createCollector(o: { db: Db; signals: Signals; log: Log }): Coll
     if (waiting.length === 0) return;
     const lines = waiting;
     waiting = [];
-    const now = Date.now();
-    const unknown = [...new Set(lines.map((l) => l.sessionId))].filter((id) => {
-      const hit = events.get(id);
-      return !hit || now - hit.at > SESSION_CACHE_MS;
+    const sessions = await o.sessions.resolve(lines, now()).catch((err: unknown) => {
+      waiting = lines.concat(waiting); // Postgres unreachable: the lines wait for the next flush
+      throw err;
     });
-    if (unknown.length > 0) {
-      const { rows } = await o.db.query<{ id: string; event_id: string }>(`SELECT id, event_id FROM event_sessions WHERE id = ANY($1::uuid[])`, [unknown]).catch((err: unknown) => {
-        waiting = lines.concat(waiting); // Postgres unreachable: the lines wait for the next flush
-        throw err;
-      });
-      for (const id of unknown) events.set(id, { eventId: null, at: now });
-      for (const r of rows) events.set(r.id, { eventId: r.event_id, at: now });
-    }
     for (const l of lines) {
-      const eventId = events.get(l.sessionId)?.eventId;
-      if (eventId) pending.push({ ...l, eventId });
-      else stats.rejected++; // a session that does not exist (deleted)
+      const s = sessions.get(l.sessionId) ?? null;
+      if (acceptsRendition(s, l.rendition)) pending.push({ ...l, eventId: s!.eventId });
+      else stats.rejected++; // no such session, no stream, or not one of its stream's renditions
     }
   }
 
   async function flushNow() {
     await resolveEvents();
     if (pending.length === 0) return;
-    const batch = pending.sort((a, b) => a.at - b.at); // per viewer in time order
+    const all = pending;
     pending = [];
     try {
+      const batch = await withoutBanned(all);
+      batch.sort((a, b) => a.at - b.at); // per viewer in time order
       stats.late += await o.signals.fold(batch);
       stats.folded += batch.length;
       if (warned) o.log.info('Viewer analytics are flowing again.');
       warned = false;
     } catch (err) {
-      keep(batch);
+      keep(all);
       throw err;
     }
   }
 
-  const flush = () => {
+  // A banned viewer stops counting with the next batch (~0.5 s): one look-up per batch for its
+  // distinct viewers, never a cache that would let a fresh ban wait.
+  async function withoutBanned(lines: ViewerLine[]): Promise<ViewerLine[]> {
+    const pairs = new Map<string, { eventId: string; userId: string }>();
+    for (const l of lines) pairs.set(`${l.eventId} ${l.userId}`, { eventId: l.eventId, userId: l.userId });
+    const banned = new Set<string>();
+    const all = [...pairs.values()];
+    for (let i = 0; i < all.length; i += BAN_LOOKUP_CHUNK) for (const p of await o.bannedAmong(all.slice(i, i + BAN_LOOKUP_CHUNK))) banned.add(p);
+    if (banned.size === 0) return lines;
+    const kept = lines.filter((l) => !banned.has(`${l.eventId} ${l.userId}`));
+    stats.banned += lines.length - kept.length;
+    return kept;
+  }
+
+  const flushOnce = () => {
     flushing ??= flushNow()
       .catch((err: unknown) => {
         if (!warned) o.log.warn({ err: (err as Error).message, buffered: pending.length + waiting.length }, 'Viewer analytics are waiting: Redis or Postgres is unreachable.');
@@ -138,7 +157,12 @@ export function createCollector(o: { db: Db; signals: Signals; log: Log }): Coll
       .finally(() => (flushing = null));
     return flushing;
   };
-  const timer = setInterval(() => void flush(), FLUSH_MS).unref();
+  // one that is under way may have started before the latest lines came: fold those too
+  const flush = async () => {
+    if (flushing) await flushing;
+    await flushOnce();
+  };
+  const timer = setInterval(() => void flushOnce(), FLUSH_MS).unref();
 
   return {
     stats,
@@ -146,14 +170,19 @@ export function createCollector(o: { db: Db; signals: Signals; log: Log }): Coll
       keep([line]);
     },
     flush,
-    async listen(port, host, tag) {
+    async listen(port, host, key) {
+      const guard = createReplayGuard({ now });
       const s = createSocket({ type: 'udp4', recvBufferSize: 8 * 1024 * 1024 });
       s.on('message', (msg) => {
-        const d = parseViewerDatagram(msg, tag);
-        if (!d) return void stats.rejected++; // not from our nginx
-        stats.received += d.lines.length + d.malformed;
-        stats.rejected += d.malformed;
-        for (const line of d.lines) {
+        const d = openDatagram(msg, key);
+        if (!d) return void stats.datagrams.forged++; // not from our forwarder, or altered
+        const admitted = guard.admit(d);
+        stats.datagrams[admitted]++;
+        if (admitted !== 'accepted') return; // a repeat, or too old to tell
+        const { lines, malformed } = parseViewerLines(d.body);
+        stats.received += lines.length + malformed;
+        stats.rejected += malformed;
+        for (const line of lines) {
           if (line.sessionId === PREVIEW_SESSION_ID) continue; // staff previews are not viewers
           if (waiting.length + pending.length >= MAX_BUFFERED) stats.dropped++;
           else waiting.push(line);

@@ -7,20 +7,28 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { silentLog } from '../log.js';
-import { parseViewerDatagram } from './collector.js';
+import { parseViewerLines } from './collector.js';
 import { startViewerLineForwarder } from './forwarder.js';
 import { viewerId } from './playback.js';
+import { MAX_DATAGRAM, openDatagram, viewerDatagramKey } from './viewer-datagram.js';
 
-const TAG = '0123456789abcdef0123456789abcdef';
+const KEY = viewerDatagramKey('0123456789abcdef0123456789abcdef');
 const vid = viewerId('6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b', '0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3');
 const line = (i: number) => `v1 1795314532.${String(i % 1000).padStart(3, '0')} ${vid} 200 1000 360p/s${i}.ts ${i.toString(16).padStart(32, '0')}`;
 
 async function receiver() {
   const sock = createSocket('udp4');
   const got: string[] = [];
-  sock.on('message', (m) => got.push(...(parseViewerDatagram(m, TAG)?.lines.map((l) => l.requestId) ?? [])));
+  const seqs: number[] = [];
+  let refused = 0;
+  sock.on('message', (m) => {
+    const d = openDatagram(m, KEY);
+    if (!d || m.length > MAX_DATAGRAM) return void refused++;
+    seqs.push(d.seq);
+    got.push(...parseViewerLines(d.body).lines.map((l) => l.requestId));
+  });
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-  return { got, port: sock.address().port, close: () => sock.close() };
+  return { got, seqs, refused: () => refused, port: sock.address().port, close: () => sock.close() };
 }
 
 t.test('every line reaches every API node once, across rotations', async (t) => {
@@ -37,7 +45,7 @@ t.test('every line reaches every API node once, across rotations', async (t) => 
   t.teardown(() => void process.off('SIGUSR1', reopen));
   const [a, b] = [await receiver(), await receiver()];
   t.teardown(() => (a.close(), b.close()));
-  const fwd = startViewerLineForwarder({ file, pidFile, upstreams: [`127.0.0.1:${a.port}`, `localhost:${b.port}`], tag: TAG, log: silentLog(), rotateBytes: 20_000 });
+  const fwd = startViewerLineForwarder({ file, pidFile, upstreams: [`127.0.0.1:${a.port}`, `localhost:${b.port}`], key: KEY, log: silentLog(), rotateBytes: 20_000 });
 
   const total = 1_500;
   for (let i = 0; i < total; i++) {
@@ -54,5 +62,8 @@ t.test('every line reaches every API node once, across rotations', async (t) => 
   t.same([...a.got].sort(), want, 'node A got every line once');
   t.same([...b.got].sort(), want, 'node B (by name) got every line once');
   t.notOk(existsSync(`${file}.1`), 'the rotated file is removed once read');
+  t.equal(a.refused() + b.refused(), 0, 'every datagram is sealed with the key and at most 8 KiB');
+  t.same([...a.seqs].sort((x, y) => x - y), a.seqs.map((_, i) => i + 1), 'each datagram has the next sequence number, none twice');
+  t.same(b.seqs.sort((x, y) => x - y), a.seqs.sort((x, y) => x - y), 'every node gets the same datagrams');
   closeSync(fd);
 });

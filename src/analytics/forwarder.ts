@@ -2,15 +2,17 @@
 // playback token into a buffered log file (src/local/nginx-config.ts: 32 KiB buffers, flushed
 // every second), which costs it next to nothing; this forwarder, running beside nginx (the nginx
 // role, the one-box start, the tests), reads the new lines a few times a second and sends them
-// in datagrams of up to ~8 KiB over UDP to every API node (at its HTTP port number), headed by
-// nginx's tag so nodes can tell them from anything else. A node that is down misses them; the
-// others fold the same lines, and repeats count once (collector.ts, signals.ts).
+// in datagrams of up to ~8 KiB over UDP to every API node (at its HTTP port number), each sealed
+// with an HMAC and a sequence number (viewer-datagram.ts) so nodes take nothing forged and no
+// datagram twice. A node that is down misses them; the others fold the same lines, and repeats
+// of a line count once (collector.ts, signals.ts).
 // The file is rotated by size the way nginx expects: rename, USR1 (nginx reopens), read what is
 // left of the old file, delete it. Nothing is lost across a rotation.
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import type { Log } from '../log.js';
+import { createDatagramSealer } from './viewer-datagram.js';
 
 
 /** Asks the nginx whose pid file this is to reopen its log files (after they were renamed); the
@@ -19,8 +21,6 @@ export function reopenNginxLogs(pidFile: string): void {
   process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGUSR1');
 }
 
-export const DATAGRAM_HEADER = 'onair-viewers';
-const MAX_DATAGRAM = 8 * 1024;
 const POLL_MS = 250;
 const ROTATE_BYTES = 32 * 1024 * 1024;
 const REOPEN_GRACE_MS = 3_000;
@@ -33,33 +33,18 @@ export interface ForwarderStats {
   rotations: number;
 }
 
-/** Splits lines into datagrams, each headed by the tag, none above MAX_DATAGRAM bytes. */
-export function datagrams(tag: string, lines: string[]): Buffer[] {
-  const head = `${DATAGRAM_HEADER} ${tag}\n`;
-  const out: Buffer[] = [];
-  let body = '';
-  for (const line of lines) {
-    if (head.length + body.length + line.length + 1 > MAX_DATAGRAM && body) {
-      out.push(Buffer.from(head + body, 'latin1'));
-      body = '';
-    }
-    body += line + '\n';
-  }
-  if (body) out.push(Buffer.from(head + body, 'latin1'));
-  return out;
-}
-
 export function startViewerLineForwarder(o: {
   file: string;
   pidFile: string;
   upstreams: string[]; // host:port of every API node
-  tag: string;
+  key: Buffer; // viewerDatagramKey(PLAYBACK_SECRET)
   log: Log;
   rotateBytes?: number;
 }): { stop(): Promise<void>; stats: ForwarderStats } {
   const stats: ForwarderStats = { lines: 0, datagrams: 0, sendErrors: 0, rotations: 0 };
   const socket = createSocket('udp4');
   socket.on('error', () => stats.sendErrors++);
+  const sealer = createDatagramSealer({ key: o.key });
   const targets = o.upstreams.map((u) => {
     const i = u.lastIndexOf(':');
     return { host: u.slice(0, i), port: Number(u.slice(i + 1)), addresses: [] as string[], resolvedAt: 0 };
@@ -96,7 +81,7 @@ export function startViewerLineForwarder(o: {
         t.resolvedAt = now;
       }
     }
-    for (const d of datagrams(o.tag, lines)) {
+    for (const d of sealer.seal(lines)) {
       for (const t of targets) {
         for (const address of t.addresses) {
           stats.datagrams++;

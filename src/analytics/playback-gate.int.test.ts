@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'n
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { viewerLogTag } from '../local/nginx-config.js';
+import { viewerDatagramKey } from './viewer-datagram.js';
 import { silentLog } from '../log.js';
 import { createPlaybackGate, desiredState } from './playback-gate.js';
 import { startTestApi } from '../testing/api.js';
@@ -15,7 +15,7 @@ import { startTestNginx, testDir, waitFor } from '../testing/harness.js';
 const api = await startTestApi(t, { env: { PLAYBACK_LEAD: '30m', PLAYBACK_GRACE: '15m' } });
 const apiPort = Number(new URL(api.base).port);
 const httpPort = await startTestNginx(t, { dataDir: testDir('gate-nginx'), mediaDir: api.config.mediaDir, apiPort, playbackSecret: api.config.playbackSecret });
-await api.deps.viewerLines.listen(apiPort, '127.0.0.1', viewerLogTag(api.config.playbackSecret));
+await api.deps.viewerLines.listen(apiPort, '127.0.0.1', viewerDatagramKey(api.config.playbackSecret));
 const gate = api.deps.playbackGate!.start(1);
 t.teardown(() => gate.stop());
 

@@ -120,3 +120,18 @@ export async function perSession(db: Db, sessionIds: string[]): Promise<Map<stri
   );
   return new Map(rows.map((r) => [r.id, { uniqueViewers: r.unique_viewers, watchMs: Number(r.watch_ms), peakViewers: r.peak }]));
 }
+
+/**
+ * What the collector needs to accept viewer lines of these sessions: the event, and the names of
+ * the renditions the session's stream produces (none when it has no stream, or has not gone live).
+ */
+export async function sessionsForLines(db: Db, ids: string[]): Promise<{ id: string; eventId: string; hasStream: boolean; renditions: string[] }[]> {
+  const { rows } = await db.query<{ id: string; event_id: string; has_stream: boolean; renditions: string[] }>(
+    `SELECT s.id, s.event_id, st.id IS NOT NULL AS has_stream,
+       ARRAY(SELECT r->>'name' FROM jsonb_array_elements(coalesce(st.renditions, '[]'::jsonb)) r) AS renditions
+     FROM event_sessions s LEFT JOIN streams st ON st.id = s.stream_id
+     WHERE s.id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return rows.map((r) => ({ id: r.id, eventId: r.event_id, hasStream: r.has_stream, renditions: r.renditions }));
+}

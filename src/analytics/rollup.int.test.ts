@@ -4,13 +4,13 @@
 // killed mid-event and started again: every minute is written, once, with exactly the watch
 // time the lines imply; lines repeated to both nodes count once; a line for a minute already
 // frozen is refused.
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import t from 'tap';
 import { freePort } from '../local/processes.js';
-import { viewerLogTag } from '../local/nginx-config.js';
 import { randomId, spawnRole, testDatabase, testEnv, waitFor, type RoleProc } from '../testing/harness.js';
-import { datagrams } from './forwarder.js';
 import { viewerId } from './playback.js';
+import { createDatagramSealer, viewerDatagramKey } from './viewer-datagram.js';
 import { MINUTE_MS, VIEWER_WINDOW_MS } from './signals.js';
 
 const { url, pool } = await testDatabase(t);
@@ -32,9 +32,12 @@ const healthy = (port: number) => waitFor(() => fetch(`http://127.0.0.1:${port}/
 const one = async (sql: string, params: unknown[] = []) => (await pool.query<{ id: string }>(sql, params)).rows[0]!.id;
 const users = await Promise.all([1, 2, 3].map((i) => one(`INSERT INTO users (email, name) VALUES ($1, $2) RETURNING id`, [`v${i}-${randomId()}@example.com`, `Viewer ${i}`])));
 const eventId = await one(`INSERT INTO events (title, starts_at, ends_at, status) VALUES ('Roll-up', now() - interval '1 hour', now() + interval '1 hour', 'published') RETURNING id`);
-const sessionId = await one(`INSERT INTO event_sessions (event_id, title, starts_at, ends_at) VALUES ($1, 'Main', now() - interval '1 hour', now() + interval '1 hour') RETURNING id`, [eventId]);
+// the collector folds only lines of the renditions the session's stream produces (here as the worker writes them when it goes live)
+const rendition = (name: string, height: number) => ({ name, width: (height * 16) / 9, height, bandwidth: 1000, codecs: 'avc1.64001f,mp4a.40.2', frameRate: 30, passthrough: false });
+const streamId = await one(`INSERT INTO streams (title, key_digest, playback_id, status, renditions) VALUES ('S', $1, $2, 'live', $3) RETURNING id`, [randomBytes(32), randomId(10), JSON.stringify([rendition('720p', 720), rendition('360p', 360)])]);
+const sessionId = await one(`INSERT INTO event_sessions (event_id, title, starts_at, ends_at, stream_id) VALUES ($1, 'Main', now() - interval '1 hour', now() + interval '1 hour', $2) RETURNING id`, [eventId, streamId]);
 
-const tag = viewerLogTag(secret);
+const sealer = createDatagramSealer({ key: viewerDatagramKey(secret) });
 const socket = createSocket('udp4');
 t.teardown(() => socket.close());
 type Line = { user: string; at: number; path: string };
@@ -42,7 +45,7 @@ let requests = 0;
 const rid = new Map<Line, string>(); // one nginx request id per line, kept when a line is sent again
 function datagram(l: Line): Buffer {
   if (!rid.has(l)) rid.set(l, (++requests).toString(16).padStart(32, '0'));
-  return datagrams(tag, [`v1 ${(l.at / 1000).toFixed(3)} ${viewerId(sessionId, l.user)} 200 1000 ${l.path} ${rid.get(l)}`])[0]!;
+  return sealer.seal([`v1 ${(l.at / 1000).toFixed(3)} ${viewerId(sessionId, l.user)} 200 1000 ${l.path} ${rid.get(l)}`])[0]!;
 }
 async function send(lines: Line[], ports: number[]) {
   for (const l of lines) {
@@ -91,10 +94,6 @@ t.test('a roll-up node killed mid-event: every minute is written once, exactly',
   for (let s = 0; s <= 30; s += 3) early.push({ user: u2, at: start + s * 1000 + 500, path: '360p/index.m3u8' });
   for (let s = 90; s <= 110; s += 3) early.push({ user: u2, at: start + s * 1000 + 500, path: '720p/index.m3u8' });
   early.push({ user: u3, at: start + 10_000, path: 'master.m3u8' });
-  // late part (minutes M-1 and M, still open): u1 and u3 watch across the boundary
-  const late: Line[] = [];
-  const lateStart = M * MINUTE_MS - 40_000;
-  for (let s = 0; s <= 50; s += 2) late.push({ user: u1, at: lateStart + s * 1000, path: '360p/index.m3u8' }, { user: u3, at: lateStart + s * 1000 + 700, path: '360p/index.m3u8' });
 
   const a = startNode('node-a', portA, false);
   let b = startNode('node-b', portB, true);
@@ -111,9 +110,15 @@ t.test('a roll-up node killed mid-event: every minute is written once, exactly',
 
   b.kill('SIGKILL');
   await b.exited;
+  // late part (minutes L-1 and L, still open): u1 and u3 watch across the minute boundary nearest
+  // to now (peaks are sampled from lines of the last minute only, so these must be recent)
+  const L = Math.round(Date.now() / MINUTE_MS);
+  const late: Line[] = [];
+  const lateStart = L * MINUTE_MS - 40_000;
+  for (let s = 0; s <= 50; s += 2) late.push({ user: u1, at: lateStart + s * 1000, path: '360p/index.m3u8' }, { user: u3, at: lateStart + s * 1000 + 700, path: '360p/index.m3u8' });
   await send(late, [portA]); // node B is down: only A takes the lines
   await new Promise((r) => setTimeout(r, 2_500));
-  const lateMinutes = [M - 1, M].map(String);
+  const lateMinutes = [L - 1, L].map(String);
   const during = await written();
   t.notOk([...during.keys()].some((k) => lateMinutes.includes(k.split('|')[0]!)), 'nothing is written while the only roll-up node is down');
 

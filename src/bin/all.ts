@@ -6,12 +6,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startViewerLineForwarder } from '../analytics/forwarder.js';
+import { viewerDatagramKey } from '../analytics/viewer-datagram.js';
 import { PREVIEW_SESSION_ID, viewerPlaybackUrl } from '../analytics/playback.js';
 import { ConfigError, loadConfig, rtmpIngestUrl } from '../config.js';
 import { createPool } from '../db/pool.js';
 import { createLog, silentLog } from '../log.js';
 import { createPrivateFile, rotateNginxLogs, secureLogDir } from '../local/log-files.js';
-import { prepareNginx, viewerLogTag } from '../local/nginx-config.js';
+import { prepareNginx } from '../local/nginx-config.js';
 import { freePort, isRoot, portIsFree, startChild, type Managed } from '../local/processes.js';
 import { loadOrCreateSecrets } from '../local/secrets.js';
 import { ensureTraversable, startPostgres, startRedis } from '../local/services.js';
@@ -131,7 +132,7 @@ async function main() {
   if (nginx.viewerLines) {
     // viewer analytics: this process carries nginx's viewer lines to the api (src/analytics/forwarder.ts)
     const log = createLog({ level: 'warn', name: 'viewer-lines' });
-    forwarder = startViewerLineForwarder({ file: nginx.viewerLines, pidFile: nginx.pidFile, upstreams: cfg.apiUpstreams, tag: viewerLogTag(env.PLAYBACK_SECRET!), log });
+    forwarder = startViewerLineForwarder({ file: nginx.viewerLines, pidFile: nginx.pidFile, upstreams: cfg.apiUpstreams, key: viewerDatagramKey(env.PLAYBACK_SECRET!), log });
   }
   // ingest and worker serve /metrics on ports of their own, on loopback (the api on PORT)
   const metricsPorts: Record<string, number> = { worker: await freePort(), ingest: await freePort() };

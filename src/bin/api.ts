@@ -7,7 +7,7 @@ import { createAppDeps } from './api/deps.js';
 import { createMetrics } from '../metrics.js';
 import { attachWebSockets } from './api/websockets.js';
 import { createBus } from '../redis/bus.js';
-import { viewerLogTag } from '../local/nginx-config.js';
+import { viewerDatagramKey } from '../analytics/viewer-datagram.js';
 import { createRedis } from '../redis/connection.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { runRole } from './role.js';
@@ -39,7 +39,7 @@ await runRole('api', async ({ config, log, onShutdown }) => {
 
   // viewer analytics: nginx's viewer lines arrive over UDP on the same port number as HTTP
   if (config.playbackTokens) {
-    await deps.viewerLines.listen(config.port, config.collectorHost, viewerLogTag(config.playbackSecret));
+    await deps.viewerLines.listen(config.port, config.collectorHost, viewerDatagramKey(config.playbackSecret));
     log.info({ port: config.port, host: config.collectorHost }, `Taking nginx's viewer lines on UDP ${config.collectorHost} port ${config.port}.`);
   }
   onShutdown(() => deps.viewerLines.close());

@@ -1,7 +1,8 @@
 // nginx role (docker-compose): renders nginx/onair.conf.template and runs nginx in the foreground.
 // The bare-metal start (`all`) runs the same rendering and the same nginx command.
 import { startViewerLineForwarder } from '../analytics/forwarder.js';
-import { prepareNginx, viewerLogTag } from '../local/nginx-config.js';
+import { viewerDatagramKey } from '../analytics/viewer-datagram.js';
+import { prepareNginx } from '../local/nginx-config.js';
 import { isRoot, startChild } from '../local/processes.js';
 import { runRole } from './role.js';
 
@@ -9,7 +10,7 @@ await runRole('nginx', async ({ config, log, onShutdown }) => {
   const nginx = prepareNginx({ dataDir: config.dataDir, logDir: config.logDir, httpPort: config.httpPort, mediaDir: config.mediaDir, apiUpstreams: config.apiUpstreams, runAsRoot: isRoot(), playbackSecret: config.playbackTokens ? config.playbackSecret : null });
   if (nginx.viewerLines) {
     // viewer analytics: nginx's viewer lines to every API node (stopped after nginx, so its last flush goes too)
-    const forwarder = startViewerLineForwarder({ file: nginx.viewerLines, pidFile: nginx.pidFile, upstreams: config.apiUpstreams, tag: viewerLogTag(config.playbackSecret), log });
+    const forwarder = startViewerLineForwarder({ file: nginx.viewerLines, pidFile: nginx.pidFile, upstreams: config.apiUpstreams, key: viewerDatagramKey(config.playbackSecret), log });
     onShutdown(() => forwarder.stop());
   }
   const proc = startChild(

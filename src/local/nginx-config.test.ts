@@ -30,6 +30,8 @@ t.test('with playback tokens: the viewer location, its file log, and the plain p
   t.match(conf, /access_log \/var\/lib\/onair\/nginx\/viewer-lines\.log onair_viewer buffer=32k flush=1s if=\$onair_viewer_ok;/);
   t.match(conf, /log_format onair_viewer 'v1 \$msec \$onair_vid \$status \$body_bytes_sent \$onair_vpath \$request_id';/);
   t.match(conf, /access_log \/var\/lib\/onair\/logs\/nginx-access\.log onair_hls if=\$onair_viewer_failed;/, 'served viewer requests are logged once (viewer lines); refusals in the access log');
+  t.match(conf, /map "\$request_method:\$status:\$secure_link" \$onair_viewer_ok \{ "~\^\(GET\|HEAD\):\(200\|206\|304\):1\$" 1; default 0; \}/, 'a viewer line only for a token-checked GET/HEAD that nginx served');
+  t.match(conf, /map \$onair_viewer_ok \$onair_viewer_failed \{ 1 0; default 1; \}/, 'everything else goes to the access log');
   t.match(conf, /allow 127\.0\.0\.1;\s+allow ::1;\s+deny all;/);
   t.notMatch(conf, /onair_vsig[^;\n]*\$request_uri/, 'the token is never logged');
   t.ok(conf.indexOf('location ~ "^/hls/') < conf.indexOf('location ~ \\.tmp$'), 'the viewer location is matched before the plain nested ones');

@@ -1,5 +1,4 @@
 // Renders nginx/onair.conf.template. Pure apart from reading the template.
-import { createHmac } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DENY_MARKERS, OPEN_MARKERS, PREVIEW_SESSION_B64 } from '../analytics/playback.js';
@@ -57,8 +56,12 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
     `  # HLS viewer analytics: see src/local/nginx-config.ts`,
     `  log_format onair_viewer 'v1 $msec $onair_vid $status $body_bytes_sent $onair_vpath $request_id';`,
     `  log_format onair_hls '$remote_addr - $remote_user [$time_local] "$request_method /hls/$onair_pid/v/-/$onair_vpath" $status $body_bytes_sent "$http_referer" "$http_user_agent"';`,
-    `  map $status $onair_viewer_ok { ~^[23] 1; default 0; }`,
-    `  map $status $onair_viewer_failed { ~^[23] 0; default 1; }`,
+    // A viewer line only for a GET/HEAD whose token checked ($secure_link 1) and that nginx
+    // served (200, 206 for a Range, 304 for a revalidation). Anything answered before or
+    // without the token check (OPTIONS' 204, 403/410 refusals, 404, 405 for POST) is not a
+    // viewer: it goes to the access log instead, and the collector never hears of it.
+    `  map "$request_method:$status:$secure_link" $onair_viewer_ok { "~^(GET|HEAD):(200|206|304):1$" 1; default 0; }`,
+    `  map $onair_viewer_ok $onair_viewer_failed { 1 0; default 1; }`,
     `  map $onair_vext $onair_hls_cache { m3u8 "no-cache"; default "public, max-age=86400, immutable"; }`,
   ].join('\n');
   const viewerLocation = [
@@ -66,7 +69,7 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
     `      location ~ "^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>(?<onair_vsess>[A-Za-z0-9_-]{22})[A-Za-z0-9_-]{22})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?<onair_vext>m3u8|ts|m4s|mp4))$" {`,
     `        allow all;`,
     `        log_not_found off; # the path holds the token: a missing file must not log it`,
-    // served requests are logged once, as viewer lines; refusals (403, 410, 404) in the access log
+    // served requests are logged once, as viewer lines; everything else (refusals, OPTIONS, POST) in the access log
     `        access_log ${vars.logDir}/nginx-access.log onair_hls if=$onair_viewer_failed;`,
     `        access_log ${viewerLinesFile(vars.runDir)} onair_viewer buffer=32k flush=1s if=$onair_viewer_ok;`,
     `        if ($request_method = OPTIONS) { add_header Access-Control-Allow-Origin "*"; add_header Access-Control-Allow-Methods "GET, HEAD, OPTIONS"; add_header Access-Control-Allow-Headers "Range"; add_header Access-Control-Max-Age 86400; return 204; }`,
@@ -102,11 +105,6 @@ function gateChecks(mediaDir: string): string[] {
 
 /** Where nginx writes viewer lines for the forwarder. */
 export const viewerLinesFile = (runDir: string) => path.join(runDir, 'viewer-lines.log');
-
-/** The tag heading every datagram of viewer lines; API nodes drop datagrams without it. */
-export function viewerLogTag(playbackSecret: string): string {
-  return createHmac('sha256', playbackSecret).update('onair viewer log').digest('hex').slice(0, 32);
-}
 
 /** Writes the rendered config under <dataDir>/nginx and returns how to run nginx in the foreground. */
 export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: number; mediaDir: string; apiUpstreams: string[]; runAsRoot: boolean; playbackSecret: string | null }) {

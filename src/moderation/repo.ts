@@ -128,3 +128,16 @@ export async function findRestriction(db: Db, eventId: string, userId: string, k
   );
   return rows[0] ? toRestriction(rows[0]) : null;
 }
+
+/** Which of these (event, user) pairs are banned now: one look-up for a batch of viewer lines. */
+export async function bannedAmong(db: Db, pairs: { eventId: string; userId: string }[]): Promise<{ eventId: string; userId: string }[]> {
+  if (pairs.length === 0) return [];
+  const { rows } = await db.query<{ event_id: string; user_id: string }>(
+    `SELECT r.event_id, r.user_id
+     FROM event_restrictions r
+     JOIN unnest($1::uuid[], $2::uuid[]) AS p (event_id, user_id) ON p.event_id = r.event_id AND p.user_id = r.user_id
+     WHERE r.kind = 'ban' AND (r.until IS NULL OR r.until > now())`,
+    [pairs.map((p) => p.eventId), pairs.map((p) => p.userId)],
+  );
+  return rows.map((r) => ({ eventId: r.event_id, userId: r.user_id }));
+}

@@ -31,6 +31,8 @@ export interface ModerationService {
   live(eventId: string, userId: string): Promise<Partial<Record<RestrictionKind, { until: Date | null }>>>;
   /** Whether the user is banned from the event now. */
   isBanned(eventId: string, userId: string): Promise<boolean>;
+  /** Which of these (event, user) pairs are banned now, as "<eventId> <userId>" (viewer lines, per batch). */
+  bannedAmong(pairs: { eventId: string; userId: string }[]): Promise<Set<string>>;
   /** Reading the event's live channels (chat history, rooms, playback, heartbeats): throws `banned`. */
   assertMayRead(me: Pick<Principal, 'id'>, eventId: string): Promise<void>;
   /** Taking part: chat and questions (throw `banned` or `muted`), votes and upvotes (throw `banned`). */
@@ -120,6 +122,8 @@ export function createModerationService(deps: ModerationDeps): ModerationService
     live: (eventId, userId) => repo.liveRestrictions(db, eventId, userId),
 
     isBanned: async (eventId, userId) => (await repo.isRestricted(db, eventId, userId, 'ban')) !== null,
+
+    bannedAmong: async (pairs) => new Set((await repo.bannedAmong(db, pairs)).map((p) => `${p.eventId} ${p.userId}`)),
 
     async assertMayRead(me, eventId) {
       if (await repo.isRestricted(db, eventId, me.id, 'ban')) throw bannedError();

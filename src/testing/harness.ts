@@ -8,8 +8,9 @@ import pg from 'pg';
 import { migrate } from '../db/migrate.js';
 import { silentLog } from '../log.js';
 import { freePort, isRoot, startChild } from '../local/processes.js';
-import { prepareNginx, viewerLogTag } from '../local/nginx-config.js';
+import { prepareNginx } from '../local/nginx-config.js';
 import { startViewerLineForwarder } from '../analytics/forwarder.js';
+import { viewerDatagramKey } from '../analytics/viewer-datagram.js';
 import { APP_ROOT, MIGRATIONS_DIR } from '../paths.js';
 
 export interface Teardown {
@@ -97,7 +98,7 @@ export async function startTestNginx(t: Teardown, o: { dataDir: string; mediaDir
   const logDir = path.join(o.dataDir, 'logs');
   const nginx = prepareNginx({ dataDir: o.dataDir, logDir, httpPort, mediaDir: o.mediaDir, apiUpstreams: [o.apiPort].flat().map((p) => `127.0.0.1:${p}`), runAsRoot: isRoot(), playbackSecret: o.playbackSecret ?? null });
   if (nginx.viewerLines && o.playbackSecret) {
-    const forwarder = startViewerLineForwarder({ file: nginx.viewerLines, pidFile: nginx.pidFile, upstreams: [o.apiPort].flat().map((p) => `127.0.0.1:${p}`), tag: viewerLogTag(o.playbackSecret), log: silentLog() });
+    const forwarder = startViewerLineForwarder({ file: nginx.viewerLines, pidFile: nginx.pidFile, upstreams: [o.apiPort].flat().map((p) => `127.0.0.1:${p}`), key: viewerDatagramKey(o.playbackSecret), log: silentLog() });
     t.teardown(() => forwarder.stop());
   }
   const proc = startChild({ name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: false }, { logDir, onConsole: () => undefined });

@@ -62,7 +62,7 @@ export interface AppDeps {
   qna: QuestionsService;
   analytics: AnalyticsService;
   /** This node's batcher of viewer lines (nginx's over UDP, heartbeats) into Redis. */
-  viewerLines: Collector & { listen(port: number, host: string, tag: string): Promise<void> };
+  viewerLines: Collector & { listen(port: number, host: string, key: Buffer): Promise<void> };
   /** Which viewer URLs nginx serves now (null with PLAYBACK_TOKENS=off). */
   playbackGate: PlaybackGate | null;
   /** This process's registry; /metrics is served when it is here and INTERNAL_API_KEY is set. */

@@ -2,6 +2,7 @@
 // The api role and the in-process API tests both use it, so they build the same thing.
 import type pg from 'pg';
 import { createCollector } from '../../analytics/collector.js';
+import { createLineSessions } from '../../analytics/line-sessions.js';
 import { createPlaybackGate } from '../../analytics/playback-gate.js';
 import { createAnalyticsService } from '../../analytics/service.js';
 import { createSignals } from '../../analytics/signals.js';
@@ -53,8 +54,8 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
   const moderation = createModerationService({ db, hub, events, log, onBanChange: playbackGate?.refresh });
   const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events, moderation };
   const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
-  const viewerLines = createCollector({ db, signals, log });
-  metrics?.metrics.readViewerLines(() => ({ ...viewerLines.stats }));
+  const viewerLines = createCollector({ sessions: createLineSessions({ db }), signals, bannedAmong: (pairs) => moderation.bannedAmong(pairs), log });
+  metrics?.metrics.readViewerLines(() => viewerLines.stats);
   return {
     config,
     log,
