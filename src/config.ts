@@ -37,6 +37,8 @@ export interface Config {
   /** Express `trust proxy`: which hops may set X-Forwarded-For (per-IP login limits use the client IP). */
   trustProxy: string | number;
   login: { accountFailures: number; ipFailures: number; windowSeconds: number };
+  /** Per-user flood limits (Redis, shared by every API node, REST and WebSocket alike): see RATE_LIMIT_*. */
+  rateLimits: RateLimits;
   /** ingest/worker: port of their own /metrics server (0 = off); the api serves /metrics on PORT. */
   metricsPort: number;
   metricsHost: string;
@@ -48,6 +50,47 @@ export interface Config {
   analyticsRollupSeconds: number;
   /** api: whether this node takes roll-up jobs (ANALYTICS_ROLLUP=off leaves them to other nodes). */
   analyticsRollup: boolean;
+}
+
+/** How often one user may do an action: `points` per `seconds`, plus an optional reserve for bursts. */
+export interface RateLimit {
+  points: number;
+  seconds: number;
+  /** Extra points usable once the rate is used up, refilled every `seconds` of its own. */
+  burst: { points: number; seconds: number } | null;
+}
+
+export const RATE_ACTIONS = ['chat', 'question', 'upvote', 'vote', 'typing', 'join', 'import'] as const;
+export type RateAction = (typeof RATE_ACTIONS)[number];
+export type RateLimits = Record<RateAction, RateLimit>;
+
+/**
+ * The defaults, sized so an honest attendee of a busy event never meets them and a script does:
+ * chat 5 messages/s with bursts up to 10, a question every 5 s (3 at once), votes and upvotes
+ * 5/s (10 at once), a typing notice every 2 s, 10 event joins a minute, 6 imports an hour.
+ */
+export const DEFAULT_RATE_LIMITS: Record<RateAction, string> = {
+  chat: '5/1s+5/10s',
+  question: '1/5s+2/60s',
+  upvote: '5/1s+5/10s',
+  vote: '5/1s+5/10s',
+  typing: '1/2s',
+  join: '10/1m',
+  import: '6/1h',
+};
+
+/** Parses `<points>/<duration>[+<points>/<duration>]`, e.g. `5/1s+5/10s`; null when it is not that. */
+export function parseRateLimit(text: string): RateLimit | null {
+  const m = /^(\d{1,6})\/(\d+[smhd]?)(?:\+(\d{1,6})\/(\d+[smhd]?))?$/.exec(text.replace(/\s+/g, ''));
+  if (!m) return null;
+  const points = Number(m[1]);
+  const seconds = parseDuration(m[2]!);
+  if (points < 1 || seconds === null || seconds > 86400) return null;
+  if (m[3] === undefined) return { points, seconds, burst: null };
+  const burstPoints = Number(m[3]);
+  const burstSeconds = parseDuration(m[4]!);
+  if (burstPoints < 1 || burstSeconds === null || burstSeconds > 86400) return null;
+  return { points, seconds, burst: { points: burstPoints, seconds: burstSeconds } };
 }
 
 export class ConfigError extends Error {
@@ -195,6 +238,15 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const loginWindow = parseDuration(loginWindowRaw);
   if (loginWindow === null || loginWindow < 1) problems.push(`LOGIN_WINDOW must look like 15m or a number of seconds, but it is "${loginWindowRaw}".`);
 
+  const rateLimits = {} as RateLimits;
+  for (const action of RATE_ACTIONS) {
+    const name = `RATE_LIMIT_${action.toUpperCase()}`;
+    const raw = str(name, DEFAULT_RATE_LIMITS[action]);
+    const parsed = parseRateLimit(raw);
+    if (!parsed) problems.push(`${name} must look like 5/1s or 5/1s+5/10s (points per duration, plus an optional burst reserve; durations up to 1d), but it is "${raw}".`);
+    rateLimits[action] = parsed ?? parseRateLimit(DEFAULT_RATE_LIMITS[action])!;
+  }
+
   const metricsPort = int('METRICS_PORT', 0, 0, 65535);
   const metricsHost = str('METRICS_HOST', '127.0.0.1');
   if (isIP(metricsHost) === 0 && metricsHost !== 'localhost') problems.push(`METRICS_HOST must be an IP address to bind to (e.g. 127.0.0.1 or 0.0.0.0), but it is "${metricsHost}".`);
@@ -256,6 +308,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
       ipFailures: int('LOGIN_IP_LIMIT', 100, 1, 1_000_000),
       windowSeconds: loginWindow ?? 900,
     },
+    rateLimits,
     metricsPort,
     metricsHost,
     playbackTokens,

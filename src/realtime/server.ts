@@ -44,7 +44,7 @@ export interface RealtimeDeps {
   auth: AuthService;
   users: UsersService;
   events: EventsService;
-  moderation: Pick<ModerationService, 'assertMayRead'>;
+  moderation: Pick<ModerationService, 'assertMayRead' | 'take'>;
   hub: Hub;
   rooms: Rooms;
   presence: Presence;
@@ -128,8 +128,11 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
       if (!conn.rooms.has(room)) throw new AppError(409, 'not_in_room', 'Join the session first (session:join).');
       const last = typingAt.get(conn) ?? new Map<string, number>();
       typingAt.set(conn, last);
-      if (Date.now() - (last.get(f.sessionId) ?? 0) < 2_000) return; // ephemeral: at most one every 2 s
+      // ephemeral: one socket's keystrokes are coalesced here, silently (at most one every 2 s);
+      // the user's budget across sockets and nodes (RATE_LIMIT_TYPING) refuses with rate_limited
+      if (Date.now() - (last.get(f.sessionId) ?? 0) < 2_000) return;
       last.set(f.sessionId, Date.now());
+      await deps.moderation.take(conn.principal, 'typing');
       await deps.hub.publish(room, { type: 'typing', sessionId: f.sessionId, user: { id: conn.principal.id, name: conn.name } });
     },
   };

@@ -7,6 +7,7 @@ import { expireUnusedPasswordTokens } from '../auth/repo.js';
 import { withTransaction } from '../db/pool.js';
 import { badRequest, conflict, forbidden, notFound, unauthorized } from '../errors.js';
 import type { Log } from '../log.js';
+import type { RateLimiters } from '../moderation/rate-limits.js';
 import type { Principal } from '../principal.js';
 import { completeImport, planImport, type ImportBody, type ImportResult } from './import.js';
 import * as repo from './repo.js';
@@ -55,14 +56,16 @@ export interface UsersService {
   setRole(o: { id: string; role: repo.Role; auth: AuthHooks }): Promise<repo.UserDetail>;
   /** Replaces the user's unused set-password tokens with a new one. */
   issuePasswordToken(o: { id: string; auth: AuthHooks }): Promise<{ token: string; expiresAt: Date }>;
-  importUsers(o: { body: ImportBody; auth: AuthHooks }): Promise<ImportReport>;
+  /** Counts against the admin's import budget (RATE_LIMIT_IMPORT) before the body is even read. */
+  importUsers(o: { me: Pick<Principal, 'id'>; body: ImportBody; auth: AuthHooks }): Promise<ImportReport>;
 }
 
 const INSERT_BATCH = 5000;
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock, serialization failure
 const pgCode = (err: unknown) => (err as { code?: string }).code;
 
-export function createUsersService(deps: { db: pg.Pool; log: Log }): UsersService {
+/** limits: the api's per-user flood limits (the migrate role, which only makes the first admin, has none). */
+export function createUsersService(deps: { db: pg.Pool; log: Log; limits?: Pick<RateLimiters, 'take'> }): UsersService {
   return {
     async verifyLogin(email, password) {
       const user = await repo.findUserForLogin(deps.db, email);
@@ -141,7 +144,8 @@ export function createUsersService(deps: { db: pg.Pool; log: Log }): UsersServic
       });
     },
 
-    async importUsers({ body, auth }) {
+    async importUsers({ me, body, auth }) {
+      await deps.limits?.take(me, 'import'); // first: each import may hash and insert 20,000 rows
       const plan = planImport(body);
       // One order for every import, so two imports of overlapping files cannot deadlock.
       const rows = [...plan.candidates].sort((a, b) => cmp(a.email.toLowerCase(), b.email.toLowerCase()));

@@ -9,6 +9,7 @@ import { createLoginThrottle } from '../../auth/throttle.js';
 import type { Config } from '../../config.js';
 import { createChatService } from '../../chat/service.js';
 import { createEventsService } from '../../events/service.js';
+import { createRateLimiters } from '../../moderation/rate-limits.js';
 import { createModerationService } from '../../moderation/service.js';
 import { createPollsService } from '../../polls/service.js';
 import { createQuestionsService } from '../../qna/service.js';
@@ -27,7 +28,10 @@ import { createTokenService } from '../../http/auth.js';
 /** One per process: the rooms and hub here are the node's WebSocket state. */
 export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis: Redis; bus: Bus; metrics?: Metrics<'api'> }): AppDeps {
   const { config, log, db, redis, bus, metrics } = o;
-  const users = createUsersService({ db, log });
+  // per-user flood limits in Redis: moderation owns them; events (join) and users (import), built
+  // before it, take from the same limiters
+  const rateLimits = createRateLimiters({ redis, prefix: config.redisPrefix, limits: config.rateLimits, log });
+  const users = createUsersService({ db, log, limits: rateLimits });
   const tokens = createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds });
   const throttle = createLoginThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
   const streams = createStreamsService({
@@ -37,10 +41,10 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     defaultProfile: config.profile,
     profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
   });
-  const events = createEventsService({ db, bus, log, config });
+  const events = createEventsService({ db, bus, log, config, rateLimits });
   const rooms = createRooms({ log, metrics: metrics?.metrics });
   const hub = createHub({ bus, rooms });
-  const moderation = createModerationService({ db, hub, events, log });
+  const moderation = createModerationService({ db, hub, events, log, rateLimits });
   const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events, moderation };
   const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
   const viewerLines = createCollector({ db, signals, log });
