@@ -154,3 +154,22 @@ t.test('Redis unreachable: the limited actions answer unavailable at once, nothi
   t.equal((await a.pool.query('SELECT 1 FROM event_attendees WHERE event_id = $1', [other])).rowCount, 0, 'not joined');
   await t.rejects(limits.take({ ip: '192.0.2.1' }, 'chat'), { status: 503, code: 'unavailable' });
 });
+
+t.test('the per-connection buckets and the per-user limit refuse with one code and one frame shape', async (t) => {
+  // a node whose sockets allow one chat message each (the first wall), on the same Redis budget
+  const tight = await startTestApi(t, { nodeOf: a, limits: { all: { burst: 100, perSecond: 100 }, 'chat:send': { burst: 1, perSecond: 0.01 } } });
+  const u = await a.user('attendee');
+  const ws = await socket(tight.wsUrl, u.token);
+  t.equal((await ws.request({ type: 'chat:send', sessionId: session.id, text: 'one' })).type, 'ack');
+  const perConnection = await ws.request({ type: 'chat:send', sessionId: session.id, text: 'two' });
+  isRateLimitedFrame(t, perConnection, /^You are sending messages too fast; wait \d+ s\.$/);
+  t.ok(perConnection.retryAfterSeconds >= 50, `the bucket's own wait (${perConnection.retryAfterSeconds} s)`);
+  // the same user's budget, spent from REST, refused on another socket by the per-user limit
+  for (let i = 0; i < 9; i++) await a.call('POST', `/chat/session/${session.id}`, { token: u.token, body: { text: `r${i}` } });
+  const other = await socket(a.wsUrl, u.token);
+  const perUser = await other.request({ type: 'chat:send', sessionId: session.id, text: 'three' });
+  isRateLimitedFrame(t, perUser, /^You are sending messages too fast; wait \d+ s\.$/);
+  t.same(Object.keys(perUser).sort(), Object.keys(perConnection).sort(), 'the same keys');
+  const rest = await a.call('POST', `/chat/session/${session.id}`, { token: u.token, body: { text: 'four' } });
+  isRateLimited(t, rest, /^You are sending messages too fast; wait \d+ s\.$/);
+});
