@@ -108,3 +108,9 @@ t.test('per-user rate limits: defaults, the format, and every bad value named', 
   t.match(err.message, /RATE_LIMIT_IMPORT must look like .* but it is "6\/1w"/);
   t.equal(err.problems.length, 2);
 });
+
+t.test('RATE_LIMIT_HOLD_MS: a second by default, 0 to 10 s', async (t) => {
+  t.equal(loadConfig(base, 'api').rateLimitHoldMs, 1_000);
+  t.equal(loadConfig({ ...base, RATE_LIMIT_HOLD_MS: '0' }, 'api').rateLimitHoldMs, 0);
+  t.throws(() => loadConfig({ ...base, RATE_LIMIT_HOLD_MS: '20000' }, 'api'), /RATE_LIMIT_HOLD_MS must be a whole number from 0 to 10000, but it is "20000"/);
+});

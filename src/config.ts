@@ -2,7 +2,12 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { parseDuration } from './durations.js';
 import { PROFILES_DIR } from './paths.js';
+import { DEFAULT_RATE_LIMITS, parseRateLimit, RATE_ACTIONS, type RateLimits } from './rate-limit-settings.js';
+
+export { parseDuration } from './durations.js';
+export { DEFAULT_RATE_LIMITS, parseRateLimit, RATE_ACTIONS, type RateAction, type RateLimit, type RateLimits } from './rate-limit-settings.js';
 
 export type Role = 'all' | 'api' | 'ingest' | 'worker' | 'migrate' | 'nginx';
 
@@ -39,6 +44,8 @@ export interface Config {
   login: { accountFailures: number; ipFailures: number; windowSeconds: number };
   /** Per-user flood limits (Redis, shared by every API node, REST and WebSocket alike): see RATE_LIMIT_*. */
   rateLimits: RateLimits;
+  /** REST: how long a `rate_limited` answer is held before it is sent (a tarpit for floods over many connections). */
+  rateLimitHoldMs: number;
   /** ingest/worker: port of their own /metrics server (0 = off); the api serves /metrics on PORT. */
   metricsPort: number;
   metricsHost: string;
@@ -50,47 +57,6 @@ export interface Config {
   analyticsRollupSeconds: number;
   /** api: whether this node takes roll-up jobs (ANALYTICS_ROLLUP=off leaves them to other nodes). */
   analyticsRollup: boolean;
-}
-
-/** How often one user may do an action: `points` per `seconds`, plus an optional reserve for bursts. */
-export interface RateLimit {
-  points: number;
-  seconds: number;
-  /** Extra points usable once the rate is used up, refilled every `seconds` of its own. */
-  burst: { points: number; seconds: number } | null;
-}
-
-export const RATE_ACTIONS = ['chat', 'question', 'upvote', 'vote', 'typing', 'join', 'import'] as const;
-export type RateAction = (typeof RATE_ACTIONS)[number];
-export type RateLimits = Record<RateAction, RateLimit>;
-
-/**
- * The defaults, sized so an honest attendee of a busy event never meets them and a script does:
- * chat 5 messages/s with bursts up to 10, a question every 5 s (3 at once), votes and upvotes
- * 5/s (10 at once), a typing notice every 2 s, 10 event joins a minute, 6 imports an hour.
- */
-export const DEFAULT_RATE_LIMITS: Record<RateAction, string> = {
-  chat: '5/1s+5/10s',
-  question: '1/5s+2/60s',
-  upvote: '5/1s+5/10s',
-  vote: '5/1s+5/10s',
-  typing: '1/2s',
-  join: '10/1m',
-  import: '6/1h',
-};
-
-/** Parses `<points>/<duration>[+<points>/<duration>]`, e.g. `5/1s+5/10s`; null when it is not that. */
-export function parseRateLimit(text: string): RateLimit | null {
-  const m = /^(\d{1,6})\/(\d+[smhd]?)(?:\+(\d{1,6})\/(\d+[smhd]?))?$/.exec(text.replace(/\s+/g, ''));
-  if (!m) return null;
-  const points = Number(m[1]);
-  const seconds = parseDuration(m[2]!);
-  if (points < 1 || seconds === null || seconds > 86400) return null;
-  if (m[3] === undefined) return { points, seconds, burst: null };
-  const burstPoints = Number(m[3]);
-  const burstSeconds = parseDuration(m[4]!);
-  if (burstPoints < 1 || burstSeconds === null || burstSeconds > 86400) return null;
-  return { points, seconds, burst: { points: burstPoints, seconds: burstSeconds } };
 }
 
 export class ConfigError extends Error {
@@ -110,15 +76,6 @@ const REQUIRED_BY_ROLE: Record<Role, string[]> = {
   worker: ['DATABASE_URL', 'REDIS_URL', 'INTERNAL_API_KEY'],
   nginx: [],
 };
-
-/** Parses "7d", "12h", "30m", "45s" or plain seconds. */
-export function parseDuration(text: string): number | null {
-  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
-  if (!m) return null;
-  const n = Number(m[1]);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
-  return n > 0 ? n * unit : null;
-}
 
 export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<Config> {
   const problems: string[] = [];
@@ -309,6 +266,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
       windowSeconds: loginWindow ?? 900,
     },
     rateLimits,
+    rateLimitHoldMs: int('RATE_LIMIT_HOLD_MS', 1_000, 0, 10_000),
     metricsPort,
     metricsHost,
     playbackTokens,

@@ -20,6 +20,7 @@ const env = {
   RATE_LIMIT_TYPING: '1/60s',
   RATE_LIMIT_JOIN: '2/60s',
   RATE_LIMIT_IMPORT: '1/60s',
+  RATE_LIMIT_HOLD_MS: '0', // the refusal hold has its own test below
 };
 const a = await startTestApi(t, { env });
 const b = await startTestApi(t, { nodeOf: a });
@@ -172,4 +173,42 @@ t.test('the per-connection buckets and the per-user limit refuse with one code a
   t.same(Object.keys(perUser).sort(), Object.keys(perConnection).sort(), 'the same keys');
   const rest = await a.call('POST', `/chat/session/${session.id}`, { token: u.token, body: { text: 'four' } });
   isRateLimited(t, rest, /^You are sending messages too fast; wait \d+ s\.$/);
+});
+
+t.test('refusals are held (REST answers late, a socket is not read): a flood on many connections slows to a trickle', async (t) => {
+  const held = await startTestApi(t, { env: { RATE_LIMIT_CHAT: '1/60s', RATE_LIMIT_HOLD_MS: '2000' } });
+  const boss = await held.user('admin');
+  const live = await held.liveSession(boss.token);
+  const u = await held.user('attendee');
+  const post = () => held.call('POST', `/chat/session/${live.session.id}`, { token: u.token, body: { text: 'x' } });
+  t.equal((await post()).status, 201);
+  let started = Date.now();
+  isRateLimited(t, await post(), /messages too fast/);
+  t.ok(Date.now() - started >= 900, `the 429 came after its hold (${Date.now() - started} ms; 1 to 3 s)`);
+  // ten connections in a closed loop for 3 s: each waits out every refusal
+  let requests = 0;
+  const until = Date.now() + 3_000;
+  await Promise.all(Array.from({ length: 10 }, async () => {
+    while (Date.now() < until) (await post(), requests++);
+  }));
+  t.ok(requests <= 40, `${requests} requests from 10 connections in 3 s (at most one per hold each)`);
+
+  const ws = await joinedSession(held.wsUrl, u.token, live.session.id);
+  clients.push(ws);
+  isRateLimitedFrame(t, await ws.request({ type: 'chat:send', sessionId: live.session.id, text: 'y' }), /messages too fast/);
+  started = Date.now();
+  const next = await ws.request({ type: 'session:leave', sessionId: live.session.id }, 10_000);
+  t.equal(next.type, 'ack');
+  t.ok(Date.now() - started >= 900, `the socket's next frame was read after the hold (${Date.now() - started} ms)`);
+
+  // a socket flooding past its pending frames is told once (busy); the rest it had sent is dropped unanswered
+  const flood = await joinedSession(held.wsUrl, (await held.user('attendee')).token, live.session.id);
+  clients.push(flood);
+  const from = flood.frames.length;
+  for (let i = 0; i < 400; i++) flood.send({ type: 'session:leave', sessionId: live.session.id, id: `x${i}` });
+  await new Promise((r) => setTimeout(r, 4_000));
+  const answers = flood.frames.slice(from);
+  const busy = answers.filter((f) => f.code === 'busy').length;
+  t.ok(busy >= 1 && busy < 10, `${busy} busy answer(s) for ${answers.length} answers to 400 frames`);
+  t.ok(answers.length < 300, 'most of the backlog dropped unanswered');
 });

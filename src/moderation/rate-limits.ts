@@ -9,7 +9,8 @@
 // over any T seconds a user gets at most points × (⌊T/seconds⌋ + 1) + burst × (⌊T/burst s⌋ + 1).
 //
 // Callers take a point FIRST, before any Postgres work, so a flood is refused for the price of
-// one Redis round trip. Redis unreachable: the action is refused with `unavailable` (fail
+// one Redis round trip; and once Redis has said a window is spent, this node refuses that user
+// from memory until the window ends (inMemoryBlockOnConsumed), without asking Redis again. Redis unreachable: the action is refused with `unavailable` (fail
 // closed, as chat already is: it cannot publish without Redis either), and one log line says so.
 import { BurstyRateLimiter, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateAction, RateLimit, RateLimits } from '../config.js';
@@ -49,9 +50,11 @@ const OUTAGE_LOG_EVERY_MS = 10_000;
 export function createRateLimiters(o: { redis: Redis; prefix: string; limits: RateLimits; log: Log }): RateLimiters {
   const limiter = (action: RateAction, l: RateLimit) => {
     const base = { storeClient: o.redis, rejectIfRedisNotReady: true };
-    const rate = new RateLimiterRedis({ ...base, keyPrefix: `${o.prefix}:rl:${action}`, points: l.points, duration: l.seconds });
+    // blocked in memory for the rest of the window (as Redis reports it) from the first refusal on
+    const rate = new RateLimiterRedis({ ...base, keyPrefix: `${o.prefix}:rl:${action}`, points: l.points, duration: l.seconds, inMemoryBlockOnConsumed: l.points + 1 });
     if (!l.burst) return rate;
-    return new BurstyRateLimiter(rate, new RateLimiterRedis({ ...base, keyPrefix: `${o.prefix}:rl:${action}:burst`, points: l.burst.points, duration: l.burst.seconds }));
+    const burst = { keyPrefix: `${o.prefix}:rl:${action}:burst`, points: l.burst.points, duration: l.burst.seconds, inMemoryBlockOnConsumed: l.burst.points + 1 };
+    return new BurstyRateLimiter(rate, new RateLimiterRedis({ ...base, ...burst }));
   };
   const limiters = Object.fromEntries(Object.entries(o.limits).map(([a, l]) => [a, limiter(a as RateAction, l)])) as Record<RateAction, RateLimiterRedis | BurstyRateLimiter>;
   let loggedAt = 0;

@@ -51,6 +51,12 @@ export interface RealtimeDeps {
   handlers: WsHandlers;
   corsOrigin: string;
   limits?: Limits;
+  /**
+   * After a `rate_limited` or `busy` refusal the socket is not read for about this long (TCP
+   * backpressure: a flooding client's frames wait in its own buffers, costing this node nothing;
+   * REST holds its refusals the same way). Frames already received are still answered.
+   */
+  refusalHoldMs?: number;
 }
 
 export interface Realtime {
@@ -88,6 +94,13 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
   const byUser = new Map<string, Set<Conn>>();
 
   const sendFrame = (conn: Conn, frame: ServerFrame) => rooms.send(conn, JSON.stringify(frame));
+  const held = new WeakSet<Conn>();
+  const holdReading = (conn: Conn) => {
+    if (!deps.refusalHoldMs || held.has(conn)) return;
+    held.add(conn);
+    conn.ws.pause();
+    setTimeout(() => (held.delete(conn), conn.ws.resume()), deps.refusalHoldMs * (0.5 + Math.random())).unref();
+  };
   const closeConn = (conn: Conn, code: number, reason: string) => {
     conn.ws.close(code, reason);
     setTimeout(() => conn.ws.terminate(), 1_000).unref();
@@ -164,6 +177,7 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
       if (id !== undefined) sendFrame(conn, { type: 'ack', id });
     } catch (err) {
       if (err instanceof AppError) {
+        if (err.code === 'rate_limited') holdReading(conn);
         const retry = err.details?.retryAfterSeconds;
         sendFrame(conn, { type: 'error', ...(id !== undefined ? { id } : {}), code: err.code, message: err.message, ...(typeof retry === 'number' ? { retryAfterSeconds: retry } : {}) });
       } else {
@@ -188,7 +202,13 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       rooms.received();
       // a client flooding faster than its frames are handled is refused here, unqueued
-      if (pending >= MAX_PENDING_FRAMES) return sendFrame(conn, { type: 'error', ...idOf(data), code: 'busy', message: 'Too many of your frames are still being handled; this one was dropped: send it again in a moment.', retryAfterSeconds: 1 });
+      if (pending >= MAX_PENDING_FRAMES) {
+        // told once (busy) and no longer read: what it had already sent is dropped unanswered, so
+        // a flood's backlog costs no answers (an honest client never has this many frames pending)
+        if (held.has(conn)) return;
+        holdReading(conn);
+        return sendFrame(conn, { type: 'error', ...idOf(data), code: 'busy', message: 'Too many of your frames are still being handled; this one was dropped: send it again in a moment.', retryAfterSeconds: 1 });
+      }
       pending++;
       queue = queue.then(() => handle(conn, data, isBinary)).finally(() => pending--);
     });
