@@ -17,7 +17,8 @@ export interface FloodCommand {
 
 export interface FloodReply {
   rest: { sent: number; statusCodes: Record<string, number>; errors: number; reqPerSec: number };
-  ws: { sent: number; acks: number; errors: Record<string, number>; connected: number };
+  /** connected: sockets opened, the first ones and each reconnect after the server closed one */
+  ws: { sent: number; acks: number; errors: Record<string, number>; connected: number; closedByServer: Record<string, number> };
 }
 
 const BATCH = 20; // frames per socket per 10 ms: far beyond any limit
@@ -42,9 +43,17 @@ async function restFlood(c: FloodCommand): Promise<FloodReply['rest']> {
 }
 
 async function socketFlood(c: FloodCommand): Promise<FloodReply['ws']> {
-  const out: FloodReply['ws'] = { sent: 0, acks: 0, errors: {}, connected: 0 };
+  const out: FloodReply['ws'] = { sent: 0, acks: 0, errors: {}, connected: 0, closedByServer: {} };
   const wsUrl = c.base.replace(/^http/, 'ws') + '/ws';
-  const one = async () => {
+  const until = Date.now() + c.seconds * 1000;
+  // one socket at a time per slot, reconnecting at once whenever the server closes it
+  const slot = async () => {
+    while (Date.now() < until) {
+      const code = await one().catch(() => 0);
+      if (code !== 0) out.closedByServer[code] = (out.closedByServer[code] ?? 0) + 1;
+    }
+  };
+  const one = async (): Promise<number> => {
     // the bearer header (non-browser clients): no token in a URL
     const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${c.token}` } });
     await new Promise<void>((resolve, reject) => {
@@ -57,9 +66,9 @@ async function socketFlood(c: FloodCommand): Promise<FloodReply['ws']> {
       if (f.type === 'ack') out.acks++;
       else if (f.type === 'error') out.errors[f.code ?? '?'] = (out.errors[f.code ?? '?'] ?? 0) + 1;
     });
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     ws.send(JSON.stringify({ type: 'session:join', sessionId: c.sessionId }));
     let n = 0;
-    const until = Date.now() + c.seconds * 1000;
     const timer = setInterval(() => {
       if (Date.now() >= until || ws.readyState !== WebSocket.OPEN) return;
       for (let i = 0; i < BATCH; i++) {
@@ -67,11 +76,12 @@ async function socketFlood(c: FloodCommand): Promise<FloodReply['ws']> {
         out.sent++;
       }
     }, 10);
-    await new Promise((r) => setTimeout(r, c.seconds * 1000 + 2_000)); // answers still in flight
+    const code = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(0), until - Date.now() + 2_000))]); // answers still in flight
     clearInterval(timer);
     ws.close();
+    return code;
   };
-  await Promise.all(Array.from({ length: c.sockets }, one));
+  await Promise.all(Array.from({ length: c.sockets }, slot));
   return out; // session:join went without an id, so every ack counted is a chat message's
 
 }

@@ -226,7 +226,7 @@ async function main(): Promise<void> {
   const othersRefused = [baseline, withFlood].flatMap((p) => [p.read, p.chat]).reduce((n, k) => n + Object.entries(k.statuses).filter(([s]) => !/^2/.test(s)).reduce((m, [, c]) => m + c, 0), 0);
   say('');
   say(`  others' p99 with the flood / without: reads ${ratio.read} (${withFlood.read.p99Ms} / ${baseline.read.p99Ms} ms, target ≤ ${target(baseline.read.p99Ms)} ms), chat ${ratio.chat} (${withFlood.chat.p99Ms} / ${baseline.chat.p99Ms} ms, target ≤ ${target(baseline.chat.p99Ms)} ms)`);
-  say(`  flooder: ${flood.rest.sent} REST requests (${flood.rest.reqPerSec}/s; ${JSON.stringify(flood.rest.statusCodes)}), ${flood.ws.sent} WebSocket frames (${flood.ws.acks} acks; ${JSON.stringify(flood.ws.errors)})`);
+  say(`  flooder: ${flood.rest.sent} REST requests (${flood.rest.reqPerSec}/s; ${JSON.stringify(flood.rest.statusCodes)}), ${flood.ws.sent} WebSocket frames (${flood.ws.acks} acks; ${JSON.stringify(flood.ws.errors)}) on ${flood.ws.connected} sockets (closed by the server: ${JSON.stringify(flood.ws.closedByServer)})`);
   say(`  flooder's accepted messages: ${accepted} (saved, over ${spanSeconds} s); its limit ${CHAT_LIMIT} allows at most ${allowed} in that span (burst + rate × phase = ${nominal})`);
   if (othersRefused > 0) say(`  WARNING: the other users got ${othersRefused} non-2xx answers (see statuses in the result).`);
   const apiLines = (await readFile(stack.apiLog, 'utf8').catch(() => '')).split('\n').filter((l) => l.trim() !== '').length;

@@ -28,6 +28,9 @@ export const CLOSE_SHUTDOWN = 1001;
 const HEARTBEAT_MS = 15_000;
 const MAX_SOCKETS_PER_USER = 20;
 const MAX_PENDING_FRAMES = 64;
+/** Frames dropped unanswered (sent on after `busy`) before the socket is closed as a flood. */
+const MAX_DROPPED_FRAMES = 256;
+export const CLOSE_FLOODING = 1008;
 
 export interface WsCtx {
   conn: Conn;
@@ -199,13 +202,18 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
     (ws as WebSocket & { isAlive: () => boolean; markPinged: () => void }).isAlive = () => alive;
     (ws as WebSocket & { markPinged: () => void }).markPinged = () => (alive = false);
     let pending = 0;
+    let dropped = 0;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       rooms.received();
       // a client flooding faster than its frames are handled is refused here, unqueued
       if (pending >= MAX_PENDING_FRAMES) {
         // told once (busy) and no longer read: what it had already sent is dropped unanswered, so
         // a flood's backlog costs no answers (an honest client never has this many frames pending)
-        if (held.has(conn)) return;
+        if (held.has(conn)) {
+          // still sending after all that: a flood, not a client; reading on would cost this node
+          if (++dropped === MAX_DROPPED_FRAMES) closeConn(conn, CLOSE_FLOODING, 'too many frames after being told to wait');
+          return;
+        }
         holdReading(conn);
         return sendFrame(conn, { type: 'error', ...idOf(data), code: 'busy', message: 'Too many of your frames are still being handled; this one was dropped: send it again in a moment.', retryAfterSeconds: 1 });
       }
