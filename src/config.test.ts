@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ConfigError, loadConfig, parseDuration, playbackUrl, rtmpIngestUrl } from './config.js';
+import { ConfigError, loadConfig, parseDuration, parseRateLimit, playbackUrl, rtmpIngestUrl } from './config.js';
 
 const base = { DATABASE_URL: 'postgresql://u:p@h/db', REDIS_URL: 'redis://h:6379', JWT_SECRET: 'x'.repeat(32), INTERNAL_API_KEY: 'k'.repeat(16), PLAYBACK_SECRET: 'p'.repeat(32) };
 
@@ -185,4 +185,28 @@ t.test('the ingests a worker may pull from: INGEST_PULL_HOSTS, by default INGEST
   const err = t.throws(() => loadConfig({ ...base, INGEST_PULL_HOSTS: 'rtmp://x/live,ok,h:99999,a b' }, 'worker')) as ConfigError;
   t.equal(err.problems.length, 3);
   t.match(err.message, /INGEST_PULL_HOSTS entry "rtmp:\/\/x\/live" must be a host name/);
+});
+
+t.test('per-user rate limits: defaults, the format, and every bad value named', async (t) => {
+  const d = loadConfig(base, 'api');
+  t.same(d.rateLimits.chat, { points: 5, seconds: 1, burst: { points: 5, seconds: 10 } }, 'chat: 5/s, bursts up to 10');
+  t.same(d.rateLimits.question, { points: 1, seconds: 5, burst: { points: 2, seconds: 60 } }, 'a question per 5 s, 3 at once');
+  t.same([d.rateLimits.vote.points, d.rateLimits.upvote.points, d.rateLimits.vote.burst?.points], [5, 5, 5]);
+  t.same(d.rateLimits.typing, { points: 1, seconds: 2, burst: null });
+  t.same(d.rateLimits.join, { points: 10, seconds: 60, burst: null });
+  t.same(d.rateLimits.import, { points: 6, seconds: 3600, burst: null });
+  const c = loadConfig({ ...base, RATE_LIMIT_CHAT: '20/1m', RATE_LIMIT_JOIN: ' 3 / 10s + 1/1h ' }, 'api');
+  t.same(c.rateLimits.chat, { points: 20, seconds: 60, burst: null });
+  t.same(c.rateLimits.join, { points: 3, seconds: 10, burst: { points: 1, seconds: 3600 } });
+  for (const bad of ['5', '0/1s', '5/0s', '5/1w', '5/1s+', '5/1s+0/10s', 'five/1s', '5/2d', '-1/1s']) t.equal(parseRateLimit(bad), null, `"${bad}" refused`);
+  const err = t.throws(() => loadConfig({ ...base, RATE_LIMIT_CHAT: '5 per second', RATE_LIMIT_IMPORT: '6/1w' }, 'api')) as ConfigError;
+  t.match(err.message, /RATE_LIMIT_CHAT must look like 5\/1s or 5\/1s\+5\/10s .* but it is "5 per second"/);
+  t.match(err.message, /RATE_LIMIT_IMPORT must look like .* but it is "6\/1w"/);
+  t.equal(err.problems.length, 2);
+});
+
+t.test('RATE_LIMIT_HOLD_MS: a second by default, 0 to 10 s', async (t) => {
+  t.equal(loadConfig(base, 'api').rateLimitHoldMs, 1_000);
+  t.equal(loadConfig({ ...base, RATE_LIMIT_HOLD_MS: '0' }, 'api').rateLimitHoldMs, 0);
+  t.throws(() => loadConfig({ ...base, RATE_LIMIT_HOLD_MS: '20000' }, 'api'), /RATE_LIMIT_HOLD_MS must be a whole number from 0 to 10000, but it is "20000"/);
 });

@@ -2,7 +2,12 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { parseDuration } from './durations.js';
 import { PROFILES_DIR } from './paths.js';
+import { DEFAULT_RATE_LIMITS, parseRateLimit, RATE_ACTIONS, type RateLimits } from './rate-limit-settings.js';
+
+export { parseDuration } from './durations.js';
+export { DEFAULT_RATE_LIMITS, parseRateLimit, RATE_ACTIONS, type RateAction, type RateLimit, type RateLimits } from './rate-limit-settings.js';
 
 export type Role = 'all' | 'api' | 'ingest' | 'worker' | 'migrate' | 'nginx';
 
@@ -55,6 +60,10 @@ export interface Config {
   login: AuthLimits;
   /** The argon2 queue (see src/auth/passwords.ts). */
   passwords: { cost: 'standard' | 'test'; concurrency: number; maxWaiting: number };
+  /** Per-user flood limits (Redis, shared by every API node, REST and WebSocket alike): see RATE_LIMIT_*. */
+  rateLimits: RateLimits;
+  /** REST: how long a `rate_limited` answer is held before it is sent (a tarpit for floods over many connections). */
+  rateLimitHoldMs: number;
   /** ingest/worker: port of their own /metrics server (0 = off); the api serves /metrics on PORT. */
   metricsPort: number;
   metricsHost: string;
@@ -108,15 +117,6 @@ const REQUIRED_BY_ROLE: Record<Role, string[]> = {
   worker: ['DATABASE_URL', 'REDIS_URL', 'INTERNAL_API_KEY'],
   nginx: [],
 };
-
-/** Parses "7d", "12h", "30m", "45s" or plain seconds. */
-export function parseDuration(text: string): number | null {
-  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
-  if (!m) return null;
-  const n = Number(m[1]);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
-  return n > 0 ? n * unit : null;
-}
 
 export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<Config> {
   const problems: string[] = [];
@@ -278,6 +278,14 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   if (maxDelay === null || maxDelay > 86400) problems.push(`LOGIN_MAX_DELAY must look like 15m or a number of seconds (at most 1d), but it is "${maxDelayRaw}".`);
   const hashCost = str('PASSWORD_HASH_COST', 'standard');
   if (hashCost !== 'standard' && hashCost !== 'test') problems.push(`PASSWORD_HASH_COST must be standard (or test, for the test suite only), but it is "${hashCost}".`);
+  const rateLimits = {} as RateLimits;
+  for (const action of RATE_ACTIONS) {
+    const name = `RATE_LIMIT_${action.toUpperCase()}`;
+    const raw = str(name, DEFAULT_RATE_LIMITS[action]);
+    const parsed = parseRateLimit(raw);
+    if (!parsed) problems.push(`${name} must look like 5/1s or 5/1s+5/10s (points per duration, plus an optional burst reserve; durations up to 1d), but it is "${raw}".`);
+    rateLimits[action] = parsed ?? parseRateLimit(DEFAULT_RATE_LIMITS[action])!;
+  }
 
   const metricsPort = int('METRICS_PORT', 0, 0, 65535);
   const metricsHost = str('METRICS_HOST', '127.0.0.1');
@@ -374,6 +382,8 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
       concurrency: int('PASSWORD_HASH_CONCURRENCY', 2, 1, 64),
       maxWaiting: int('PASSWORD_HASH_QUEUE', 100, 0, 100_000),
     },
+    rateLimits,
+    rateLimitHoldMs: int('RATE_LIMIT_HOLD_MS', 1_000, 0, 10_000),
     metricsPort,
     metricsHost,
     playbackTokens,

@@ -1,4 +1,4 @@
-// The part of autocannon 8 (which ships no types) that bench:api uses.
+// The part of autocannon 8 (which ships no types) that bench:api and bench:flood use.
 declare module 'autocannon' {
   export interface Histogram {
     average: number;
@@ -30,6 +30,8 @@ declare module 'autocannon' {
 
   export interface Options {
     url: string;
+    method?: string;
+    body?: string;
     connections?: number;
     duration?: number;
     pipelining?: number;

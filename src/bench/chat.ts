@@ -165,6 +165,9 @@ async function startStack(work: string): Promise<Stack> {
       MEDIA_DIR: path.join(dataDir, 'media'),
       LOG_LEVEL: 'warn',
       INSTANCE_ID: `bench-${name}`,
+      // senders send at exactly the per-user chat limit (5/s): the fan-out is measured here, the
+      // limit in bench:flood, so a timer's jitter must not turn into refusals
+      RATE_LIMIT_CHAT: '10/1s+10/10s',
     }, log);
     onCleanup(() => stopChild(child, 'SIGTERM', 10_000));
     if (child.process.pid === undefined) throw new Error(`${name} did not start: ${child.stderrTail()}`);

@@ -2,11 +2,11 @@
 // through the same service, history with after/before cursors and resync after a reconnect,
 // pins and deletions reaching everyone, who may delete what, private events, text as sent.
 import t from 'tap';
-import { startTestApi, type TestApi } from '../testing/api.js';
+import { NO_RATE_LIMITS, startTestApi, type TestApi } from '../testing/api.js';
 import { connectWs, type Frame, type WsClient } from '../testing/ws.js';
 
 const generous = { all: { burst: 10_000, perSecond: 10_000 }, 'chat:send': { burst: 10_000, perSecond: 10_000 } };
-const a = await startTestApi(t, { limits: generous });
+const a = await startTestApi(t, { limits: generous, env: NO_RATE_LIMITS }); // the per-user limits: moderation/rate-limits.int.test.ts
 const b = await startTestApi(t, { nodeOf: a, limits: generous });
 const admin = await a.user('admin');
 const moderator = await a.user('moderator');

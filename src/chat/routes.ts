@@ -76,7 +76,7 @@ export function chatEndpoints(deps: { chat: ChatService }): Endpoint[] {
       method: 'post', path: '/chat/session/:id', action: 'chat.send', tag: 'chat',
       summary: 'Send a chat message to a session (everyone in its room receives chat:message)',
       description:
-        'Refused with 403 `muted` (with `until`), `banned`, `chat_disabled` or `attendees_only`, 429 `slow_mode` (Retry-After), ' +
+        'Refused with 403 `muted` (with `until`), `banned`, `chat_disabled` or `attendees_only`, 429 `slow_mode` or `rate_limited` (per user across REST and WebSocket, RATE_LIMIT_CHAT; both with Retry-After), ' +
         'and 503 `unavailable` when live delivery is down (then nothing is saved). Staff pass disabled chat, slow mode and attendees-only.',
       params: idParams,
       body: sendBody,

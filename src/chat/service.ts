@@ -110,6 +110,7 @@ export function createChatService(deps: ServiceDeps): ChatService {
     async send(asker, input) {
       assertMay(asker, 'chat.send');
       checkText(input.text);
+      await moderation.take(asker, 'chat'); // first: a flood is refused before any query
       const { event, session } = await events.session(asker, input.sessionId);
       const sessionId = session.id;
       await moderation.assertMayPost(asker, event.id, 'chat');

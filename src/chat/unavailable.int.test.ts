@@ -37,7 +37,7 @@ const bus: Bus = {
   publish: (topic, message) => (state === 'failing' ? Promise.reject(new Error('Connection is closed.')) : real.publish(topic, message)),
 };
 const hub = createHub({ bus });
-const moderation = createModerationService({ db: a.pool, hub, events: a.deps.events, log: silentLog() });
+const moderation = createModerationService({ db: a.pool, hub, events: a.deps.events, log: silentLog(), rateLimits: a.deps.moderation });
 const chat = createChatService({ db: a.pool, redis: a.deps.redis, prefix: a.config.redisPrefix, log: silentLog(), hub, events: a.deps.events, moderation });
 const asker = principalOf({ id: u.id, role: 'attendee' });
 

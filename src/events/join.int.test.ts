@@ -91,7 +91,7 @@ t.test('the limit holds with 100 joins truly at once (60 database connections)',
   // joins really race in Postgres.
   const wide = new pg.Pool({ connectionString: api.config.databaseUrl!, max: 60 });
   t.teardown(() => wide.end());
-  const events = createEventsService({ db: wide, bus: undefined as unknown as Bus /* events publish nothing */, log: silentLog(), config: api.config });
+  const events = createEventsService({ db: wide, bus: undefined as unknown as Bus /* events publish nothing */, log: silentLog(), config: api.config, rateLimits: api.deps.moderation });
   const e = await makeEvent({ attendeeLimit: 7 });
   const { rows: users } = await pool.query<{ id: string }>(
     `INSERT INTO users (email, name) SELECT 'race-' || n || '-' || md5(random()::text) || '@example.com', 'Race ' || n FROM generate_series(1, 100) AS n RETURNING id`,

@@ -129,12 +129,12 @@ export function eventEndpoints(deps: { events: EventsService; config: Config; mo
     endpoint({
       method: 'post', path: '/events/:id/join', action: 'events.join', tag: 'events',
       summary: 'Join a published public or unlisted event (refused once it is full)',
-      description: 'Joining again changes nothing and answers 200. Private events are joined only by an organiser adding you.',
+      description: 'Joining again changes nothing and answers 200. Private events are joined only by an organiser adding you. Joins are limited per user (RATE_LIMIT_JOIN): past it, 429 `rate_limited` with Retry-After.',
       params: idParams,
       answers: {
         201: { description: 'Joined.', schema: joinSchema },
         200: { description: 'You already attend.', schema: joinSchema },
-        ...problems(400, 401, 403, 404, 409),
+        ...problems(400, 401, 403, 404, 409, 429, 503),
       },
       async handle({ params, me, res }) {
         const { created, attendeeCount } = await events.join(me, params.id);

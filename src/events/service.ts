@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { withTransaction } from '../db/pool.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import type { Log } from '../log.js';
+import type { RateLimiters } from '../moderation/rate-limits.js';
 import type { Bus } from '../redis/bus.js';
 import * as repo from './repo.js';
 import { createSessionsService, type SessionsService } from './sessions-service.js';
@@ -31,7 +32,7 @@ export interface EventsService extends SessionsService {
 
 const fullMessage = (limit: number | null) => `This event is full: all ${limit ?? 0} places are taken.`;
 
-export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; config: Config; afterSessionChange?: () => Promise<void> }): EventsService {
+export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; config: Config; rateLimits: Pick<RateLimiters, 'take'>; afterSessionChange?: () => Promise<void> }): EventsService {
   const { db, log } = deps;
 
   async function visible(asker: Principal, id: string): Promise<EventForCaller> {
@@ -90,6 +91,7 @@ export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; con
     },
 
     async join(asker, id) {
+      await deps.rateLimits.take(asker, 'join'); // first: a flood is refused before any query
       const event = await visible(asker, id);
       if (event.joined) return { created: false, attendeeCount: event.attendeeCount };
       if (event.status !== 'published') throw conflict('This event is not published yet; it cannot be joined.', 'event_not_published');

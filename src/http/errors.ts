@@ -22,12 +22,23 @@ export const notFoundHandler: RequestHandler = (req, res) => {
   problem(res, 404, { type: 'about:blank', title: 'Not Found', code: 'not_found', detail: `No route for ${req.method} ${req.path}.` });
 };
 
-export function errorHandler(log: Log): ErrorRequestHandler {
+/**
+ * refusalHoldMs: a `rate_limited` answer is held this long before it is sent (a tarpit). A client
+ * flooding over many connections waits for each refusal before its next request on that
+ * connection, so its refusals cost the node a timer instead of a request loop that crowds out
+ * everyone else's requests (bench:flood). Each hold is drawn from ½ to 1½ times it, so the held
+ * connections do not all come back at the same moment. Nothing is held for the other answers.
+ */
+export function errorHandler(log: Log, o: { refusalHoldMs?: number } = {}): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (err instanceof AppError) {
       if (err.status === 429 && typeof err.details?.retryAfterSeconds === 'number') res.set('Retry-After', String(err.details.retryAfterSeconds));
       // a 429 says when to try again twice: Retry-After for HTTP clients, retryAfterSeconds in the body
-      return problem(res, err.status, { type: 'about:blank', title: err.code, code: err.code, detail: err.message, ...err.details });
+      const send = () => problem(res, err.status, { type: 'about:blank', title: err.code, code: err.code, detail: err.message, ...err.details });
+      if (err.code !== 'rate_limited' || !o.refusalHoldMs) return send();
+      const timer = setTimeout(() => !res.destroyed && send(), o.refusalHoldMs * (0.5 + Math.random()));
+      res.once('close', () => clearTimeout(timer));
+      return;
     }
     // body-parser errors carry a status (400 bad JSON, 413 too large, 415 charset)
     const status = (err as { status?: number }).status;

@@ -5,6 +5,7 @@
 // viewer counts. Staff — whoever may moderate — cannot be restricted. Built once in the
 // composition root and handed to chat, polls, Q&A, analytics, the session answers and the
 // WebSocket server, so each refusal has one code (`banned`, `muted`) wherever it happens.
+// Flood limits per user live here too (rate-limits.ts, in Redis): `take` answers `rate_limited`.
 import { assertMay, roleMay, type Role } from '../access.js';
 import { AppError, conflict, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';
@@ -12,6 +13,7 @@ import type { EventsService } from '../events/service.js';
 import type { Log } from '../log.js';
 import type { Hub } from '../realtime/hub.js';
 import type pg from 'pg';
+import type { Counted, RateAction, RateLimiters } from './rate-limits.js';
 import * as repo from './repo.js';
 import type { Restriction, RestrictionKind } from './repo.js';
 
@@ -37,6 +39,12 @@ export interface ModerationService {
   assertMayRead(me: Pick<Principal, 'id'>, eventId: string): Promise<void>;
   /** Taking part: chat and questions (throw `banned` or `muted`), votes and upvotes (throw `banned`). */
   assertMayPost(me: Pick<Principal, 'id'>, eventId: string, what: 'chat' | 'question' | 'vote' | 'upvote'): Promise<void>;
+  /**
+   * Takes one point of the user's (or, without a user, the IP's) budget for the action, across
+   * every node, REST and WebSocket: throws 429 `rate_limited` with retryAfterSeconds. Call it
+   * before any other work so a flood costs one Redis round trip per refusal.
+   */
+  take(who: Counted, action: RateAction): Promise<void>;
 }
 
 export interface ModerationDeps {
@@ -46,6 +54,8 @@ export interface ModerationDeps {
   log: Log;
   /** Called after a ban or an unban is committed (the playback gate revokes or restores URLs at once); must not throw. */
   onBanChange?: (change: { eventId: string; userId: string; banned: boolean }) => Promise<void>;
+  /** Built before the services that need it (events' join takes from it directly). */
+  rateLimits: RateLimiters;
 }
 
 export const bannedError = () => new AppError(403, 'banned', 'You were removed from this event by a moderator.');
@@ -134,5 +144,7 @@ export function createModerationService(deps: ModerationDeps): ModerationService
       if (r.ban) throw bannedError();
       if (r.mute && (what === 'chat' || what === 'question')) throw mutedError(r.mute.until);
     },
+
+    take: (who, action) => deps.rateLimits.take(who, action),
   };
 }

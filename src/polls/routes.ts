@@ -63,10 +63,10 @@ export function pollsEndpoints(deps: { polls: PollsService }): Endpoint[] {
       summary: 'Vote (one vote per user; voting again moves it)',
       description:
         'Answers the poll with its exact counts at that moment and `myVote`. The room sees `poll:vote` frames with the latest counts, ' +
-        'at most one per poll every 200 ms from each API node and always one after the last vote. A closed poll refuses votes (409 poll_closed); a banned user gets 403 banned.',
+        'at most one per poll every 200 ms from each API node and always one after the last vote. A closed poll refuses votes (409 poll_closed); a banned user gets 403 banned; past RATE_LIMIT_VOTE, 429 rate_limited.',
       params: idParams,
       body: voteBody,
-      answers: { 200: { description: 'Your vote counts.', schema: pollSchema }, ...problems(400, 401, 403, 404, 409, 413, 415, 503) },
+      answers: { 200: { description: 'Your vote counts.', schema: pollSchema }, ...problems(400, 401, 403, 404, 409, 413, 415, 429, 503) },
       async handle({ params, body, me, res }) {
         res.json(await polls.vote(me, params.id, body.optionId));
       },

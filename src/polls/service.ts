@@ -106,8 +106,9 @@ export function createPollsService(deps: ServiceDeps): PollsService {
     },
 
     async vote(me, id, optionId) {
-      const { poll, event } = await load(me, id);
       assertMay(me, 'polls.vote');
+      await deps.moderation.take(me, 'vote'); // first: a flood is refused before any query
+      const { poll, event } = await load(me, id);
       await deps.moderation.assertMayPost(me, event.id, 'vote');
       if (!(await repo.isOptionOf(db, poll.id, optionId))) throw fieldError('optionId', 'optionId is not an option of this poll');
       assertLive();

@@ -4,11 +4,11 @@
 // when Redis is down.
 import t from 'tap';
 import { unavailable } from '../errors.js';
-import { startTestApi, type TestApi, principalOf } from '../testing/api.js';
+import { NO_RATE_LIMITS, startTestApi, type TestApi, principalOf } from '../testing/api.js';
 import { connectWs, joinedSession, type WsClient } from '../testing/ws.js';
 import { createQuestionsService } from './service.js';
 
-const a = await startTestApi(t);
+const a = await startTestApi(t, { env: NO_RATE_LIMITS }); // the per-user limits: moderation/rate-limits.int.test.ts
 const b = await startTestApi(t, { nodeOf: a });
 const [admin, speaker, otherSpeaker, attendee] = await Promise.all([a.user('admin'), a.user('speaker'), a.user('speaker'), a.user('attendee', { name: 'Ann Principal' })]);
 const makeEvent = (o: { visibility?: 'public' | 'private'; speakerIds?: string[] } = {}) => a.liveSession(admin.token, o);

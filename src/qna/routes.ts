@@ -27,10 +27,10 @@ export function qnaEndpoints(deps: { qna: QuestionsService }): Endpoint[] {
     endpoint({
       method: 'post', path: '/questions/session/:id', action: 'questions.ask', tag: 'questions',
       summary: 'Ask a question in a session',
-      description: 'Announced to the session’s room as `question:new`. The text is stored as sent. Muted or banned users get 403 `muted` / `banned`.',
+      description: 'Announced to the session’s room as `question:new`. The text is stored as sent. Muted or banned users get 403 `muted` / `banned`; past RATE_LIMIT_QUESTION, 429 `rate_limited`.',
       params: idParams,
       body: askBody,
-      answers: { 201: { description: 'Asked.', schema: questionSchema }, ...problems(400, 401, 403, 404, 413, 415, 503) },
+      answers: { 201: { description: 'Asked.', schema: questionSchema }, ...problems(400, 401, 403, 404, 413, 415, 429, 503) },
       async handle({ params, body, me, res }) {
         res.status(201).json(await qna.ask(me, params.id, body.text));
       },
@@ -54,9 +54,9 @@ export function qnaEndpoints(deps: { qna: QuestionsService }): Endpoint[] {
       summary: 'Upvote a question (once per user; again changes nothing)',
       description:
         'The first upvote answers 200 with the new count and is announced as `question:upvote`. Upvoting again is idempotent: ' +
-        '200 with the current count, nothing announced. Banned users get 403 `banned`.',
+        '200 with the current count, nothing announced. Banned users get 403 `banned`; past RATE_LIMIT_UPVOTE, 429 `rate_limited`.',
       params: idParams,
-      answers: { 200: { description: 'The question with its count.', schema: questionSchema }, ...problems(400, 401, 403, 404, 503) },
+      answers: { 200: { description: 'The question with its count.', schema: questionSchema }, ...problems(400, 401, 403, 404, 429, 503) },
       async handle({ params, me, res }) {
         res.json((await qna.upvote(me, params.id)).question);
       },

@@ -54,8 +54,9 @@ export function createQuestionsService(deps: ServiceDeps): QuestionsService {
 
   return {
     async ask(me, sessionId, text) {
-      const { event, session } = await events.session(me, sessionId);
       assertMay(me, 'questions.ask');
+      await deps.moderation.take(me, 'question'); // first: a flood is refused before any query
+      const { event, session } = await events.session(me, sessionId);
       await deps.moderation.assertMayPost(me, event.id, 'question');
       const view = await withTransaction(db, async (client) => {
         const view = questionView(await repo.insertQuestion(client, { sessionId: session.id, userId: me.id, text }));
@@ -74,8 +75,9 @@ export function createQuestionsService(deps: ServiceDeps): QuestionsService {
     },
 
     async upvote(me, id) {
-      const { question, event } = await load(me, id);
       assertMay(me, 'questions.upvote');
+      await deps.moderation.take(me, 'upvote'); // first: a flood is refused before any query
+      const { question, event } = await load(me, id);
       await deps.moderation.assertMayPost(me, event.id, 'upvote');
       const upvotes = await withTransaction(db, async (client) => {
         if (!(await repo.insertUpvote(client, question.id, me.id))) return null;

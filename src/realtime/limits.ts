@@ -1,7 +1,8 @@
 // Per-connection rate limits (token buckets): every frame counts against an overall budget, and
-// chat, questions and poll creation against their own. A refused frame gets a visible
-// `rate_limited` error saying when to try again; the socket stays up.
-import { AppError } from '../errors.js';
+// chat, questions and poll creation against their own. They are the first wall, in memory; the
+// per-user limits in Redis (moderation/rate-limits.ts) come next. A refused frame gets the same
+// visible error as those (`rate_limited`, retryAfterSeconds); the socket stays up.
+import { rateLimited } from '../moderation/rate-limits.js';
 import type { ClientType } from './protocol.js';
 
 export interface Bucket {
@@ -32,8 +33,7 @@ export function createLimiter(limits: Limits = DEFAULT_LIMITS, now: () => number
     s.at = t;
     buckets.set(name, s);
     if (s.tokens < 1) {
-      const wait = Math.max(1, Math.ceil((1 - s.tokens) / b.perSecond));
-      throw new AppError(429, 'rate_limited', `You are sending ${what} too fast; wait ${wait} s.`, { retryAfterSeconds: wait });
+      throw rateLimited(what, (1 - s.tokens) / b.perSecond);
     }
     s.tokens -= 1;
   };

@@ -29,6 +29,9 @@ export const CLOSE_SHUTDOWN = 1001;
 const HEARTBEAT_MS = 15_000;
 const MAX_SOCKETS_PER_USER = 20;
 const MAX_PENDING_FRAMES = 64;
+/** Frames dropped unanswered (sent on after `busy`) before the socket is closed as a flood. */
+const MAX_DROPPED_FRAMES = 256;
+export const CLOSE_FLOODING = 1008;
 
 export interface WsCtx {
   conn: Conn;
@@ -46,13 +49,19 @@ export interface RealtimeDeps {
   tickets: Tickets;
   users: UsersService;
   events: EventsService;
-  moderation: Pick<ModerationService, 'assertMayRead'>;
+  moderation: Pick<ModerationService, 'assertMayRead' | 'take'>;
   hub: Hub;
   rooms: Rooms;
   presence: Presence;
   handlers: WsHandlers;
   corsOrigin: string;
   limits?: Limits;
+  /**
+   * After a `rate_limited` or `busy` refusal the socket is not read for about this long (TCP
+   * backpressure: a flooding client's frames wait in its own buffers, costing this node nothing;
+   * REST holds its refusals the same way). Frames already received are still answered.
+   */
+  refusalHoldMs?: number;
 }
 
 export interface Realtime {
@@ -94,6 +103,13 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
   const byUser = new Map<string, Set<Conn>>();
 
   const sendFrame = (conn: Conn, frame: ServerFrame) => rooms.send(conn, JSON.stringify(frame));
+  const held = new WeakSet<Conn>();
+  const holdReading = (conn: Conn) => {
+    if (!deps.refusalHoldMs || held.has(conn)) return;
+    held.add(conn);
+    conn.ws.pause();
+    setTimeout(() => (held.delete(conn), conn.ws.resume()), deps.refusalHoldMs * (0.5 + Math.random())).unref();
+  };
   const closeConn = (conn: Conn, code: number, reason: string) => {
     conn.ws.close(code, reason);
     setTimeout(() => conn.ws.terminate(), 1_000).unref();
@@ -134,8 +150,11 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
       if (!conn.rooms.has(room)) throw new AppError(409, 'not_in_room', 'Join the session first (session:join).');
       const last = typingAt.get(conn) ?? new Map<string, number>();
       typingAt.set(conn, last);
-      if (Date.now() - (last.get(f.sessionId) ?? 0) < 2_000) return; // ephemeral: at most one every 2 s
+      // ephemeral: one socket's keystrokes are coalesced here, silently (at most one every 2 s);
+      // the user's budget across sockets and nodes (RATE_LIMIT_TYPING) refuses with rate_limited
+      if (Date.now() - (last.get(f.sessionId) ?? 0) < 2_000) return;
       last.set(f.sessionId, Date.now());
+      await deps.moderation.take(conn.principal, 'typing');
       await deps.hub.publish(room, { type: 'typing', sessionId: f.sessionId, user: { id: conn.principal.id, name: conn.name } });
     },
   };
@@ -167,6 +186,7 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
       if (id !== undefined) sendFrame(conn, { type: 'ack', id });
     } catch (err) {
       if (err instanceof AppError) {
+        if (err.code === 'rate_limited') holdReading(conn);
         const retry = err.details?.retryAfterSeconds;
         sendFrame(conn, { type: 'error', ...(id !== undefined ? { id } : {}), code: err.code, message: err.message, ...(typeof retry === 'number' ? { retryAfterSeconds: retry } : {}) });
       } else {
@@ -188,10 +208,21 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
     (ws as WebSocket & { isAlive: () => boolean; markPinged: () => void }).isAlive = () => alive;
     (ws as WebSocket & { markPinged: () => void }).markPinged = () => (alive = false);
     let pending = 0;
+    let dropped = 0;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       rooms.received();
       // a client flooding faster than its frames are handled is refused here, unqueued
-      if (pending >= MAX_PENDING_FRAMES) return sendFrame(conn, { type: 'error', ...idOf(data), code: 'busy', message: 'Too many of your frames are still being handled; this one was dropped: send it again in a moment.', retryAfterSeconds: 1 });
+      if (pending >= MAX_PENDING_FRAMES) {
+        // told once (busy) and no longer read: what it had already sent is dropped unanswered, so
+        // a flood's backlog costs no answers (an honest client never has this many frames pending)
+        if (held.has(conn)) {
+          // still sending after all that: a flood, not a client; reading on would cost this node
+          if (++dropped === MAX_DROPPED_FRAMES) closeConn(conn, CLOSE_FLOODING, 'too many frames after being told to wait');
+          return;
+        }
+        holdReading(conn);
+        return sendFrame(conn, { type: 'error', ...idOf(data), code: 'busy', message: 'Too many of your frames are still being handled; this one was dropped: send it again in a moment.', retryAfterSeconds: 1 });
+      }
       pending++;
       queue = queue.then(() => handle(conn, data, isBinary)).finally(() => pending--);
     });

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type { Role } from '../access.js';
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig, RATE_ACTIONS, type Config } from '../config.js';
 import { createApp, type AppDeps } from '../bin/api/app.js';
 import type { AnswerCheck } from '../http/endpoint.js';
 import { createAppDeps } from '../bin/api/deps.js';
@@ -140,6 +140,9 @@ export async function startTestApi(t: Teardown, o: { env?: Record<string, string
   };
   return { base, wsUrl: `ws://127.0.0.1:${port}/ws`, pool, config, deps, call, user, login, bulkUsers, liveSession };
 }
+
+/** Per-user flood limits out of the way, for tests about something else (moderation/rate-limits.int.test.ts tests them). */
+export const NO_RATE_LIMITS: Record<string, string> = { ...Object.fromEntries(RATE_ACTIONS.map((a) => [`RATE_LIMIT_${a.toUpperCase()}`, '100000/1s'])), RATE_LIMIT_HOLD_MS: '0' };
 
 /** A Principal for calling a service in-process (what http/auth.ts builds from a token), for tests. */
 export const principalOf = (u: { id: string; role: Role }): Principal => ({ id: u.id, role: u.role, deviceId: '00000000-0000-0000-0000-000000000000', expiresAt: Number.MAX_SAFE_INTEGER });

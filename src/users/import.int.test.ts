@@ -1,9 +1,9 @@
 // Bulk user import over REST against real Postgres: 10,000 rows of CSV and of JSON with bad rows,
 // in-file duplicates and existing emails mixed in; re-runs; set-password tokens; refusals.
 import t, { type Test } from 'tap';
-import { startTestApi } from '../testing/api.js';
+import { NO_RATE_LIMITS, startTestApi } from '../testing/api.js';
 
-const api = await startTestApi(t);
+const api = await startTestApi(t, { env: NO_RATE_LIMITS }); // the import limit: moderation/rate-limits.int.test.ts
 const { call, pool, user } = api;
 const admin = await user('admin');
 

@@ -135,13 +135,14 @@ export function userEndpoints(deps: { users: UsersService }): Endpoint[] {
           'and a bad row is `failed` with the field and why. Running the same file again creates nothing twice.',
         '`line` is the physical line a CSV record starts on (the header is line 1), or the 1-based index in a JSON array.',
         'Imported users have no password: each created row carries a one-time `setPasswordToken` for POST /api/auth/set-password, shown only in this answer.',
+        'Imports are limited per admin (RATE_LIMIT_IMPORT, 6 an hour by default): past it, 429 `rate_limited` with Retry-After.',
       ].join('\n\n'),
       body: importBody,
       bodyTypes: ['application/json', 'text/csv'],
       bodyLimit: '16mb',
-      answers: { 200: { description: 'What happened to each row.', schema: importReportSchema }, ...problems(400, 401, 403, 413, 415) },
-      async handle({ body, res }) {
-        res.json(await users.importUsers({ body }));
+      answers: { 200: { description: 'What happened to each row.', schema: importReportSchema }, ...problems(400, 401, 403, 413, 415, 429, 503) },
+      async handle({ body, me, res }) {
+        res.json(await users.importUsers({ me, body }));
       },
     }),
   ];

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { withTransaction, type Db } from '../db/pool.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import type { Log } from '../log.js';
+import type { RateLimiters } from '../moderation/rate-limits.js';
 import type { Principal } from '../principal.js';
 import { completeImport, planImport, type ImportBody, type ImportResult } from './import.js';
 import * as repo from './repo.js';
@@ -52,7 +53,8 @@ export interface UsersService {
   setRole(o: { id: string; role: repo.Role }): Promise<repo.UserDetail>;
   /** Replaces the user's unused set-password tokens with a new one. */
   issuePasswordToken(o: { id: string }): Promise<{ token: string; expiresAt: Date }>;
-  importUsers(o: { body: ImportBody }): Promise<ImportReport>;
+  /** Counts against the admin's import budget (RATE_LIMIT_IMPORT) before the body is even read. */
+  importUsers(o: { me: Pick<Principal, 'id'>; body: ImportBody }): Promise<ImportReport>;
 }
 
 const INSERT_BATCH = 5000;
@@ -70,7 +72,8 @@ export async function ensureAdmin(o: { db: pg.Pool; log: Log; hashPassword: Auth
   return true;
 }
 
-export function createUsersService(deps: { db: pg.Pool; log: Log; auth: AuthHooks }): UsersService {
+/** limits: the api's per-user flood limits (the migrate role, which only makes the first admin, has none). */
+export function createUsersService(deps: { db: pg.Pool; log: Log; auth: AuthHooks; limits?: Pick<RateLimiters, 'take'> }): UsersService {
   const { auth } = deps;
   return {
     async get(id) {
@@ -131,7 +134,8 @@ export function createUsersService(deps: { db: pg.Pool; log: Log; auth: AuthHook
       });
     },
 
-    async importUsers({ body }) {
+    async importUsers({ me, body }) {
+      await deps.limits?.take(me, 'import'); // first: each import may hash and insert 20,000 rows
       const plan = planImport(body);
       // One order for every import, so two imports of overlapping files cannot deadlock.
       const rows = [...plan.candidates].sort((a, b) => cmp(a.email.toLowerCase(), b.email.toLowerCase()));

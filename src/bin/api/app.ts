@@ -164,6 +164,6 @@ export function createApp(deps: AppDeps, o: { checkAnswer?: AnswerCheck } = {}):
   if (m && key) app.get('/metrics', (req, res) => void answerScrape(m.registry, key, req, res));
   app.use('/api', api);
   app.use(notFoundHandler);
-  app.use(errorHandler(deps.log));
+  app.use(errorHandler(deps.log, { refusalHoldMs: deps.config.rateLimitHoldMs }));
   return app;
 }

@@ -12,6 +12,7 @@ import { createAuthThrottle } from '../../auth/throttle.js';
 import type { Config } from '../../config.js';
 import { createChatService } from '../../chat/service.js';
 import { createEventsService } from '../../events/service.js';
+import { createRateLimiters } from '../../moderation/rate-limits.js';
 import { createModerationService } from '../../moderation/service.js';
 import { createPollsService } from '../../polls/service.js';
 import { createQuestionsService } from '../../qna/service.js';
@@ -31,13 +32,16 @@ import { createTokenService } from '../../http/auth.js';
 /** One per process: the rooms and hub here are the node's WebSocket state. */
 export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis: Redis; bus: Bus; metrics?: Metrics<'api'> }): AppDeps {
   const { config, log, db, redis, bus, metrics } = o;
+  // per-user flood limits in Redis: moderation owns them; events (join) and users (import), built
+  // before it, take from the same limiters
+  const rateLimits = createRateLimiters({ redis, prefix: config.redisPrefix, limits: config.rateLimits, log });
   const tokens = createTokenService({ secret: config.jwtSecret, expiresInSeconds: config.jwtExpiresInSeconds });
   const throttle = createAuthThrottle({ redis, prefix: config.redisPrefix, limits: config.login });
   const passwords = createPasswordHasher(config.passwords);
   if (config.passwords.cost === 'test') log.warn('PASSWORD_HASH_COST=test: passwords are hashed at the cheap test cost. Never use it outside the test suite.');
   // auth owns passwords and sessions; users gets the hooks it needs from it (users does not import auth)
   const auth = createAuthService({ db, bus, log, tokens, throttle, passwords });
-  const users = createUsersService({ db, log, auth });
+  const users = createUsersService({ db, log, auth, limits: rateLimits });
   const streams = createStreamsService({
     db,
     bus,
@@ -48,10 +52,10 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
   // which viewer URLs nginx serves now: marker files in the media dir, brought in line at once after
   // a session is written or a ban changes (bin/api.ts also runs it on a timer)
   const playbackGate = config.playbackTokens ? createPlaybackGate({ db, mediaDir: config.mediaDir, ...config.playbackWindow, log }) : null;
-  const events = createEventsService({ db, bus, log, config, afterSessionChange: playbackGate?.refresh });
+  const events = createEventsService({ db, bus, log, config, rateLimits, afterSessionChange: playbackGate?.refresh });
   const rooms = createRooms({ log, metrics: metrics?.metrics });
   const hub = createHub({ bus, rooms });
-  const moderation = createModerationService({ db, hub, events, log, onBanChange: playbackGate?.refresh });
+  const moderation = createModerationService({ db, hub, events, log, rateLimits, onBanChange: playbackGate?.refresh });
   const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events, moderation };
   const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
   const viewerLines = createCollector({ sessions: createLineSessions({ db }), signals, bannedAmong: (pairs) => moderation.bannedAmong(pairs), log });

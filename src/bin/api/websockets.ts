@@ -23,5 +23,6 @@ export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; n
     handlers: featureHandlers(deps),
     corsOrigin: deps.config.corsOrigin,
     limits: o.limits,
+    refusalHoldMs: deps.config.rateLimitHoldMs,
   });
 }
