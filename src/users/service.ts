@@ -5,7 +5,6 @@ import type pg from 'pg';
 import { withTransaction, type Db } from '../db/pool.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import type { Log } from '../log.js';
-import type { RateLimiters } from '../moderation/rate-limits.js';
 import type { Principal } from '../principal.js';
 import { completeImport, planImport, type ImportBody, type ImportResult } from './import.js';
 import * as repo from './repo.js';
@@ -73,7 +72,12 @@ export async function ensureAdmin(o: { db: pg.Pool; log: Log; hashPassword: Auth
 }
 
 /** limits: the api's per-user flood limits (the migrate role, which only makes the first admin, has none). */
-export function createUsersService(deps: { db: pg.Pool; log: Log; auth: AuthHooks; limits?: Pick<RateLimiters, 'take'> }): UsersService {
+/** The per-user flood limits users needs (moderation/rate-limits.ts; handed in by the composition root, so users imports no feature above it). */
+export interface ImportLimit {
+  take(who: { id: string }, action: 'import'): Promise<void>;
+}
+
+export function createUsersService(deps: { db: pg.Pool; log: Log; auth: AuthHooks; limits?: ImportLimit }): UsersService {
   const { auth } = deps;
   return {
     async get(id) {
