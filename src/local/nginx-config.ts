@@ -55,7 +55,7 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
   const viewerHttp = [
     `  # HLS viewer analytics: see src/local/nginx-config.ts`,
     `  log_format onair_viewer 'v1 $msec $onair_vid $status $body_bytes_sent $onair_vpath $request_id';`,
-    `  log_format onair_hls '$remote_addr - $remote_user [$time_local] "$request_method /hls/$onair_pid/v/-/$onair_vpath" $status $body_bytes_sent "$http_referer" "$http_user_agent"';`,
+    `  log_format onair_hls '$remote_addr - $remote_user [$time_local] "$request_method /hls/$onair_pid/v/-/$onair_vpath" $status $body_bytes_sent "$http_user_agent"';`, // no referer: a page URL is not ours to log
     // A viewer line only for a GET/HEAD whose token checked ($secure_link 1) and that nginx
     // served (200, 206 for a Range, 304 for a revalidation). Anything answered before or
     // without the token check (OPTIONS' 204, 403/410 refusals, 404, 405 for POST) is not a
