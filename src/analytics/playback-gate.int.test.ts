@@ -74,7 +74,10 @@ t.test('a URL stops at the next session on its stream, even within the grace', a
   // the private session starts now (a minute ago): the public URL is refused although within its grace
   await move(secret, -1, 60);
   t.equal(await status(ana.url), 403, 'the public attendee cannot watch the private session');
-  t.equal(await status(ana.url.replace('master.m3u8', '360p/seg0.ts')), 403, 'nor its segments');
+  // segment lookups are kept up to a second (their location's file cache): refused within it
+  const closedAt = Date.now();
+  await waitFor(async () => (await status(ana.url.replace('master.m3u8', '360p/seg0.ts'))) === 403, { what: 'its segments to be refused', timeoutMs: 3_000 });
+  t.ok(Date.now() - closedAt < 2_500, 'nor its segments, within a second or so');
   t.equal(await status(ben.url), 200, 'its own attendee can');
   t.equal((await api.call('DELETE', `/events/${privateDay}`, { token: admin.token })).status, 204);
   t.equal(await status(ben.url), 403, 'its event deleted: refused at once');

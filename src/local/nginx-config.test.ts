@@ -64,7 +64,8 @@ t.test('no log format writes the request line or the query string; the /ws and t
 
 t.test('symbolic links are not followed and anything unknown is 404 without touching the disk', async (t) => {
   const conf = renderNginxConfig(vars);
-  t.match(conf, /^\s+disable_symlinks on;$/m);
+  t.match(conf, /^\s+disable_symlinks on from=\/var\/lib\/onair\/media;$/m, 'links inside the media dir are refused (above it: the operator\'s)');
+  t.match(conf, /location ~ \\\.\(ts\|m4s\|mp4\)\$ \{[^}]*open_file_cache max=/, 'segments (immutable) keep their descriptors a second');
   t.match(conf, /location \/ \{\s+return 404;\s+\}/, 'a catch-all');
   t.match(conf, /location = \/ \{/, '/ itself still answers');
 });
