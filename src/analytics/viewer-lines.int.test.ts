@@ -20,8 +20,7 @@ const at = (h: number) => new Date(Date.now() + h * HOUR).toISOString();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const stream = await stack.createStream('Lines');
-const event = (await stack.api('POST', '/events', { title: 'Lines day', startsAt: at(-1), endsAt: at(3), status: 'published' }, admin)).body;
-const session = (await stack.api('POST', `/events/${event.id}/sessions`, { title: 'Main', startsAt: at(-1), endsAt: at(2), streamId: stream.id }, admin)).body;
+const { event, session } = await stack.liveSessionOn(stream.id, 'Lines day');
 publishTestPattern(t, { url: stack.rtmpUrl(stream.streamKey), width: 640, height: 360, fps: 15, seconds: 240, videoKbps: 400 });
 await stack.waitForMaster(stream.playbackId, 60_000);
 

@@ -12,13 +12,10 @@ import { engagementScore } from './engagement.js';
 
 const stack = await startStack(t, { extraEnv: { ANALYTICS_ROLLUP_EVERY: '2s' } });
 const admin = stack.token;
-const HOUR = 3_600_000;
-const at = (h: number) => new Date(Date.now() + h * HOUR).toISOString();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const stream = await stack.createStream('Analytics');
-const event = (await stack.api('POST', '/events', { title: 'Analytics day', startsAt: at(-1), endsAt: at(3), status: 'published' }, admin)).body;
-const session = (await stack.api('POST', `/events/${event.id}/sessions`, { title: 'Main', startsAt: at(-1), endsAt: at(2), streamId: stream.id }, admin)).body;
+const { event, session } = await stack.liveSessionOn(stream.id, 'Analytics day');
 const hash = await hashPassword('viewer-password');
 async function attendee(name: string) {
   const email = `${name}-${randomId()}@example.com`;

@@ -25,6 +25,8 @@ export interface Stack {
   api<T = any>(method: string, p: string, body?: unknown, token?: string): Promise<{ status: number; body: T; headers: Headers }>;
   createStream(title?: string): Promise<{ id: string; streamKey: string; playbackId: string; playbackUrl: string }>;
   streamStatus(id: string): Promise<string>;
+  /** A published public event live now (from an hour ago for four hours) with one session on the stream (an hour ago to two hours on). */
+  liveSessionOn(streamId: string, title: string): Promise<{ event: any; session: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   rtmpUrl(key: string): string;
   /** Waits until the stream's master playlist answers 200 through nginx (the stream is live). */
   waitForMaster(playbackId: string, timeoutMs?: number): Promise<void>;
@@ -110,6 +112,13 @@ export async function startStack(t: Tap, o: { workers?: number; extraEnv?: NodeJ
       const r = await api('POST', '/streams', { title }, token);
       if (r.status !== 201) throw new Error(`create stream: ${r.status} ${JSON.stringify(r.body)}`);
       return r.body;
+    },
+    async liveSessionOn(streamId, title) {
+      const at = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString();
+      const event = await api('POST', '/events', { title, startsAt: at(-1), endsAt: at(3), status: 'published' }, token);
+      const session = await api('POST', `/events/${event.body.id}/sessions`, { title: 'Main', startsAt: at(-1), endsAt: at(2), streamId }, token);
+      if (event.status !== 201 || session.status !== 201) throw new Error(`liveSessionOn → ${event.status} ${session.status} ${JSON.stringify(session.body)}`);
+      return { event: event.body, session: session.body };
     },
     async streamStatus(id) {
       const r = await api('GET', `/streams/${id}`, undefined, token);
