@@ -4,7 +4,7 @@
 // from the media dir at /hls/. Same run, same client (autocannon, 100 connections, same headers).
 import { randomBytes } from 'node:crypto';
 import { chmodSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import autocannon, { type Result } from 'autocannon';
 import { createPool } from '../db/pool.js';
@@ -12,7 +12,7 @@ import { freePort } from '../local/processes.js';
 
 import { startTestNginx, waitFor, type Teardown } from '../testing/harness.js';
 import { hashPassword } from '../auth/passwords.js';
-import { CACHE_DIR, checkIdle, clkTck, machineCpu, machineInfo, onCleanup, round, runBench, say, startBackingServices, sleep, startNodeBin, stopChild, writeResult } from './common.js';
+import { benchWorkDir, checkIdle, clkTck, machineCpu, machineInfo, onCleanup, round, runBench, say, startBackingServices, sleep, startNodeBin, stopChild, writeResult } from './common.js';
 
 const CONNECTIONS = 100;
 const DURATION_S = benchDuration(process.env.BENCH_DURATION);
@@ -259,14 +259,7 @@ async function measureRoute(stack: Stack, route: Route, ids: string[], token: st
 async function main(): Promise<void> {
   const machine = machineInfo();
   const busyCpusBefore = await checkIdle();
-  await mkdir(CACHE_DIR, { recursive: true, mode: 0o755 });
-  const work = await mkdtemp(path.join(CACHE_DIR, 'api-'));
-  chmodSync(work, 0o755);
-  let keepWork = true; // until the end: a failed run keeps its logs
-  onCleanup(async () => {
-    if (keepWork) say(`Kept ${work} (logs in ${path.join(work, 'data', 'logs')}).`);
-    else await rm(work, { recursive: true, force: true });
-  });
+  const { work, keep } = await benchWorkDir('api');
 
   say(`bench:api on ${machine.nproc} × ${machine.cpuModel}: ${ROUTES.map((r) => r.name).join(' and ')} through our nginx (onair.conf.template → api role),`);
   say(`  each beside the same nginx serving a static file of that answer's bytes from the media dir (/hls/${STATIC_DIR}/);`);
@@ -307,7 +300,7 @@ async function main(): Promise<void> {
     method: `autocannon 8, ${CONNECTIONS} connections, no pipelining, ${DURATION_S} s per side after a ${WARMUP_S} s warm-up, one side at a time (ours, then static); req/s = completed requests / duration; latency in whole ms (autocannon's histogram)`,
     routes,
   });
-  keepWork = apiLines > 0;
+  keep(apiLines > 0);
   say(`  results: ${out}`);
   say('');
   say(`bench:api ${routes.map((r) => `${r.route} ${r.ours.reqPerSec.toFixed(0)} req/s (p99 ${r.ours.latencyMs.p99} ms) = ${r.ratio.reqPerSec?.toFixed(2) ?? '—'} × static`).join('; ')}`);

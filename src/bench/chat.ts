@@ -22,8 +22,7 @@
 // BENCH_CLIENT_NICE. On a 2-vCPU VM, `BENCH_RATE=0.2 npm run bench:chat` (the 5,000 clients and
 // 20 senders, 4 messages/s in all, 20,000 deliveries/s) is delivered in full on both sides.
 import { randomBytes } from 'node:crypto';
-import { chmodSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createPool } from '../db/pool.js';
 import { createTokenService } from '../http/auth.js';
@@ -45,7 +44,9 @@ import {
   type Target,
 } from './chat-shared.js';
 import {
-  CACHE_DIR,
+
+  benchInt,
+  benchWorkDir,
   checkIdle,
   machineCpu,
   machineInfo,
@@ -67,14 +68,7 @@ import {
   type IpcChild,
 } from './common.js';
 
-const int = (name: string, fallback: number, min: number, max: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (Number.isInteger(n) && n >= min && n <= max) return n;
-  say(`bench:chat: ${name} must be a whole number from ${min} to ${max}, but it is "${raw}".`);
-  process.exit(2);
-};
+const int = (name: string, fallback: number, min: number, max: number): number => benchInt('chat', { name, fallback, min, max });
 
 function rate(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 5;
@@ -686,14 +680,7 @@ function smallerRate(r: SideResult): number {
 async function main(): Promise<void> {
   const machine = machineInfo();
   const busyCpusBefore = await checkIdle();
-  await mkdir(CACHE_DIR, { recursive: true, mode: 0o755 });
-  const work = await mkdtemp(path.join(CACHE_DIR, 'chat-'));
-  chmodSync(work, 0o755);
-  let keepWork = true;
-  onCleanup(async () => {
-    if (keepWork) say(`Kept ${work} (logs in ${path.join(work, 'data', 'logs')}).`);
-    else await rm(work, { recursive: true, force: true });
-  });
+  const { work, keep } = await benchWorkDir('chat');
 
   say(`bench:chat on ${machine.nproc} × ${machine.cpuModel}: ${CLIENTS} WebSocket clients in one session over two api nodes, ${SENDERS} senders × ${RATE} msg/s × ${DURATION_S} s;`);
   say(`  then the same clients against a bare ws broadcast server (one process). Clients: 1 sender process + ${CLIENT_PROCS} receiver processes.`);
@@ -776,7 +763,7 @@ async function main(): Promise<void> {
     smallerRunThatShouldFit: suggestion,
     apiLogLines: warnLines,
   });
-  keepWork = warnLines > 0;
+  keep(warnLines > 0);
 
   say('');
   say(`  results: ${out}`);

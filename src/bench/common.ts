@@ -1,8 +1,8 @@
 // Shared by the benchmarks: the cached synthetic source, child processes that cannot outlive
 // the bench, CPU time of a child measured by the kernel, and the results file.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmodSync, closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -436,4 +436,30 @@ export async function startBackingServices(dataDir: string): Promise<{ postgres:
   onCleanup(() => db.end());
   await migrate({ pool: db, dir: MIGRATIONS_DIR, log: silentLog() });
   return { postgres, redis, db, logDir };
+}
+
+/** A whole-number setting of a benchmark from the environment; a bad value ends the run with a sentence naming it. */
+export function benchInt(bench: string, o: { name: string; fallback: number; min: number; max: number }): number {
+  const raw = process.env[o.name];
+  if (raw === undefined || raw === '') return o.fallback;
+  const n = Number(raw);
+  if (Number.isInteger(n) && n >= o.min && n <= o.max) return n;
+  say(`bench:${bench}: ${o.name} must be a whole number from ${o.min} to ${o.max}, but it is "${raw}".`);
+  process.exit(2);
+}
+
+/**
+ * A fresh work dir under the benchmarks' cache (its data dir holds the run's logs). It is kept
+ * for a look afterwards unless the run says all went well with keep(false).
+ */
+export async function benchWorkDir(bench: string): Promise<{ work: string; keep(yes: boolean): void }> {
+  await mkdir(CACHE_DIR, { recursive: true, mode: 0o755 });
+  const work = await mkdtemp(path.join(CACHE_DIR, `${bench}-`));
+  chmodSync(work, 0o755);
+  let keepWork = true; // until the end: a failed run keeps its logs
+  onCleanup(async () => {
+    if (keepWork) say(`Kept ${work} (logs in ${path.join(work, 'data', 'logs')}).`);
+    else await rm(work, { recursive: true, force: true });
+  });
+  return { work, keep: (yes) => void (keepWork = yes) };
 }

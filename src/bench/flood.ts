@@ -12,8 +12,7 @@
 // and devices by SQL, tokens signed with the api's JWT_SECRET; 20 published public events, one
 // with a session live now.
 import { randomBytes } from 'node:crypto';
-import { chmodSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_RATE_LIMITS, parseRateLimit, type RateLimit } from '../config.js';
 import { createTokenService } from '../http/auth.js';
@@ -21,16 +20,9 @@ import { freePort } from '../local/processes.js';
 import { APP_ROOT } from '../paths.js';
 import { startTestNginx, waitFor, type Teardown } from '../testing/harness.js';
 import type { FloodCommand, FloodReply } from './flood-client.js';
-import { CACHE_DIR, checkIdle, isEnding, machineInfo, onCleanup, processCpuSeconds, round, runBench, say, sleep, startBackingServices, startIpcChild, startNodeBin, stopChild, writeResult } from './common.js';
+import { benchInt, benchWorkDir, checkIdle, isEnding, machineInfo, onCleanup, processCpuSeconds, round, runBench, say, sleep, startBackingServices, startIpcChild, startNodeBin, stopChild, writeResult } from './common.js';
 
-const int = (name: string, fallback: number, min: number, max: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (Number.isInteger(n) && n >= min && n <= max) return n;
-  say(`bench:flood: ${name} must be a whole number from ${min} to ${max}, but it is "${raw}".`);
-  process.exit(2);
-};
+const int = (name: string, fallback: number, min: number, max: number): number => benchInt('flood', { name, fallback, min, max });
 
 const OTHERS = int('BENCH_OTHERS', 20, 1, 500);
 const PHASE_S = int('BENCH_DURATION', 25, 3, 600);
@@ -173,14 +165,7 @@ async function main(): Promise<void> {
   if (!limit) throw new Error(`RATE_LIMIT_CHAT "${CHAT_LIMIT}" is not a limit (see the README's configuration table)`);
   const machine = machineInfo();
   const busyCpusBefore = await checkIdle();
-  await mkdir(CACHE_DIR, { recursive: true, mode: 0o755 });
-  const work = await mkdtemp(path.join(CACHE_DIR, 'flood-'));
-  chmodSync(work, 0o755);
-  let keepWork = true;
-  onCleanup(async () => {
-    if (keepWork) say(`Kept ${work} (logs in ${path.join(work, 'data', 'logs')}).`);
-    else await rm(work, { recursive: true, force: true });
-  });
+  const { work, keep } = await benchWorkDir('flood');
 
   say(`bench:flood on ${machine.nproc} × ${machine.cpuModel}: ${OTHERS} users reading GET /api/events 5/s and chatting 2/s each, ${PHASE_S} s alone, then ${PHASE_S} s`);
   say(`  while one account posts chat over ${FLOOD_CONNECTIONS} REST connections and ${FLOOD_SOCKETS} WebSockets as fast as it can (chat limit ${CHAT_LIMIT}).`);
@@ -245,7 +230,7 @@ async function main(): Promise<void> {
     apiLogLines: apiLines,
     pass,
   });
-  keepWork = apiLines > 0;
+  keep(apiLines > 0);
   say(`  results: ${out}`);
   say('');
   say(`bench:flood others' p99 ×${ratio.read} (reads), ×${ratio.chat} (chat) under the flood; flooder accepted ${accepted} of at most ${allowed}: ${pass.read && pass.chat && pass.flooderWithinLimit ? 'PASS' : 'FAIL'}`);

@@ -24,15 +24,17 @@
 // against the viewers whose player had a successful request in the last 20 s.
 import { randomBytes } from 'node:crypto';
 import { chmodSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { createTokenService } from '../http/auth.js';
-import { freePort, isRoot } from '../local/processes.js';
+import { freePort } from '../local/processes.js';
 import { APP_ROOT } from '../paths.js';
 import { waitFor } from '../testing/harness.js';
 import {
-  CACHE_DIR,
+
+  benchInt,
+  benchWorkDir,
   checkIdle,
   machineCpu,
   machineInfo,
@@ -55,14 +57,7 @@ import {
 } from './common.js';
 
 const CHILD_FLAG = '--viewer-client';
-const intEnv = (name: string, def: number, min: number, max: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (Number.isInteger(n) && n >= min && n <= max) return n;
-  say(`bench:viewers: ${name} must be a whole number from ${min} to ${max}, but it is "${raw}".`);
-  process.exit(2);
-};
+const intEnv = (name: string, fallback: number, min: number, max: number): number => benchInt('viewers', { name, fallback, min, max });
 
 const VIEWERS = intEnv('BENCH_VIEWERS', 2_000, 1, 20_000);
 const PHASE_S = intEnv('BENCH_PHASE_S', 60, 20, 600);
@@ -330,14 +325,7 @@ interface PhaseResult {
 async function main(): Promise<void> {
   const machine = machineInfo();
   const busyCpusBefore = await checkIdle();
-  await mkdir(CACHE_DIR, { recursive: true, mode: 0o755 });
-  const work = await mkdtemp(path.join(CACHE_DIR, 'viewers-'));
-  chmodSync(work, 0o755);
-  let keepWork = true;
-  onCleanup(async () => {
-    if (keepWork) say(`Kept ${work} (logs in ${path.join(work, 'data', 'logs')}).`);
-    else await rm(work, { recursive: true, force: true });
-  });
+  const { work, keep } = await benchWorkDir('viewers');
   const started = performance.now();
 
   say(`bench:viewers on ${machine.nproc} × ${machine.cpuModel}: ${VIEWERS} simulated HLS viewers through nginx on a live stream, ${ROUNDS} × (ON ${PHASE_S} s, OFF ${PHASE_S} s), ${CLIENT_PROCS} client processes.`);
@@ -710,7 +698,7 @@ async function main(): Promise<void> {
     apiLogLines: apiLog.length,
     runSeconds: round((performance.now() - started) / 1000, 1),
   });
-  keepWork = apiLog.length > 0 || nErrors > 0 || workerWarn.length > 0;
+  keep(apiLog.length > 0 || nErrors > 0 || workerWarn.length > 0);
 
   say('');
   say(`  results: ${out}`);
