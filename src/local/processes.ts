@@ -33,7 +33,18 @@ export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-export function freePort(host = '127.0.0.1'): Promise<number> {
+/**
+ * A port free now, for a child to listen on shortly. Taken below Linux's ephemeral range
+ * (32768–60999): a port the kernel hands out for "any port" is also what it gives outgoing
+ * connections as their source port, so between our check and the child's bind a busy process
+ * (10,000 RTMP connections in a test, a load generator) could take it and the child would fail
+ * with EADDRINUSE.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await portIsFree(port, host)) return port;
+  }
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
