@@ -18,6 +18,8 @@ interface StartOpts {
   logDir: string;
   onConsole: (text: string) => void;
   rotation?: Rotation;
+  /** The port to listen on (a restart keeps its port: the roles hold its URL); a free one when absent. */
+  port?: number;
 }
 
 function postgresBinDir(): string {
@@ -85,7 +87,7 @@ export async function startPostgres(o: StartOpts): Promise<RunningService> {
       rmSync(pwfile, { force: true });
     }
   }
-  const port = await freePort();
+  const port = o.port ?? (await freePort());
   const proc = startChild(
     {
       name: 'postgres',
@@ -110,7 +112,7 @@ export async function startPostgres(o: StartOpts): Promise<RunningService> {
 
 export async function startRedis(o: StartOpts): Promise<RunningService> {
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
-  const port = await freePort();
+  const port = o.port ?? (await freePort());
   const conf = path.join(o.dir, 'redis.conf');
   // a config file, not argv: the password must not show in `ps`
   writeFileSync(

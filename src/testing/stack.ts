@@ -2,10 +2,14 @@
 // ports; real api, ingest and worker processes; a real nginx in front.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type pg from 'pg';
 import { freePort } from '../local/processes.js';
 import { hashPassword } from '../auth/passwords.js';
+import pg from 'pg';
+import { migrate } from '../db/migrate.js';
+import { silentLog } from '../log.js';
+import { MIGRATIONS_DIR } from '../paths.js';
 import { randomId, spawnRole, startTestNginx, testDatabase, testDir, testEnv, waitFor, type RoleProc } from './harness.js';
+import type { PrivateServices } from './private-services.js';
 
 interface Tap {
   teardown(fn: () => unknown): void;
@@ -37,9 +41,18 @@ export interface Stack {
   allLogs(): string;
 }
 
-export async function startStack(t: Tap, o: { workers?: number; extraEnv?: NodeJS.ProcessEnv; workerEnv?: NodeJS.ProcessEnv } = {}): Promise<Stack> {
-  const { redisUrl } = testEnv();
-  const { url, pool } = await testDatabase(t);
+export async function startStack(
+  t: Tap,
+  o: {
+    workers?: number;
+    extraEnv?: NodeJS.ProcessEnv;
+    workerEnv?: NodeJS.ProcessEnv;
+    /** A Postgres and Redis of this stack's own (privateServices), for outage drills; the suite's shared ones otherwise. */
+    services?: PrivateServices;
+  } = {},
+): Promise<Stack> {
+  const redisUrl = o.services?.redis.url ?? testEnv().redisUrl;
+  const { url, pool } = o.services ? await ownDatabase(t, o.services.postgres.url) : await testDatabase(t);
   const dataDir = testDir('stack');
   const mediaDir = path.join(dataDir, 'media');
   const [apiPort, rtmpPort] = [await freePort(), await freePort()];
@@ -139,4 +152,13 @@ export async function startStack(t: Tap, o: { workers?: number; extraEnv?: NodeJ
       return [...roles.map((r) => r.output()), ...files].join('\n');
     },
   };
+}
+
+/** The private Postgres's database, migrated; its pool survives the server's outages (errors only). */
+async function ownDatabase(t: Tap, url: string): Promise<{ url: string; pool: pg.Pool }> {
+  const pool = new pg.Pool({ connectionString: url, max: 5, connectionTimeoutMillis: 5_000 });
+  pool.on('error', () => undefined);
+  await migrate({ pool, dir: MIGRATIONS_DIR, log: silentLog() });
+  t.teardown(() => pool.end());
+  return { url, pool };
 }
