@@ -1,10 +1,12 @@
 // The one-command start as a user runs it: embedded Postgres and Redis, migrations, nginx and
-// every role; the banner; a publish played through nginx; Ctrl-C stopping every child.
+// every role; the banner; a publish played through nginx; a crashed role, a killed Postgres and
+// a killed Redis restarted while it plays; Ctrl-C stopping every child.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { freePort } from '../local/processes.js';
 import { APP_ROOT } from '../paths.js';
@@ -99,6 +101,87 @@ async function useSecretsThroughNginx(t: Test, jwt: string) {
   }
 }
 
+const base = `http://127.0.0.1:${ports.HTTP_PORT}`;
+const signIn = (password: string) =>
+  fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'admin@onair.local', password }) });
+const healthy = () => fetch(`${base}/api/health`).then((r) => r.status === 200, () => false);
+const storedSecrets = () => JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as { internalApiKey: string; redisPassword: string };
+/** postmaster.pid: the postmaster's pid on line 1, its port on line 4. */
+const postmaster = () => {
+  const lines = readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n');
+  return { pid: Number(lines[0]), port: Number(lines[3]) };
+};
+const commandOf = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
+type App = ReturnType<typeof start>;
+
+/** The embedded Postgres dies (SIGKILL to the postmaster): the supervisor brings it back on its port and data dir. */
+async function postgresDrill(t: Test, app: App, password: string) {
+  const before = postmaster();
+  const from = app.output().length;
+  process.kill(before.pid, 'SIGKILL');
+  await waitFor(() => /\[postgres\] exited \(SIGKILL\); restarting in/.test(app.output().slice(from)), { what: 'the supervisor to notice the postmaster died', timeoutMs: 15_000 });
+  await waitFor(() => /\[postgres\] is back: accepting connections/.test(app.output().slice(from)), { what: 'postgres to accept connections again', timeoutMs: 90_000, intervalMs: 250 });
+  const after = postmaster();
+  t.not(after.pid, before.pid, 'a new postmaster');
+  t.equal(after.port, before.port, 'on the same port and data dir');
+  await waitFor(healthy, { what: 'GET /api/health through nginx', timeoutMs: 30_000, intervalMs: 250 });
+  await waitFor(async () => (await signIn(password)).status === 200, { what: 'a login (the database)', timeoutMs: 30_000, intervalMs: 250 });
+  t.pass('after the embedded Postgres was killed: restarted, healthy, a login works');
+}
+
+/** The embedded Redis dies (SIGKILL): restarted on its port, with its data (appendonly). */
+async function redisDrill(t: Test, app: App, password: string) {
+  const pid = descendants(app.child.pid!).find((p) => commandOf(p).startsWith('redis-server'));
+  t.ok(pid, 'redis-server runs under the start command');
+  const port = Number(/^port (\d+)$/m.exec(readFileSync(path.join(dataDir, 'redis', 'redis.conf'), 'utf8'))![1]);
+  const client = () => new Redis({ host: '127.0.0.1', port, password: storedSecrets().redisPassword, maxRetriesPerRequest: 1, lazyConnect: true });
+  const r1 = client();
+  r1.on('error', () => undefined);
+  await r1.connect();
+  await r1.set('onair-test:kept', 'yes');
+  r1.disconnect();
+  await new Promise((r) => setTimeout(r, 1_500)); // appendfsync everysec
+  const from = app.output().length;
+  process.kill(pid!, 'SIGKILL');
+  await waitFor(() => /\[redis\] exited \(SIGKILL\); restarting in/.test(app.output().slice(from)), { what: 'the supervisor to notice redis died', timeoutMs: 15_000 });
+  await waitFor(() => /\[redis\] is back: accepting connections/.test(app.output().slice(from)), { what: 'redis to accept connections again', timeoutMs: 60_000, intervalMs: 250 });
+  const r2 = client();
+  r2.on('error', () => undefined);
+  await r2.connect();
+  t.equal(await r2.get('onair-test:kept'), 'yes', 'on the same port, with its data');
+  r2.disconnect();
+  await waitFor(healthy, { what: 'GET /api/health through nginx', timeoutMs: 30_000, intervalMs: 250 });
+  const jwt = await waitFor(async () => {
+    const r = await signIn(password);
+    return r.status === 200 ? ((await r.json()) as { token: string }).token : null;
+  }, { what: 'a login (throttled in Redis)', timeoutMs: 30_000, intervalMs: 250 });
+  secrets.push(jwt);
+  const ticket = await waitFor(async () => {
+    const r = await fetch(`${base}/api/realtime/ticket`, { method: 'POST', headers: { authorization: `Bearer ${jwt}` } });
+    return r.status === 200 ? ((await r.json()) as { ticket: string }).ticket : null;
+  }, { what: 'a WebSocket ticket (kept in Redis)', timeoutMs: 30_000, intervalMs: 250 });
+  secrets.push(ticket);
+  const ws = await connectWs(`ws://127.0.0.1:${ports.HTTP_PORT}/ws`, { ticket });
+  t.equal((await ws.request({ type: 'event:leave', eventId: '00000000-0000-0000-0000-000000000000' })).type, 'ack', 'a socket opened with it');
+  ws.close();
+  t.pass('after the embedded Redis was killed: restarted, healthy, a login and a WebSocket ticket work');
+}
+
+/** The live publish goes on: its playlist keeps growing and was not finished. */
+async function publishGoesOn(t: Test, playlist: string) {
+  const last = () => readFileSync(playlist, 'utf8').trim().split('\n').filter((l) => !l.startsWith('#')).pop();
+  const seen = last();
+  await waitFor(() => last() !== seen, { what: 'a new segment', timeoutMs: 30_000, intervalMs: 250 });
+  t.notMatch(readFileSync(playlist, 'utf8'), /#EXT-X-ENDLIST/, 'the live stream went on through both outages');
+}
+
 let key = '';
 t.test('first start: everything comes up and the banner tells how to use it', async (t) => {
   const app = start();
@@ -122,7 +205,7 @@ t.test('first start: everything comes up and the banner tells how to use it', as
   await apiOnLoopbackOnly(t);
   await useSecretsThroughNginx(t, ((await login.json()) as { token: string }).token);
 
-  publishTestPattern(t, { url: `rtmp://127.0.0.1:${ports.RTMP_PORT}/live/${key}`, width: 640, height: 360, fps: 10, seconds: 120, videoKbps: 600 });
+  publishTestPattern(t, { url: `rtmp://127.0.0.1:${ports.RTMP_PORT}/live/${key}`, width: 640, height: 360, fps: 10, seconds: 240, videoKbps: 600 });
   secrets.push(/\/v\/([^/]+)\//.exec(playback)![1]!);
   const local = playback.replace('localhost', '127.0.0.1');
   await waitFor(async () => (await getText(local)).status === 200, { what: 'the demo stream through nginx', timeoutMs: 30_000 });
@@ -131,7 +214,7 @@ t.test('first start: everything comes up and the banner tells how to use it', as
   // every role's /metrics, with the generated internal key; the ports are in the banner
   const m = /Metrics\s+api (http:\/\/127\.0\.0\.1:\d+\/metrics), ingest :(\d+), worker :(\d+)/.exec(out);
   t.ok(m, 'the banner names the metrics endpoints');
-  const internalKey = (JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as { internalApiKey: string }).internalApiKey;
+  const internalKey = storedSecrets().internalApiKey;
   for (const url of [m?.[1], `http://127.0.0.1:${m?.[2]}/metrics`, `http://127.0.0.1:${m?.[3]}/metrics`]) {
     const r = await fetch(url!, { headers: { authorization: `Bearer ${internalKey}` } }).catch(() => null);
     t.equal(r?.status, 200, `${url} answers with the internal key`);
@@ -152,6 +235,11 @@ t.test('first start: everything comes up and the banner tells how to use it', as
   await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.HTTP_PORT}/api/health`)).status === 200, { what: 'the api to come back', timeoutMs: 15_000 });
   t.pass('the crashed api role was restarted');
 
+  // an embedded Postgres or Redis that dies is restarted, while the demo stream is live
+  await postgresDrill(t, app, password!);
+  await redisDrill(t, app, password!);
+  await publishGoesOn(t, path.join(dataDir, 'media', 'hls', /hls\/([a-z0-9]+)\//.exec(playback)![1]!, '360p', 'index.m3u8'));
+
   // Ctrl-C while live: every child (postgres, redis, nginx, roles, ffmpeg) stops
   const tree = descendants(app.child.pid!);
   t.ok(tree.length >= 7, `${tree.length} processes under the start command`);
@@ -170,8 +258,15 @@ t.test('later starts do not show secrets again and say how to get a new key', as
   const out = app.output();
   t.match(out, /Stream key\s+shown only on first start\. New key: curl -X POST .*\/regenerate-key/);
   t.match(out, /Admin login\s+admin@onair\.local\s+\/\s+\(see .*secrets\.json\)/);
+  // Ctrl-C, and the embedded Postgres dies while the roles are being stopped: it stays down
+  const { pid } = postmaster();
   app.child.kill('SIGINT');
+  await waitFor(() => app.output().includes('[onair] Stopping'), { what: 'the shutdown to begin', timeoutMs: 5_000, intervalMs: 5 });
+  process.kill(pid, 'SIGKILL');
   t.equal(await app.exited, 0);
+  const shutdown = app.output().slice(app.output().indexOf('[onair] Stopping'));
+  t.match(shutdown, /\[postgres\] exited \(SIGKILL\) while stopping; not restarted\./, 'the supervisor saw it die');
+  t.notMatch(shutdown, /restarting in/, 'and restarted nothing during the shutdown');
 });
 
 t.test('no log file holds the stream key, a JWT, a ticket or a playback token; logs are private and rotated', async (t) => {

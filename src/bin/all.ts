@@ -1,7 +1,8 @@
 // all role: the one-box appliance. Starts its own Postgres and Redis (unless DATABASE_URL /
 // REDIS_URL are given), runs migrations, starts nginx and the ingest, worker and api roles as
-// supervised children (a crashed role is restarted), prints how to use it, and on Ctrl-C stops
-// everything in order: publishers first, then transcoders (playlists finished), API, nginx, data.
+// supervised children (a crashed role, an embedded Postgres or Redis that dies is restarted on the
+// same port and data dir, with backoff), prints how to use it, and on Ctrl-C stops everything in
+// order: publishers first, then transcoders (playlists finished), API, nginx, data.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +57,8 @@ async function stopAll(code: number): Promise<never> {
   if (stopping) return new Promise(() => undefined);
   stopping = true;
   say('\n[onair] Stopping: ingest, worker, api, nginx, redis, postgres …');
+  // from here on nothing is restarted: a child that dies now stays down while the rest stop in order
+  for (const c of children) c.stopRestarting();
   nginxRotation?.stop();
   const order = ['ingest', 'worker', 'api', 'nginx', 'redis', 'postgres'];
   for (const name of order) {
@@ -90,14 +93,14 @@ async function main() {
   let databaseUrl = cfg.databaseUrl;
   if (!databaseUrl) {
     say('[onair] Starting the embedded PostgreSQL …');
-    const pg = await startPostgres({ dir: path.join(cfg.dataDir, 'postgres'), password: secrets.postgresPassword, ...common });
+    const pg = await startPostgres({ dir: path.join(cfg.dataDir, 'postgres'), password: secrets.postgresPassword, restart: true, ...common });
     children.push(pg.process);
     databaseUrl = pg.url;
   }
   let redisUrl = cfg.redisUrl;
   if (!redisUrl) {
     say('[onair] Starting the embedded Redis …');
-    const redis = await startRedis({ dir: path.join(cfg.dataDir, 'redis'), password: secrets.redisPassword, ...common });
+    const redis = await startRedis({ dir: path.join(cfg.dataDir, 'redis'), password: secrets.redisPassword, restart: true, ...common });
     children.push(redis.process);
     redisUrl = redis.url;
   }

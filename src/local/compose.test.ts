@@ -7,8 +7,9 @@ import t from 'tap';
 import { parse } from 'yaml';
 import { loadConfig, type Role } from '../config.js';
 import { APP_ROOT } from '../paths.js';
+import { POSTGRES_SETTINGS, REDIS_SETTINGS } from './services.js';
 
-type Service = { command?: string[] | string; environment?: Record<string, string>; env_file?: unknown };
+type Service = { command?: string[] | string; environment?: Record<string, string>; env_file?: unknown; restart?: string };
 const compose = parse(readFileSync(path.join(APP_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
 const services = compose.services;
 
@@ -59,4 +60,14 @@ t.test('Redis needs a password, and every Redis user sends it', async (t) => {
   for (const role of ['ingest', 'worker', 'api']) t.match(services[role]!.environment?.REDIS_URL, /^redis:\/\/:\$\{REDIS_PASSWORD:\?[^}]*\}@redis:6379$/, `${role} connects with the password`);
   t.same(Object.keys(redis.environment ?? {}).filter((k) => SECRETS.includes(k)), ['REDIS_PASSWORD'], 'redis gets no other secret');
   t.same(Object.keys(services.postgres!.environment ?? {}).filter((k) => SECRETS.includes(k)), ['POSTGRES_PASSWORD'], 'postgres gets only its own');
+});
+
+t.test('Postgres and Redis are restarted when they die and run with the bare-metal start\'s settings', async (t) => {
+  for (const name of ['postgres', 'redis']) t.match(services[name]!.restart, /^(always|unless-stopped)$/, `${name}: restart policy ${services[name]!.restart}`);
+  const pgCommand = [services.postgres!.command ?? []].flat();
+  t.equal(pgCommand[0], 'postgres', "postgres runs the image's server (its entrypoint still initialises the volume)");
+  for (const setting of POSTGRES_SETTINGS) t.ok(pgCommand.join(' ').includes(`-c ${setting}`), `postgres: -c ${setting}`);
+  // the Redis config goes in through printf: one setting a line
+  const redisConfig = [services.redis!.command ?? []].flat().join(' ').split('\\n');
+  for (const setting of REDIS_SETTINGS) t.ok(redisConfig.some((line) => line === setting || line.endsWith(` '${setting}`)), `redis: ${setting}`);
 });

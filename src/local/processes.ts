@@ -6,6 +6,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { openRotatingLog, type Rotation } from './log-files.js';
+import { planRestart, restartMessage } from './restart-backoff.js';
 
 const SETPRIV = '/usr/bin/setpriv';
 
@@ -17,6 +18,14 @@ export interface ChildSpec {
   runAs?: string | null; // a user to switch to (root only), e.g. postgres
   stopSignal?: NodeJS.Signals;
   restart?: boolean;
+  /**
+   * With restart: after an unexpected exit, SIGKILL what is left of its process group before the
+   * restart. A SIGKILLed postmaster's orphan backends keep its shared memory (the new one refuses
+   * to start while they live) and hold our output pipes; a long query would keep them for minutes.
+   */
+  reapGroupOnExit?: boolean;
+  /** With restart: resolves once a restarted run serves (e.g. accepts connections), rejects when it gives up. */
+  ready?: () => Promise<void>;
   /** Called with each output line; return a line for the console or null to keep it quiet. */
   consoleLine?: (line: string) => string | null;
 }
@@ -25,6 +34,8 @@ export interface Managed {
   name: string;
   child(): ChildProcess | null;
   stop(timeoutMs?: number): Promise<void>;
+  /** No more restarts from now on (shutdown has begun); a pending restart is dropped. */
+  stopRestarting(): void;
   /** Resolves with the exit code of the first run (for one-shot children such as migrate). */
   firstExit: Promise<number | null>;
 }
@@ -75,11 +86,17 @@ export function startChild(spec: ChildSpec, opts: ChildLogOpts): Managed {
   const logFile = openRotatingLog(path.join(opts.logDir, `${spec.name}.log`), opts.rotation ?? { maxBytes: 50 * 1024 * 1024, files: 5 });
   let current: ChildProcess | null = null;
   let stopping = false;
-  let restarts = 0;
+  let exitsInARow = 0;
   let startedAt = 0;
+  let runs = 0;
   let resolveFirst!: (code: number | null) => void;
   const firstExit = new Promise<number | null>((r) => (resolveFirst = r));
   let firstDone = false;
+  /** What the supervisor says about a child goes to the console and into the child's own log. */
+  const tell = (text: string) => {
+    opts.onConsole(text);
+    logFile.write(`${new Date().toISOString()} onair supervisor: ${text}\n`);
+  };
 
   const launch = () => {
     const useSetpriv = existsSync(SETPRIV);
@@ -88,6 +105,7 @@ export function startChild(spec: ChildSpec, opts: ChildLogOpts): Managed {
       : [];
     const [cmd, ...args] = [...prefix, spec.command, ...spec.args];
     startedAt = Date.now();
+    runs += 1;
     const child = spawn(cmd!, args, { env: spec.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     current = child;
     const pipe = (stream: NodeJS.ReadableStream) => {
@@ -109,22 +127,47 @@ export function startChild(spec: ChildSpec, opts: ChildLogOpts): Managed {
     pipe(child.stdout!);
     pipe(child.stderr!);
     child.once('error', (err) => opts.onConsole(`[${spec.name}] could not start: ${err.message}`));
+    child.once('exit', () => {
+      // 'close' waits for every holder of our pipes: a dead postmaster's orphans first
+      if (!spec.restart || !spec.reapGroupOnExit || child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // nothing left of the group
+      }
+    });
     child.once('close', (code, signal) => {
       current = null;
       if (!firstDone) {
         firstDone = true;
         resolveFirst(code);
       }
-      if (stopping || !spec.restart) return;
-      // back off on crash loops; a run that lasted a minute resets the count
-      if (Date.now() - startedAt > 60_000) restarts = 0;
-      restarts += 1;
-      const delay = Math.min(30_000, 500 * 2 ** Math.min(restarts - 1, 6));
-      opts.onConsole(`[${spec.name}] exited (${signal ?? `code ${code}`}); restarting in ${(delay / 1000).toFixed(1)} s.`);
+      if (!spec.restart) return;
+      const how = signal ?? `code ${code}`;
+      if (stopping) {
+        // shutdown has begun: what dies now stays down (the rest is being stopped in order)
+        if (child.pid !== undefined && !child.killed) tell(`[${spec.name}] exited (${how}) while stopping; not restarted.`);
+        return;
+      }
+      const plan = planRestart({ exitsInARow, ranMs: Date.now() - startedAt });
+      exitsInARow = plan.exitsInARow;
+      tell(restartMessage({ name: spec.name, how, plan }));
       setTimeout(() => {
-        if (!stopping) launch();
-      }, delay).unref();
+        if (stopping) return;
+        launch();
+        if (spec.ready) void announceReady(runs, Date.now());
+      }, plan.delayMs).unref();
     });
+  };
+
+  /** A restarted run is back when it serves, not when it was spawned; said once per run. */
+  const announceReady = async (run: number, since: number) => {
+    try {
+      await spec.ready!();
+      if (run === runs && current && !stopping) tell(`[${spec.name}] is back: accepting connections ${((Date.now() - since) / 1000).toFixed(1)} s after its restart.`);
+    } catch (err) {
+      if (run === runs && current && !stopping) tell(`[${spec.name}] restarted but does not accept connections: ${(err as Error).message}`);
+    }
   };
   launch();
 
@@ -132,6 +175,9 @@ export function startChild(spec: ChildSpec, opts: ChildLogOpts): Managed {
     name: spec.name,
     child: () => current,
     firstExit,
+    stopRestarting() {
+      stopping = true;
+    },
     async stop(timeoutMs = 15_000) {
       stopping = true;
       const child = current;

@@ -20,7 +20,17 @@ interface StartOpts {
   rotation?: Rotation;
   /** The port to listen on (a restart keeps its port: the roles hold its URL); a free one when absent. */
   port?: number;
+  /**
+   * Restart it (same port, data dir and settings) when it dies, with backoff, until it serves
+   * again: the one-box start. Off by default: the test suite's servers stop and start on command.
+   */
+  restart?: boolean;
 }
+
+/** Server settings the bare-metal start and docker-compose.yml share (src/local/compose.test.ts). */
+export const POSTGRES_SETTINGS = ['max_connections=200'];
+/** appendonly: what Redis holds (BullMQ's jobs, leases, counters) survives a crash and a restart. */
+export const REDIS_SETTINGS = ['appendonly yes', 'save ""'];
 
 function postgresBinDir(): string {
   const root = '/usr/lib/postgresql';
@@ -64,6 +74,22 @@ async function waitForPostgres(url: string, timeoutMs: number): Promise<void> {
   throw new Error(`Postgres did not start in time: ${(last as Error)?.message ?? 'unknown error'}`);
 }
 
+/**
+ * Waits for the first run to serve; fails at once if it exits first (a taken port, a killed
+ * predecessor's orphans still holding the shared memory …), stopping it so it is not restarted.
+ */
+async function firstReady(proc: Managed, name: string, ready: () => Promise<void>): Promise<void> {
+  const exited = proc.firstExit.then((code) => {
+    throw new Error(`${name} exited at start (code ${code}); see ${name}.log.`);
+  });
+  try {
+    await Promise.race([ready(), exited]);
+  } catch (err) {
+    await proc.stop(5_000);
+    throw err;
+  }
+}
+
 export async function startPostgres(o: StartOpts): Promise<RunningService> {
   const bin = postgresBinDir();
   const owner = isRoot() ? 'postgres' : null;
@@ -88,20 +114,24 @@ export async function startPostgres(o: StartOpts): Promise<RunningService> {
     }
   }
   const port = o.port ?? (await freePort());
+  const admin = `postgresql://onair:${encodeURIComponent(o.password)}@127.0.0.1:${port}/postgres`;
   const proc = startChild(
     {
       name: 'postgres',
       command: path.join(bin, 'postgres'),
-      args: ['-D', o.dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+      args: ['-D', o.dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...POSTGRES_SETTINGS.flatMap((s) => ['-c', s])],
       runAs: owner,
       stopSignal: 'SIGINT', // fast shutdown
-      restart: false,
+      // a restart after a crash may first meet "pre-existing shared memory block is still in use"
+      // (the old postmaster's backends): that run exits and the backoff retries until one serves
+      restart: o.restart ?? false,
+      reapGroupOnExit: true,
+      ready: () => waitForPostgres(admin, 60_000),
       consoleLine: (l) => (/FATAL|PANIC|ERROR/.test(l) ? l : null),
     },
     { logDir: o.logDir, onConsole: o.onConsole, rotation: o.rotation },
   );
-  const admin = `postgresql://onair:${encodeURIComponent(o.password)}@127.0.0.1:${port}/postgres`;
-  await waitForPostgres(admin, 30_000);
+  await firstReady(proc, 'postgres', () => waitForPostgres(admin, 30_000));
   const client = new pg.Client({ connectionString: admin });
   await client.connect();
   const { rows } = await client.query(`SELECT 1 FROM pg_database WHERE datname = 'onair'`);
@@ -117,15 +147,29 @@ export async function startRedis(o: StartOpts): Promise<RunningService> {
   // a config file, not argv: the password must not show in `ps`
   writeFileSync(
     conf,
-    [`port ${port}`, 'bind 127.0.0.1', `dir ${o.dir}`, 'appendonly yes', 'save ""', `requirepass ${o.password}`, 'daemonize no', 'protected-mode yes', 'logfile ""'].join('\n') + '\n',
+    [`port ${port}`, 'bind 127.0.0.1', `dir ${o.dir}`, ...REDIS_SETTINGS, `requirepass ${o.password}`, 'daemonize no', 'protected-mode yes', 'logfile ""'].join('\n') + '\n',
     { mode: 0o600 },
   );
+  const url = `redis://:${encodeURIComponent(o.password)}@127.0.0.1:${port}`;
   const proc = startChild(
-    { name: 'redis', command: 'redis-server', args: [conf], restart: false, stopSignal: 'SIGTERM', consoleLine: () => null },
+    {
+      name: 'redis',
+      command: 'redis-server',
+      args: [conf],
+      restart: o.restart ?? false,
+      reapGroupOnExit: true, // an AOF rewrite child of a dead server
+      ready: () => waitForRedis(url, 60_000),
+      stopSignal: 'SIGTERM',
+      consoleLine: () => null,
+    },
     { logDir: o.logDir, onConsole: o.onConsole, rotation: o.rotation },
   );
-  const url = `redis://:${encodeURIComponent(o.password)}@127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
+  await firstReady(proc, 'redis', () => waitForRedis(url, 15_000));
+  return { url, process: proc };
+}
+
+async function waitForRedis(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   const { Redis } = await import('ioredis');
   for (;;) {
     const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -134,12 +178,11 @@ export async function startRedis(o: StartOpts): Promise<RunningService> {
       await r.connect();
       await r.ping();
       r.disconnect();
-      break;
+      return;
     } catch {
       r.disconnect();
       if (Date.now() > deadline) throw new Error('Redis did not start in time.');
       await new Promise((res) => setTimeout(res, 100));
     }
   }
-  return { url, process: proc };
 }
