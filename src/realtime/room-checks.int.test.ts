@@ -5,7 +5,7 @@
 // caught by the periodic round.
 import t from 'tap';
 import { NO_RATE_LIMITS, startTestApi, type TestApi } from '../testing/api.js';
-import { connectWs, joinedSession, type Frame, type WsClient } from '../testing/ws.js';
+import { joinedSession, type Frame, type WsClient } from '../testing/ws.js';
 
 const a = await startTestApi(t, { env: NO_RATE_LIMITS });
 const b = await startTestApi(t, { nodeOf: a });

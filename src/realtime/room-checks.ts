@@ -35,6 +35,8 @@ export interface RoomChecks {
 
 export function createRoomChecks(o: {
   rooms: Rooms;
+  /** The user's sockets on this node. */
+  userConns(userId: string): Iterable<Conn>;
   moderation: Pick<ModerationService, 'roomAccess'>;
   /** Takes the socket out of the room at once (presence follows). */
   exit(conn: Conn, room: RoomName): Promise<void>;
@@ -102,8 +104,6 @@ export function createRoomChecks(o: {
     return done;
   }
 
-  const mine = (userId: string) => [...o.rooms.conns()].filter((c) => c.principal.id === userId);
-
   /** One round over every room here, an event at a time (at most one round at once). */
   async function all(): Promise<void> {
     if (busy) return;
@@ -120,8 +120,8 @@ export function createRoomChecks(o: {
   }
 
   return {
-    event: (eventId, userId) => checkHolding(byEvent(userId ? mine(userId) : o.rooms.conns(), eventId), `event ${eventId}`),
-    user: (userId) => checkHolding(byEvent(mine(userId)), `user ${userId}`),
+    event: (eventId, userId) => checkHolding(byEvent(userId ? o.userConns(userId) : o.rooms.conns(), eventId), `event ${eventId}`),
+    user: (userId) => checkHolding(byEvent(o.userConns(userId)), `user ${userId}`),
     all,
     generation: () => generation,
     start(everyMs) {

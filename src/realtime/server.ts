@@ -5,9 +5,8 @@
 // client's own actions keep their order. Dead sockets go by heartbeat; signed-out, revoked and
 // expired tokens close their sockets; a banned user is taken out of the event's rooms, and so is
 // anyone who may no longer read an event after a change (room-checks.ts).
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AuthService } from '../auth/service.js';
 import { AppError, unauthorized } from '../errors.js';
@@ -24,6 +23,7 @@ import { clientFrame, eventRoom, MAX_FRAME_BYTES, sessionRoom, type ClientFrame,
 import type { Conn, Rooms } from './rooms.js';
 import { createLimiter, type Limits } from './limits.js';
 import { createRoomChecks } from './room-checks.js';
+import { credentialOf, idOf, refuse } from './upgrade.js';
 import type { Tickets } from './tickets.js';
 
 export const CLOSE_SIGNED_OUT = 4401;
@@ -73,33 +73,6 @@ export interface Realtime {
   stats(): { connections: number; droppedSlow: number };
 }
 
-/**
- * How the upgrade names its user: a single-use ticket in the query (browsers: POST
- * /api/realtime/ticket first) or the bearer token in the Authorization header (other clients).
- * A token in the URL is not accepted: it would sit in proxies' logs for the token's 7-day life.
- */
-function credentialOf(req: IncomingMessage): { ticket: string } | { token: string } | null {
-  const ticket = new URL(req.url ?? '/', 'http://x').searchParams.get('ticket');
-  if (ticket) return { ticket };
-  const m = /^Bearer\s+(\S{1,4096})$/i.exec(req.headers.authorization ?? '');
-  return m ? { token: m[1]! } : null;
-}
-
-/** The id of a frame refused before it is handled, when it has one. */
-function idOf(raw: Buffer): { id?: string } {
-  if (raw.length > MAX_FRAME_BYTES) return {};
-  try {
-    const id = (JSON.parse(raw.toString('utf8')) as { id?: unknown }).id;
-    return typeof id === 'string' ? { id: id.slice(0, 64) } : {};
-  } catch {
-    return {};
-  }
-}
-
-function refuse(socket: Duplex, status: number, text: string) {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
-}
-
 export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
   const { log, rooms, presence } = deps;
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
@@ -147,7 +120,7 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
       (p) => (conn.principal = p),
       () => closeConn(conn, CLOSE_SIGNED_OUT, 'signed out'),
     );
-  const checks = createRoomChecks({ rooms, moderation: deps.moderation, exit, send: sendFrame, refresh, log });
+  const checks = createRoomChecks({ rooms, userConns: (userId) => byUser.get(userId) ?? [], moderation: deps.moderation, exit, send: sendFrame, refresh, log });
 
   const typingAt = new WeakMap<Conn, Map<string, number>>();
   const builtIn: WsHandlers = {
