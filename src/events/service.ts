@@ -70,8 +70,17 @@ export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; con
     return event;
   }
 
+  const sessions = createSessionsService({ db, log, afterChange: deps.afterSessionChange });
+
   return {
-    ...createSessionsService({ db, log, afterChange: deps.afterSessionChange }),
+    ...sessions,
+
+    async updateSession(asker, id, patch) {
+      const changed = await sessions.updateSession(asker, id, patch);
+      // a speaker taken off a private event's session may no longer read it
+      if (patch.speakerIds !== undefined) await roomsChanged(changed.event.id, null);
+      return changed;
+    },
 
     list(asker, o) {
       const list = o.phase === 'past' ? repo.listEventsByEnd : repo.listEventsByStart;

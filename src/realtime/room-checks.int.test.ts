@@ -85,11 +85,12 @@ t.test("an event going from published to draft drops plain attendees' sockets; s
 
 t.test("removing an attendee from a private event drops that user's sockets on every node, not the others'", async (t) => {
   const { event, session } = await liveEvent(a, { status: 'published', visibility: 'private' });
-  const [gone, stays] = [await a.user('attendee'), await a.user('attendee')];
-  t.equal((await a.call('POST', `/events/${event.id}/attendees`, { token: admin.token, body: { userIds: [gone.id, stays.id] } })).status, 200);
+  const [gone, stays, leaves] = [await a.user('attendee'), await a.user('attendee'), await a.user('attendee')];
+  t.equal((await a.call('POST', `/events/${event.id}/attendees`, { token: admin.token, body: { userIds: [gone.id, stays.id, leaves.id] } })).status, 200);
   const goneA = await joined(a, gone.token, session.id);
   const goneB = await joined(b, gone.token, session.id, event.id);
   const staysB = await joined(b, stays.token, session.id, event.id);
+  const leavesB = await joined(b, leaves.token, session.id);
 
   t.equal((await a.call('DELETE', `/events/${event.id}/attendees/${gone.id}`, { token: admin.token })).status, 204);
   t.notOk(await chatReaches({ node: a, sessionId: session.id, stay: [staysB], gone: goneB }), 'the removed attendee gets no more chat');
@@ -101,6 +102,24 @@ t.test("removing an attendee from a private event drops that user's sockets on e
   }
   await goneB.next((f) => f.type === 'room:closed' && f.room === `event:${event.id}`);
   t.same(closedFrames(staysB), [], 'the other attendee stays');
+  t.same(closedFrames(leavesB), [], 'and so does the third');
+
+  t.equal((await a.call('DELETE', `/events/${event.id}/join`, { token: leaves.token })).status, 204, 'the third leaves the event herself');
+  t.notOk(await chatReaches({ node: a, sessionId: session.id, stay: [staysB], gone: leavesB }), 'and gets no more of its chat');
+  t.match(await leavesB.next((f) => f.type === 'room:closed'), { room: `session:${session.id}`, code: 'not_attendee' });
+  t.same(closedFrames(staysB), [], 'the other attendee still stays');
+});
+
+t.test("a speaker taken off a private event's session leaves its rooms", async (t) => {
+  const { event, session } = await liveEvent(a, { status: 'published', visibility: 'private' });
+  const [spk, other] = [await a.user('speaker'), await a.user('speaker')];
+  t.equal((await a.call('PUT', `/sessions/${session.id}`, { token: admin.token, body: { speakerIds: [spk.id, other.id] } })).status, 200);
+  const spkB = await joined(b, spk.token, session.id);
+  const otherA = await joined(a, other.token, session.id);
+  t.equal((await a.call('PUT', `/sessions/${session.id}`, { token: admin.token, body: { speakerIds: [other.id] } })).status, 200);
+  t.notOk(await chatReaches({ node: a, sessionId: session.id, stay: [otherA], gone: spkB }), 'no more chat for the former speaker');
+  t.match(await spkB.next((f) => f.type === 'room:closed'), { room: `session:${session.id}`, code: 'not_attendee' });
+  t.same(closedFrames(otherA), [], 'the speaker who remains stays');
 });
 
 t.test('a visibility change made on node A drops the socket on node B; an attendee there stays', async (t) => {
