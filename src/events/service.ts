@@ -47,6 +47,9 @@ export interface Reader {
 /** Roles that see drafts and private events (the same table entry as callerOf). */
 const STAFF_ROLES = ROLES.filter((r) => roleMay(r, 'events.seeAll'));
 
+/** How long a change waits to be announced to the API nodes before answering anyway. */
+const ANNOUNCE_TIMEOUT_MS = 2_000;
+
 const fullMessage = (limit: number | null) => `This event is full: all ${limit ?? 0} places are taken.`;
 
 export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; config: Config; rateLimits: Pick<RateLimiters, 'take'>; afterSessionChange?: () => Promise<void> }): EventsService {
@@ -59,9 +62,19 @@ export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; con
    * healed by each node's periodic re-check (ROOM_RECHECK_SECONDS).
    */
   async function roomsChanged(eventId: string, userId: string | null) {
-    await deps.bus.publish('realtime.recheck', { eventId, userId }).catch((err: unknown) => {
-      log.warn({ err, eventId }, "Could not announce an event's access change on the bus; open rooms are re-checked on the next periodic round.");
-    });
+    // the change is committed: Redis down or frozen delays the rooms, never the answer
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (!deps.bus.ready()) throw new Error('Redis is unreachable');
+      await Promise.race([
+        deps.bus.publish('realtime.recheck', { eventId, userId }),
+        new Promise((_r, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ANNOUNCE_TIMEOUT_MS))),
+      ]);
+    } catch (err) {
+      log.warn({ err: (err as Error).message, eventId }, "Could not announce an event's access change on the bus; open rooms are re-checked on the next periodic round.");
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async function visible(asker: Principal, id: string): Promise<EventForCaller> {
