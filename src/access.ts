@@ -49,6 +49,7 @@ export const ACCESS = {
   'events.leave': { roles: 'signed-in' },
   'events.attendees.list': { roles: STAFF, also: 'eventSpeaker' },
   'events.attendees.add': { roles: ['admin'] },
+  'events.attendees.remove': { roles: ['admin'] },
   /** Seeing drafts and private events without being an attendee, and watching without joining. */
   'events.seeAll': { roles: STAFF },
 

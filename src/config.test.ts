@@ -210,3 +210,11 @@ t.test('RATE_LIMIT_HOLD_MS: a second by default, 0 to 10 s', async (t) => {
   t.equal(loadConfig({ ...base, RATE_LIMIT_HOLD_MS: '0' }, 'api').rateLimitHoldMs, 0);
   t.throws(() => loadConfig({ ...base, RATE_LIMIT_HOLD_MS: '20000' }, 'api'), /RATE_LIMIT_HOLD_MS must be a whole number from 0 to 10000, but it is "20000"/);
 });
+
+t.test('ROOM_RECHECK_SECONDS: 30 s by default, 1 s to an hour', async (t) => {
+  t.equal(loadConfig(base, 'api').roomRecheckSeconds, 30);
+  t.equal(loadConfig({ ...base, ROOM_RECHECK_SECONDS: '2' }, 'api').roomRecheckSeconds, 2);
+  for (const bad of ['0', '3601', '1.5', 'soon']) {
+    t.throws(() => loadConfig({ ...base, ROOM_RECHECK_SECONDS: bad }, 'api'), new RegExp(`ROOM_RECHECK_SECONDS must be a whole number from 1 to 3600, but it is "${bad}"`));
+  }
+});

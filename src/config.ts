@@ -64,6 +64,8 @@ export interface Config {
   rateLimits: RateLimits;
   /** REST: how long a `rate_limited` answer is held before it is sent (a tarpit for floods over many connections). */
   rateLimitHoldMs: number;
+  /** api: how often every open WebSocket room is re-checked for who may still read it (a lost bus message heals within this). */
+  roomRecheckSeconds: number;
   /** ingest/worker: port of their own /metrics server (0 = off); the api serves /metrics on PORT. */
   metricsPort: number;
   metricsHost: string;
@@ -384,6 +386,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     },
     rateLimits,
     rateLimitHoldMs: int('RATE_LIMIT_HOLD_MS', 1_000, 0, 10_000),
+    roomRecheckSeconds: int('ROOM_RECHECK_SECONDS', 30, 1, 3600),
     metricsPort,
     metricsHost,
     playbackTokens,

@@ -1,6 +1,6 @@
 // Events over REST against real Postgres and Redis: create/read/update/delete and their refusals,
-// who sees what (drafts, private, unlisted), phase filters and cursors, attendee lists and bulk
-// adds. Joining, leaving and the limit under concurrency are in join.int.test.ts.
+// who sees what (drafts, private, unlisted), phase filters and cursors, attendee lists, bulk
+// adds and removing one attendee. Joining, leaving and the limit under concurrency are in join.int.test.ts.
 import t from 'tap';
 import { page } from '../http/schemas.js';
 import { startTestApi } from '../testing/api.js';
@@ -257,4 +257,26 @@ t.test('adding attendees: all or nothing, the limit applies', async (t) => {
   }
   t.equal((await call('POST', `/events/${e.id}/attendees`, { token: mod.token, body: { userIds: [carol.id] } })).status, 403);
   t.equal((await call('POST', '/events/00000000-0000-4000-8000-000000000000/attendees', { token: admin.token, body: { userIds: [carol.id] } })).status, 404);
+});
+
+t.test('removing an attendee: 204, then 404; admin only; the count and the private event follow', async (t) => {
+  const e = await makeEvent({ visibility: 'private' });
+  t.equal((await call('POST', `/events/${e.id}/attendees`, { token: admin.token, body: { userIds: [alice.id, bob.id] } })).status, 200);
+  t.equal((await call('GET', `/events/${e.id}`, { token: alice.token })).status, 200, 'alice sees it while she attends');
+  for (const who of [mod, bob, spk]) t.equal((await call('DELETE', `/events/${e.id}/attendees/${alice.id}`, { token: who.token })).status, 403, 'only an admin');
+  t.equal((await call('DELETE', `/events/${e.id}/attendees/${alice.id}`)).status, 401);
+  const r = await call('DELETE', `/events/${e.id}/attendees/${alice.id}`, { token: admin.token });
+  t.same([r.status, r.body], [204, null]);
+  t.equal((await call('GET', `/events/${e.id}`, { token: alice.token })).status, 404, 'a private event is hidden from her again');
+  const seen = await call('GET', `/events/${e.id}`, { token: admin.token });
+  t.equal(seen.body.attendeeCount, 1, 'counted out');
+  t.same((await call('GET', `/events/${e.id}/attendees`, { token: admin.token })).body.items.map((a: { user: { id: string } }) => a.user.id), [bob.id]);
+  const again = await call('DELETE', `/events/${e.id}/attendees/${alice.id}`, { token: admin.token });
+  t.same([again.status, again.body.code, again.body.detail], [404, 'not_found', 'The attendee was not found.'], 'not an attendee (any more)');
+  t.equal((await call('DELETE', `/events/${e.id}/attendees/00000000-0000-4000-8000-00000000abcd`, { token: admin.token })).status, 404, 'no such user');
+  const noEvent = await call('DELETE', `/events/00000000-0000-4000-8000-000000000000/attendees/${bob.id}`, { token: admin.token });
+  t.same([noEvent.status, noEvent.body.detail], [404, 'The event was not found.']);
+  const bad = await call('DELETE', `/events/${e.id}/attendees/x`, { token: admin.token });
+  t.same([bad.status, bad.body.errors.map((f: { field: string }) => f.field)], [400, ['params.userId']]);
+  t.equal((await call('POST', `/events/${e.id}/attendees`, { token: admin.token, body: { userIds: [alice.id] } })).body.attendeeCount, 2, 'can be added again');
 });

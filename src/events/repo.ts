@@ -5,11 +5,16 @@
 import type { Db } from '../db/pool.js';
 import type { Attendee, Branding, VisibilityScope, EventFields, EventForCaller, Event, Phase } from './types.js';
 
+// The rule, written once and applied to a user (an SQL expression) who is staff or not.
+const joined = (user: string) => `EXISTS (SELECT 1 FROM event_attendees a WHERE a.event_id = e.id AND a.user_id = ${user})`;
+const speaking = (user: string) => `EXISTS (SELECT 1 FROM event_sessions s JOIN session_speakers sp ON sp.session_id = s.id
+                          WHERE s.event_id = e.id AND sp.user_id = ${user})`;
+const visibleTo = (user: string, staff: string) => `(${staff} OR (e.status = 'published' AND (e.visibility <> 'private' OR ${joined(user)} OR ${speaking(user)})))`;
+
 // $1 = the caller's user id, $2 = whether the caller is staff, in every statement that uses these.
-const JOINED = `EXISTS (SELECT 1 FROM event_attendees a WHERE a.event_id = e.id AND a.user_id = $1)`;
-const SPEAKING = `EXISTS (SELECT 1 FROM event_sessions s JOIN session_speakers sp ON sp.session_id = s.id
-                          WHERE s.event_id = e.id AND sp.user_id = $1)`;
-const VISIBLE = `($2::boolean OR (e.status = 'published' AND (e.visibility <> 'private' OR ${JOINED} OR ${SPEAKING})))`;
+const JOINED = joined('$1');
+const SPEAKING = speaking('$1');
+const VISIBLE = visibleTo('$1', '$2::boolean');
 const LISTED = `($2::boolean OR (e.status = 'published' AND (e.visibility = 'public' OR ${JOINED} OR ${SPEAKING})))`;
 
 const EVENT_COLUMNS = `e.id, e.title, e.description, e.starts_at, e.ends_at, e.timezone, e.status, e.visibility,
@@ -94,6 +99,30 @@ export async function listEventsByEnd(db: Db, caller: VisibilityScope, o: ListEv
 export async function findVisibleEvent(db: Db, caller: VisibilityScope, id: string): Promise<EventForCaller | null> {
   const { rows } = await db.query({ name: 'event-visible', text: `SELECT ${CALLER_COLUMNS} FROM events e WHERE e.id = $3 AND ${VISIBLE}`, values: [caller.id, caller.staff, id] });
   return rows[0] ? toCallerEvent(rows[0]) : null;
+}
+
+export interface ReaderRow {
+  userId: string;
+  role: string;
+  /** The event's VISIBLE rule for this user, with their role as it is now. */
+  visible: boolean;
+  status: Event['status'];
+  visibility: Event['visibility'];
+}
+
+/**
+ * For re-checking open rooms: each of these users (those that still exist) with their role now
+ * and whether they may see the event — the same VISIBLE rule as every read, the user counting as
+ * staff when their current role is one of `staffRoles`. No rows when the event is gone.
+ */
+export async function readersOf(db: Db, o: { eventId: string; userIds: string[]; staffRoles: readonly string[] }): Promise<ReaderRow[]> {
+  const { rows } = await db.query<{ user_id: string; role: string; visible: boolean; status: Event['status']; visibility: Event['visibility'] }>({
+    name: 'event-readers',
+    text: `SELECT u.id AS user_id, u.role, e.status, e.visibility, ${visibleTo('u.id', 'u.role = ANY($3::text[])')} AS visible
+           FROM events e JOIN users u ON u.id = ANY($2::uuid[]) WHERE e.id = $1`,
+    values: [o.eventId, o.userIds, o.staffRoles],
+  });
+  return rows.map((r) => ({ userId: r.user_id, role: r.role, visible: r.visible, status: r.status, visibility: r.visibility }));
 }
 
 /** Locks the event row for the rest of the transaction (updates, bulk adds, session changes). */

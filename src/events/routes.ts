@@ -62,6 +62,8 @@ const addBody = z
   .object({ userIds: z.array(uuid('userIds[]'), { message: 'userIds must be a list of user ids' }).min(1, 'userIds needs at least one id').max(1000, 'userIds takes at most 1000 ids') })
   .strict();
 
+const attendeeParams = z.object({ id: uuid('id'), userId: uuid('userId') }).strict();
+
 const joinSchema = z.object({ joined: z.literal(true), attendeeCount: z.number().int() });
 const addedSchema = z.object({ added: z.number().int(), alreadyAttending: z.number().int(), attendeeCount: z.number().int() });
 
@@ -172,6 +174,20 @@ export function eventEndpoints(deps: { events: EventsService; config: Config; mo
       answers: { 200: { description: 'Added.', schema: addedSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
       async handle({ params, body, res }) {
         res.json(await events.addAttendees(params.id, body.userIds));
+      },
+    }),
+    endpoint({
+      method: 'delete', path: '/events/:id/attendees/:userId', action: 'events.attendees.remove', tag: 'events',
+      summary: 'Take a user off the event’s attendees',
+      description:
+        'Their open WebSocket sockets leave the event’s rooms at once, on every node, when they may no longer read it ' +
+        '(a private event: `room:closed` with code `not_attendee`); of a public event they may still follow it. ' +
+        '404 when the event does not exist or the user does not attend it.',
+      params: attendeeParams,
+      answers: { 204: { description: 'No longer an attendee.' }, ...problems(400, 401, 403, 404) },
+      async handle({ params, res }) {
+        await events.removeAttendee(params.id, params.userId);
+        res.status(204).end();
       },
     }),
     ...sessionEndpoints(deps),

@@ -1,7 +1,7 @@
 // Events, their sessions, speakers and attendees. What a caller may see is decided in SQL
 // (repo.ts); who may do what by role comes from the authorisation table (access.ts).
 import type pg from 'pg';
-import { assertMay } from '../access.js';
+import { assertMay, roleMay, ROLES, type Role } from '../access.js';
 import type { Config } from '../config.js';
 import { withTransaction } from '../db/pool.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
@@ -28,12 +28,54 @@ export interface EventsService extends SessionsService {
   leave(asker: Principal, id: string): Promise<void>;
   attendees(asker: Principal, id: string, o: Page): Promise<Attendee[]>;
   addAttendees(id: string, userIds: string[]): Promise<{ added: number; alreadyAttending: number; attendeeCount: number }>;
+  /** Takes one attendee off the event (404 for an unknown event or a user who does not attend). */
+  removeAttendee(id: string, userId: string): Promise<void>;
+  /**
+   * Whether each of these users may see the event now, by the rule every read uses (repo.ts
+   * VISIBLE), with their current role: for re-checking open WebSocket rooms. A user missing from
+   * the answer no longer exists, or the event does not.
+   */
+  readers(id: string, userIds: string[]): Promise<Map<string, Reader>>;
 }
+
+/** Why an event is hidden from a user who could see it before: a draft again, or private without them. */
+export interface Reader {
+  role: Role;
+  hidden: null | 'unpublished' | 'private';
+}
+
+/** Roles that see drafts and private events (the same table entry as callerOf). */
+const STAFF_ROLES = ROLES.filter((r) => roleMay(r, 'events.seeAll'));
+
+/** How long a change waits to be announced to the API nodes before answering anyway. */
+const ANNOUNCE_TIMEOUT_MS = 2_000;
 
 const fullMessage = (limit: number | null) => `This event is full: all ${limit ?? 0} places are taken.`;
 
 export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; config: Config; rateLimits: Pick<RateLimiters, 'take'>; afterSessionChange?: () => Promise<void> }): EventsService {
   const { db, log } = deps;
+
+  /**
+   * Tells every API node to re-check who may stay in the event's rooms (only this user's sockets
+   * when userId is given). Awaited before answering, so anything published after the change reaches
+   * nobody who lost access (nodes hold the event's rooms until the check is done). A lost message is
+   * healed by each node's periodic re-check (ROOM_RECHECK_SECONDS).
+   */
+  async function roomsChanged(eventId: string, userId: string | null) {
+    // the change is committed: Redis down or frozen delays the rooms, never the answer
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (!deps.bus.ready()) throw new Error('Redis is unreachable');
+      await Promise.race([
+        deps.bus.publish('realtime.recheck', { eventId, userId }),
+        new Promise((_r, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ANNOUNCE_TIMEOUT_MS))),
+      ]);
+    } catch (err) {
+      log.warn({ err: (err as Error).message, eventId }, "Could not announce an event's access change on the bus; open rooms are re-checked on the next periodic round.");
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 
   async function visible(asker: Principal, id: string): Promise<EventForCaller> {
     const event = await repo.findVisibleEvent(db, callerOf(asker), id);
@@ -41,8 +83,17 @@ export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; con
     return event;
   }
 
+  const sessions = createSessionsService({ db, log, afterChange: deps.afterSessionChange });
+
   return {
-    ...createSessionsService({ db, log, afterChange: deps.afterSessionChange }),
+    ...sessions,
+
+    async updateSession(asker, id, patch) {
+      const changed = await sessions.updateSession(asker, id, patch);
+      // a speaker taken off a private event's session may no longer read it
+      if (patch.speakerIds !== undefined) await roomsChanged(changed.event.id, null);
+      return changed;
+    },
 
     list(asker, o) {
       const list = o.phase === 'past' ? repo.listEventsByEnd : repo.listEventsByStart;
@@ -58,6 +109,7 @@ export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; con
     },
 
     async update(id, patch) {
+      let accessChanged = false;
       const event = await withTransaction(db, async (client) => {
         const current = await repo.lockEvent(client, id, 'UPDATE');
         if (!current) throw notFound('The event');
@@ -78,15 +130,18 @@ export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; con
             throw conflict(`Session "${outside.title}" (${outside.id}) would fall outside the event's new times; move or delete it first.`, 'session_outside_event');
           }
         }
+        accessChanged = next.status !== current.status || next.visibility !== current.visibility;
         return (await repo.updateEvent(client, id, next))!;
       });
       log.info({ eventId: id }, 'Updated an event.');
+      if (accessChanged) await roomsChanged(id, null);
       return event;
     },
 
     async remove(id) {
       if (!(await repo.deleteEvent(db, id))) throw notFound('The event');
       log.info({ eventId: id }, 'Deleted an event with its sessions and attendees.');
+      await roomsChanged(id, null);
       await deps.afterSessionChange?.(); // its sessions' URLs stop at once
     },
 
@@ -114,9 +169,27 @@ export function createEventsService(deps: { db: pg.Pool; bus: Bus; log: Log; con
 
     async leave(asker, id) {
       await visible(asker, id);
-      await withTransaction(db, async (client) => {
-        if (await repo.deleteAttendee(client, id, asker.id)) await repo.uncountAttendee(client, id);
+      const left = await withTransaction(db, async (client) => {
+        if (!(await repo.deleteAttendee(client, id, asker.id))) return false;
+        await repo.uncountAttendee(client, id);
+        return true;
       });
+      if (left) await roomsChanged(id, asker.id); // a private event's rooms are theirs no longer
+    },
+
+    async removeAttendee(id, userId) {
+      await withTransaction(db, async (client) => {
+        if (!(await repo.lockEvent(client, id, 'UPDATE'))) throw notFound('The event');
+        if (!(await repo.deleteAttendee(client, id, userId))) throw notFound('The attendee');
+        await repo.uncountAttendee(client, id);
+      });
+      log.info({ eventId: id, userId }, 'Removed an attendee from an event.');
+      await roomsChanged(id, userId);
+    },
+
+    async readers(id, userIds) {
+      const rows = await repo.readersOf(db, { eventId: id, userIds, staffRoles: STAFF_ROLES });
+      return new Map(rows.map((r) => [r.userId, { role: r.role as Role, hidden: r.visible ? null : r.status !== 'published' ? 'unpublished' : 'private' }]));
     },
 
     async attendees(asker, id, o) {

@@ -77,7 +77,7 @@ t.test('a ban closes the event’s rooms on every node, keeps the user out and r
   t.equal((await modWs.request({ type: 'chat:ban', sessionId: session.id, userId: troll.id, reason: 'abuse' })).type, 'ack');
   for (const c of [onA, onB]) {
     const closed = await c.next((f) => f.type === 'room:closed');
-    t.same(closed, { type: 'room:closed', room: `session:${session.id}`, reason: 'You were removed from this event by a moderator.' }, 'room:closed on both nodes');
+    t.same(closed, { type: 'room:closed', room: `session:${session.id}`, code: 'banned', reason: 'You were removed from this event by a moderator.' }, 'room:closed on both nodes');
   }
   t.equal((await eventRoomWs.next((f) => f.type === 'room:closed')).room, `event:${event.id}`, 'the event room too');
   const rejoin = await onB.request({ type: 'session:join', sessionId: session.id });

@@ -37,6 +37,12 @@ export interface ModerationService {
   bannedAmong(pairs: { eventId: string; userId: string }[]): Promise<Set<string>>;
   /** Reading the event's live channels (chat history, rooms, playback, heartbeats): throws `banned`. */
   assertMayRead(me: Pick<Principal, 'id'>, eventId: string): Promise<void>;
+  /**
+   * Re-checking open rooms: for each of these users, their role now and why they may no longer
+   * read the event (null: they may) — the event's visibility rule (events.readers, the rule every
+   * read uses) and then assertMayRead's ban rule, with a code the client can act on.
+   */
+  roomAccess(eventId: string, userIds: string[]): Promise<Map<string, RoomAccess>>;
   /** Taking part: chat and questions (throw `banned` or `muted`), votes and upvotes (throw `banned`). */
   assertMayPost(me: Pick<Principal, 'id'>, eventId: string, what: 'chat' | 'question' | 'vote' | 'upvote'): Promise<void>;
   /**
@@ -57,6 +63,17 @@ export interface ModerationDeps {
   /** Built before the services that need it (events' join takes from it directly). */
   rateLimits: RateLimiters;
 }
+
+export interface RoomAccess {
+  /** null: the user no longer exists. */
+  role: Role | null;
+  /** Why the user may not read the event now: not_found, forbidden (a draft), not_attendee (private), banned. */
+  refusal: AppError | null;
+}
+
+const goneError = () => new AppError(404, 'not_found', 'This event is no longer available.');
+const unpublishedError = () => new AppError(403, 'forbidden', 'This event is a draft now: only organisers may follow it.');
+const notAttendeeError = () => new AppError(403, 'not_attendee', 'This event is private and you are not among its attendees (or speakers).');
 
 export const bannedError = () => new AppError(403, 'banned', 'You were removed from this event by a moderator.');
 
@@ -137,6 +154,19 @@ export function createModerationService(deps: ModerationDeps): ModerationService
 
     async assertMayRead(me, eventId) {
       if (await repo.isRestricted(db, eventId, me.id, 'ban')) throw bannedError();
+    },
+
+    async roomAccess(eventId, userIds) {
+      const readers = await events.readers(eventId, userIds);
+      const banned = new Set((await repo.bannedAmong(db, userIds.map((userId) => ({ eventId, userId })))).map((b) => b.userId));
+      return new Map(
+        userIds.map((id): [string, RoomAccess] => {
+          const r = readers.get(id);
+          if (!r) return [id, { role: null, refusal: goneError() }];
+          const refusal = r.hidden === 'unpublished' ? unpublishedError() : r.hidden === 'private' ? notAttendeeError() : banned.has(id) ? bannedError() : null;
+          return [id, { role: r.role, refusal }];
+        }),
+      );
     },
 
     async assertMayPost(me, eventId, what) {

@@ -113,8 +113,8 @@ export type ServerFrame =
   | { type: 'question:answered'; question: QuestionView }
   | { type: 'viewers:count'; sessionId: string; count: number }
   | { type: 'typing'; sessionId: string; user: { id: string; name: string } }
-  /** You were removed from a room (banned, the session was deleted, or you lost access). */
-  | { type: 'room:closed'; room: string; reason: string };
+  /** You were taken out of a room: `code` says why (banned, forbidden, not_attendee, not_found). */
+  | { type: 'room:closed'; room: string; code: string; reason: string };
 
 /** Rooms: everyone in an event (announcements) or in one of its sessions (chat, polls, Q&A). */
 export type RoomName = `event:${string}` | `session:${string}`;

@@ -70,3 +70,24 @@ t.test('a large room is written in slices, every socket getting the frames in or
   await new Promise((r) => setTimeout(r, 50));
   t.ok(conns.every((c) => c.ws.sent.join() === '1,2'), 'all in order');
 });
+
+t.test('a hold keeps later frames back until it settles; who left meanwhile gets none of them', async (t) => {
+  const rooms = createRooms({ log: silentLog() });
+  const [a, b] = [fakeConn('a'), fakeConn('b')];
+  rooms.join(a.conn, 'session:s', 'e');
+  rooms.join(b.conn, 'session:s', 'e');
+  rooms.deliver('session:s', Buffer.from('before'));
+  let release!: () => void;
+  rooms.hold('session:s', new Promise<void>((r) => (release = r)));
+  rooms.deliver('session:s', Buffer.from('after'));
+  await new Promise((r) => setImmediate(r));
+  t.same([a.ws.sent, b.ws.sent], [['before'], ['before']], 'what came before the hold went out; what came after waits');
+  rooms.leave(b.conn, 'session:s');
+  release();
+  await new Promise((r) => setImmediate(r));
+  t.same([a.ws.sent, b.ws.sent], [['before', 'after'], ['before']]);
+  rooms.hold('session:s', Promise.reject(new Error('check failed')));
+  rooms.deliver('session:s', Buffer.from('later'));
+  await new Promise((r) => setImmediate(r));
+  t.same(a.ws.sent, ['before', 'after', 'later'], 'a failed hold releases the room too');
+});

@@ -33,6 +33,11 @@ export interface Rooms {
   leaveAll(conn: Conn): RoomName[];
   /** Queues a frame for everyone in the room; frames of a room go out in the order they came. */
   deliver(room: RoomName, data: Buffer): void;
+  /**
+   * Frames queued for the room after this call wait until `until` settles (a re-check of who may
+   * stay is taking members out: what came after the change must not reach them).
+   */
+  hold(room: RoomName, until: Promise<unknown>): void;
   send(conn: Conn, data: string | Buffer): void;
   /** Distinct users in a room on this node. */
   usersIn(room: RoomName): Set<string>;
@@ -82,14 +87,19 @@ export function createRooms(opts: { log: Log; now?: () => number; metrics?: ApiM
   // One queue per room: a large room is written in slices that yield to the event loop, and the
   // next frame starts only when the previous one reached every socket, so each socket sees the
   // room's frames in order.
-  const queues = new Map<RoomName, Buffer[]>();
-  async function drain(room: RoomName, queue: Buffer[]) {
+  const queues = new Map<RoomName, (Buffer | Promise<unknown>)[]>();
+  async function drain(room: RoomName, queue: (Buffer | Promise<unknown>)[]) {
     try {
       for (let data = queue.shift(); data !== undefined; data = queue.shift()) {
+        if (!Buffer.isBuffer(data)) {
+          await data.catch(() => undefined);
+          continue;
+        }
         const targets = [...(members.get(room) ?? [])];
         let sent = 0;
         for (let i = 0; i < targets.length; i++) {
-          if (write(targets[i]!, data)) sent++;
+          // a socket taken out of the room while a large room is written in slices gets no more of it
+          if (targets[i]!.rooms.has(room) && write(targets[i]!, data)) sent++;
           if ((i + 1) % SLICE === 0 && i + 1 < targets.length) await new Promise((r) => setImmediate(r));
         }
         metrics?.wsFramesSent.inc(sent); // once per frame, not once per socket
@@ -98,6 +108,14 @@ export function createRooms(opts: { log: Log; now?: () => number; metrics?: ApiM
       queues.delete(room);
     }
   }
+
+  const enqueue = (room: RoomName, item: Buffer | Promise<unknown>) => {
+    const queue = queues.get(room);
+    if (queue) return void queue.push(item);
+    const fresh = [item];
+    queues.set(room, fresh);
+    void drain(room, fresh);
+  };
 
   return {
     join(conn, room, eventId) {
@@ -129,12 +147,10 @@ export function createRooms(opts: { log: Log; now?: () => number; metrics?: ApiM
       return left;
     },
     deliver(room, data) {
-      if (!members.has(room)) return;
-      const queue = queues.get(room);
-      if (queue) return void queue.push(data);
-      const fresh = [data];
-      queues.set(room, fresh);
-      void drain(room, fresh);
+      if (members.has(room)) enqueue(room, data);
+    },
+    hold(room, until) {
+      if (members.has(room)) enqueue(room, until);
     },
     send,
     usersIn: (room) => new Set(perUser.get(room)?.keys() ?? []),

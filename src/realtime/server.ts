@@ -3,10 +3,10 @@
 // presence and typing itself and hands every other frame type to its feature's handler (the
 // same service code REST calls). Frames of one socket are handled one after another, so a
 // client's own actions keep their order. Dead sockets go by heartbeat; signed-out, revoked and
-// expired tokens close their sockets; a banned user is taken out of the event's rooms.
-import type { IncomingMessage, Server } from 'node:http';
+// expired tokens close their sockets; a banned user is taken out of the event's rooms, and so is
+// anyone who may no longer read an event after a change (room-checks.ts).
+import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AuthService } from '../auth/service.js';
 import { AppError, unauthorized } from '../errors.js';
@@ -22,6 +22,8 @@ import type { Presence } from './presence.js';
 import { clientFrame, eventRoom, MAX_FRAME_BYTES, sessionRoom, type ClientFrame, type ClientType, type RoomName, type ServerFrame } from './protocol.js';
 import type { Conn, Rooms } from './rooms.js';
 import { createLimiter, type Limits } from './limits.js';
+import { createRoomChecks } from './room-checks.js';
+import { credentialOf, idOf, refuse } from './upgrade.js';
 import type { Tickets } from './tickets.js';
 
 export const CLOSE_SIGNED_OUT = 4401;
@@ -49,7 +51,7 @@ export interface RealtimeDeps {
   tickets: Tickets;
   users: UsersService;
   events: EventsService;
-  moderation: Pick<ModerationService, 'assertMayRead' | 'take'>;
+  moderation: Pick<ModerationService, 'assertMayRead' | 'take' | 'roomAccess'>;
   hub: Hub;
   rooms: Rooms;
   presence: Presence;
@@ -62,38 +64,13 @@ export interface RealtimeDeps {
    * REST holds its refusals the same way). Frames already received are still answered.
    */
   refusalHoldMs?: number;
+  /** How often every open room on this node is re-checked (heals a lost re-check message); default 30 s. */
+  roomRecheckMs?: number;
 }
 
 export interface Realtime {
   close(): Promise<void>;
   stats(): { connections: number; droppedSlow: number };
-}
-
-/**
- * How the upgrade names its user: a single-use ticket in the query (browsers: POST
- * /api/realtime/ticket first) or the bearer token in the Authorization header (other clients).
- * A token in the URL is not accepted: it would sit in proxies' logs for the token's 7-day life.
- */
-function credentialOf(req: IncomingMessage): { ticket: string } | { token: string } | null {
-  const ticket = new URL(req.url ?? '/', 'http://x').searchParams.get('ticket');
-  if (ticket) return { ticket };
-  const m = /^Bearer\s+(\S{1,4096})$/i.exec(req.headers.authorization ?? '');
-  return m ? { token: m[1]! } : null;
-}
-
-/** The id of a frame refused before it is handled, when it has one. */
-function idOf(raw: Buffer): { id?: string } {
-  if (raw.length > MAX_FRAME_BYTES) return {};
-  try {
-    const id = (JSON.parse(raw.toString('utf8')) as { id?: unknown }).id;
-    return typeof id === 'string' ? { id: id.slice(0, 64) } : {};
-  } catch {
-    return {};
-  }
-}
-
-function refuse(socket: Duplex, status: number, text: string) {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
 }
 
 export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
@@ -115,9 +92,14 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
     setTimeout(() => conn.ws.terminate(), 1_000).unref();
   };
 
-  async function enter(conn: Conn, room: RoomName, eventId: string, sessionId: string | null) {
+  /** `generation`: the room checks' generation before the admission was decided. */
+  async function enter(conn: Conn, o: { room: RoomName; eventId: string; sessionId: string | null; generation: number }) {
+    const { room, eventId, sessionId } = o;
     await deps.moderation.assertMayRead(conn.principal, eventId);
-    if (!rooms.join(conn, room, eventId) || !sessionId) return;
+    if (!rooms.join(conn, room, eventId)) return;
+    // a change announced while this join was being decided may have been checked without it
+    if (checks.generation() !== o.generation) void checks.event(eventId, conn.principal.id);
+    if (!sessionId) return;
     // Presence is best effort: with Redis away the join still works here, and the next refresh
     // counts this viewer once Redis is back.
     try {
@@ -133,16 +115,25 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
     if (room.startsWith('session:')) await presence.left(room.slice('session:'.length), conn.principal.id).catch(() => undefined); // ages out if Redis is away
   }
 
+  const refresh = (conn: Conn) =>
+    conn.recheck().then(
+      (p) => (conn.principal = p),
+      () => closeConn(conn, CLOSE_SIGNED_OUT, 'signed out'),
+    );
+  const checks = createRoomChecks({ rooms, userConns: (userId) => byUser.get(userId) ?? [], moderation: deps.moderation, exit, send: sendFrame, refresh, log });
+
   const typingAt = new WeakMap<Conn, Map<string, number>>();
   const builtIn: WsHandlers = {
     'event:join': async ({ conn, principal }, f) => {
+      const generation = checks.generation();
       const event = await deps.events.get(principal, f.eventId);
-      await enter(conn, eventRoom(event.id), event.id, null);
+      await enter(conn, { room: eventRoom(event.id), eventId: event.id, sessionId: null, generation });
     },
     'event:leave': async ({ conn }, f) => exit(conn, eventRoom(f.eventId)),
     'session:join': async ({ conn, principal }, f) => {
+      const generation = checks.generation();
       const { event, session } = await deps.events.session(principal, f.sessionId);
-      await enter(conn, sessionRoom(session.id), event.id, session.id);
+      await enter(conn, { room: sessionRoom(session.id), eventId: event.id, sessionId: session.id, generation });
     },
     'session:leave': async ({ conn }, f) => exit(conn, sessionRoom(f.sessionId)),
     typing: async ({ conn }, f) => {
@@ -283,32 +274,37 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
     }
   }, HEARTBEAT_MS).unref();
 
-  // Signed out or revoked: close at once. Role changed: look the token up again.
+  // Signed out or revoked: close at once. Role changed: look the token up again, and re-check the
+  // user's rooms (a demoted moderator may no longer read a draft event).
   void deps.bus.subscribe('auth.device-revoked', ({ userId, deviceId }) => {
     for (const conn of byUser.get(userId) ?? []) if (!deviceId || conn.principal.deviceId === deviceId) closeConn(conn, CLOSE_SIGNED_OUT, 'signed out');
   });
   void deps.bus.subscribe('auth.user-changed', ({ userId }) => {
-    for (const conn of byUser.get(userId) ?? []) {
-      conn.recheck().then(
-        (p) => (conn.principal = p),
-        () => closeConn(conn, CLOSE_SIGNED_OUT, 'signed out'),
-      );
-    }
+    if (!byUser.has(userId)) return;
+    for (const conn of byUser.get(userId)!) void refresh(conn);
+    void checks.user(userId);
+  });
+  // An event's status or visibility changed, it was deleted, or an attendee was removed.
+  void deps.bus.subscribe('realtime.recheck', ({ eventId, userId }) => {
+    if (userId && !byUser.has(userId)) return;
+    void checks.event(eventId, userId);
   });
   void deps.bus.subscribe('realtime.kick', ({ userId, eventId, reason }) => {
     for (const conn of byUser.get(userId) ?? []) {
       for (const [room, ev] of [...conn.rooms]) {
         if (ev !== eventId) continue;
         void exit(conn, room).catch(() => undefined);
-        sendFrame(conn, { type: 'room:closed', room, reason });
+        sendFrame(conn, { type: 'room:closed', room, code: 'banned', reason });
       }
     }
   });
 
   presence.start();
+  checks.start(deps.roomRecheckMs ?? 30_000);
   return {
     async close() {
       clearInterval(heartbeat);
+      checks.stop();
       await presence.stop();
       for (const conn of rooms.conns()) closeConn(conn, CLOSE_SHUTDOWN, 'server shutting down');
       await new Promise<void>((r) => wss.close(() => r()));

@@ -14,6 +14,8 @@ export interface BusMessages {
   'realtime.frame': { room: string; data: string };
   /** Take a user out of an event's rooms on every node (banned). */
   'realtime.kick': { userId: string; eventId: string; reason: string };
+  /** Who may read the event changed (status, visibility, an attendee removed: then userId): re-check open rooms. */
+  'realtime.recheck': { eventId: string; userId: string | null };
 }
 export type Topic = keyof BusMessages;
 

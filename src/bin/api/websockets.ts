@@ -24,5 +24,6 @@ export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; n
     corsOrigin: deps.config.corsOrigin,
     limits: o.limits,
     refusalHoldMs: deps.config.rateLimitHoldMs,
+    roomRecheckMs: deps.config.roomRecheckSeconds * 1000,
   });
 }
