@@ -116,9 +116,6 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
       await job.moveToDelayed(Date.now() + STANDBY_RECHECK_MS, token);
       throw new DelayedError();
     }
-    const keeper = keepLease({ lease, everyMs: HEARTBEAT_MS, timeoutMs: LEASE_RENEW_TIMEOUT_MS, log });
-    const tracked = aborts.track(String(job.id), bullSignal);
-    const signal = tracked.signal;
 
     const plan = planLadder(profile, d.source);
     const names = plan.renditions.map((r) => r.name);
@@ -126,6 +123,10 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
     let restarts = 0;
     let firstRun = true;
     metrics?.activeJobs.inc(labels);
+    // from here on the finally below stops renewing and releases the lease
+    const keeper = keepLease({ lease, everyMs: HEARTBEAT_MS, timeoutMs: LEASE_RENEW_TIMEOUT_MS, log });
+    const tracked = aborts.track(String(job.id), bullSignal);
+    const signal = tracked.signal;
 
     try {
       for (;;) {

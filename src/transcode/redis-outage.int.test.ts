@@ -92,7 +92,7 @@ t.test('a Redis freeze and a Redis restart end no broadcast and leave one ffmpeg
   t.same([login.status, login.body.code], [503, 'unavailable'], 'signing in during the freeze: unavailable');
   t.ok(Date.now() - asked < 8_000, `answered in ${Date.now() - asked} ms, not after a hang`);
   asked = Date.now();
-  const sent = await admin.request({ type: 'chat:send', sessionId: session.id, text: 'into the freeze' }, 15_000);
+  const sent = await admin.request({ type: 'chat:send', sessionId: session.id, text: 'into the freeze' }, 15_000).catch(() => ({ type: 'no answer', code: null }));
   t.same([sent.type, sent.code], ['error', 'unavailable'], 'a chat message during the freeze: unavailable');
   t.ok(Date.now() - asked < 8_000, `answered in ${Date.now() - asked} ms, not after a hang`);
   await new Promise((r) => setTimeout(r, Math.max(0, frozenAt + 20_000 - Date.now())));
@@ -152,11 +152,6 @@ t.test('a Redis freeze and a Redis restart end no broadcast and leave one ffmpeg
   t.equal(after.at(-1)!.ffmpegs.length, 1, 'one runs');
   t.not(await stack.currentWorker(s.id), holderName, 'on the other worker');
   t.equal(await stack.streamStatus(s.id), 'live');
-  if (process.env.DUMP_LOGS) {
-    const { writeFileSync } = await import('node:fs');
-    for (const role of stack.roles) writeFileSync(`${process.env.DUMP_LOGS}-${role.name}.log`, role.output());
-    writeFileSync(`${process.env.DUMP_LOGS}-samples.json`, JSON.stringify(samples.map((x) => ({ ...x, at: x.at - frozenAt }))));
-  }
 });
 
 /** A second person: an imported user who sets a password and signs in. */
