@@ -85,7 +85,7 @@ t.test('a Redis freeze and a Redis restart end no broadcast and leave one ffmpeg
   const frozenAt = Date.now();
   services.redis.freeze();
   // nothing waits on the frozen Redis for long: a sign-in (throttled in Redis) and a chat message
-  // get a clear "unavailable" in a few seconds
+  // are answered in a few seconds
   await new Promise((r) => setTimeout(r, 2_000));
   let asked = Date.now();
   const login = await stack.api('POST', '/auth/login', { email: 'guest@example.com', password: 'guest password 1' });
@@ -93,7 +93,9 @@ t.test('a Redis freeze and a Redis restart end no broadcast and leave one ffmpeg
   t.ok(Date.now() - asked < 8_000, `answered in ${Date.now() - asked} ms, not after a hang`);
   asked = Date.now();
   const sent = await admin.request({ type: 'chat:send', sessionId: session.id, text: 'into the freeze' }, 15_000).catch(() => ({ type: 'no answer', code: null }));
-  t.same([sent.type, sent.code], ['error', 'unavailable'], 'a chat message during the freeze: unavailable');
+  // (today `unavailable`: the per-user limits live in Redis and fail closed; a chat that commits
+  // first and delivers later may ack instead — either way it answers)
+  t.ok(sent.type === 'ack' || (sent.type === 'error' && sent.code === 'unavailable'), `a chat message during the freeze is answered (${sent.type} ${sent.code ?? ''})`);
   t.ok(Date.now() - asked < 8_000, `answered in ${Date.now() - asked} ms, not after a hang`);
   await new Promise((r) => setTimeout(r, Math.max(0, frozenAt + 20_000 - Date.now())));
   services.redis.thaw();
