@@ -176,6 +176,9 @@ export type Rollup = ReturnType<typeof createRollup>;
  */
 export async function scheduleRollups(o: { connection: Redis; prefix: string; everySeconds: number; rollup: Rollup; log: Log; metrics?: ApiMetrics }): Promise<{ close(): Promise<void> }> {
   const queue = new Queue(ANALYTICS_QUEUE, { connection: o.connection, prefix: o.prefix });
+  // without a listener BullMQ prints every reconnect error's stack while Redis is down; the
+  // connection logs the outage once (redis/connection.ts)
+  queue.on('error', () => undefined);
   await queue.upsertJobScheduler('rollup', { every: o.everySeconds * 1000 }, { name: 'rollup', opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
   const worker = new Worker(
     ANALYTICS_QUEUE,

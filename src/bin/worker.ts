@@ -44,14 +44,22 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
   });
   worker.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'A transcode job failed.'));
   worker.on('error', (err) => log.warn({ err: err.message }, 'The transcode worker reported an error.'));
-  // a lost lock means BullMQ may hand the job to another worker: stop ours (the lease fences too)
-  worker.on('lockRenewalFailed', (jobIds) => {
-    for (const id of jobIds) worker.cancelJob(id, 'lock-lost');
+  // A lost lock (e.g. Redis frozen longer than lockDuration) lets BullMQ hand the job out again;
+  // ffmpeg keeps running all the same: the stream's lease decides who runs it, and the other
+  // copy stands by (see transcode/lease-keeper.ts)
+  worker.on('lockRenewalFailed', (jobIds) => log.warn({ jobIds }, 'Lost the BullMQ lock of running jobs; their ffmpeg keeps running under the stream lease.'));
+  const cancels = createCancelListener({
+    connection,
+    prefix: config.redisPrefix,
+    onCancel: (jobId) => {
+      worker.cancelJob(jobId, 'cancelled');
+      handler.cancel(jobId, 'cancelled');
+    },
   });
-  const cancels = createCancelListener({ connection, prefix: config.redisPrefix, onCancel: (jobId) => worker.cancelJob(jobId, 'cancelled') });
   onShutdown(async () => {
     // hand live jobs back (they resume elsewhere) before close(), which waits for active jobs
     worker.cancelAllJobs('shutdown');
+    handler.cancelAll('shutdown');
     await worker.close();
     await cancels.close();
   });

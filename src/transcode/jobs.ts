@@ -38,6 +38,7 @@ export interface TranscodeJobs {
 export function createTranscodeJobs(opts: { connection: ConnectionOptions; prefix: string }): TranscodeJobs {
   const queue = new Queue<LiveTranscodeJob>(TRANSCODE_QUEUE, { connection: opts.connection, prefix: opts.prefix });
   const events = new QueueEventsProducer(TRANSCODE_QUEUE, { connection: opts.connection, prefix: opts.prefix });
+  quiet(queue, events);
   return {
     async enqueueLive(data) {
       await queue.add(LIVE_TRANSCODE, data, { ...LIVE_JOB_OPTIONS, jobId: liveJobId(data.publishSessionId) });
@@ -56,6 +57,7 @@ export function createTranscodeJobs(opts: { connection: ConnectionOptions; prefi
 /** Reads the queue's job counts (the worker's queue-depth metric). */
 export function createQueueCounts(opts: { connection: ConnectionOptions; prefix: string }): { read(): Promise<Record<string, number>>; close(): Promise<void> } {
   const queue = new Queue<LiveTranscodeJob>(TRANSCODE_QUEUE, { connection: opts.connection, prefix: opts.prefix });
+  quiet(queue);
   return {
     read: () => queue.getJobCounts('waiting', 'active', 'delayed', 'failed'),
     close: () => queue.close(),
@@ -68,8 +70,18 @@ export function createCancelListener(opts: {
   onCancel: (jobId: string) => void;
 }): QueueEvents {
   const events = new QueueEvents(TRANSCODE_QUEUE, { connection: opts.connection, prefix: opts.prefix });
+  quiet(events);
   events.on(CANCEL_EVENT as 'error', ((args: { jobId?: unknown }) => {
     if (typeof args?.jobId === 'string') opts.onCancel(args.jobId);
   }) as never);
   return events;
+}
+
+/**
+ * Without an 'error' listener BullMQ prints each connection error's stack to stderr (every
+ * reconnect attempt while Redis is down). The connection itself (createRedis) already logs once
+ * that Redis is unreachable and once that it is back; the calls that fail answer for themselves.
+ */
+function quiet(...emitters: { on(event: 'error', fn: (err: Error) => void): unknown }[]): void {
+  for (const e of emitters) e.on('error', () => undefined);
 }

@@ -23,11 +23,14 @@ import {
 } from './hls-output.js';
 import { buildFfmpegArgs, masterPlaylist, planLadder, segmentTagFor } from './ladder.js';
 import { checkLiveJob } from './job-check.js';
-import { acquireLease, type Lease } from './lease.js';
+import { createJobAborts } from './job-aborts.js';
+import { claimLease, keepLease } from './lease-keeper.js';
 import { loadProfile, ProfileError } from './profiles.js';
 
 export const LEASE_TTL_MS = 5_000;
 const HEARTBEAT_MS = 1_500;
+const LEASE_RENEW_TIMEOUT_MS = 1_000; // a renewal not answered by then counts as "Redis unreachable"
+const STANDBY_RECHECK_MS = 1_000; // a standby copy of the job looks at the lease again this often
 const MAX_RESTARTS = 3;
 const HEALTHY_RUN_MS = 60_000;
 const PROGRESS_EVERY_MS = 2_000;
@@ -56,7 +59,8 @@ export type LiveJobOutcome = 'publisher-gone' | 'ended' | 'lease-lost';
 type StopReason = 'cancelled' | 'publisher-gone' | 'lease-lost' | 'shutdown';
 
 export function createLiveJobHandler(deps: LiveJobDeps) {
-  return async function handle(job: Job<LiveTranscodeJob>, token: string | undefined, signal?: AbortSignal): Promise<LiveJobOutcome> {
+  const aborts = createJobAborts();
+  async function handle(job: Job<LiveTranscodeJob>, token: string | undefined, bullSignal?: AbortSignal): Promise<LiveJobOutcome> {
     // Check what the job says before anything is touched: no query, directory or connection for
     // a job that names a path, an id or a host it should not
     const checked = checkLiveJob(job.data, { pullHosts: deps.pullHosts });
@@ -95,22 +99,34 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
     // queue wait of the job's first start only (a handover's wait is its delay, not the queue)
     if ((job.attemptsStarted ?? 0) <= 1) metrics?.queueWaitSeconds.observe(labels, Math.max(0, (job.processedOn ?? Date.now()) - job.timestamp) / 1000);
 
-    const lease = await acquireLease(deps.redis, {
+    const outDir = streamOutputDir(deps.mediaDir, d.playbackId);
+    const lease = await claimLease(deps.redis, {
       key: `${deps.redisPrefix}:lease:stream:${d.streamId}`,
       ttlMs: LEASE_TTL_MS,
       owner: deps.workerId,
-      waitMs: 3 * LEASE_TTL_MS,
-      signal,
+      outDir,
+      quietMs: (2 * profile.segmentSeconds + 1) * 1000, // a running ffmpeg writes its playlists every segment
+      log,
     });
-    if (!lease) throw new Error('Another worker still holds this stream’s lease.');
+    if (!lease) {
+      // another ffmpeg runs this stream (this copy was handed out again after a lost BullMQ lock,
+      // e.g. after a Redis outage) or its holder is dying: stand by without holding a worker
+      // slot, and take over once the holder is gone (its lease free, its playlists quiet)
+      log.debug('Another ffmpeg runs this stream; standing by.');
+      await job.moveToDelayed(Date.now() + STANDBY_RECHECK_MS, token);
+      throw new DelayedError();
+    }
 
     const plan = planLadder(profile, d.source);
-    const outDir = streamOutputDir(deps.mediaDir, d.playbackId);
     const names = plan.renditions.map((r) => r.name);
     const inputUrl = `${d.pullUrl}?sig=${pullSignature(deps.internalApiKey, d.publishSessionId)}`;
     let restarts = 0;
     let firstRun = true;
     metrics?.activeJobs.inc(labels);
+    // from here on the finally below stops renewing and releases the lease
+    const keeper = keepLease({ lease, everyMs: HEARTBEAT_MS, timeoutMs: LEASE_RENEW_TIMEOUT_MS, log });
+    const tracked = aborts.track(String(job.id), bullSignal);
+    const signal = tracked.signal;
 
     try {
       for (;;) {
@@ -130,7 +146,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
         const run = runOnce({
           deps,
           job,
-          lease,
+          leaseLost: keeper.lost,
           log,
           args: buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume, segmentTag: segmentTagFor(d.publishSessionId) }),
           signal,
@@ -161,7 +177,9 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           return 'lease-lost';
         }
         if (result.stop === 'shutdown' && (await repo.isPublishActive(deps.db, d.publishSessionId))) {
-          // hand the job back without spending an attempt: another worker resumes it
+          // hand the job back without spending an attempt: another worker resumes it, at once
+          // since the lease is released first
+          await keeper.stop();
           await job.moveToDelayed(Date.now() + 100, token);
           throw new DelayedError();
         }
@@ -200,9 +218,12 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
       }
     } finally {
       metrics?.activeJobs.dec(labels);
-      await lease.release().catch(() => undefined);
+      tracked.done();
+      await keeper.stop();
     }
-  };
+  }
+  // BullMQ's cancelJob misses a copy it no longer tracks (see job-aborts.ts): the worker calls these too
+  return Object.assign(handle, { cancel: aborts.cancel, cancelAll: aborts.cancelAll });
 }
 
 /**
@@ -262,7 +283,8 @@ async function markFailed(deps: LiveJobDeps, publishSessionId: string, reason: s
 function runOnce(o: {
   deps: LiveJobDeps;
   job: Job<LiveTranscodeJob>;
-  lease: Lease;
+  /** Aborted when another worker holds the stream's lease (lease-keeper.ts). */
+  leaseLost: AbortSignal;
   log: Log;
   args: string[];
   signal?: AbortSignal;
@@ -274,6 +296,7 @@ function runOnce(o: {
   const { deps, job } = o;
   const liveWatch = new AbortController();
   let lastProgressAt = 0;
+  let progressPending = false;
   const running = {}; // this run's entry in the ffmpeg speed/fps gauges
   const onProgress = (p: FfmpegProgress) => {
     deps.metrics?.ffmpegReport(running, o.profile, p);
@@ -281,7 +304,12 @@ function runOnce(o: {
     if (now - lastProgressAt < PROGRESS_EVERY_MS) return;
     lastProgressAt = now;
     const progress = { ...p, updatedAt: new Date(now).toISOString() };
-    void job.updateProgress(progress).catch(() => undefined);
+    // one update in flight at most: BullMQ's connection has no command timeout, and a frozen
+    // Redis must not collect one pending update per interval
+    if (!progressPending) {
+      progressPending = true;
+      void job.updateProgress(progress).catch(() => undefined).finally(() => (progressPending = false));
+    }
     void repo.recordProgress(deps.db, job.data.publishSessionId, progress).catch(() => undefined);
   };
   const ff = spawnFfmpeg({ args: o.args, env: deps.childEnv, onProgress, binary: deps.ffmpegBinary });
@@ -296,25 +324,21 @@ function runOnce(o: {
     };
     const onAbort = () => {
       const reason = o.signal?.reason;
-      // a lost BullMQ lock means the job may already run elsewhere: step aside at once
-      if (reason === 'lock-lost') halt('lease-lost', true);
       // a shutdown hands the stream over: kill ffmpeg hard so that it writes no EXT-X-ENDLIST
       // (players would take the stream for ended); the next worker continues the playlist
-      else if (reason === 'shutdown') halt('shutdown', true);
+      if (reason === 'shutdown') halt('shutdown', true);
       else halt('cancelled', false);
     };
     if (o.signal?.aborted) onAbort();
     o.signal?.addEventListener('abort', onAbort, { once: true });
+    // another worker holds the lease: its ffmpeg may already write here, step aside at once
+    const onLeaseLost = () => halt('lease-lost', true);
+    if (o.leaseLost.aborted) onLeaseLost();
+    o.leaseLost.addEventListener('abort', onLeaseLost, { once: true });
 
     let beats = 0;
-    let renewedAt = Date.now();
     const heartbeat = setInterval(() => {
       void (async () => {
-        // a renewal that fails on a Redis blip is retried on the next beat while the lease
-        // is still ours for certain; a renewal that answers "not yours" means it is gone
-        const renewed = await o.lease.renew().catch(() => null);
-        if (renewed === false || (renewed === null && Date.now() - renewedAt > LEASE_TTL_MS - HEARTBEAT_MS)) return halt('lease-lost', true);
-        if (renewed) renewedAt = Date.now();
         const active = await repo.isPublishActive(deps.db, job.data.publishSessionId).catch(() => true);
         if (!active) halt('publisher-gone', false);
         await o.tally().catch(() => undefined);
@@ -328,6 +352,7 @@ function runOnce(o: {
       await o.tally().catch(() => undefined); // the last segments, before ENDLIST or a restart
       liveWatch.abort();
       o.signal?.removeEventListener('abort', onAbort);
+      o.leaseLost.removeEventListener('abort', onLeaseLost);
       resolve({ stop, exit });
     });
   });
