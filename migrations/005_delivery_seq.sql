@@ -12,6 +12,16 @@ INSERT INTO session_chat (session_id) SELECT DISTINCT session_id FROM chat_messa
 UPDATE session_chat c SET last_seq = coalesce((SELECT max(seq) FROM chat_messages m WHERE m.session_id = c.session_id), 0);
 ALTER TABLE chat_messages ALTER COLUMN seq SET NOT NULL;
 CREATE UNIQUE INDEX chat_messages_seq_key ON chat_messages (session_id, seq);
+-- A row written without a seq (not by the chat service: fixtures, imports) takes the session's
+-- next number the same way, under the same row lock.
+CREATE FUNCTION chat_messages_assign_seq() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO session_chat (session_id, last_seq, message_count) VALUES (NEW.session_id, 1, 1)
+  ON CONFLICT (session_id) DO UPDATE SET last_seq = session_chat.last_seq + 1, message_count = session_chat.message_count + 1
+  RETURNING last_seq INTO NEW.seq;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER chat_messages_seq BEFORE INSERT ON chat_messages FOR EACH ROW WHEN (NEW.seq IS NULL) EXECUTE FUNCTION chat_messages_assign_seq();
 -- slow mode: a sender's latest message in the session (it used to live in Redis)
 CREATE INDEX chat_messages_sender_idx ON chat_messages (session_id, user_id, id DESC);
 

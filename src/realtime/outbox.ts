@@ -54,7 +54,7 @@ async function tryDrainLock(db: Db, sessionId: string): Promise<boolean> {
 async function waiting(db: Db, sessionId: string, limit: number): Promise<{ id: string; data: string }[]> {
   const { rows } = await db.query<{ id: string; data: string }>({
     name: 'outbox-waiting',
-    text: `SELECT id::text AS id, data FROM realtime_outbox WHERE session_id = $1 ORDER BY id LIMIT $2`,
+    text: `SELECT o.id::text AS id, o.data FROM realtime_outbox o WHERE o.session_id = $1 ORDER BY o.id LIMIT $2`,
     values: [sessionId, limit],
   });
   return rows;
