@@ -83,7 +83,8 @@ export function createOutbox(o: { db: pg.Pool; hub: Hub; log: Log }): Outbox {
   /** One pass under the session's drain lock. 'busy': another node holds it (and will look again). */
   async function drainOnce(sessionId: string): Promise<'done' | 'busy'> {
     const client = await db.connect();
-    client.on('error', () => undefined); // a connection lost mid-drain fails the query in flight; nothing more to do
+    const ignore = () => undefined; // a connection lost mid-drain fails the query in flight; it must not crash the node
+    client.on('error', ignore);
     const room = sessionRoom(sessionId);
     let failure: unknown = null;
     try {
@@ -114,6 +115,7 @@ export function createOutbox(o: { db: pg.Pool; hub: Hub; log: Log }): Outbox {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
+      client.removeListener('error', ignore);
       client.release();
     }
     if (failure) throw failure;
