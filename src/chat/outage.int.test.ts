@@ -1,8 +1,11 @@
 // Issue 10 drill, on a Postgres and Redis of this file's own and two real API nodes: chat
 // flooded into one session from WebSocket and REST senders on both nodes while Postgres is
-// SIGKILLed (three times) and started again. Afterwards every message any client received is in
-// history with the seq it arrived with, each client saw them in seq order (so no two clients saw
-// two messages in different orders), and every client received every message history has.
+// SIGKILLed (three times) and started again. Each kill lands while Redis is frozen for a moment
+// (SIGSTOP), so that sends are caught between their INSERT and their COMMIT: a frame published
+// before COMMIT (the old way) sits in Redis and goes out when Redis wakes, for a transaction the
+// kill rolled back. Afterwards every message any client received is in history with the seq it
+// arrived with, each client saw them in seq order (so no two clients saw two messages in
+// different orders), and every client received every message history has.
 // Then Redis is stopped: sends are still answered (committed), and reach the room once Redis is
 // back (the outbox).
 import { writeFileSync } from 'node:fs';
@@ -97,8 +100,12 @@ t.test('Postgres killed during a send flood: every message received is in histor
   for (let round = 1; round <= 3; round++) {
     const before = ok;
     await waitFor(() => ok > before + 50, { what: `sends going through (round ${round})`, timeoutMs: 60_000 });
+    services.redis.freeze();
+    await new Promise((res) => setTimeout(res, 500)); // shorter than the 2 s a publish may take
     await services.postgres.kill();
-    await new Promise((res) => setTimeout(res, 1_000));
+    await new Promise((res) => setTimeout(res, 500));
+    services.redis.thaw();
+    await new Promise((res) => setTimeout(res, 500));
     await services.postgres.start();
   }
   const before = ok;
