@@ -108,7 +108,7 @@ export function createOutbox(o: { db: pg.Pool; hub: Hub; log: Log }): Outbox {
         }
         // what went out is gone from the outbox, even when a later frame could not be published
         if (sent.length > 0) await removeRows(client, sent);
-        if (failure) break;
+        if (failure || rows.length < BATCH) break; // what came meanwhile: the look after COMMIT finds it
       }
       await client.query('COMMIT');
     } catch (err) {
