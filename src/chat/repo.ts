@@ -1,6 +1,7 @@
 // Raw SQL for chat: one function per statement, db first so they compose in a transaction.
 // A session's row in session_chat holds its settings and is the lock that orders its messages,
-// pins and deletions (see migrations/003_engagement.sql).
+// pins and deletions (see migrations/003_engagement.sql), and holds the session's last message
+// number, `seq` (migrations/005_delivery_seq.sql).
 import type { Db } from '../db/pool.js';
 
 export interface ChatSettings {
@@ -14,6 +15,8 @@ export interface ChatMessage {
   /** bigserial, kept as a decimal string end to end. */
   id: string;
   sessionId: string;
+  /** The message's number in its session: 1, 2, 3, … in commit order, no gaps among committed messages. */
+  seq: number;
   user: { id: string; name: string } | null;
   text: string;
   clientMsgId: string | null;
@@ -39,6 +42,7 @@ const toSettings = (r: SettingsRow): ChatSettings => ({
 interface MessageRow {
   id: string;
   session_id: string;
+  seq: string;
   user_id: string | null;
   user_name: string | null;
   text: string;
@@ -51,6 +55,7 @@ interface MessageRow {
 const toMessage = (r: MessageRow): ChatMessage => ({
   id: r.id,
   sessionId: r.session_id,
+  seq: Number(r.seq),
   user: r.user_id ? { id: r.user_id, name: r.user_name ?? '' } : null,
   text: r.text,
   clientMsgId: r.client_msg_id,
@@ -60,7 +65,7 @@ const toMessage = (r: MessageRow): ChatMessage => ({
 });
 
 /** m: chat_messages, u: users (LEFT JOIN). */
-const MESSAGE_COLUMNS = `m.id::text AS id, m.session_id, m.user_id, u.name AS user_name, m.text, m.client_msg_id, m.created_at,
+const MESSAGE_COLUMNS = `m.id::text AS id, m.session_id, m.seq::text AS seq, m.user_id, u.name AS user_name, m.text, m.client_msg_id, m.created_at,
   (m.pinned_at IS NOT NULL) AS pinned, (m.deleted_at IS NOT NULL) AS deleted`;
 
 /** Makes sure the session has its chat row (settings at their defaults). */
@@ -69,17 +74,38 @@ export async function ensureChatRow(db: Db, sessionId: string): Promise<void> {
 }
 
 /**
- * Counts one more message and locks the session's chat row until the transaction ends: this
- * lock orders a session's messages (ids, Redis order and commit order agree).
+ * Counts one more message, takes the session's next message number (seq) and locks the session's
+ * chat row until the transaction ends: this lock orders a session's messages (ids, seq and commit
+ * order agree). `by` -1 gives the number back (a send that turned out to be a repeat).
  */
-export async function countMessage(db: Db, sessionId: string, by = 1): Promise<ChatSettings | null> {
-  const { rows } = await db.query<SettingsRow>({
+export async function countMessage(db: Db, sessionId: string, by = 1): Promise<(ChatSettings & { seq: number }) | null> {
+  const { rows } = await db.query<SettingsRow & { last_seq: string }>({
     name: 'chat-count-message',
-    text: `UPDATE session_chat SET message_count = message_count + $2 WHERE session_id = $1
-           RETURNING session_id, enabled, slow_mode_seconds, attendees_only`,
+    text: `UPDATE session_chat SET message_count = message_count + $2, last_seq = last_seq + $2 WHERE session_id = $1
+           RETURNING session_id, enabled, slow_mode_seconds, attendees_only, last_seq`,
     values: [sessionId, by],
   });
-  return rows[0] ? toSettings(rows[0]) : null;
+  return rows[0] ? { ...toSettings(rows[0]), seq: Number(rows[0].last_seq) } : null;
+}
+
+/** The number of the session's latest committed message (0: none yet). */
+export async function lastSeq(db: Db, sessionId: string): Promise<number> {
+  const { rows } = await db.query<{ last_seq: string }>(`SELECT last_seq FROM session_chat WHERE session_id = $1`, [sessionId]);
+  return rows[0] ? Number(rows[0].last_seq) : 0;
+}
+
+/**
+ * Seconds left before this user may send again in the session under slow mode (0: now), from
+ * their latest message and the database's clock; deleted messages count (they were sent).
+ */
+export async function slowModeLeft(db: Db, o: { sessionId: string; userId: string; seconds: number }): Promise<number> {
+  const { rows } = await db.query<{ left: number }>({
+    name: 'chat-slow-mode-left',
+    text: `SELECT greatest(0, extract(epoch FROM (created_at + make_interval(secs => $3) - now())))::float8 AS left
+           FROM chat_messages WHERE session_id = $1 AND user_id = $2 ORDER BY id DESC LIMIT 1`,
+    values: [o.sessionId, o.userId, o.seconds],
+  });
+  return rows[0]?.left ?? 0;
 }
 
 /** Locks the session's chat row (pins, deletions and settings take their place in its order). */
@@ -109,16 +135,16 @@ export async function updateSettings(db: Db, s: ChatSettings): Promise<ChatSetti
 }
 
 /** Inserts a message; null when this user already sent one with the same clientMsgId here. */
-export async function insertMessage(db: Db, m: { sessionId: string; userId: string; text: string; clientMsgId: string | null }): Promise<ChatMessage | null> {
+export async function insertMessage(db: Db, m: { sessionId: string; seq: number; userId: string; text: string; clientMsgId: string | null }): Promise<ChatMessage | null> {
   const { rows } = await db.query<MessageRow>({
     name: 'chat-insert-message',
     text: `WITH m AS (
-             INSERT INTO chat_messages (session_id, user_id, text, client_msg_id) VALUES ($1, $2, $3, $4)
+             INSERT INTO chat_messages (session_id, user_id, text, client_msg_id, seq) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (session_id, user_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
              RETURNING *
            )
            SELECT ${MESSAGE_COLUMNS} FROM m LEFT JOIN users u ON u.id = m.user_id`,
-    values: [m.sessionId, m.userId, m.text, m.clientMsgId],
+    values: [m.sessionId, m.userId, m.text, m.clientMsgId, m.seq],
   });
   return rows[0] ? toMessage(rows[0]) : null;
 }

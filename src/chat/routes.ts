@@ -29,6 +29,9 @@ const historySchema = z.object({
     .nullable()
     .describe('With after: pass it as after= for the newer messages that follow. Otherwise: pass it as before= for older ones. Null: nothing more that way.'),
   pinned: chatMessageSchema.nullable().describe('The pinned message of the session, if any.'),
+  lastSeq: z.number().int().min(0).describe(
+    "The seq of the session's latest message when this was read (0: none yet). Every message up to it is committed: after a resync, take it as the last seq you have (a missing number at or below it was deleted), and keep only live chat:message frames above it.",
+  ),
 });
 
 const sendBody = z
@@ -67,9 +70,9 @@ export function chatEndpoints(deps: { chat: ChatService }): Endpoint[] {
       query: historyQuery,
       answers: { 200: { description: 'Messages.', schema: historySchema }, ...problems(400, 401, 403, 404) },
       async handle({ params, query, me, res }) {
-        const { items, more, pinned } = await chat.history(me, params.id, query);
+        const { items, more, pinned, lastSeq } = await chat.history(me, params.id, query);
         const edge = query.after !== undefined ? items[items.length - 1] : items[0];
-        res.json({ items, nextCursor: more && edge ? edge.id : null, pinned });
+        res.json({ items, nextCursor: more && edge ? edge.id : null, pinned, lastSeq });
       },
     }),
     endpoint({
@@ -77,7 +80,8 @@ export function chatEndpoints(deps: { chat: ChatService }): Endpoint[] {
       summary: 'Send a chat message to a session (everyone in its room receives chat:message)',
       description:
         'Refused with 403 `muted` (with `until`), `banned`, `chat_disabled` or `attendees_only`, 429 `slow_mode` or `rate_limited` (per user across REST and WebSocket, RATE_LIMIT_CHAT; both with Retry-After), ' +
-        'and 503 `unavailable` when live delivery is down (then nothing is saved). Staff pass disabled chat, slow mode and attendees-only.',
+        'Answered once the message has committed; it reaches the room (chat:message, with its seq) after that, also when Redis is down for a while (it waits in the outbox until Redis is back). ' +
+        'No answer or a 5xx while the database is unreachable: the message may or may not have committed; send it again with the same clientMsgId. Staff pass disabled chat, slow mode and attendees-only.',
       params: idParams,
       body: sendBody,
       answers: {

@@ -2,19 +2,22 @@
 // moderation service's (a peer, handed in). REST and WebSocket both call these functions, which check access themselves.
 //
 // Sending (flow (b) of the architecture): in ONE transaction the session's chat row is taken
-// (UPDATE … RETURNING: the lock that orders a session's messages), the message is inserted and
-// published on Redis BEFORE the commit. Ids, Redis order and commit order therefore agree, and if
-// Redis is down the publish throws `unavailable` and the transaction rolls back: nothing is
-// half-saved. Nothing is delivered locally first; every node delivers what Redis hands it.
-// Pins, deletions and settings take the same lock, so they too arrive in the order they happened.
+// (UPDATE … RETURNING: the lock that orders a session's messages, and the counter that gives the
+// message its `seq`), the message is inserted and its chat:message frame written to the outbox.
+// Only after COMMIT is the frame published (realtime/outbox.ts), so nobody ever receives a
+// message that history does not have, and ids, seq and delivery order agree on every node. The
+// sender's answer (REST 201, WebSocket ack) comes after the commit. Redis is not needed to send:
+// a committed message waits in the outbox until Redis is back. Slow mode is read from the
+// sender's latest message in Postgres, under the same lock.
+// Pins, deletions and settings take the same lock and go out the same way, in their place.
 import type pg from 'pg';
 import { assertMay, roleMay } from '../access.js';
 import { withTransaction } from '../db/pool.js';
-import { AppError, badRequest, notFound, unavailable } from '../errors.js';
+import { AppError, badRequest, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';
 import { isFkViolation } from '../events/caller.js';
 import type { ServiceDeps } from '../realtime/deps.js';
-import { CHAT_TEXT_MAX, messageId, sessionRoom, type ChatMessageView, type ChatSettingsView } from '../realtime/protocol.js';
+import { CHAT_TEXT_MAX, messageId, type ChatMessageView, type ChatSettingsView } from '../realtime/protocol.js';
 import * as repo from './repo.js';
 import type { ChatMessage, ChatSettings } from './repo.js';
 
@@ -28,7 +31,7 @@ export interface ChatService {
   /** `created` is false when this clientMsgId was sent before: the original comes back, nothing is broadcast. */
   send(asker: Principal, input: { sessionId: string; text: string; clientMsgId?: string }): Promise<{ message: ChatMessageView; created: boolean }>;
   /** Oldest first; `more` says whether another page lies beyond (after: newer; otherwise: older). */
-  history(asker: Principal, sessionId: string, o: { after?: string; before?: string; limit: number }): Promise<{ items: ChatMessageView[]; more: boolean; pinned: ChatMessageView | null }>;
+  history(asker: Principal, sessionId: string, o: { after?: string; before?: string; limit: number }): Promise<{ items: ChatMessageView[]; more: boolean; pinned: ChatMessageView | null; lastSeq: number }>;
   pin(asker: Principal, id: string, pinned: boolean): Promise<ChatMessageView>;
   /** Staff, or the message's author. */
   remove(asker: Principal, id: string): Promise<void>;
@@ -39,6 +42,7 @@ export interface ChatService {
 export const messageView = (m: ChatMessage): ChatMessageView => ({
   id: m.id,
   sessionId: m.sessionId,
+  seq: m.seq,
   user: m.user,
   text: m.text,
   clientMsgId: m.clientMsgId,
@@ -47,8 +51,6 @@ export const messageView = (m: ChatMessage): ChatMessageView => ({
 });
 
 const settingsView = (s: ChatSettings): ChatSettingsView => ({ sessionId: s.sessionId, enabled: s.enabled, slowModeSeconds: s.slowModeSeconds, attendeesOnly: s.attendeesOnly });
-/** The longest slow mode: how long a send time is kept. */
-const SLOW_MODE_MAX_SECONDS = 3600;
 const defaults = (sessionId: string): ChatSettings => ({ sessionId, enabled: true, slowModeSeconds: 0, attendeesOnly: false });
 
 /** The same rules REST's schema and the WebSocket protocol apply, for callers that skip both. */
@@ -58,39 +60,33 @@ function checkText(text: string): void {
 }
 
 export function createChatService(deps: ServiceDeps): ChatService {
-  const { db, redis, prefix, hub, events, log, moderation } = deps;
+  const { db, outbox, events, log, moderation } = deps;
 
-  // Slow mode keeps each person's last send time per session in Redis. Sends to a session are
-  // serialised by its chat row lock, so reading the time and writing it later cannot race, on
-  // any node; the time is written only once the message is out, so a refused or failed send
-  // costs nothing, and a changed setting applies to the time already there.
-  async function checkSlowMode(key: string, seconds: number): Promise<void> {
-    let last: string | null;
-    try {
-      last = await redis.get(key);
-    } catch {
-      throw unavailable('Chat is unavailable for a moment (Redis is unreachable); try again shortly.');
-    }
-    const left = last === null ? 0 : Number(last) + seconds * 1000 - Date.now();
+  // Slow mode: sends to a session are serialised by its chat row lock, so reading the sender's
+  // latest message and inserting the next cannot race, on any node; a refused or failed send
+  // leaves nothing behind, and a changed setting applies to the message already there.
+  async function checkSlowMode(client: pg.PoolClient, o: { sessionId: string; userId: string; seconds: number }): Promise<void> {
+    const left = await repo.slowModeLeft(client, o);
     if (left > 0) {
-      const wait = Math.max(1, Math.ceil(left / 1000));
-      throw new AppError(429, 'slow_mode', `Slow mode is on: one message every ${seconds} s; wait ${wait} s.`, { retryAfterSeconds: wait });
+      const wait = Math.max(1, Math.ceil(left));
+      throw new AppError(429, 'slow_mode', `Slow mode is on: one message every ${o.seconds} s; wait ${wait} s.`, { retryAfterSeconds: wait });
     }
   }
 
-  async function markSent(key: string): Promise<void> {
-    await redis.set(key, String(Date.now()), 'EX', SLOW_MODE_MAX_SECONDS).catch((err: Error) => log.warn({ err: err.message }, 'Could not record a chat send for slow mode.'));
-  }
-
-  /** Runs a chat write under the session's chat row lock; a session deleted meanwhile is a 404. */
+  /**
+   * Runs a chat write under the session's chat row lock; a session deleted meanwhile is a 404.
+   * Frames it wrote to the outbox go out once it has committed.
+   */
   async function underLock<T>(sessionId: string, fn: (client: pg.PoolClient, settings: ChatSettings) => Promise<T>): Promise<T> {
     try {
-      return await withTransaction(db, async (client) => {
+      const result = await withTransaction(db, async (client) => {
         await repo.ensureChatRow(client, sessionId);
         const settings = await repo.lockChat(client, sessionId);
         if (!settings) throw notFound('The session');
         return fn(client, settings);
       });
+      outbox.kick(sessionId);
+      return result;
     } catch (err) {
       if (isFkViolation(err)) throw notFound('The session');
       throw err;
@@ -120,20 +116,17 @@ export function createChatService(deps: ServiceDeps): ChatService {
         if (prior) return { message: messageView(prior), created: false };
       }
       const bypass = roleMay(asker.role, 'chat.bypassLimits');
-      const slowKey = `${prefix}:chat:slow:${sessionId}:${asker.id}`;
       try {
-        return await withTransaction(db, async (client) => {
-          let slow = false;
+        const sent = await withTransaction(db, async (client) => {
           await repo.ensureChatRow(client, sessionId);
           const settings = await repo.countMessage(client, sessionId);
           if (!settings) throw notFound('The session');
           if (!bypass) {
             if (!settings.enabled) throw new AppError(403, 'chat_disabled', 'Chat is switched off in this session.');
             if (settings.attendeesOnly && !event.joined && !event.speaking) throw new AppError(403, 'attendees_only', 'Only attendees of this event may chat in this session; join the event first.');
-            slow = settings.slowModeSeconds > 0;
-            if (slow) await checkSlowMode(slowKey, settings.slowModeSeconds);
+            if (settings.slowModeSeconds > 0) await checkSlowMode(client, { sessionId, userId: asker.id, seconds: settings.slowModeSeconds });
           }
-          const inserted = await repo.insertMessage(client, { sessionId, userId: asker.id, text: input.text, clientMsgId });
+          const inserted = await repo.insertMessage(client, { sessionId, seq: settings.seq, userId: asker.id, text: input.text, clientMsgId });
           if (!inserted) {
             // the same clientMsgId raced in from another socket: answer the one that won
             await repo.countMessage(client, sessionId, -1);
@@ -141,10 +134,11 @@ export function createChatService(deps: ServiceDeps): ChatService {
             return { message: messageView(prior!), created: false };
           }
           const message = messageView(inserted);
-          await hub.publish(sessionRoom(sessionId), { type: 'chat:message', message });
-          if (slow) await markSent(slowKey); // still under the lock: the next send sees it
+          await outbox.add(client, sessionId, { type: 'chat:message', message });
           return { message, created: true };
         });
+        if (sent.created) outbox.kick(sessionId);
+        return sent;
       } catch (err) {
         if (isFkViolation(err)) throw notFound('The session');
         throw err;
@@ -155,12 +149,14 @@ export function createChatService(deps: ServiceDeps): ChatService {
       assertMay(asker, 'chat.read');
       const { event } = await events.session(asker, sessionId);
       await moderation.assertMayRead(asker, event.id);
+      // read before the messages: every message numbered up to here is committed and listed below
+      const lastSeq = await repo.lastSeq(db, sessionId);
       const rows = await repo.listMessages(db, { sessionId, after: o.after, before: o.before, limit: o.limit + 1 });
       const more = rows.length > o.limit;
       // after: the extra row is the newest; otherwise the oldest
       const items = !more ? rows : o.after !== undefined ? rows.slice(0, o.limit) : rows.slice(1);
       const pinned = await repo.findPinned(db, sessionId);
-      return { items: items.map(messageView), more, pinned: pinned && messageView(pinned) };
+      return { items: items.map(messageView), more, pinned: pinned && messageView(pinned), lastSeq };
     },
 
     async pin(asker, id, pinned) {
@@ -174,7 +170,7 @@ export function createChatService(deps: ServiceDeps): ChatService {
         const changed = await repo.setPinned(client, { id, pinned, by: asker.id });
         if (!changed) throw notFound('The message');
         const view = messageView(changed);
-        await hub.publish(sessionRoom(current.sessionId), { type: 'chat:pinned', sessionId: current.sessionId, message: pinned ? view : null });
+        await outbox.add(client, current.sessionId, { type: 'chat:pinned', sessionId: current.sessionId, message: pinned ? view : null });
         log.info({ sessionId: current.sessionId, messageId: id, by: asker.id }, pinned ? 'Pinned a chat message.' : 'Unpinned a chat message.');
         return view;
       });
@@ -191,9 +187,8 @@ export function createChatService(deps: ServiceDeps): ChatService {
       await underLock(found.sessionId, async (client) => {
         const current = await repo.findMessage(client, id);
         if (!current || !(await repo.markDeleted(client, { id, by: asker.id }))) throw notFound('The message');
-        const room = sessionRoom(current.sessionId);
-        await hub.publish(room, { type: 'chat:deleted', sessionId: current.sessionId, messageId: id });
-        if (current.pinned) await hub.publish(room, { type: 'chat:pinned', sessionId: current.sessionId, message: null });
+        await outbox.add(client, current.sessionId, { type: 'chat:deleted', sessionId: current.sessionId, messageId: id });
+        if (current.pinned) await outbox.add(client, current.sessionId, { type: 'chat:pinned', sessionId: current.sessionId, message: null });
       });
       log.info({ sessionId: found.sessionId, messageId: id, by: asker.id }, 'Deleted a chat message.');
     },
@@ -210,7 +205,7 @@ export function createChatService(deps: ServiceDeps): ChatService {
       const next = await underLock(session.id, async (client, current) => {
         const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as SettingsPatch;
         const saved = settingsView(await repo.updateSettings(client, { ...current, ...defined }));
-        await hub.publish(sessionRoom(session.id), { type: 'chat:settings', settings: saved });
+        await outbox.add(client, session.id, { type: 'chat:settings', settings: saved });
         return saved;
       });
       log.info({ by: asker.id, ...next }, 'Changed the chat settings of a session.');

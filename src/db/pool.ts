@@ -18,8 +18,12 @@ export function createPool(opts: { url: string; log: Log; max?: number; applicat
   return pool;
 }
 
+/** While a client is checked out the pool does not listen for its errors; a lost connection then fails the query in flight, and must not crash the process. */
+const ignoreCheckedOutError = () => undefined;
+
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  client.on('error', ignoreCheckedOutError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -29,6 +33,7 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
+    client.removeListener('error', ignoreCheckedOutError);
     client.release();
   }
 }

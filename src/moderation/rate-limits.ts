@@ -10,9 +10,12 @@
 //
 // Callers take a point FIRST, before any Postgres work, so a flood is refused for the price of
 // one Redis round trip; and once Redis has said a window is spent, this node refuses that user
-// from memory until the window ends (inMemoryBlockOnConsumed), without asking Redis again. Redis unreachable: the action is refused with `unavailable` (fail
-// closed, as chat already is: it cannot publish without Redis either), and one log line says so.
-import { BurstyRateLimiter, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+// from memory until the window ends (inMemoryBlockOnConsumed), without asking Redis again.
+// Redis unreachable: chat messages, questions, upvotes and votes (which need only Postgres since
+// their frames go out through the outbox) are counted in this node's memory with the same
+// budget (per node, so across N nodes a user gets at most N budgets while Redis is away); the
+// other actions are refused with `unavailable` (fail closed); one log line says so.
+import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateAction, RateLimit, RateLimits } from '../config.js';
 import { tooMany, unavailable } from '../errors.js';
 import type { Log } from '../log.js';
@@ -47,14 +50,21 @@ export function rateLimited(what: string, seconds: number) {
 
 const OUTAGE_LOG_EVERY_MS = 10_000;
 
+/** The actions that fall back to a per-node count in memory while Redis is unreachable. */
+const COUNTED_IN_MEMORY_WITHOUT_REDIS: ReadonlySet<RateAction> = new Set<RateAction>(['chat', 'question', 'upvote', 'vote']);
+
 export function createRateLimiters(o: { redis: Redis; prefix: string; limits: RateLimits; log: Log }): RateLimiters {
   const limiter = (action: RateAction, l: RateLimit) => {
     const base = { storeClient: o.redis, rejectIfRedisNotReady: true };
+    const fallback = COUNTED_IN_MEMORY_WITHOUT_REDIS.has(action);
+    const insurance = (points: number, duration: number) => (fallback ? { insuranceLimiter: new RateLimiterMemory({ points, duration }) } : {});
     // blocked in memory for the rest of the window (as Redis reports it) from the first refusal on
-    const rate = new RateLimiterRedis({ ...base, keyPrefix: `${o.prefix}:rl:${action}`, points: l.points, duration: l.seconds, inMemoryBlockOnConsumed: l.points + 1 });
+    const rate = new RateLimiterRedis({
+      ...base, keyPrefix: `${o.prefix}:rl:${action}`, points: l.points, duration: l.seconds, inMemoryBlockOnConsumed: l.points + 1, ...insurance(l.points, l.seconds),
+    });
     if (!l.burst) return rate;
     const burst = { keyPrefix: `${o.prefix}:rl:${action}:burst`, points: l.burst.points, duration: l.burst.seconds, inMemoryBlockOnConsumed: l.burst.points + 1 };
-    return new BurstyRateLimiter(rate, new RateLimiterRedis({ ...base, ...burst }));
+    return new BurstyRateLimiter(rate, new RateLimiterRedis({ ...base, ...burst, ...insurance(l.burst.points, l.burst.seconds) }));
   };
   const limiters = Object.fromEntries(Object.entries(o.limits).map(([a, l]) => [a, limiter(a as RateAction, l)])) as Record<RateAction, RateLimiterRedis | BurstyRateLimiter>;
   let loggedAt = 0;

@@ -3,13 +3,16 @@
 // voting again moves it), and everyone in the session's room watches the counts move.
 // REST and WebSocket both call these functions. Who may read and vote follows the event's
 // visibility (events.session: 404 for those who may not see it); banned users may not vote.
+// Every frame (poll:new, poll:vote, poll:closed) is written to the outbox in the transaction of
+// the change it reports and published after COMMIT (realtime/outbox.ts): nobody sees a poll or a
+// count that a read of the poll would not show, and Redis being down delays frames, refuses nothing.
 import { assertMay } from '../access.js';
 import { withTransaction } from '../db/pool.js';
-import { AppError, badRequest, conflict, notFound, unavailable } from '../errors.js';
+import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { Page } from '../events/caller.js';
 import type { Principal } from '../principal.js';
 import type { ServiceDeps } from '../realtime/deps.js';
-import { sessionRoom, type PollView } from '../realtime/protocol.js';
+import type { PollView } from '../realtime/protocol.js';
 import * as repo from './repo.js';
 import { createVoteBroadcaster } from './vote-broadcaster.js';
 
@@ -50,13 +53,8 @@ const fieldError = (field: string, message: string) => badRequest(message, { err
 
 export function createPollsService(deps: ServiceDeps): PollsService {
   const { db, log, events } = deps;
-  const broadcaster = createVoteBroadcaster({ db, hub: deps.hub, log, view: (p, c) => pollView(p, c) });
-
-  // Votes are broadcast after they commit (coalesced), so a vote checks that Redis is there
-  // first: a voter told `unavailable` has saved nothing.
-  const assertLive = () => {
-    if (deps.redis.status !== 'ready') throw unavailable('Live updates are unavailable for a moment (Redis is unreachable); try again shortly.');
-  };
+  const { outbox } = deps;
+  const broadcaster = createVoteBroadcaster({ db, outbox, log, view: (p, c) => pollView(p, c) });
 
   /** The poll, and its event as the caller sees it (404 when they may not see it). */
   async function load(me: Principal, id: string) {
@@ -78,14 +76,14 @@ export function createPollsService(deps: ServiceDeps): PollsService {
       const { event, session } = await events.session(me, input.sessionId);
       assertMay(me, 'polls.create', { eventSpeaker: event.speaking });
       if (new Set(input.options).size !== input.options.length) throw fieldError('options', 'options must differ from each other');
-      // Published before the commit: if Redis is down, the poll is rolled back.
       const view = await withTransaction(db, async (client) => {
         const poll = await repo.insertPoll(client, { sessionId: session.id, question: input.question, createdBy: me.id });
         await repo.insertOptions(client, poll.id, input.options);
         const view = pollView(poll, await repo.optionCounts(client, [poll.id]));
-        await deps.hub.publish(sessionRoom(session.id), { type: 'poll:new', poll: view });
+        await outbox.add(client, session.id, { type: 'poll:new', poll: view });
         return view;
       });
+      outbox.kick(session.id);
       log.info({ pollId: view.id, sessionId: session.id, userId: me.id }, 'Opened a poll.');
       return { ...view, myVote: null };
     },
@@ -111,7 +109,6 @@ export function createPollsService(deps: ServiceDeps): PollsService {
       const { poll, event } = await load(me, id);
       await deps.moderation.assertMayPost(me, event.id, 'vote');
       if (!(await repo.isOptionOf(db, poll.id, optionId))) throw fieldError('optionId', 'optionId is not an option of this poll');
-      assertLive();
       const { view, changed } = await withTransaction(db, async (client) => {
         const locked = await repo.lockPoll(client, poll.id, 'SHARE');
         if (!locked) throw notFound('The poll');
@@ -133,9 +130,10 @@ export function createPollsService(deps: ServiceDeps): PollsService {
         if (locked.closedAt) return null;
         const closed = (await repo.closePoll(client, poll.id))!;
         const view = pollView(closed, await repo.optionCounts(client, [poll.id]));
-        await deps.hub.publish(sessionRoom(poll.sessionId), { type: 'poll:closed', poll: view });
+        await outbox.add(client, poll.sessionId, { type: 'poll:closed', poll: view });
         return view;
       });
+      if (view) outbox.kick(poll.sessionId);
       if (!view) return withCounts((await repo.findPoll(db, poll.id)) ?? poll, me);
       log.info({ pollId: poll.id, userId: me.id, totalVotes: view.totalVotes }, 'Closed a poll.');
       return { ...view, myVote: (await repo.votesOf(db, [poll.id], me.id)).get(poll.id) ?? null };

@@ -4,14 +4,15 @@
 // change it saw.
 //
 // Why the last frame anyone sees holds the exact totals: a broadcast locks the poll row (NO KEY
-// UPDATE, one broadcast at a time across all nodes), counts the votes and publishes before it
-// unlocks. So broadcasts reach Redis in the order they counted, each counting at least what
-// the one before it did. Every committed vote is followed by a broadcast on its node that
-// counts after that commit; the last broadcast therefore counts every vote.
+// UPDATE, one broadcast at a time across all nodes), counts the votes and writes its frame to
+// the outbox before it commits and unlocks. So the frames of one poll are committed, and the
+// outbox publishes them, in the order they counted, each counting at least what the one before
+// it did (and only committed votes). Every committed vote is followed by a broadcast on its
+// node that counts after that commit; the last broadcast therefore counts every vote.
 import { withTransaction, type Pool } from '../db/pool.js';
 import type { Log } from '../log.js';
-import type { Hub } from '../realtime/hub.js';
-import { sessionRoom, type PollView } from '../realtime/protocol.js';
+import type { Outbox } from '../realtime/outbox.js';
+import type { PollView } from '../realtime/protocol.js';
 import * as repo from './repo.js';
 
 export interface VoteBroadcaster {
@@ -31,7 +32,7 @@ const MAX_FAILURES = 30;
 
 export function createVoteBroadcaster(o: {
   db: Pool;
-  hub: Hub;
+  outbox: Outbox;
   log: Log;
   view: (poll: repo.PollRow, counts: repo.OptionCount[]) => PollView;
   intervalMs?: number;
@@ -39,14 +40,17 @@ export function createVoteBroadcaster(o: {
   const interval = o.intervalMs ?? 200;
   const polls = new Map<string, PollState>();
 
-  /** Counts and publishes under the poll's row lock; a closed poll had its final frame (poll:closed). */
-  const broadcast = (pollId: string) =>
-    withTransaction(o.db, async (client) => {
+  /** Counts and writes the frame under the poll's row lock; a closed poll had its final frame (poll:closed). */
+  const broadcast = async (pollId: string) => {
+    const sessionId = await withTransaction(o.db, async (client) => {
       const poll = await repo.lockPoll(client, pollId, 'NO KEY UPDATE');
-      if (!poll || poll.closedAt) return;
+      if (!poll || poll.closedAt) return null;
       const view = o.view(poll, await repo.optionCounts(client, [pollId]));
-      await o.hub.publish(sessionRoom(poll.sessionId), { type: 'poll:vote', poll: view });
+      await o.outbox.add(client, poll.sessionId, { type: 'poll:vote', poll: view });
+      return poll.sessionId;
     });
+    if (sessionId) o.outbox.kick(sessionId);
+  };
 
   // After every broadcast a timer waits one interval: changes meanwhile are sent when it fires,
   // otherwise the poll is forgotten.
@@ -67,8 +71,7 @@ export function createVoteBroadcaster(o: {
       await broadcast(pollId);
       s.failures = 0;
     } catch (err) {
-      // Redis or Postgres away: try again each second for a while; the next vote (accepted once
-      // Redis is back) starts it again anyway.
+      // Postgres away: try again each second for a while; the next vote starts it again anyway.
       s.failures += 1;
       s.dirty = s.failures < MAX_FAILURES;
       o.log.warn({ pollId, err: (err as Error).message, failures: s.failures }, 'Could not broadcast a poll’s votes; will retry.');

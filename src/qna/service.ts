@@ -1,14 +1,15 @@
 // Questions in an event session: everyone admitted to the session asks (unless muted or
 // banned) and upvotes (one upvote per user per question, kept by the database however many
 // arrive at once); staff and the event's speakers mark them answered. REST and WebSocket both
-// call these functions; every change is published to the session's room before it commits, so
-// when Redis is down the caller gets `unavailable` and nothing is saved.
+// call these functions. Every change writes its frame to the outbox in its own transaction; the
+// frame is published to the session's room after COMMIT (realtime/outbox.ts), so nobody sees a
+// question, count or answer that a read would not show, and Redis being down refuses nothing.
 import { assertMay } from '../access.js';
 import { withTransaction } from '../db/pool.js';
 import { AppError, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';
 import type { ServiceDeps } from '../realtime/deps.js';
-import { sessionRoom, type QuestionView } from '../realtime/protocol.js';
+import type { QuestionView } from '../realtime/protocol.js';
 import * as repo from './repo.js';
 
 export type { QuestionOrder } from './repo.js';
@@ -41,7 +42,7 @@ export function questionView(q: repo.QuestionRow, upvotedByMe?: boolean): Questi
 }
 
 export function createQuestionsService(deps: ServiceDeps): QuestionsService {
-  const { db, log, events } = deps;
+  const { db, log, events, outbox } = deps;
 
   async function load(me: Principal, id: string) {
     const question = await repo.findQuestion(db, id);
@@ -60,9 +61,10 @@ export function createQuestionsService(deps: ServiceDeps): QuestionsService {
       await deps.moderation.assertMayPost(me, event.id, 'question');
       const view = await withTransaction(db, async (client) => {
         const view = questionView(await repo.insertQuestion(client, { sessionId: session.id, userId: me.id, text }));
-        await deps.hub.publish(sessionRoom(session.id), { type: 'question:new', question: view });
+        await outbox.add(client, session.id, { type: 'question:new', question: view });
         return view;
       });
+      outbox.kick(session.id);
       log.info({ questionId: view.id, sessionId: session.id, userId: me.id }, 'A question was asked.');
       return { ...view, upvotedByMe: false };
     },
@@ -83,10 +85,11 @@ export function createQuestionsService(deps: ServiceDeps): QuestionsService {
         if (!(await repo.insertUpvote(client, question.id, me.id))) return null;
         const upvotes = await repo.countUpvote(client, question.id);
         if (upvotes === null) throw notFound('The question');
-        // The question's row stays locked until COMMIT: upvote frames go out in counting order.
-        await deps.hub.publish(sessionRoom(question.sessionId), { type: 'question:upvote', question: { id: question.id, sessionId: question.sessionId, upvotes } });
+        // The question's row stays locked until COMMIT: its upvote frames are committed, and go out, in counting order.
+        await outbox.add(client, question.sessionId, { type: 'question:upvote', question: { id: question.id, sessionId: question.sessionId, upvotes } });
         return upvotes;
       });
+      if (upvotes !== null) outbox.kick(question.sessionId);
       if (upvotes === null) {
         const current = (await repo.findQuestion(db, id)) ?? question;
         return { question: questionView(current, true), changed: false };
@@ -101,9 +104,10 @@ export function createQuestionsService(deps: ServiceDeps): QuestionsService {
         const answered = await repo.markAnswered(client, question.id, me.id);
         if (!answered) return null;
         const view = questionView(answered);
-        await deps.hub.publish(sessionRoom(question.sessionId), { type: 'question:answered', question: view });
+        await outbox.add(client, question.sessionId, { type: 'question:answered', question: view });
         return answered;
       });
+      if (answered) outbox.kick(question.sessionId);
       const current = answered ?? (await repo.findQuestion(db, id)) ?? question;
       if (answered) log.info({ questionId: id, userId: me.id }, 'A question was marked answered.');
       return questionView(current, await repo.hasUpvoted(db, id, me.id));

@@ -5,6 +5,7 @@ import type { Log } from '../log.js';
 import type { ModerationService } from '../moderation/service.js';
 import type { Redis } from '../redis/connection.js';
 import type { Hub } from './hub.js';
+import type { Outbox } from './outbox.js';
 
 export interface ServiceDeps {
   db: pg.Pool;
@@ -13,6 +14,8 @@ export interface ServiceDeps {
   prefix: string;
   log: Log;
   hub: Hub;
+  /** Frames of committed changes: written in the change's transaction, published after COMMIT. */
+  outbox: Outbox;
   events: EventsService;
   /** Bans, mutes (and who may take part now): built once in the composition root. */
   moderation: ModerationService;

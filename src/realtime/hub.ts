@@ -1,6 +1,8 @@
 // Cross-node fan-out. A frame is serialised once by the node that publishes it and travels on
 // Redis pub/sub; every node — the publisher's included — delivers only what Redis hands it, so
 // everyone in a room sees one order. Redis down: publishing fails at once with `unavailable`.
+// Frames that report a committed change (chat, polls, questions) do not come here directly:
+// they go through the outbox (outbox.ts), which publishes them with publishData after COMMIT.
 import { unavailable } from '../errors.js';
 import type { Bus, BusMessages } from '../redis/bus.js';
 import type { RoomName, ServerFrame } from './protocol.js';
@@ -11,6 +13,8 @@ const PUBLISH_TIMEOUT_MS = 2_000;
 export interface Hub {
   /** Sends a frame to everyone in the room on every node. Throws 503 when Redis is unreachable. */
   publish(room: RoomName, frame: ServerFrame): Promise<void>;
+  /** The same, for a frame already serialised (the outbox stores them that way). */
+  publishData(room: RoomName, data: string): Promise<void>;
   /** Takes a user out of an event's rooms on every node (a ban), telling their sockets why. */
   kick(userId: string, eventId: string, reason: string): Promise<void>;
 }
@@ -38,6 +42,7 @@ export function createHub(opts: { bus: Bus; rooms?: Rooms }): Hub {
   };
   return {
     publish: (room, frame) => send('realtime.frame', { room, data: JSON.stringify(frame) }),
+    publishData: (room, data) => send('realtime.frame', { room, data }),
     kick: (userId, eventId, reason) => send('realtime.kick', { userId, eventId, reason }),
   };
 }

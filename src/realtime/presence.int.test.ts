@@ -21,6 +21,7 @@ t.test('a viewer count whose broadcast failed is broadcast again', async (t) => 
       if (failures-- > 0) throw new Error('pub/sub connection not back yet');
       sent.push(frame);
     },
+    async publishData() {},
     async kick() {},
   };
   const presence = createPresence({ redis, prefix: `t${randomId()}`, nodeId: 'n1', rooms, hub, log: silentLog() });

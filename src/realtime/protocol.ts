@@ -52,6 +52,7 @@ export const userRef = z.object({ id: z.uuid(), name: z.string() });
 export const chatMessageSchema = z.object({
   id: messageId,
   sessionId: z.uuid(),
+  seq: z.number().int().positive().describe("The message's number in its session: 1, 2, 3, … in the order they committed, with no gaps. Order by it; a number missing means you missed a message: resync with history ?after=."),
   user: userRef.nullable(),
   text: z.string(),
   clientMsgId: z.string().nullable(),

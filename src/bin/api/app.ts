@@ -21,6 +21,7 @@ import type { PlaybackGate } from '../../analytics/playback-gate.js';
 import { qnaEndpoints } from '../../qna/routes.js';
 import type { QuestionsService } from '../../qna/service.js';
 import type { Hub } from '../../realtime/hub.js';
+import type { Outbox } from '../../realtime/outbox.js';
 import type { Rooms } from '../../realtime/rooms.js';
 import { realtimeEndpoints } from '../../realtime/routes.js';
 import type { Tickets } from '../../realtime/tickets.js';
@@ -53,6 +54,7 @@ export interface AppDeps {
   /** This node's WebSocket rooms and the cross-node fan-out every engagement service publishes through. */
   rooms: Rooms;
   hub: Hub;
+  outbox: Outbox;
   /** Single-use WebSocket tickets (Redis, shared by every node). */
   tickets: Tickets;
   chat: ChatService;

@@ -17,6 +17,7 @@ import { createModerationService } from '../../moderation/service.js';
 import { createPollsService } from '../../polls/service.js';
 import { createQuestionsService } from '../../qna/service.js';
 import { createHub } from '../../realtime/hub.js';
+import { createOutbox } from '../../realtime/outbox.js';
 import { createRooms } from '../../realtime/rooms.js';
 import { createTickets } from '../../realtime/tickets.js';
 import type { Log } from '../../log.js';
@@ -56,7 +57,8 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
   const rooms = createRooms({ log, metrics: metrics?.metrics });
   const hub = createHub({ bus, rooms });
   const moderation = createModerationService({ db, hub, events, log, rateLimits, onBanChange: playbackGate?.refresh });
-  const engagement = { db, redis, prefix: config.redisPrefix, log, hub, events, moderation };
+  const outbox = createOutbox({ db, hub, log });
+  const engagement = { db, redis, prefix: config.redisPrefix, log, hub, outbox, events, moderation };
   const signals = createSignals({ redis, redisPrefix: config.redisPrefix });
   const viewerLines = createCollector({ sessions: createLineSessions({ db }), signals, bannedAmong: (pairs) => moderation.bannedAmong(pairs), log });
   metrics?.metrics.readViewerLines(() => viewerLines.stats);
@@ -71,6 +73,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     events,
     rooms,
     hub,
+    outbox,
     tickets: createTickets({ redis, prefix: config.redisPrefix }),
     chat: createChatService(engagement),
     moderation,

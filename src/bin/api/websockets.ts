@@ -9,7 +9,9 @@ import { attachRealtime, type Realtime } from '../../realtime/server.js';
 
 export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; nodeId: string; limits?: Limits }): Realtime {
   const presence = createPresence({ redis: deps.redis, prefix: deps.config.redisPrefix, nodeId: o.nodeId, rooms: deps.rooms, hub: deps.hub, log: deps.log });
-  return attachRealtime(server, {
+  // every API node sweeps the outbox: frames whose node could not publish them go out from here
+  deps.outbox.start();
+  const realtime = attachRealtime(server, {
     log: deps.log,
     bus: o.bus,
     auth: deps.auth,
@@ -26,4 +28,11 @@ export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; n
     refusalHoldMs: deps.config.rateLimitHoldMs,
     roomRecheckMs: deps.config.roomRecheckSeconds * 1000,
   });
+  return {
+    ...realtime,
+    async close() {
+      await deps.outbox.stop();
+      await realtime.close();
+    },
+  };
 }
