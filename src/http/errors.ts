@@ -1,6 +1,7 @@
 // Maps every error to application/problem+json, once. No stack or SQL text reaches a client.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { z } from 'zod';
+import { isConnectionFailure } from '../db/pool.js';
 import { AppError, badRequest } from '../errors.js';
 import type { Log } from '../log.js';
 
@@ -52,6 +53,12 @@ export function errorHandler(log: Log, o: { refusalHoldMs?: number } = {}): Erro
     if (typeof pgCode === 'string' && /^22[0-9A-Z]{3}$/.test(pgCode)) {
       log.warn({ pgCode, method: req.method, path: req.path }, 'A request value reached Postgres and was refused; its schema should refuse it first.');
       return problem(res, 400, { type: 'about:blank', title: 'Bad Request', code: 'bad_request', detail: 'A value in the request cannot be stored.' });
+    }
+    // Postgres not answering (stopped, frozen, cut off): a moment's outage, not a bug — the same
+    // 503 `unavailable` as Redis being away, so that clients retry
+    if (isConnectionFailure(err)) {
+      log.warn({ err: (err as Error).message, method: req.method, path: req.path }, 'A request failed: the database did not answer.');
+      return problem(res, 503, { type: 'about:blank', title: 'unavailable', code: 'unavailable', detail: 'The database is unreachable for a moment; try again shortly.' });
     }
     log.error({ err, method: req.method, path: req.path }, 'Unhandled error in a request.');
     problem(res, 500, { type: 'about:blank', title: 'Internal Server Error', code: 'internal', detail: 'Something went wrong on our side.' });

@@ -79,6 +79,7 @@ export function createRtmpIngest(deps: {
   const { core, metrics } = deps;
   const log = deps.log.child({ component: 'rtmp' });
   const publishers = new Map<string, Publisher>(); // by node-media-server session id
+  const unrecorded: { grant: PublishGrant; reason: string }[] = []; // ends the database did not take yet
   const tracked = new Set<Tracked>();
   const gate = createConnectionGate(deps.caps);
   // lines a stranger can cause: a few at once, then one per 10 s per kind, with a count of the rest
@@ -289,7 +290,10 @@ export function createRtmpIngest(deps: {
       await core.publishEnded(p.grant, p.endReason ?? 'publisher_left');
       log.info({ streamId: p.grant.streamId, publishSessionId: p.grant.publishSessionId, reason: p.endReason ?? 'publisher_left' }, 'Publisher left.');
     } catch (err) {
-      log.error({ err, streamId: p.grant.streamId }, 'Could not record the end of a publish; the stream frees itself when its session goes stale.');
+      // e.g. the database is unreachable: recorded after the next heartbeat that gets through,
+      // so the stream goes offline (and its playlists end) as soon as the database is back
+      unrecorded.push({ grant: p.grant, reason: p.endReason ?? 'publisher_left' });
+      log.error({ err, streamId: p.grant.streamId }, 'Could not record the end of a publish; it is retried with the heartbeat.');
     }
     const b = Context.broadcasts.get(path);
     if (b) {
@@ -331,6 +335,17 @@ export function createRtmpIngest(deps: {
     }
   });
 
+  async function retryUnrecordedEnds() {
+    for (const u of unrecorded.splice(0)) {
+      try {
+        await core.publishEnded(u.grant, u.reason);
+        log.info({ streamId: u.grant.streamId, publishSessionId: u.grant.publishSessionId, reason: u.reason }, 'Recorded the end of a publish the database had missed.');
+      } catch {
+        unrecorded.push(u);
+      }
+    }
+  }
+
   let watchdogTimer: NodeJS.Timeout | null = null;
   let touchTimer: NodeJS.Timeout | null = null;
 
@@ -349,19 +364,27 @@ export function createRtmpIngest(deps: {
       });
       nms.rtmpServer.run();
       watchdogTimer = setInterval(watchdog, 1_000);
+      let touching = false;
       touchTimer = setInterval(() => {
+        // one touch at a time: against a database that does not answer, touches would pile up
+        if (touching) return;
+        touching = true;
         const live = [...publishers.values()].filter((p) => p.grant && !p.closed);
         core
           .touch(live.map((p) => ({ publishSessionId: p.grant!.publishSessionId, streamKey: String(p.session.streamName) })))
-          .then((revoked) => {
-            for (const p of live) {
-              if (!revoked.includes(p.grant!.publishSessionId)) continue;
-              p.endReason = 'key_revoked';
-              log.info({ streamId: p.grant!.streamId }, 'Dropped a publisher whose stream key is no longer valid (regenerated, or the stream disabled).');
+          .then((drop) => {
+            for (const { publishSessionId, reason } of drop) {
+              const p = live.find((x) => x.grant!.publishSessionId === publishSessionId);
+              if (!p || p.closed) continue;
+              p.endReason = reason;
+              if (reason === 'key_revoked') log.info({ streamId: p.grant!.streamId }, 'Dropped a publisher whose stream key is no longer valid (regenerated, or the stream disabled).');
+              else log.warn({ streamId: p.grant!.streamId, publishSessionId }, 'Dropped a publisher whose publish session was ended elsewhere; its encoder can reconnect.');
               destroy(p.session.socket);
             }
           })
-          .catch((err) => log.warn({ err: err.message }, 'Could not refresh the publishers’ heartbeat.'));
+          .then(retryUnrecordedEnds) // the database answers again: what it missed
+          .catch((err) => log.warn({ err: err.message }, 'Could not refresh the publishers’ heartbeat.'))
+          .finally(() => (touching = false));
       }, TOUCH_EVERY_MS);
       log.info({ port: deps.port, rtmpsPort: deps.rtmps?.port ?? null }, 'RTMP ingest listening.');
     },

@@ -170,34 +170,50 @@ export async function endPublishSession(
   return (rowCount ?? 0) > 0;
 }
 
+/** Why the ingest must drop a publisher it still holds. */
+export type DropReason = 'key_revoked' | 'publish_ended';
+
 /**
  * Heartbeat from the ingest for its publishers, and the answer which of them must go: those
- * whose stream key was regenerated (or stream disabled) since they were let in. This re-check
- * backs up the pub/sub message, which Redis may drop.
+ * whose stream key was regenerated (or stream disabled) since they were let in, and those whose
+ * publish session is closed (a worker or another ingest ended it): a publisher pushing into a
+ * closed session reaches no viewer, and dropped, its encoder reconnects and the stream comes
+ * back. This re-check backs up the pub/sub message, which Redis may drop.
  */
-export async function touchPublishSessions(db: Db, entries: { id: string; keyDigest: Buffer }[]): Promise<string[]> {
-  if (entries.length === 0) return [];
-  const { rows } = await db.query<{ id: string }>(
+export async function touchPublishSessions(db: Db, entries: { id: string; keyDigest: Buffer }[]): Promise<{ id: string; reason: DropReason }[]> {
+  if (entries.length === 0) {
+    await db.query('SELECT 1'); // nothing to touch; the caller still learns whether the database answers
+    return [];
+  }
+  const { rows } = await db.query<{ id: string; reason: DropReason }>(
     `WITH touched AS (
        UPDATE publish_sessions SET last_seen_at = now()
        WHERE id = ANY($1::uuid[]) AND ended_at IS NULL RETURNING id, stream_id
      )
-     SELECT touched.id FROM touched
-     JOIN unnest($1::uuid[], $2::bytea[]) AS k(id, digest) ON k.id = touched.id
-     JOIN streams s ON s.id = touched.stream_id
-     WHERE s.key_digest <> k.digest OR NOT s.enabled`,
+     SELECT k.id, CASE WHEN touched.id IS NULL THEN 'publish_ended' ELSE 'key_revoked' END AS reason
+     FROM unnest($1::uuid[], $2::bytea[]) AS k(id, digest)
+     LEFT JOIN touched ON touched.id = k.id
+     LEFT JOIN streams s ON s.id = touched.stream_id
+     WHERE touched.id IS NULL OR s.key_digest <> k.digest OR NOT s.enabled`,
     [entries.map((e) => e.id), entries.map((e) => e.keyDigest)],
   );
-  return rows.map((r) => r.id);
+  return rows;
 }
 
-export async function isPublishActive(db: Db, publishSessionId: string): Promise<boolean> {
-  const { rows } = await db.query(
-    `SELECT 1 FROM publish_sessions WHERE id = $1 AND ended_at IS NULL
-       AND last_seen_at > now() - make_interval(secs => $2)`,
+/**
+ * What a worker watching a publish needs: closed or not, the touch value, and whether that is
+ * within PUBLISHER_STALE_SECONDS of the database's own now() (one clock). Null when there is no
+ * such session.
+ */
+export async function publishSessionState(db: Db, publishSessionId: string): Promise<{ ended: boolean; lastSeenAt: number; fresh: boolean } | null> {
+  const { rows } = await db.query<{ ended: boolean; last_seen_at: Date; fresh: boolean }>(
+    `SELECT ended_at IS NOT NULL AS ended, last_seen_at,
+            last_seen_at > now() - make_interval(secs => $2) AS fresh
+     FROM publish_sessions WHERE id = $1`,
     [publishSessionId, PUBLISHER_STALE_SECONDS],
   );
-  return rows.length > 0;
+  const r = rows[0];
+  return r ? { ended: r.ended, lastSeenAt: r.last_seen_at.getTime(), fresh: r.fresh } : null;
 }
 
 /** Records that a worker starts ffmpeg for the session; returns how many starts came before. */
@@ -316,9 +332,4 @@ export async function listPublishSessions(
 export async function isCurrentPublishSession(db: Db, streamId: string, publishSessionId: string): Promise<boolean> {
   const { rows } = await db.query(`SELECT 1 FROM streams WHERE id = $1 AND current_publish_session_id = $2`, [streamId, publishSessionId]);
   return rows.length > 0;
-}
-
-export async function publishLastSeenAt(db: Db, publishSessionId: string): Promise<Date | null> {
-  const { rows } = await db.query<{ last_seen_at: Date }>(`SELECT last_seen_at FROM publish_sessions WHERE id = $1`, [publishSessionId]);
-  return rows[0]?.last_seen_at ?? null;
 }

@@ -16,8 +16,11 @@ export interface IngestCore {
   authorizePublish(req: { streamKey: string; remoteAddress: string | null }): Promise<PublishGrant>;
   sourceReady(grant: PublishGrant, source: SourceInfo): Promise<void>;
   publishEnded(grant: PublishGrant, reason: string): Promise<void>;
-  /** Heartbeat for live publishers; answers the publish sessions whose key is no longer valid. */
-  touch(publishers: { publishSessionId: string; streamKey: string }[]): Promise<string[]>;
+  /**
+   * Heartbeat for live publishers (also with none: it tells whether the database answers);
+   * answers the publishers that must be dropped: key no longer valid, or publish session closed.
+   */
+  touch(publishers: { publishSessionId: string; streamKey: string }[]): Promise<{ publishSessionId: string; reason: repo.DropReason }[]>;
   /** The publisher's measured keyframe interval: a mismatch with the segment length is told to the broadcaster. */
   keyframeInterval(grant: PublishGrant, seconds: number): Promise<void>;
 }
@@ -61,6 +64,22 @@ export function createStreamsService(deps: {
   segmentSeconds?: (profile: string) => Promise<number>; // the ingest has it, for keyframe advice
 }): StreamsService {
   const { db, log } = deps;
+  // Since when this process has reached the database without a failed touch or publish check
+  // (its own clock; null while it fails). A publish session goes stale whenever nobody can reach
+  // the database — for its ingest as much as for us — so staleness proves its ingest gone only
+  // once we have reached the database for a whole stale window ourselves.
+  let reachableSince: number | null = Date.now();
+  const reached = <T>(p: Promise<T>): Promise<T> =>
+    p.then(
+      (v) => {
+        reachableSince ??= Date.now();
+        return v;
+      },
+      (err) => {
+        reachableSince = null;
+        throw err;
+      },
+    );
 
   async function sessionLog(publishSessionId: string, level: 'info' | 'warn' | 'error', message: string) {
     await repo.appendSessionLog(db, { publishSessionId, level, message }).catch((err) => log.warn({ err }, 'Could not write the publish session log.'));
@@ -107,10 +126,15 @@ export function createStreamsService(deps: {
 
     async authorizePublish({ streamKey, remoteAddress }) {
       if (!STREAM_KEY_PATTERN.test(streamKey)) throw new PublishRefused('unknown_key', 'The stream key is not valid.');
-      const stream = await repo.findStreamByDigest(db, keyDigest(streamKey));
+      const stream = await reached(repo.findStreamByDigest(db, keyDigest(streamKey)));
       if (!stream) throw new PublishRefused('unknown_key', 'The stream key is not valid.');
       if (!stream.enabled) throw new PublishRefused('disabled', 'This stream is disabled.');
-      await repo.endStalePublishSession(db, stream.id);
+      // a publisher whose ingest stopped touching it (crashed, cut off) no longer holds the
+      // stream — but right after a database outage every session looks stale (nobody could touch
+      // anything): judge only once this ingest has itself reached the database for a stale window
+      if (reachableSince !== null && Date.now() - reachableSince >= repo.PUBLISHER_STALE_SECONDS * 1000) {
+        await repo.endStalePublishSession(db, stream.id);
+      }
       const publishSessionId = await repo.claimStream(db, { streamId: stream.id, ingestId: deps.ingestId ?? 'unknown', remoteAddress });
       if (!publishSessionId) throw new PublishRefused('already_live', 'Another encoder is already publishing to this stream.');
       await sessionLog(publishSessionId, 'info', 'Publisher connected; waiting for the codec information.');
@@ -155,6 +179,9 @@ export function createStreamsService(deps: {
       await sessionLog(grant.publishSessionId, 'warn', message);
     },
 
-    touch: (publishers) => repo.touchPublishSessions(db, publishers.map((p) => ({ id: p.publishSessionId, keyDigest: keyDigest(p.streamKey) }))),
+    async touch(publishers) {
+      const drop = await reached(repo.touchPublishSessions(db, publishers.map((p) => ({ id: p.publishSessionId, keyDigest: keyDigest(p.streamKey) }))));
+      return drop.map((d) => ({ publishSessionId: d.id, reason: d.reason }));
+    },
   };
 }

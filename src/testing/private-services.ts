@@ -2,7 +2,7 @@
 // not answering), killed (SIGKILL) or restarted on the same port and data dir, without touching
 // the servers every other test file shares.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Managed } from '../local/processes.js';
 import { freePort } from '../local/processes.js';
@@ -52,11 +52,18 @@ async function control(t: Teardown, o: { name: string; launch(port: number): Pro
   const signalGroup = (signal: NodeJS.Signals) => {
     const p = pid();
     if (p === null) return;
-    // detached children lead their own process group: the group holds every backend it forked
-    try {
-      process.kill(-p, signal);
-    } catch {
-      process.kill(p, signal);
+    // detached children lead their own process group; but Postgres puts every process it forks
+    // (backends, checkpointer …) in a session of its own (setsid), so they are signalled one by one
+    for (const target of [p, ...childrenOf(p)]) {
+      try {
+        process.kill(target === p ? -p : target, signal);
+      } catch {
+        try {
+          process.kill(target, signal);
+        } catch {
+          // gone meanwhile
+        }
+      }
     }
   };
   const exited = (m: Managed) =>
@@ -98,4 +105,21 @@ async function control(t: Teardown, o: { name: string; launch(port: number): Pro
     await running.stop(5_000);
   });
   return ctl;
+}
+
+/** The pids whose parent is `parent` (Linux /proc). */
+function childrenOf(parent: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent) out.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
 }

@@ -26,6 +26,7 @@ import { checkLiveJob } from './job-check.js';
 import { createJobAborts } from './job-aborts.js';
 import { claimLease, keepLease } from './lease-keeper.js';
 import { loadProfile, ProfileError } from './profiles.js';
+import { watchPublisher, type PublisherWatch } from './publisher-watch.js';
 
 export const LEASE_TTL_MS = 5_000;
 const HEARTBEAT_MS = 1_500;
@@ -35,6 +36,8 @@ const MAX_RESTARTS = 3;
 const HEALTHY_RUN_MS = 60_000;
 const PROGRESS_EVERY_MS = 2_000;
 const PRUNE_EVERY_BEATS = 4; // ~6 s
+/** How long a decision about the publisher waits out a database that does not answer. */
+const DB_WAIT_MS = 120_000;
 
 export interface LiveJobDeps {
   db: pg.Pool;
@@ -73,8 +76,12 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
     const sessionLog = (level: 'info' | 'warn' | 'error', message: string) =>
       repo.appendSessionLog(deps.db, { publishSessionId: d.publishSessionId, level, message }).catch(() => undefined);
 
-    // Re-check before acting: the publisher may be gone by the time a worker gets the job.
-    if (!(await repo.isPublishActive(deps.db, d.publishSessionId))) {
+    // Re-check before acting: the publisher may be gone by the time a worker gets the job. A
+    // session that merely looks stale (e.g. right after a database outage) is watched for a
+    // touch first; a database that does not answer is waited out, not taken for "gone".
+    const watch = watchPublisher({ db: deps.db, publishSessionId: d.publishSessionId });
+    const atStart = await watch.settle({ freshIsEnough: true, maxWaitMs: DB_WAIT_MS });
+    if (atStart === 'ended' || atStart === 'gone') {
       // a handed-over job whose publisher left meanwhile: its playlists still need their end,
       // unless a newer publish already writes into the same directory
       if (await repo.isCurrentPublishSession(deps.db, d.streamId, d.publishSessionId)) {
@@ -130,7 +137,8 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
 
     try {
       for (;;) {
-        const previousStarts = await repo.recordTranscodeStart(deps.db, d.publishSessionId, deps.workerId);
+        // during a database outage the count is unknown: resume whatever playlists are there
+        const previousStarts = await repo.recordTranscodeStart(deps.db, d.publishSessionId, deps.workerId).catch(() => 1);
         const resume = previousStarts > 0 && (await hasSegments(outDir, names[0]!));
         await prepareOutputDir(outDir, names, resume);
         if (firstRun && previousStarts > 0) metrics?.takeovers.inc(labels);
@@ -147,6 +155,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           deps,
           job,
           leaseLost: keeper.lost,
+          watch,
           log,
           args: buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume, segmentTag: segmentTagFor(d.publishSessionId) }),
           signal,
@@ -161,7 +170,13 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           if (fresh) metrics?.firstSegmentSeconds.observe(labels, Math.max(0, Date.now() - job.timestamp) / 1000);
           await writeMasterPlaylist(outDir, masterPlaylist(plan));
           const renditions = plan.renditions.map(({ rung: _rung, ...r }) => r);
-          if (await repo.markLive(deps.db, d.publishSessionId, renditions)) {
+          // a database that does not answer right now must not leave the stream 'starting' for good
+          let marked: boolean | null = null;
+          while (marked === null && !run.liveWatch.aborted) {
+            marked = await repo.markLive(deps.db, d.publishSessionId, renditions).catch(() => null);
+            if (marked === null) await new Promise((r) => setTimeout(r, 2_000));
+          }
+          if (marked) {
             log.info('The stream is live.');
             await deps.bus.publish('stream.status', { streamId: d.streamId, status: 'live', publishSessionId: d.publishSessionId }).catch(() => undefined);
           }
@@ -176,14 +191,16 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           if (handedBack) throw new DelayedError();
           return 'lease-lost';
         }
-        if (result.stop === 'shutdown' && (await repo.isPublishActive(deps.db, d.publishSessionId))) {
+        // ffmpeg stopped: is the publisher still there? ('unknown': the database does not answer)
+        const after = result.stop === 'cancelled' || result.stop === 'publisher-gone' ? 'ended' : await watch.check();
+        if (result.stop === 'shutdown' && after !== 'ended' && after !== 'gone') {
           // hand the job back without spending an attempt: another worker resumes it, at once
           // since the lease is released first
           await keeper.stop();
           await job.moveToDelayed(Date.now() + 100, token);
           throw new DelayedError();
         }
-        if (result.stop === 'cancelled' || result.stop === 'publisher-gone' || !(await repo.isPublishActive(deps.db, d.publishSessionId))) {
+        if (after === 'ended' || after === 'gone') {
           await finishPlaylists(outDir);
           // a publish whose ingest stopped answering (crashed) is ended here: nobody else will
           await repo.endPublishSession(deps.db, { publishSessionId: d.publishSessionId, reason: 'ingest_lost' });
@@ -196,7 +213,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
         if (Date.now() - startedAt > HEALTHY_RUN_MS) restarts = 0;
         restarts += 1;
         const why = describeExit(result.exit);
-        if (restarts > MAX_RESTARTS && (await ingestGone(deps, d.publishSessionId))) {
+        if (restarts > MAX_RESTARTS && (await ingestGone(watch))) {
           // not ffmpeg's fault: the ingest holding the publisher is gone (crashed, unreachable)
           await finishPlaylists(outDir);
           await repo.endPublishSession(deps.db, { publishSessionId: d.publishSessionId, reason: 'ingest_lost' });
@@ -247,18 +264,12 @@ async function segmentTally(metrics: WorkerMetrics, outDir: string, names: strin
 
 /**
  * After a crash loop: is the ingest still there? A live ingest touches its publishers every 5 s;
- * a dead one never again, and the session goes stale after PUBLISHER_STALE_SECONDS.
+ * a dead one never again, and the watch calls it gone after several missed touches. Touched
+ * again: the ingest is alive, ffmpeg is the problem.
  */
-async function ingestGone(deps: LiveJobDeps, publishSessionId: string): Promise<boolean> {
-  const before = (await repo.publishLastSeenAt(deps.db, publishSessionId))?.getTime() ?? 0;
-  const deadline = Date.now() + (repo.PUBLISHER_STALE_SECONDS + 2) * 1000;
-  while (Date.now() < deadline) {
-    if (!(await repo.isPublishActive(deps.db, publishSessionId))) return true;
-    const seen = (await repo.publishLastSeenAt(deps.db, publishSessionId))?.getTime() ?? 0;
-    if (seen > before) return false; // touched again: the ingest is alive, ffmpeg is the problem
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return false;
+async function ingestGone(watch: PublisherWatch): Promise<boolean> {
+  const verdict = await watch.settle({ freshIsEnough: false, maxWaitMs: DB_WAIT_MS });
+  return verdict === 'ended' || verdict === 'gone';
 }
 
 function describeExit(exit: FfmpegExit): string {
@@ -285,6 +296,8 @@ function runOnce(o: {
   job: Job<LiveTranscodeJob>;
   /** Aborted when another worker holds the stream's lease (lease-keeper.ts). */
   leaseLost: AbortSignal;
+  /** Judges the publisher on every heartbeat, in case a cancel message was lost. */
+  watch: PublisherWatch;
   log: Log;
   args: string[];
   signal?: AbortSignal;
@@ -297,6 +310,7 @@ function runOnce(o: {
   const liveWatch = new AbortController();
   let lastProgressAt = 0;
   let progressPending = false;
+  let recording = false;
   const running = {}; // this run's entry in the ffmpeg speed/fps gauges
   const onProgress = (p: FfmpegProgress) => {
     deps.metrics?.ffmpegReport(running, o.profile, p);
@@ -310,7 +324,10 @@ function runOnce(o: {
       progressPending = true;
       void job.updateProgress(progress).catch(() => undefined).finally(() => (progressPending = false));
     }
-    void repo.recordProgress(deps.db, job.data.publishSessionId, progress).catch(() => undefined);
+    // one write at a time: against a database that does not answer, writes would pile up on the pool
+    if (recording) return;
+    recording = true;
+    void repo.recordProgress(deps.db, job.data.publishSessionId, progress).catch(() => undefined).finally(() => (recording = false));
   };
   const ff = spawnFfmpeg({ args: o.args, env: deps.childEnv, onProgress, binary: deps.ffmpegBinary });
 
@@ -339,8 +356,8 @@ function runOnce(o: {
     let beats = 0;
     const heartbeat = setInterval(() => {
       void (async () => {
-        const active = await repo.isPublishActive(deps.db, job.data.publishSessionId).catch(() => true);
-        if (!active) halt('publisher-gone', false);
+        // not awaited: a database that does not answer must not hold up the beat
+        void o.watch.check().then((v) => (v === 'ended' || v === 'gone') && halt('publisher-gone', false));
         await o.tally().catch(() => undefined);
         if (++beats % PRUNE_EVERY_BEATS === 0) await o.prune().catch(() => undefined);
       })();
