@@ -84,16 +84,23 @@ t.test('Postgres killed during a send flood: every message received is in histor
   let ok = 0;
   let failed = 0;
   const count = (good: boolean) => (good ? ok++ : failed++);
+  // how the failed ones were answered: an outage is `unavailable` (503), never `internal` (500)
+  const refusals = new Set<string>();
   let n = 0;
   // REST senders on both nodes, as fast as they are answered (they keep the session's lock busy)
   const rest = Array.from({ length: 8 }, async (_, i) => {
-    while (running) count((await post(nodes[i % 2]!, people[i % people.length]!.token, { text: `rest ${i} ${n}`, clientMsgId: `r${i}-${n++}` })) === 201);
+    while (running) {
+      const status = await post(nodes[i % 2]!, people[i % people.length]!.token, { text: `rest ${i} ${n}`, clientMsgId: `r${i}-${n++}` });
+      count(status === 201);
+      if (status !== 201 && status !== 0) refusals.add(`REST ${status}`);
+    }
   });
   // and every WebSocket client sends too, within its socket's own rate (5 a second)
   const ws = clients.map(async (c, i) => {
     while (running) {
       const r = await c.request({ type: 'chat:send', sessionId: session.id, text: `ws ${i} ${n}`, clientMsgId: `w${i}-${n++}` }, 12_000).catch(() => ({ type: 'timeout' }));
       count(r.type === 'ack');
+      if (r.type === 'error') refusals.add(`WS ${(r as { code?: string }).code}`);
       await new Promise((res) => setTimeout(res, 250));
     }
   });
@@ -113,6 +120,7 @@ t.test('Postgres killed during a send flood: every message received is in histor
   running = false;
   await Promise.all([...rest, ...ws]);
   t.ok(failed > 0, `some sends failed during the outages (${ok} went through, ${failed} did not)`);
+  t.same([...refusals].filter((r) => r !== 'REST 503' && r !== 'WS unavailable'), [], `failed sends were answered unavailable (${[...refusals].join(', ')})`);
 
   await waitFor(async () => (await stack.db.query(`SELECT count(*)::int AS n FROM realtime_outbox`)).rows[0].n === 0, { what: 'the outbox to drain', timeoutMs: 30_000 });
   const kept = await history();

@@ -9,6 +9,7 @@ import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AuthService } from '../auth/service.js';
+import { isConnectionFailure } from '../db/pool.js';
 import { AppError, unauthorized } from '../errors.js';
 import type { EventsService } from '../events/service.js';
 import { findNul } from '../http/errors.js';
@@ -180,6 +181,10 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
         if (err.code === 'rate_limited') holdReading(conn);
         const retry = err.details?.retryAfterSeconds;
         sendFrame(conn, { type: 'error', ...(id !== undefined ? { id } : {}), code: err.code, message: err.message, ...(typeof retry === 'number' ? { retryAfterSeconds: retry } : {}) });
+      } else if (isConnectionFailure(err)) {
+        // Postgres not answering: a moment's outage, told the way REST tells it (503 unavailable)
+        log.warn({ err: (err as Error).message, userId: conn.principal.id }, 'A WebSocket frame failed: the database did not answer.');
+        sendFrame(conn, { type: 'error', ...(id !== undefined ? { id } : {}), code: 'unavailable', message: 'The database is unreachable for a moment; try again shortly.' });
       } else {
         log.error({ err, userId: conn.principal.id }, 'A WebSocket frame failed.');
         sendFrame(conn, { type: 'error', ...(id !== undefined ? { id } : {}), code: 'internal', message: 'Something went wrong on our side.' });
