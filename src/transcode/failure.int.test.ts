@@ -31,7 +31,8 @@ t.test('an ffmpeg crash is followed by a restart and the stream goes live', asyn
   const s = await stack.createStream('crash-once');
   publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 40, videoKbps: 600 });
   await stack.waitForMaster(s.playbackId);
-  t.equal(await stack.streamStatus(s.id), 'live');
+  // the master playlist is written just before the status is (a few ms apart)
+  await waitFor(async () => (await stack.streamStatus(s.id)) === 'live', { what: 'the stream to be live', timeoutMs: 5_000 });
   const sessions = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
   t.match(JSON.stringify(sessions.body.items[0].log), /Transcoder stopped unexpectedly \(exit code 1: simulated encoder crash\); restart 1 of 3/);
 });
