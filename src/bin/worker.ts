@@ -4,6 +4,7 @@ import { createPool } from '../db/pool.js';
 import { createBus } from '../redis/bus.js';
 import { createRedis } from '../redis/connection.js';
 import { createMetrics } from '../metrics.js';
+import { createTranscodeCore } from '../streams/transcode-core.js';
 import { createCancelListener, createQueueCounts, LIVE_WORKER_OPTIONS, TRANSCODE_QUEUE } from '../transcode/jobs.js';
 import { createLiveJobHandler } from '../transcode/live-job.js';
 import { loadProfile } from '../transcode/profiles.js';
@@ -23,9 +24,8 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
 
   const metrics = createMetrics('worker');
   const handler = createLiveJobHandler({
-    db,
+    core: createTranscodeCore({ db, bus, log }),
     redis,
-    bus,
     log,
     workerId: config.instanceId,
     mediaDir: config.mediaDir,

@@ -237,6 +237,15 @@ export async function markLive(db: Db, publishSessionId: string, renditions: Ren
   return (rowCount ?? 0) > 0;
 }
 
+/** Transcoding gave up on the publish: its stream is `failed` with the reason (if the publish is still the stream's current one). */
+export async function markFailed(db: Db, publishSessionId: string, reason: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE streams SET status = 'failed', status_reason = $2, updated_at = now() WHERE current_publish_session_id = $1`,
+    [publishSessionId, reason.slice(0, 1000)],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
 /**
  * The speed is kept once ffmpeg has written SPEED_AFTER_SECONDS of output: at the start it races
  * through what the pull had buffered (speed=170x and the like), which says nothing about keeping up.

@@ -1,7 +1,9 @@
 // The streams core: stream records, keys, and the publish-session state machine
 //   offline → starting (publisher accepted, job enqueued) → live (every rendition has a segment)
 //   → offline (publisher left) | failed (transcoder gave up)
-// The ingest adapter talks to it through IngestCore only.
+// The ingest adapter talks to it through IngestCore only; the transcode worker through
+// TranscodeCore (transcode-core.ts). Only these two write a stream's status, and each
+// transition is announced once on `stream.status`.
 import type pg from 'pg';
 import { conflict, notFound, PublishRefused } from '../errors.js';
 import type { Log } from '../log.js';
@@ -9,6 +11,7 @@ import type { Bus } from '../redis/bus.js';
 import type { TranscodeJobs } from '../transcode/jobs.js';
 import { keyDigest, newPlaybackId, newStreamKey, STREAM_KEY_PATTERN } from './keys.js';
 import * as repo from './repo.js';
+import { announceStatus } from './transcode-core.js';
 import type { PublishGrant, SourceInfo, Stream, StreamStatus } from './types.js';
 
 /** The narrow interface the RTMP adapter depends on. */
@@ -137,6 +140,7 @@ export function createStreamsService(deps: {
       }
       const publishSessionId = await repo.claimStream(db, { streamId: stream.id, ingestId: deps.ingestId ?? 'unknown', remoteAddress });
       if (!publishSessionId) throw new PublishRefused('already_live', 'Another encoder is already publishing to this stream.');
+      await announceStatus(deps.bus, { streamId: stream.id, publishSessionId }, 'starting');
       await sessionLog(publishSessionId, 'info', 'Publisher connected; waiting for the codec information.');
       return { streamId: stream.id, publishSessionId, playbackId: stream.playbackId, profile: stream.profile };
     },
@@ -146,7 +150,9 @@ export function createStreamsService(deps: {
       const problem = sourceProblem(source);
       if (problem) {
         await sessionLog(grant.publishSessionId, 'error', problem);
-        await repo.endPublishSession(db, { publishSessionId: grant.publishSessionId, reason: 'unsupported_codec', statusReason: problem });
+        if (await repo.endPublishSession(db, { publishSessionId: grant.publishSessionId, reason: 'unsupported_codec', statusReason: problem })) {
+          await announceStatus(deps.bus, grant, 'offline');
+        }
         throw new PublishRefused('unsupported_codec', problem);
       }
       if (!deps.jobs || !deps.pullBaseUrl) throw new Error('sourceReady needs the transcode queue (ingest role only).');
@@ -166,7 +172,7 @@ export function createStreamsService(deps: {
       const ended = await repo.endPublishSession(db, { publishSessionId: grant.publishSessionId, reason });
       if (ended) await sessionLog(grant.publishSessionId, 'info', `Publish ended (${reason}).`);
       await deps.jobs?.cancelLive(grant.publishSessionId);
-      await deps.bus.publish('stream.status', { streamId: grant.streamId, status: 'offline', publishSessionId: grant.publishSessionId }).catch(() => undefined);
+      if (ended) await announceStatus(deps.bus, grant, 'offline');
     },
 
     async keyframeInterval(grant, seconds) {

@@ -2,13 +2,11 @@
 // number of times, ended by the publisher's state (never by ffmpeg's exit code).
 import type { Job } from 'bullmq';
 import { DelayedError, UnrecoverableError } from 'bullmq';
-import type pg from 'pg';
 import type { Log } from '../log.js';
 import type { WorkerMetrics } from '../metrics.js';
 import type { Redis } from '../redis/connection.js';
-import type { Bus } from '../redis/bus.js';
-import * as repo from '../streams/repo.js';
 import { pullSignature } from '../streams/keys.js';
+import type { TranscodeCore } from '../streams/transcode-core.js';
 import type { LiveTranscodeJob } from '../streams/types.js';
 import { spawnFfmpeg, type FfmpegExit, type FfmpegProgress } from './ffmpeg.js';
 import {
@@ -40,9 +38,9 @@ const PRUNE_EVERY_BEATS = 4; // ~6 s
 const DB_WAIT_MS = 120_000;
 
 export interface LiveJobDeps {
-  db: pg.Pool;
+  /** The stream core: every transition of the stream goes through it (never SQL here). */
+  core: TranscodeCore;
   redis: Redis;
-  bus: Bus;
   log: Log;
   workerId: string;
   mediaDir: string;
@@ -73,18 +71,18 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
     }
     const d = checked.job;
     const log = deps.log.child({ jobId: job.id, streamId: d.streamId, publishSessionId: d.publishSessionId });
-    const sessionLog = (level: 'info' | 'warn' | 'error', message: string) =>
-      repo.appendSessionLog(deps.db, { publishSessionId: d.publishSessionId, level, message }).catch(() => undefined);
+    const { core } = deps;
+    const sessionLog = (level: 'info' | 'warn' | 'error', message: string) => core.note(d.publishSessionId, level, message);
 
     // Re-check before acting: the publisher may be gone by the time a worker gets the job. A
     // session that merely looks stale (e.g. right after a database outage) is watched for a
     // touch first; a database that does not answer is waited out, not taken for "gone".
-    const watch = watchPublisher({ db: deps.db, publishSessionId: d.publishSessionId });
+    const watch = watchPublisher({ read: () => core.publishState(d.publishSessionId) });
     const atStart = await watch.settle({ freshIsEnough: true, maxWaitMs: DB_WAIT_MS });
     if (atStart === 'ended' || atStart === 'gone') {
       // a handed-over job whose publisher left meanwhile: its playlists still need their end,
       // unless a newer publish already writes into the same directory
-      if (await repo.isCurrentPublishSession(deps.db, d.streamId, d.publishSessionId)) {
+      if (await core.isCurrent(d)) {
         await finishPlaylists(streamOutputDir(deps.mediaDir, d.playbackId));
       }
       log.info('The publisher is gone before transcoding started; nothing to do.');
@@ -96,7 +94,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
       profile = await loadProfile(deps.profilesDir, d.profile);
     } catch (err) {
       const message = err instanceof ProfileError ? err.message : 'The transcode profile could not be read.';
-      await markFailed(deps, d.publishSessionId, message);
+      await core.failed(d, message);
       await sessionLog('error', message);
       throw new UnrecoverableError(message);
     }
@@ -138,7 +136,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
     try {
       for (;;) {
         // during a database outage the count is unknown: resume whatever playlists are there
-        const previousStarts = await repo.recordTranscodeStart(deps.db, d.publishSessionId, deps.workerId).catch(() => 1);
+        const previousStarts = await core.transcodeStarting(d.publishSessionId, deps.workerId).catch(() => 1);
         const resume = previousStarts > 0 && (await hasSegments(outDir, names[0]!));
         await prepareOutputDir(outDir, names, resume);
         if (firstRun && previousStarts > 0) metrics?.takeovers.inc(labels);
@@ -173,13 +171,10 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           // a database that does not answer right now must not leave the stream 'starting' for good
           let marked: boolean | null = null;
           while (marked === null && !run.liveWatch.aborted) {
-            marked = await repo.markLive(deps.db, d.publishSessionId, renditions).catch(() => null);
+            marked = await core.live(d, renditions).catch(() => null);
             if (marked === null) await new Promise((r) => setTimeout(r, 2_000));
           }
-          if (marked) {
-            log.info('The stream is live.');
-            await deps.bus.publish('stream.status', { streamId: d.streamId, status: 'live', publishSessionId: d.publishSessionId }).catch(() => undefined);
-          }
+          if (marked) log.info('The stream is live.');
         }).catch((err) => log.error({ err }, 'Could not publish the master playlist.'));
 
         const startedAt = Date.now();
@@ -203,7 +198,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
         if (after === 'ended' || after === 'gone') {
           await finishPlaylists(outDir);
           // a publish whose ingest stopped answering (crashed) is ended here: nobody else will
-          await repo.endPublishSession(deps.db, { publishSessionId: d.publishSessionId, reason: 'ingest_lost' });
+          await core.ingestLost(d);
           log.info({ stop: result.stop ?? 'input-ended' }, 'The publisher left; the playlists are finished.');
           return 'ended';
         }
@@ -216,7 +211,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
         if (restarts > MAX_RESTARTS && (await ingestGone(watch))) {
           // not ffmpeg's fault: the ingest holding the publisher is gone (crashed, unreachable)
           await finishPlaylists(outDir);
-          await repo.endPublishSession(deps.db, { publishSessionId: d.publishSessionId, reason: 'ingest_lost' });
+          await core.ingestLost(d);
           log.warn('The ingest holding the publisher stopped answering; the publish is ended.');
           return 'ended';
         }
@@ -224,7 +219,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
           const message = `Transcoding failed ${restarts} times; giving up. Last error: ${why}`;
           log.error({ stderr: result.exit.stderrTail }, message);
           await finishPlaylists(outDir);
-          await markFailed(deps, d.publishSessionId, message);
+          await core.failed(d, message);
           await sessionLog('error', message);
           throw new UnrecoverableError(message);
         }
@@ -277,15 +272,6 @@ function describeExit(exit: FfmpegExit): string {
   return exit.signal ? `killed by ${exit.signal}: ${last}` : `exit code ${exit.code}: ${last}`;
 }
 
-async function markFailed(deps: LiveJobDeps, publishSessionId: string, reason: string): Promise<void> {
-  await deps.db
-    .query(`UPDATE streams SET status = 'failed', status_reason = $2, updated_at = now() WHERE current_publish_session_id = $1`, [
-      publishSessionId,
-      reason.slice(0, 1000),
-    ])
-    .catch(() => undefined);
-}
-
 /**
  * Runs ffmpeg until it exits or something stops it: a cancel (publisher left), the publisher's
  * session ending (checked on every heartbeat, in case a cancel message was lost), the lease
@@ -327,7 +313,7 @@ function runOnce(o: {
     // one write at a time: against a database that does not answer, writes would pile up on the pool
     if (recording) return;
     recording = true;
-    void repo.recordProgress(deps.db, job.data.publishSessionId, progress).catch(() => undefined).finally(() => (recording = false));
+    void deps.core.progress(job.data.publishSessionId, progress).catch(() => undefined).finally(() => (recording = false));
   };
   const ff = spawnFfmpeg({ args: o.args, env: deps.childEnv, onProgress, binary: deps.ffmpegBinary });
 

@@ -7,13 +7,12 @@
 // advance across its own successful reads and counts how long it stood still — only over time
 // in which its reads succeeded (and answered promptly). The ingest is gone after several missed
 // touches counted that way; a stretch in which the database did not answer counts neither way.
-import type pg from 'pg';
-import * as repo from '../streams/repo.js';
+import { PUBLISHER_STALE_SECONDS } from '../streams/transcode-core.js';
 
 /** How often the ingest touches its publishers (src/ingest/rtmp-server.ts). */
 export const TOUCH_PERIOD_MS = 5_000;
 /** The touch value may stand still this long (counted as below) before the ingest counts as gone: three missed touches. */
-export const SILENT_LIMIT_MS = repo.PUBLISHER_STALE_SECONDS * 1000;
+export const SILENT_LIMIT_MS = PUBLISHER_STALE_SECONDS * 1000;
 
 export type Verdict =
   | 'present' // touched recently enough (or not silent long enough yet)
@@ -80,7 +79,11 @@ export interface PublisherWatch {
   settle(o: { freshIsEnough: boolean; maxWaitMs: number; everyMs?: number }): Promise<Verdict>;
 }
 
-export function watchPublisher(o: { db: pg.Pool; publishSessionId: string; rule?: ReturnType<typeof createPublisherRule> }): PublisherWatch {
+export function watchPublisher(o: {
+  /** Reads the session's heartbeat state (the stream core's publishState); null: no such session. */
+  read: () => Promise<{ ended: boolean; lastSeenAt: number; fresh: boolean } | null>;
+  rule?: ReturnType<typeof createPublisherRule>;
+}): PublisherWatch {
   const rule = o.rule ?? createPublisherRule();
   let inFlight: Promise<{ verdict: Verdict; fresh: boolean }> | null = null;
 
@@ -88,7 +91,7 @@ export function watchPublisher(o: { db: pg.Pool; publishSessionId: string; rule?
     inFlight ??= (async () => {
       const startedAt = Date.now();
       try {
-        const r = await repo.publishSessionState(o.db, o.publishSessionId);
+        const r = await o.read();
         const reading = r ?? { ended: true, lastSeenAt: 0, fresh: false };
         return { verdict: rule.observe(reading, { startedAt, answeredAt: Date.now() }), fresh: reading.fresh };
       } catch {

@@ -1,0 +1,65 @@
+// The stream core's worker side: the narrow interface the transcode worker moves a live stream
+// through (the ingest has IngestCore in service.ts). The worker decides *when* (every rendition
+// has a segment, the ingest is gone, ffmpeg gave up); the core writes the transition and
+// announces it, once, on the `stream.status` topic — the same way for both sides
+// (announceStatus). Nothing outside streams/ writes a stream's status.
+import type pg from 'pg';
+import type { Log } from '../log.js';
+import type { Bus } from '../redis/bus.js';
+import * as repo from './repo.js';
+import type { Rendition, StreamStatus, TranscodeProgress } from './types.js';
+
+/** A publisher not seen by its ingest for this long no longer holds its stream (the worker's watch counts it its own way). */
+export { PUBLISHER_STALE_SECONDS } from './repo.js';
+
+/** Which broadcast a transition is about. */
+export interface Broadcast {
+  streamId: string;
+  publishSessionId: string;
+}
+
+export interface TranscodeCore {
+  /** The publish session's heartbeat as the database holds it (the worker's publisher watch judges it); null when unknown. */
+  publishState(publishSessionId: string): Promise<{ ended: boolean; lastSeenAt: number; fresh: boolean } | null>;
+  /** True while no newer publish of the stream has started (its playlists are still this one's). */
+  isCurrent(b: Broadcast): Promise<boolean>;
+  /** A worker starts ffmpeg for the publish; answers how many starts came before (a resume when > 0). */
+  transcodeStarting(publishSessionId: string, workerId: string): Promise<number>;
+  progress(publishSessionId: string, progress: TranscodeProgress): Promise<void>;
+  /** A line of the publish log the broadcaster reads (never throws). */
+  note(publishSessionId: string, level: 'info' | 'warn' | 'error', message: string): Promise<void>;
+  /** starting → live (every rendition has a segment). False when the publish is no longer the stream's current one. */
+  live(b: Broadcast, renditions: Rendition[]): Promise<boolean>;
+  /** The ingest holding the publisher is gone: the publish ends (`ingest_lost`), the stream goes offline. */
+  ingestLost(b: Broadcast): Promise<void>;
+  /** Transcoding gave up (never throws): the stream is `failed` with the reason. */
+  failed(b: Broadcast, reason: string): Promise<void>;
+}
+
+/** Says a transition happened, to whoever listens (at most once per transition: callers announce only what they wrote). */
+export async function announceStatus(bus: Bus, b: Broadcast, status: StreamStatus): Promise<void> {
+  await bus.publish('stream.status', { streamId: b.streamId, status, publishSessionId: b.publishSessionId }).catch(() => undefined);
+}
+
+export function createTranscodeCore(deps: { db: pg.Pool; bus: Bus; log: Log }): TranscodeCore {
+  const { db, bus } = deps;
+  return {
+    publishState: (id) => repo.publishSessionState(db, id),
+    isCurrent: (b) => repo.isCurrentPublishSession(db, b.streamId, b.publishSessionId),
+    transcodeStarting: (id, workerId) => repo.recordTranscodeStart(db, id, workerId),
+    progress: (id, p) => repo.recordProgress(db, id, p),
+    note: (publishSessionId, level, message) => repo.appendSessionLog(db, { publishSessionId, level, message }).catch(() => undefined),
+    async live(b, renditions) {
+      const marked = await repo.markLive(db, b.publishSessionId, renditions);
+      if (marked) await announceStatus(bus, b, 'live');
+      return marked;
+    },
+    async ingestLost(b) {
+      if (await repo.endPublishSession(db, { publishSessionId: b.publishSessionId, reason: 'ingest_lost' })) await announceStatus(bus, b, 'offline');
+    },
+    async failed(b, reason) {
+      const marked = await repo.markFailed(db, b.publishSessionId, reason).catch(() => false);
+      if (marked) await announceStatus(bus, b, 'failed');
+    },
+  };
+}
