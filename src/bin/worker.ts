@@ -6,6 +6,7 @@ import { createRedis } from '../redis/connection.js';
 import { createMetrics } from '../metrics.js';
 import { createTranscodeCore } from '../streams/transcode-core.js';
 import { createCancelListener, createQueueCounts, LIVE_WORKER_OPTIONS, TRANSCODE_QUEUE } from '../transcode/jobs.js';
+import { startBrokenLivesSweep } from '../transcode/broken-lives.js';
 import { createLiveJobHandler } from '../transcode/live-job.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { startMetricsServer } from './metrics-server.js';
@@ -23,8 +24,9 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
   const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
 
   const metrics = createMetrics('worker');
+  const core = createTranscodeCore({ db, bus, log });
   const handler = createLiveJobHandler({
-    core: createTranscodeCore({ db, bus, log }),
+    core,
     redis,
     log,
     workerId: config.instanceId,
@@ -68,6 +70,9 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     metrics.metrics.setQueueCounts(counts.read);
     onShutdown(() => counts.close());
   }
+  // streams left `live` with nobody publishing them (a power cut, an ingest and its worker dead together)
+  const brokenLives = startBrokenLivesSweep({ core, mediaDir: config.mediaDir, log });
+  onShutdown(() => brokenLives.stop());
   await startMetricsServer({ config, log, onShutdown, registry: metrics.registry });
   log.info({ concurrency: config.workerConcurrency, mediaDir: config.mediaDir }, 'Transcode worker ready.');
 });

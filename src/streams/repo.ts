@@ -342,3 +342,12 @@ export async function isCurrentPublishSession(db: Db, streamId: string, publishS
   const { rows } = await db.query(`SELECT 1 FROM streams WHERE id = $1 AND current_publish_session_id = $2`, [streamId, publishSessionId]);
   return rows.length > 0;
 }
+
+/** Streams that say a broadcast is on (`starting`/`live`), with the publish they name. */
+export async function openBroadcasts(db: Db): Promise<{ streamId: string; publishSessionId: string; playbackId: string }[]> {
+  const { rows } = await db.query<{ id: string; current_publish_session_id: string; playback_id: string }>(
+    `SELECT id, current_publish_session_id, playback_id FROM streams
+     WHERE status IN ('starting', 'live') AND current_publish_session_id IS NOT NULL`,
+  );
+  return rows.map((r) => ({ streamId: r.id, publishSessionId: r.current_publish_session_id, playbackId: r.playback_id }));
+}

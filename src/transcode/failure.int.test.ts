@@ -1,7 +1,7 @@
 // ffmpeg failing on its own: restarted a bounded number of times, then the stream is failed with
 // the reason. Fault injection: the worker finds an `ffmpeg` wrapper first on its PATH that
 // crashes while a marker file says so and otherwise runs the real ffmpeg.
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { getText, publishTestPattern, testDir, waitFor } from '../testing/harness.js';
@@ -51,6 +51,26 @@ t.test('an ffmpeg that keeps crashing fails the stream with the reason', async (
   const log = JSON.stringify(sessions.body.items[0].log);
   t.match(log, /restart 3 of 3/);
   t.match(log, /giving up/);
+});
+
+t.test('a broken live (left live by a power cut: no job, no ingest touching it) is ended by the workers’ sweep', async (t) => {
+  const s = await stack.createStream('broken-live');
+  // what a power cut leaves behind: the stream live on a publish session nobody touches any more,
+  // its playlists without an end, and no job in the queue
+  const { rows } = await stack.db.query(
+    `INSERT INTO publish_sessions (stream_id, ingest_id, last_seen_at, live_at) VALUES ($1, 'ingest-gone', now() - interval '1 hour', now() - interval '1 hour') RETURNING id`,
+    [s.id],
+  );
+  await stack.db.query(`UPDATE streams SET status = 'live', current_publish_session_id = $2 WHERE id = $1`, [s.id, rows[0].id]);
+  const playlist = path.join(stack.mediaDir, 'hls', s.playbackId, '360p', 'index.m3u8');
+  mkdirSync(path.dirname(playlist), { recursive: true });
+  writeFileSync(playlist, '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.000,\nseg-0.ts\n');
+  // judged like a job judges its publisher: 15 s of missed touches on the worker's own clock
+  await waitFor(async () => (await stack.streamStatus(s.id)) === 'offline', { what: 'the broken live ended', timeoutMs: 60_000, intervalMs: 500 });
+  const sessions = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
+  t.equal(sessions.body.items[0].endReason, 'ingest_lost');
+  t.match(JSON.stringify(sessions.body.items[0].log), /Nobody published this stream any more/);
+  t.match(readFileSync(playlist, 'utf8'), /#EXT-X-ENDLIST\n$/, 'its playlist ended');
 });
 
 t.test('an ingest that dies mid-stream: the worker ends the publish and finishes the playlists', async (t) => {

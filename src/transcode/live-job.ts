@@ -85,6 +85,8 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
       if (await core.isCurrent(d)) {
         await finishPlaylists(streamOutputDir(deps.mediaDir, d.playbackId));
       }
+      // a session whose ingest is gone is ended here, not left open (nobody else would end it)
+      if (atStart === 'gone') await core.ingestLost(d);
       log.info('The publisher is gone before transcoding started; nothing to do.');
       return 'publisher-gone';
     }

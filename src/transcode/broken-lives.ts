@@ -1,0 +1,66 @@
+// Broken lives (PeerTube's term): a stream that says `starting`/`live` while nobody publishes it
+// any more — the whole box lost power, the ingest and its job's worker died together, Redis lost
+// the job. No job watches such a stream, so without this it would say `live` for good and its
+// playlists would never end. Every worker sweeps: it watches each open broadcast's publish with
+// the same rule a job uses (publisher-watch.ts: missed touches counted on this worker's clock,
+// never one stale timestamp, so a database outage ends nothing), and a broadcast whose ingest is
+// gone is ended the way a job ends it: playlists finished, the publish `ingest_lost`, the stream
+// `offline`. A broadcast a running job also watches may be ended by either; both steps are
+// idempotent.
+import type { Log } from '../log.js';
+import type { TranscodeCore } from '../streams/transcode-core.js';
+import { finishPlaylists, streamOutputDir } from './hls-output.js';
+import { watchPublisher, type PublisherWatch } from './publisher-watch.js';
+
+export const SWEEP_EVERY_MS = 5_000;
+
+export interface BrokenLivesSweep {
+  /** One pass (the timer runs these; tests may too). */
+  sweep(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function startBrokenLivesSweep(o: { core: TranscodeCore; mediaDir: string; log: Log; everyMs?: number }): BrokenLivesSweep {
+  const watches = new Map<string, PublisherWatch>(); // by publish session
+  let running: Promise<void> | null = null;
+  let stopped = false;
+
+  async function sweep(): Promise<void> {
+    let open;
+    try {
+      open = await o.core.openBroadcasts();
+    } catch {
+      return; // the database does not answer: nothing can be judged now
+    }
+    const current = new Set(open.map((b) => b.publishSessionId));
+    for (const id of watches.keys()) if (!current.has(id)) watches.delete(id);
+    for (const b of open) {
+      let watch = watches.get(b.publishSessionId);
+      if (!watch) watches.set(b.publishSessionId, (watch = watchPublisher({ read: () => o.core.publishState(b.publishSessionId) })));
+      const verdict = await watch.check();
+      if (verdict !== 'gone' && verdict !== 'ended') continue;
+      try {
+        if (await o.core.isCurrent(b)) await finishPlaylists(streamOutputDir(o.mediaDir, b.playbackId));
+        await o.core.ingestLost(b);
+        await o.core.note(b.publishSessionId, 'warn', 'Nobody published this stream any more (its ingest stopped answering); the broadcast was ended.');
+        o.log.warn({ streamId: b.streamId, publishSessionId: b.publishSessionId }, 'Ended a broadcast whose ingest is gone (a broken live).');
+        watches.delete(b.publishSessionId);
+      } catch (err) {
+        o.log.warn({ err: (err as Error).message, streamId: b.streamId }, 'Could not end a broken live now; the next sweep tries again.');
+      }
+    }
+  }
+
+  const timer = setInterval(() => {
+    if (running || stopped) return;
+    running = sweep().finally(() => (running = null));
+  }, o.everyMs ?? SWEEP_EVERY_MS);
+  return {
+    sweep,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
