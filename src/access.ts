@@ -88,6 +88,9 @@ export const ACCESS = {
   'streams.publishSessions': { roles: STAFF },
   'streams.create': { roles: ['admin'] },
   'streams.regenerateKey': { roles: ['admin'] },
+  'streams.update': { roles: ['admin'] },
+  'streams.stop': { roles: ['admin'] },
+  'streams.delete': { roles: ['admin'] },
 } as const satisfies Record<string, Rule>;
 
 export type Action = keyof typeof ACCESS;

@@ -211,6 +211,14 @@ t.test('RATE_LIMIT_HOLD_MS: a second by default, 0 to 10 s', async (t) => {
   t.throws(() => loadConfig({ ...base, RATE_LIMIT_HOLD_MS: '20000' }, 'api'), /RATE_LIMIT_HOLD_MS must be a whole number from 0 to 10000, but it is "20000"/);
 });
 
+t.test('STOP_COOLOFF_SECONDS: 30 s by default, 1 s to a day', async (t) => {
+  t.equal(loadConfig(base, 'api').stopCooloffSeconds, 30);
+  t.equal(loadConfig({ ...base, STOP_COOLOFF_SECONDS: '5' }, 'api').stopCooloffSeconds, 5);
+  for (const bad of ['0', '86401', '2.5', 'later']) {
+    t.throws(() => loadConfig({ ...base, STOP_COOLOFF_SECONDS: bad }, 'api'), new RegExp(`STOP_COOLOFF_SECONDS must be a whole number from 1 to 86400, but it is "${bad}"`));
+  }
+});
+
 t.test('ROOM_RECHECK_SECONDS: 30 s by default, 1 s to an hour', async (t) => {
   t.equal(loadConfig(base, 'api').roomRecheckSeconds, 30);
   t.equal(loadConfig({ ...base, ROOM_RECHECK_SECONDS: '2' }, 'api').roomRecheckSeconds, 2);

@@ -66,6 +66,8 @@ export interface Config {
   rateLimitHoldMs: number;
   /** api: how often every open WebSocket room is re-checked for who may still read it (a lost bus message heals within this). */
   roomRecheckSeconds: number;
+  /** api: how long `POST /api/streams/:id/stop` refuses the stream's publishes (STOP_COOLOFF_SECONDS). */
+  stopCooloffSeconds: number;
   /** ingest/worker: port of their own /metrics server (0 = off); the api serves /metrics on PORT. */
   metricsPort: number;
   metricsHost: string;
@@ -387,6 +389,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     rateLimits,
     rateLimitHoldMs: int('RATE_LIMIT_HOLD_MS', 1_000, 0, 10_000),
     roomRecheckSeconds: int('ROOM_RECHECK_SECONDS', 30, 1, 3600),
+    stopCooloffSeconds: int('STOP_COOLOFF_SECONDS', 30, 1, 86_400),
     metricsPort,
     metricsHost,
     playbackTokens,

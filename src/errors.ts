@@ -27,7 +27,7 @@ export const unavailable = (message: string) => new AppError(503, 'unavailable',
 /** Why an RTMP publish was refused. The message is safe to show to the broadcaster (no key). */
 export class PublishRefused extends Error {
   constructor(
-    readonly reason: 'unknown_key' | 'disabled' | 'already_live' | 'unsupported_codec' | 'bad_app' | 'no_video' | 'internal',
+    readonly reason: 'unknown_key' | 'disabled' | 'stopped' | 'already_live' | 'unsupported_codec' | 'bad_app' | 'no_video' | 'internal',
     message: string,
   ) {
     super(message);

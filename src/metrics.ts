@@ -14,7 +14,7 @@ export type MetricsRole = 'api' | 'ingest' | 'worker';
 export const METRICS_PREFIX = 'onair_';
 
 /** Why a publish was refused (PublishRefused reasons, plus an unexpected failure). */
-export const REFUSAL_REASONS = ['unknown_key', 'disabled', 'already_live', 'unsupported_codec', 'bad_app', 'no_video', 'internal', 'internal_error'] as const;
+export const REFUSAL_REASONS = ['unknown_key', 'disabled', 'stopped', 'already_live', 'unsupported_codec', 'bad_app', 'no_video', 'internal', 'internal_error'] as const;
 
 export interface ApiMetrics {
   /** REST requests by route template (e.g. /events/:id), method and status. */

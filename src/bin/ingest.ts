@@ -40,8 +40,10 @@ await runRole('ingest', async ({ config, log, onShutdown }) => {
   });
   const metrics = createMetrics('ingest');
   const ingest = createRtmpIngest({ core: streams, log, port: config.rtmpPort, rtmps: config.rtmps, internalApiKey: config.internalApiKey, caps: config.rtmpCaps, metrics: metrics.metrics });
-  await bus.subscribe('stream.key-regenerated', ({ streamId }) => {
-    if (ingest.disconnectStream(streamId, 'key_regenerated') > 0) log.info({ streamId }, 'Dropped the publisher of a stream whose key was regenerated.');
+  // an operator's action (key regenerated, stream disabled/stopped/deleted); the heartbeat's
+  // re-check (touch) drops the same publishers if this message is lost
+  await bus.subscribe('stream.drop-publisher', ({ streamId, reason }) => {
+    if (ingest.disconnectStream(streamId, reason) > 0) log.info({ streamId, reason }, 'Dropped the publisher of a stream on an operator’s action.');
   });
   ingest.start();
   onShutdown(() => ingest.stop());

@@ -377,7 +377,8 @@ export function createRtmpIngest(deps: {
               const p = live.find((x) => x.grant!.publishSessionId === publishSessionId);
               if (!p || p.closed) continue;
               p.endReason = reason;
-              if (reason === 'key_revoked') log.info({ streamId: p.grant!.streamId }, 'Dropped a publisher whose stream key is no longer valid (regenerated, or the stream disabled).');
+              if (reason === 'stopped') log.info({ streamId: p.grant!.streamId }, 'Dropped the publisher of a stream an operator stopped.');
+              else if (reason === 'key_revoked') log.info({ streamId: p.grant!.streamId }, 'Dropped a publisher whose stream key is no longer valid (regenerated, or the stream disabled).');
               else log.warn({ streamId: p.grant!.streamId, publishSessionId }, 'Dropped a publisher whose publish session was ended elsewhere; its encoder can reconnect.');
               destroy(p.session.socket);
             }

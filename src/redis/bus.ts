@@ -4,7 +4,8 @@ import type { Log } from '../log.js';
 import type { Redis } from './connection.js';
 
 export interface BusMessages {
-  'stream.key-regenerated': { streamId: string };
+  /** The ingest holding this stream's publisher drops it (key regenerated, stream disabled, stopped or deleted). */
+  'stream.drop-publisher': { streamId: string; reason: PublisherDropReason };
   'stream.status': { streamId: string; status: string; publishSessionId: string | null };
   /** A device session (or, with deviceId null, every device of the user) was signed out. */
   'auth.device-revoked': { userId: string; deviceId: string | null };
@@ -17,6 +18,8 @@ export interface BusMessages {
   /** Who may read the event changed (status, visibility, an attendee removed: then userId): re-check open rooms. */
   'realtime.recheck': { eventId: string; userId: string | null };
 }
+/** Why an operator's action drops a stream's publisher; it becomes the publish session's end reason. */
+export type PublisherDropReason = 'key_regenerated' | 'disabled' | 'stopped' | 'deleted';
 export type Topic = keyof BusMessages;
 
 export interface Bus {

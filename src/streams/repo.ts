@@ -5,8 +5,10 @@ import type { Rendition, SourceInfo, Stream, StreamStatus, TranscodeProgress } f
 /** A publisher not seen by its ingest for this long no longer holds its stream. */
 export const PUBLISHER_STALE_SECONDS = 15;
 
+// stopped_until only while it lies ahead (the database's clock decides, for every process alike)
 const STREAM_COLUMNS = `id, title, playback_id, profile, enabled, status, status_reason,
-  current_publish_session_id, renditions, progress, created_at, updated_at`;
+  current_publish_session_id, renditions, progress, created_at, updated_at,
+  CASE WHEN stopped_until > now() THEN stopped_until END AS stopped_until`;
 
 interface StreamRow {
   id: string;
@@ -21,6 +23,7 @@ interface StreamRow {
   progress: TranscodeProgress | null;
   created_at: Date;
   updated_at: Date;
+  stopped_until: Date | null;
 }
 
 function toStream(r: StreamRow): Stream {
@@ -37,6 +40,7 @@ function toStream(r: StreamRow): Stream {
     progress: r.progress,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    stoppedUntil: r.stopped_until,
   };
 }
 
@@ -106,6 +110,46 @@ export async function updateKeyDigest(db: Db, id: string, digest: Buffer): Promi
   return rows[0] ? toStream(rows[0]) : null;
 }
 
+/** What an admin may change on a stream; an absent field stays as it is (one line per field). */
+export interface StreamPatch {
+  title?: string;
+  enabled?: boolean;
+  profile?: string;
+}
+
+export async function updateStream(db: Db, id: string, patch: StreamPatch): Promise<Stream | null> {
+  const { rows } = await db.query<StreamRow>(
+    `UPDATE streams SET title = COALESCE($2, title), enabled = COALESCE($3, enabled), profile = COALESCE($4, profile),
+       updated_at = now() WHERE id = $1 RETURNING ${STREAM_COLUMNS}`,
+    [id, patch.title ?? null, patch.enabled ?? null, patch.profile ?? null],
+  );
+  return rows[0] ? toStream(rows[0]) : null;
+}
+
+/** Refuses the stream's publishes for the next `seconds` (an operator's stop). */
+export async function stopStream(db: Db, s: { id: string; seconds: number }): Promise<Stream | null> {
+  const { rows } = await db.query<StreamRow>(
+    `UPDATE streams SET stopped_until = now() + make_interval(secs => $2), updated_at = now()
+     WHERE id = $1 RETURNING ${STREAM_COLUMNS}`,
+    [s.id, s.seconds],
+  );
+  return rows[0] ? toStream(rows[0]) : null;
+}
+
+/**
+ * Deletes the stream unless it is on air (starting/live) or assigned to an event session, in one
+ * statement (no race with a publish or an assignment); with `force` whatever its state (its
+ * sessions lose it: ON DELETE SET NULL). Its publish sessions and their logs go with it.
+ */
+export async function deleteStream(db: Db, d: { id: string; force: boolean }): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `DELETE FROM streams WHERE id = $1
+       AND ($2 OR (status NOT IN ('starting', 'live') AND NOT EXISTS (SELECT 1 FROM event_sessions WHERE stream_id = $1)))`,
+    [d.id, d.force],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
 /** Ends a publish session whose ingest stopped touching it (crashed ingest, lost network). */
 export async function endStalePublishSession(db: Db, streamId: string): Promise<void> {
   await db.query(
@@ -171,11 +215,11 @@ export async function endPublishSession(
 }
 
 /** Why the ingest must drop a publisher it still holds. */
-export type DropReason = 'key_revoked' | 'publish_ended';
+export type DropReason = 'key_revoked' | 'stopped' | 'publish_ended';
 
 /**
  * Heartbeat from the ingest for its publishers, and the answer which of them must go: those
- * whose stream key was regenerated (or stream disabled) since they were let in, and those whose
+ * whose stream key was regenerated (or stream disabled, or stopped) since they were let in, and those whose
  * publish session is closed (a worker or another ingest ended it): a publisher pushing into a
  * closed session reaches no viewer, and dropped, its encoder reconnects and the stream comes
  * back. This re-check backs up the pub/sub message, which Redis may drop.
@@ -190,11 +234,11 @@ export async function touchPublishSessions(db: Db, entries: { id: string; keyDig
        UPDATE publish_sessions SET last_seen_at = now()
        WHERE id = ANY($1::uuid[]) AND ended_at IS NULL RETURNING id, stream_id
      )
-     SELECT k.id, CASE WHEN touched.id IS NULL THEN 'publish_ended' ELSE 'key_revoked' END AS reason
+     SELECT k.id, CASE WHEN touched.id IS NULL THEN 'publish_ended' WHEN s.stopped_until > now() THEN 'stopped' ELSE 'key_revoked' END AS reason
      FROM unnest($1::uuid[], $2::bytea[]) AS k(id, digest)
      LEFT JOIN touched ON touched.id = k.id
      LEFT JOIN streams s ON s.id = touched.stream_id
-     WHERE touched.id IS NULL OR s.key_digest <> k.digest OR NOT s.enabled`,
+     WHERE touched.id IS NULL OR s.key_digest <> k.digest OR NOT s.enabled OR s.stopped_until > now()`,
     [entries.map((e) => e.id), entries.map((e) => e.keyDigest)],
   );
   return rows;

@@ -16,6 +16,23 @@ const createBody = z
     profile: z.string().regex(/^[a-z0-9_-]{1,40}$/, 'profile must name a transcode profile').optional(),
   })
   .strict();
+// every field optional; `record` (recordings, a later item) joins as one more line here and in repo.StreamPatch
+const updateBody = z
+  .object({
+    title: createBody.shape.title.optional(),
+    enabled: z.boolean({ message: 'enabled must be true or false' }).optional(),
+    profile: createBody.shape.profile,
+  })
+  .strict();
+const deleteQuery = z
+  .object({
+    force: z
+      .enum(['true', 'false'], { message: 'force must be true or false' })
+      .transform((v) => v === 'true')
+      .optional()
+      .describe('true: a live stream is stopped (its publisher dropped) and its sessions unassigned, then it is deleted.'),
+  })
+  .strict();
 const listQuery = z
   .object({
     status: z.enum(STATUSES, { message: `status must be one of ${STATUSES.join(', ')}` }).optional(),
@@ -46,6 +63,7 @@ export const streamSchema = z.object({
     .describe('The event sessions this stream is assigned to, by start time.'),
   createdAt: isoDate,
   updatedAt: isoDate,
+  stoppedUntil: isoDate.nullable().describe('After a stop: publishes are refused until then; null when not stopped.'),
 });
 const withKey = streamSchema.extend({ streamKey: z.string().describe('Shown only in this answer; store it in the encoder.') });
 
@@ -78,6 +96,7 @@ export function streamView(config: Config, s: Stream, me: { id: string }, sessio
     sessions: sessions.map((l) => ({ id: l.id, eventId: l.eventId, title: l.title, startsAt: l.startsAt.toISOString(), endsAt: l.endsAt.toISOString() })),
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),
+    stoppedUntil: s.stoppedUntil ? s.stoppedUntil.toISOString() : null,
   };
 }
 
@@ -142,6 +161,40 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config 
       async handle({ params, me, res }) {
         const { stream, streamKey } = await deps.streams.regenerateKey(params.id);
         res.json({ ...(await views([stream], me))[0], streamKey });
+      },
+    }),
+    endpoint({
+      method: 'patch', path: '/streams/:id', action: 'streams.update', tag: 'streams',
+      summary: 'Change a stream’s title, profile or enabled flag',
+      description:
+        'Disabling a stream on air drops its publisher and refuses its publishes until it is enabled again. ' +
+        'A new profile applies to the next publish (409 `unknown_profile` when there is no such profile). The key is never in this answer.',
+      params: idParams,
+      body: updateBody,
+      answers: { 200: { description: 'The updated stream.', schema: streamSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
+      async handle({ params, body, me, res }) {
+        res.json((await views([await deps.streams.update(params.id, body)], me))[0]);
+      },
+    }),
+    endpoint({
+      method: 'post', path: '/streams/:id/stop', action: 'streams.stop', tag: 'streams',
+      summary: 'Stop a stream: drop its publisher now and refuse its publishes for STOP_COOLOFF_SECONDS',
+      params: idParams,
+      answers: { 202: { description: 'Stopping; `stoppedUntil` says until when publishes are refused.', schema: streamSchema }, ...problems(400, 401, 403, 404) },
+      async handle({ params, me, res }) {
+        res.status(202).json((await views([await deps.streams.stop(params.id)], me))[0]);
+      },
+    }),
+    endpoint({
+      method: 'delete', path: '/streams/:id', action: 'streams.delete', tag: 'streams',
+      summary: 'Delete a stream with its publish history',
+      description: '409 `stream_live` while it is on air and `stream_assigned` while an event session uses it, unless `?force=true`.',
+      params: idParams,
+      query: deleteQuery,
+      answers: { 204: { description: 'Deleted.' }, ...problems(400, 401, 403, 404, 409) },
+      async handle({ params, query, res }) {
+        await deps.streams.remove(params.id, { force: query.force ?? false });
+        res.status(204).end();
       },
     }),
   ];

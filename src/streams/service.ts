@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { conflict, notFound, PublishRefused } from '../errors.js';
 import type { Log } from '../log.js';
-import type { Bus } from '../redis/bus.js';
+import type { Bus, PublisherDropReason } from '../redis/bus.js';
 import type { TranscodeJobs } from '../transcode/jobs.js';
 import { keyDigest, newPlaybackId, newStreamKey, STREAM_KEY_PATTERN } from './keys.js';
 import * as repo from './repo.js';
@@ -35,6 +35,12 @@ export interface StreamsService extends IngestCore {
   /** The event sessions each of these streams is assigned to. */
   sessionsOf(streamIds: string[]): Promise<Map<string, repo.StreamSessionLink[]>>;
   regenerateKey(id: string): Promise<{ stream: Stream; streamKey: string }>;
+  /** Changes title, enabled, profile; disabling drops a live publisher. A new profile applies to the next publish. */
+  update(id: string, patch: repo.StreamPatch): Promise<Stream>;
+  /** Drops the publisher now and refuses the stream's publishes for the cool-off. */
+  stop(id: string): Promise<Stream>;
+  /** Deletes the stream; refused (409) while on air or assigned unless `force` (then it is stopped and its sessions lose it). */
+  remove(id: string, opts: { force: boolean }): Promise<void>;
   publishSessions(id: string, opts: { limit: number; after?: { startedAt: Date; id: string } }): Promise<repo.PublishSessionView[]>;
 }
 
@@ -65,6 +71,7 @@ export function createStreamsService(deps: {
   defaultProfile: string;
   profileExists: (name: string) => Promise<boolean>;
   segmentSeconds?: (profile: string) => Promise<number>; // the ingest has it, for keyframe advice
+  stopCooloffSeconds?: number; // the API has it (STOP_COOLOFF_SECONDS)
 }): StreamsService {
   const { db, log } = deps;
   // Since when this process has reached the database without a failed touch or publish check
@@ -87,6 +94,26 @@ export function createStreamsService(deps: {
   async function sessionLog(publishSessionId: string, level: 'info' | 'warn' | 'error', message: string) {
     await repo.appendSessionLog(db, { publishSessionId, level, message }).catch((err) => log.warn({ err }, 'Could not write the publish session log.'));
   }
+
+  /**
+   * An operator's action takes the stream off the air: its open publish session ends here (the
+   * stream goes offline, the worker's publisher watch sees it ended and finishes the playlists),
+   * and the ingest holding the publisher drops it on the bus message. Should the message be lost,
+   * the ingest's heartbeat re-check (touch) finds the session ended and drops it all the same.
+   */
+  async function dropPublisher(stream: Stream, reason: PublisherDropReason, message: string) {
+    const publishSessionId = stream.currentPublishSessionId;
+    if (publishSessionId && (await repo.endPublishSession(db, { publishSessionId, reason }))) {
+      await sessionLog(publishSessionId, 'warn', message);
+      await announceStatus(deps.bus, { streamId: stream.id, publishSessionId }, 'offline');
+    }
+    await deps.bus.publish('stream.drop-publisher', { streamId: stream.id, reason });
+  }
+
+  const found = (stream: Stream | null): Stream => {
+    if (!stream) throw notFound('The stream');
+    return stream;
+  };
 
   return {
     async create({ title, profile, createdBy }) {
@@ -117,9 +144,50 @@ export function createStreamsService(deps: {
       const stream = await repo.updateKeyDigest(db, id, keyDigest(streamKey));
       if (!stream) throw notFound('The stream');
       // the ingest holding a publisher with the old key drops it
-      await deps.bus.publish('stream.key-regenerated', { streamId: id });
+      await deps.bus.publish('stream.drop-publisher', { streamId: id, reason: 'key_regenerated' });
       log.info({ streamId: id }, 'Regenerated the stream key; any publisher using the old key is disconnected.');
       return { stream, streamKey };
+    },
+
+    async update(id, patch) {
+      await this.get(id);
+      if (patch.profile !== undefined && !(await deps.profileExists(patch.profile))) {
+        throw conflict(`There is no transcode profile named "${patch.profile}".`, 'unknown_profile');
+      }
+      const stream = found(await repo.updateStream(db, id, patch));
+      log.info({ streamId: id, fields: Object.keys(patch) }, 'Updated a stream.');
+      if (patch.enabled === false) {
+        await dropPublisher(stream, 'disabled', 'An operator disabled this stream: the publish was ended, and publishing is refused until it is enabled again.');
+        return found(await repo.findStream(db, id));
+      }
+      return stream;
+    },
+
+    async stop(id) {
+      const seconds = deps.stopCooloffSeconds;
+      if (seconds === undefined) throw new Error('stop needs STOP_COOLOFF_SECONDS (API role only).');
+      const stream = found(await repo.stopStream(db, { id, seconds }));
+      await dropPublisher(stream, 'stopped', `An operator stopped this stream: the publish was ended, and publishing is refused for ${seconds} s.`);
+      log.info({ streamId: id, seconds }, 'Stopped a stream; its publishes are refused for the cool-off.');
+      return found(await repo.findStream(db, id));
+    },
+
+    async remove(id, { force }) {
+      if (force) {
+        await dropPublisher(await this.get(id), 'deleted', 'The stream was deleted.');
+        if (!(await repo.deleteStream(db, { id, force: true }))) throw notFound('The stream');
+        log.info({ streamId: id }, 'Deleted a stream (forced: stopped and unassigned).');
+        return;
+      }
+      if (await repo.deleteStream(db, { id, force: false })) {
+        log.info({ streamId: id }, 'Deleted a stream.');
+        return;
+      }
+      const stream = await this.get(id); // 404 when there is no such stream
+      if (stream.status === 'starting' || stream.status === 'live') {
+        throw conflict('The stream is on air: stop it first, or delete it with ?force=true.', 'stream_live');
+      }
+      throw conflict('The stream is assigned to event sessions: unassign it first, or delete it with ?force=true.', 'stream_assigned');
     },
 
     async publishSessions(id, opts) {
@@ -132,6 +200,13 @@ export function createStreamsService(deps: {
       const stream = await reached(repo.findStreamByDigest(db, keyDigest(streamKey)));
       if (!stream) throw new PublishRefused('unknown_key', 'The stream key is not valid.');
       if (!stream.enabled) throw new PublishRefused('disabled', 'This stream is disabled.');
+      if (stream.stoppedUntil) {
+        const left = Math.max(1, Math.ceil((stream.stoppedUntil.getTime() - Date.now()) / 1000));
+        const message = `An operator stopped this stream: publishing is refused for ${left} more s.`;
+        // the broadcaster reads it in the publish log of the stopped publish
+        if (stream.currentPublishSessionId) await sessionLog(stream.currentPublishSessionId, 'warn', `A publish was refused: ${message}`);
+        throw new PublishRefused('stopped', message);
+      }
       // a publisher whose ingest stopped touching it (crashed, cut off) no longer holds the
       // stream — but right after a database outage every session looks stale (nobody could touch
       // anything): judge only once this ingest has itself reached the database for a stale window

@@ -31,6 +31,8 @@ export interface Stream {
   progress: TranscodeProgress | null;
   createdAt: Date;
   updatedAt: Date;
+  /** Publishes are refused until then (an operator's stop); null when not stopped. */
+  stoppedUntil: Date | null;
 }
 
 /** What the ingest learned about the publisher's media before a job is enqueued. */

@@ -49,6 +49,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     log,
     defaultProfile: config.profile,
     profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
+    stopCooloffSeconds: config.stopCooloffSeconds,
   });
   // which viewer URLs nginx serves now: marker files in the media dir, brought in line at once after
   // a session is written or a ban changes (bin/api.ts also runs it on a timer)
