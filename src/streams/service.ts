@@ -36,6 +36,8 @@ export interface StreamsService extends IngestCore {
   sessionsOf(streamIds: string[]): Promise<Map<string, repo.StreamSessionLink[]>>;
   regenerateKey(id: string): Promise<{ stream: Stream; streamKey: string }>;
   publishSessions(id: string, opts: { limit: number; after?: { startedAt: Date; id: string } }): Promise<repo.PublishSessionView[]>;
+  /** The stream's status as viewers are told it (`stream:status`); null for an unknown stream. */
+  broadcastStatus(id: string): Promise<repo.BroadcastStatus | null>;
 }
 
 const SUPPORTED_VIDEO = new Set(['h264']);
@@ -126,6 +128,8 @@ export function createStreamsService(deps: {
       await this.get(id);
       return repo.listPublishSessions(db, id, opts);
     },
+
+    broadcastStatus: (id) => repo.broadcastStatus(db, id),
 
     async authorizePublish({ streamKey, remoteAddress }) {
       if (!STREAM_KEY_PATTERN.test(streamKey)) throw new PublishRefused('unknown_key', 'The stream key is not valid.');
