@@ -9,14 +9,14 @@ export type Role = (typeof ROLES)[number];
  * `anyone`: no sign-in needed. `roles`: the roles allowed outright ('signed-in' = every role).
  * `also`: who else may, decided per request by the service from the resource
  * ('self' = the user the request is about, 'author' = who wrote it, 'eventSpeaker' = a speaker of the
- * event's sessions).
+ * event's sessions, 'sessionSpeaker' = a speaker of that session).
  */
 export type Rule =
   | { readonly anyone: true }
   | { readonly roles: readonly Role[] | 'signed-in'; readonly also?: Also };
 
 /** Who else may, decided from the resource: the user it is about, its author, a speaker of its event. */
-export type Also = 'self' | 'author' | 'eventSpeaker';
+export type Also = 'self' | 'author' | 'eventSpeaker' | 'sessionSpeaker';
 
 const STAFF = ['admin', 'moderator'] as const;
 
@@ -58,6 +58,9 @@ export const ACCESS = {
   'sessions.create': { roles: ['admin'] },
   'sessions.update': { roles: ['admin'] },
   'sessions.delete': { roles: ['admin'] },
+  // a session's broadcast, for its speakers (who see no stream ids otherwise) and organisers
+  'sessions.stream': { roles: STAFF, also: 'sessionSpeaker' },
+  'sessions.stream.regenerateKey': { roles: ['admin'], also: 'sessionSpeaker' },
 
   // Live engagement. Who may enter a session's room follows the event's visibility (service);
   // sending chat follows the session's chat settings, mutes and bans (service).
@@ -116,7 +119,7 @@ export function alsoRule(action: Action): Also | undefined {
 export function assertMay(
   user: { role: Role },
   action: Action,
-  facts: { self?: boolean; author?: boolean; eventSpeaker?: boolean } = {},
+  facts: { self?: boolean; author?: boolean; eventSpeaker?: boolean; sessionSpeaker?: boolean } = {},
 ): void {
   if (roleMay(user.role, action)) return;
   const also = alsoRule(action);
@@ -128,6 +131,6 @@ export function describeRule(action: Action): string {
   const rule: Rule = ACCESS[action];
   if ('anyone' in rule) return 'No sign-in needed.';
   const who = rule.roles === 'signed-in' ? 'any signed-in user' : rule.roles.join(', ');
-  const also = rule.also ? { self: ' or the user themself', author: ' or its author', eventSpeaker: " or a speaker of the event's sessions" }[rule.also] : '';
+  const also = rule.also ? { self: ' or the user themself', author: ' or its author', eventSpeaker: " or a speaker of the event's sessions", sessionSpeaker: ' or a speaker of the session' }[rule.also] : '';
   return `Allowed: ${who}${also}.`;
 }

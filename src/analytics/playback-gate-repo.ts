@@ -20,7 +20,7 @@ export interface GateSessionRow {
  * the grace), or their stream's current publish began before their end plus the grace (running
  * over). Neighbours come from every session of the stream (a stream serves one session at a time).
  */
-export async function candidateSessions(db: Db, o: { leadSeconds: number; graceSeconds: number }): Promise<GateSessionRow[]> {
+export async function candidateSessions(db: Db, o: { leadSeconds: number; graceSeconds: number; streamId?: string; at?: Date }): Promise<GateSessionRow[]> {
   const { rows } = await db.query<GateSessionRow>(
     {
       name: 'playback-gate-sessions',
@@ -34,12 +34,13 @@ export async function candidateSessions(db: Db, o: { leadSeconds: number; graceS
              )
              SELECT s.id, s.stream_id AS "streamId", s.starts_at AS "startsAt", s.ends_at AS "endsAt",
                     s.prev_starts_at AS "prevStartsAt", s.prev_ends_at AS "prevEndsAt", s.next_starts_at AS "nextStartsAt",
-                    p.started_at AS "publishStartedAt", now() AS now
+                    p.started_at AS "publishStartedAt", coalesce($4::timestamptz, now()) AS now
                FROM s
                LEFT JOIN publish_sessions p ON p.stream_id = s.stream_id AND p.ended_at IS NULL
-              WHERE s.starts_at - make_interval(secs => $1) <= now()
-                AND (s.ends_at + make_interval(secs => $2) > now() OR p.started_at < s.ends_at + make_interval(secs => $2))`,
-      values: [o.leadSeconds, o.graceSeconds],
+              WHERE ($3::uuid IS NULL OR s.stream_id = $3)
+                AND s.starts_at - make_interval(secs => $1) <= coalesce($4::timestamptz, now())
+                AND (s.ends_at + make_interval(secs => $2) > coalesce($4::timestamptz, now()) OR p.started_at < s.ends_at + make_interval(secs => $2))`,
+      values: [o.leadSeconds, o.graceSeconds, o.streamId ?? null, o.at ?? null],
     },
   );
   return rows;

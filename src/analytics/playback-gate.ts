@@ -37,10 +37,15 @@ export interface GateState {
 const FRESH_MS = 1_000;
 const MARKER = /^[A-Za-z0-9_-]{22}(?:[A-Za-z0-9_-]{22})?$/;
 
-/** What the files should say now, from the database. */
-export async function desiredState(db: Db, o: { leadSeconds: number; graceSeconds: number }): Promise<GateState> {
+/**
+ * The sessions whose window is open now, or at `at` (of one stream, when given): the definition
+ * of which session a stream's broadcast belongs to — the one whose window was open when its
+ * publish began (a stream serves one session at a time, so at most one per stream). The playback
+ * gate opens their URLs; `stream:status` frames go to their rooms.
+ */
+export async function openSessions(db: Db, o: { leadSeconds: number; graceSeconds: number; streamId?: string; at?: Date }): Promise<{ id: string; streamId: string }[]> {
   const rules = { leadMs: o.leadSeconds * 1000, graceMs: o.graceSeconds * 1000 };
-  const open: string[] = [];
+  const open: { id: string; streamId: string }[] = [];
   for (const r of await candidateSessions(db, o)) {
     const w = playbackWindow(rules, {
       session: { startsAt: r.startsAt, endsAt: r.endsAt },
@@ -49,8 +54,14 @@ export async function desiredState(db: Db, o: { leadSeconds: number; graceSecond
       publishStartedAt: r.publishStartedAt,
       now: r.now,
     });
-    if (w.open) open.push(r.id);
+    if (w.open) open.push({ id: r.id, streamId: r.streamId });
   }
+  return open;
+}
+
+/** What the files should say now, from the database. */
+export async function desiredState(db: Db, o: { leadSeconds: number; graceSeconds: number }): Promise<GateState> {
+  const open = (await openSessions(db, o)).map((s) => s.id);
   const deny = (await bannedViewers(db, open)).map((b) => viewerId(b.sessionId, b.userId));
   return { open: new Set(open.map(uuidToB64)), deny: new Set(deny) };
 }

@@ -248,3 +248,29 @@ t.test('the OpenAPI document describes the event and session endpoints', async (
   t.ok(doc.paths['/api/events'].get.parameters.some((p: { name: string }) => p.name === 'phase'));
   t.equal(doc.paths['/api/events'].post.requestBody.content['application/json'].schema.additionalProperties, false);
 });
+
+t.test('a session’s speakers see its stream (never the key) and may replace the key; others may not', async (t) => {
+  const event = await makeEvent();
+  const stream = await makeStream('Speaker hall');
+  const session = await makeSession(event.id, { speakerIds: [spk.id], streamId: stream.id });
+  const other = await makeSession(event.id, { title: 'Other talk', startsAt: at(3), endsAt: at(4), speakerIds: [spk2.id] });
+
+  const seen = await call('GET', `/sessions/${session.id}/stream`, { token: spk.token });
+  t.equal(seen.status, 200);
+  t.match(seen.body, { sessionId: session.id, title: 'Speaker hall', status: 'offline', renditions: [], lastPublish: null });
+  t.match(seen.body.rtmpUrl, /^rtmp:\/\//);
+  t.notOk(JSON.stringify(seen.body).includes(stream.streamKey), 'the key is in no read');
+  t.equal((await call('GET', `/sessions/${session.id}/stream`, { token: mod.token })).status, 200, 'organisers too');
+  t.equal((await call('GET', `/sessions/${session.id}/stream`, { token: spk2.token })).status, 403, 'a speaker of another session may not');
+  t.equal((await call('GET', `/sessions/${session.id}/stream`, { token: alice.token })).status, 403, 'an attendee may not');
+  t.equal((await call('GET', `/sessions/${other.id}/stream`, { token: spk2.token })).status, 404, 'a session without a stream');
+
+  t.equal((await call('POST', `/sessions/${session.id}/stream/regenerate-key`, { token: mod.token })).status, 403, 'a moderator may not replace a key');
+  t.equal((await call('POST', `/sessions/${session.id}/stream/regenerate-key`, { token: spk2.token })).status, 403);
+  const fresh = await call('POST', `/sessions/${session.id}/stream/regenerate-key`, { token: spk.token });
+  t.equal(fresh.status, 200);
+  t.match(fresh.body.streamKey, /^live_/);
+  t.not(fresh.body.streamKey, stream.streamKey, 'a new key, shown once');
+  const again = await call('GET', `/sessions/${session.id}/stream`, { token: spk.token });
+  t.notOk(JSON.stringify(again.body).includes(fresh.body.streamKey), 'and never again');
+});

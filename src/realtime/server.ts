@@ -25,6 +25,7 @@ import type { Conn, Rooms } from './rooms.js';
 import { createLimiter, type Limits } from './limits.js';
 import { createRoomChecks } from './room-checks.js';
 import { credentialOf, idOf, refuse } from './upgrade.js';
+import type { StreamStatusRelay } from './stream-status.js';
 import type { Tickets } from './tickets.js';
 
 export const CLOSE_SIGNED_OUT = 4401;
@@ -41,6 +42,8 @@ export interface WsCtx {
   principal: Principal;
   /** Sends a frame to this socket only. */
   send(frame: ServerFrame): void;
+  /** Runs once the frame's ack has been sent (only if it succeeded). */
+  afterAck(fn: () => Promise<void>): void;
 }
 
 export type WsHandlers = { [T in ClientType]?: (ctx: WsCtx, frame: Extract<ClientFrame, { type: T }>) => Promise<void> };
@@ -67,6 +70,8 @@ export interface RealtimeDeps {
   refusalHoldMs?: number;
   /** How often every open room on this node is re-checked (heals a lost re-check message); default 30 s. */
   roomRecheckMs?: number;
+  /** Tells a socket joining a session room the state of its broadcast (stream-status.ts). */
+  streamStatus?: StreamStatusRelay;
 }
 
 export interface Realtime {
@@ -131,10 +136,12 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
       await enter(conn, { room: eventRoom(event.id), eventId: event.id, sessionId: null, generation });
     },
     'event:leave': async ({ conn }, f) => exit(conn, eventRoom(f.eventId)),
-    'session:join': async ({ conn, principal }, f) => {
+    'session:join': async ({ conn, principal, afterAck }, f) => {
       const generation = checks.generation();
       const { event, session } = await deps.events.session(principal, f.sessionId);
       await enter(conn, { room: sessionRoom(session.id), eventId: event.id, sessionId: session.id, generation });
+      const status = deps.streamStatus;
+      if (status) afterAck(async () => sendFrame(conn, await status.frameFor(session.id, session.streamId)));
     },
     'session:leave': async ({ conn }, f) => exit(conn, sessionRoom(f.sessionId)),
     typing: async ({ conn }, f) => {
@@ -174,8 +181,10 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
       limiter.take(conn, frame.type);
       const handler = (builtIn[frame.type] ?? deps.handlers[frame.type]) as ((ctx: WsCtx, f: ClientFrame) => Promise<void>) | undefined;
       if (!handler) throw new AppError(501, 'unsupported', `${frame.type} is not available on this server yet.`);
-      await handler({ conn, principal: conn.principal, send: (f) => sendFrame(conn, f) }, frame);
+      const after: (() => Promise<void>)[] = [];
+      await handler({ conn, principal: conn.principal, send: (f) => sendFrame(conn, f), afterAck: (fn) => void after.push(fn) }, frame);
       if (id !== undefined) sendFrame(conn, { type: 'ack', id });
+      for (const fn of after) await fn().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'A frame after an ack could not be sent.'));
     } catch (err) {
       if (err instanceof AppError) {
         if (err.code === 'rate_limited') holdReading(conn);

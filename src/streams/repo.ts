@@ -395,3 +395,25 @@ export async function openBroadcasts(db: Db): Promise<{ streamId: string; publis
   );
   return rows.map((r) => ({ streamId: r.id, publishSessionId: r.current_publish_session_id, playbackId: r.playback_id }));
 }
+
+export interface BroadcastStatus {
+  status: StreamStatus;
+  renditions: Rendition[];
+  reason: string | null;
+  /** When the stream's current (latest) publish began, null if it never had one: the moment that says which session the broadcast belongs to. */
+  startedAt: Date | null;
+  /** Whether that publish is still on. */
+  publishing: boolean;
+}
+
+/** A stream's status as viewers are told it; null for an unknown stream. */
+export async function broadcastStatus(db: Db, streamId: string): Promise<BroadcastStatus | null> {
+  const { rows } = await db.query<{ status: StreamStatus; renditions: Rendition[]; status_reason: string | null; started_at: Date | null; publishing: boolean | null }>(
+    `SELECT s.status, s.renditions, s.status_reason, p.started_at, p.ended_at IS NULL AS publishing
+     FROM streams s LEFT JOIN publish_sessions p ON p.id = s.current_publish_session_id
+     WHERE s.id = $1`,
+    [streamId],
+  );
+  const r = rows[0];
+  return r ? { status: r.status, renditions: r.renditions, reason: r.status_reason, startedAt: r.started_at, publishing: r.publishing === true } : null;
+}

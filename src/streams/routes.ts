@@ -67,7 +67,7 @@ export const streamSchema = z.object({
 });
 const withKey = streamSchema.extend({ streamKey: z.string().describe('Shown only in this answer; store it in the encoder.') });
 
-const publishSessionSchema = z.object({
+export const publishSessionSchema = z.object({
   id: z.uuid(),
   startedAt: isoDate,
   liveAt: isoDate.nullable(),

@@ -42,6 +42,8 @@ export interface StreamsService extends IngestCore {
   /** Deletes the stream; refused (409) while on air or assigned unless `force` (then it is stopped and its sessions lose it). */
   remove(id: string, opts: { force: boolean }): Promise<void>;
   publishSessions(id: string, opts: { limit: number; after?: { startedAt: Date; id: string } }): Promise<repo.PublishSessionView[]>;
+  /** The stream's status as viewers are told it (`stream:status`); null for an unknown stream. */
+  broadcastStatus(id: string): Promise<repo.BroadcastStatus | null>;
 }
 
 const SUPPORTED_VIDEO = new Set(['h264']);
@@ -194,6 +196,8 @@ export function createStreamsService(deps: {
       await this.get(id);
       return repo.listPublishSessions(db, id, opts);
     },
+
+    broadcastStatus: (id) => repo.broadcastStatus(db, id),
 
     async authorizePublish({ streamKey, remoteAddress }) {
       if (!STREAM_KEY_PATTERN.test(streamKey)) throw new PublishRefused('unknown_key', 'The stream key is not valid.');

@@ -34,6 +34,7 @@ import { answerScrape, type Metrics } from '../../metrics.js';
 import { APP_ROOT } from '../../paths.js';
 import type { Redis } from '../../redis/connection.js';
 import { streamEndpoints } from '../../streams/routes.js';
+import { sessionStreamEndpoints } from '../../events/session-stream-routes.js';
 import type { StreamsService } from '../../streams/service.js';
 import { userEndpoints } from '../../users/routes.js';
 import type { UsersService } from '../../users/service.js';
@@ -127,6 +128,7 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
     ...userEndpoints({ users: deps.users }),
     ...eventEndpoints({ events: deps.events, config: deps.config, moderation: deps.moderation }),
     ...streamEndpoints({ streams: deps.streams, config: deps.config }),
+    ...sessionStreamEndpoints({ events: deps.events, streams: deps.streams, config: deps.config }),
     ...chatEndpoints({ chat: deps.chat }),
     ...moderationEndpoints({ moderation: deps.moderation }),
     ...pollsEndpoints({ polls: deps.polls }),

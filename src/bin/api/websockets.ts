@@ -4,7 +4,9 @@ import type { AppDeps } from './app.js';
 import type { Bus } from '../../redis/bus.js';
 import { featureHandlers } from './ws-handlers.js';
 import type { Limits } from '../../realtime/limits.js';
+import { openSessions } from '../../analytics/playback-gate.js';
 import { createPresence } from '../../realtime/presence.js';
+import { relayStreamStatus } from '../../realtime/stream-status.js';
 import { attachRealtime, type Realtime } from '../../realtime/server.js';
 
 export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; nodeId: string; limits?: Limits }): Realtime {
@@ -27,6 +29,16 @@ export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; n
     limits: o.limits,
     refusalHoldMs: deps.config.rateLimitHoldMs,
     roomRecheckMs: deps.config.roomRecheckSeconds * 1000,
+    // which session a broadcast belongs to: the one whose window was open when its publish began
+    streamStatus: relayStreamStatus({
+      source: {
+        statusOf: (streamId) => deps.streams.broadcastStatus(streamId),
+        sessionsAt: async (streamId, at) => (await openSessions(deps.db, { ...deps.config.playbackWindow, streamId, at: at ?? undefined })).map((s) => s.id),
+      },
+      bus: o.bus,
+      deliver: (room, frame) => deps.rooms.deliver(room, Buffer.from(JSON.stringify(frame))),
+      log: deps.log,
+    }),
   });
   return {
     ...realtime,
