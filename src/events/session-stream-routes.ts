@@ -9,7 +9,7 @@ import { notFound } from '../errors.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { idParams, problems } from '../http/schemas.js';
 import type { Principal } from '../principal.js';
-import { publishSessionSchema, streamSchema } from '../streams/routes.js';
+import { publishSessionSchema, publishSessionView, streamSchema } from '../streams/routes.js';
 import type { StreamsService } from '../streams/service.js';
 import type { EventsService } from './service.js';
 
@@ -38,7 +38,6 @@ export function sessionStreamEndpoints(deps: { events: EventsService; streams: S
   async function view(sessionId: string, streamId: string) {
     const stream = await streams.get(streamId);
     const [last] = await streams.publishSessions(streamId, { limit: 1 });
-    const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
     return {
       sessionId,
       title: stream.title,
@@ -46,7 +45,7 @@ export function sessionStreamEndpoints(deps: { events: EventsService; streams: S
       statusReason: stream.statusReason,
       renditions: stream.renditions,
       rtmpUrl: rtmpIngestUrl(config),
-      lastPublish: last ? { ...last, startedAt: iso(last.startedAt)!, liveAt: iso(last.liveAt), endedAt: iso(last.endedAt) } : null,
+      lastPublish: last ? publishSessionView(last) : null,
     };
   }
 

@@ -4,7 +4,7 @@ import { PREVIEW_SESSION_ID, viewerPlaybackUrl } from '../analytics/playback.js'
 import { rtmpIngestUrl, type Config } from '../config.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, timeIdCursor } from '../http/schemas.js';
-import type { StreamSessionLink } from './repo.js';
+import type { PublishSessionView, StreamSessionLink } from './repo.js';
 import type { StreamsService } from './service.js';
 import type { Stream } from './types.js';
 
@@ -79,6 +79,10 @@ export const publishSessionSchema = z.object({
   log: z.array(z.object({ at: z.string(), level: z.string(), message: z.string() })),
 });
 
+const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+/** A publish session as answers carry it (times as ISO strings). */
+export const publishSessionView = (p: PublishSessionView) => ({ ...p, startedAt: iso(p.startedAt)!, liveAt: iso(p.liveAt), endedAt: iso(p.endedAt) });
+
 export function streamView(config: Config, s: Stream, me: { id: string }, sessions: StreamSessionLink[] = []) {
   return {
     id: s.id,
@@ -149,8 +153,7 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config 
       async handle({ params, query, res }) {
         const after = decodeCursor(query.cursor, timeIdCursor);
         const rows = await deps.streams.publishSessions(params.id, { limit: query.limit + 1, after: after && { startedAt: after[0], id: after[1] } });
-        const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
-        res.json(toPage(rows, query.limit, (p) => ({ ...p, startedAt: iso(p.startedAt), liveAt: iso(p.liveAt), endedAt: iso(p.endedAt) }), (p) => [p.startedAt, p.id]));
+        res.json(toPage(rows, query.limit, publishSessionView, (p) => [p.startedAt, p.id]));
       },
     }),
     endpoint({
