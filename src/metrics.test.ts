@@ -41,7 +41,7 @@ t.test('each role registers its own series, in a fresh registry each time', asyn
   const ingest = await sampleNames('ingest');
   const worker = await sampleNames('worker');
   for (const n of ['onair_http_request_duration_seconds', 'onair_ws_connections', 'onair_ws_frames_received_total', 'onair_ws_frames_sent_total', 'onair_ws_slow_clients_dropped_total', 'onair_viewer_lines_total', 'onair_viewer_datagrams_total', 'onair_analytics_rollup_duration_seconds']) t.ok(api.has(n), `api: ${n}`);
-  for (const n of ['onair_ingest_publishers', 'onair_ingest_received_bytes_total', 'onair_ingest_publishes_accepted_total', 'onair_ingest_publishes_refused_total', 'onair_ingest_connections', 'onair_ingest_paths', 'onair_ingest_pending_connections', 'onair_ingest_connections_refused_total']) t.ok(ingest.has(n), `ingest: ${n}`);
+  for (const n of ['onair_ingest_publishers', 'onair_ingest_received_bytes_total', 'onair_ingest_publishes_accepted_total', 'onair_ingest_publishes_refused_total', 'onair_ingest_connections', 'onair_ingest_paths', 'onair_ingest_pending_connections', 'onair_ingest_connections_refused_total', 'onair_ingest_pullers_dropped_total']) t.ok(ingest.has(n), `ingest: ${n}`);
   for (const n of ['onair_transcode_active_jobs', 'onair_ffmpeg_speed_ratio', 'onair_ffmpeg_fps', 'onair_transcode_restarts_total', 'onair_transcode_takeovers_total', 'onair_transcode_queue_jobs', 'onair_transcode_queue_wait_seconds', 'onair_hls_segments_written_total', 'onair_hls_first_segment_seconds']) t.ok(worker.has(n), `worker: ${n}`);
   for (const names of [api, ingest, worker]) t.ok(names.has('onair_process_cpu_seconds_total'), 'process metrics, prefixed');
   t.notOk(api.has('onair_ingest_publishers'), 'no ingest series on the api');

@@ -41,6 +41,8 @@ export interface IngestMetrics {
   readConnections(read: () => IngestConnectionCounts): void;
   /** Connections refused at accept, by the cap that refused them. */
   connectionsRefused: Counter<'cap'>;
+  /** Internal pullers dropped because they stopped reading (too much queued for them). */
+  pullersDropped: Counter;
 }
 
 export interface IngestConnectionCounts {
@@ -181,6 +183,11 @@ function ingestMetrics(registers: Registry[]): IngestMetrics {
       readCounts = read;
     },
     connectionsRefused: capRefusals,
+    pullersDropped: new Counter({
+      name: 'onair_ingest_pullers_dropped_total',
+      help: 'Internal pullers (workers\' ffmpeg) dropped because they stopped reading: more than the per-puller limit (8 MiB) was queued for them.',
+      registers,
+    }),
   };
 }
 

@@ -11,7 +11,10 @@
 //  - it keeps a stream-path entry per publish/play command but releases one per connection: one
 //    command per connection;
 //  - no cap on connections: capped at accept, in all and per address, and the same for
-//    connections that have not published yet.
+//    connections that have not published yet;
+//  - it writes to players without back-pressure (socket.write's result is ignored): what is
+//    queued for each internal puller is bounded, and a puller that stops reading is dropped
+//    (puller-queue.ts).
 import type { Socket } from 'node:net';
 import NodeMediaServer from 'node-media-server';
 import Context from 'node-media-server/src/core/context.js';
@@ -28,6 +31,7 @@ import { toSourceInfo } from './flv-headers.js';
 import { takeOverAccept } from './accept.js';
 import { CAP_SETTINGS, createConnectionGate, type CapName, type ConnectionCaps, type Ticket } from './connection-gate.js';
 import { createLogThrottle } from './log-throttle.js';
+import { boundPullerQueue, MAX_PULLER_QUEUE_BYTES } from './puller-queue.js';
 import { redactNmsMessage } from './nms-redact.js';
 
 export const IDLE_LIMIT_MS = 10_000; // a publisher silent this long is dropped
@@ -332,8 +336,21 @@ export function createRtmpIngest(deps: {
       destroy(session.socket);
     } else {
       session.onairTicket?.settle();
+      // wrapped before node-media-server replays the cached GOP to it (right after this event)
+      boundPullerQueue({ session, limitBytes: MAX_PULLER_QUEUE_BYTES, onStalled: (queued) => onPullerStalled(name, queued) });
     }
   });
+
+  function onPullerStalled(publishSessionId: string, queuedBytes: number) {
+    metrics?.pullersDropped.inc();
+    const dropped = throttle.take('puller-stalled');
+    if (dropped === null) return;
+    const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
+    log.warn(
+      { publishSessionId, queuedBytes, dropped },
+      `Dropped an internal puller that stopped reading: ${mib(queuedBytes)} MiB were queued for it (limit ${mib(MAX_PULLER_QUEUE_BYTES)} MiB). Its worker restarts it; the publisher is not affected.`,
+    );
+  }
 
   async function retryUnrecordedEnds() {
     for (const u of unrecorded.splice(0)) {
