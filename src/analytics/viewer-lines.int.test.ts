@@ -9,7 +9,6 @@ import path from 'node:path';
 import t from 'tap';
 import { publishTestPattern, randomId, waitFor } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
-import { hashPassword } from '../auth/passwords.js';
 import { parseViewerId, signPlaybackToken, viewerId } from './playback.js';
 import { createDatagramSealer, viewerDatagramKey } from './viewer-datagram.js';
 
@@ -24,11 +23,8 @@ const { event, session } = await stack.liveSessionOn(stream.id, 'Lines day');
 publishTestPattern(t, { url: stack.rtmpUrl(stream.streamKey), width: 640, height: 360, fps: 15, seconds: 240, videoKbps: 400 });
 await stack.waitForMaster(stream.playbackId, 60_000);
 
-const hash = await hashPassword('viewer-password');
 async function attendee(name: string) {
-  const email = `${name}-${randomId()}@example.com`;
-  const id = (await stack.db.query<{ id: string }>(`INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id`, [email, name, hash])).rows[0]!.id;
-  const token = (await stack.api('POST', '/auth/login', { email, password: 'viewer-password' })).body.token as string;
+  const { id, token } = await stack.user(name);
   const joined = await stack.api('POST', `/events/${event.id}/join`, undefined, token);
   if (joined.status !== 201) throw new Error(`join → ${joined.status}`);
   const url = (await stack.api('GET', `/sessions/${session.id}`, undefined, token)).body.playbackUrl as string;

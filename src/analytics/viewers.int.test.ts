@@ -4,10 +4,9 @@
 // match what the test did within the documented bound; the report's CSV matches its JSON.
 import t from 'tap';
 import { startStack } from '../testing/stack.js';
-import { publishTestPattern, randomId, waitFor } from '../testing/harness.js';
+import { publishTestPattern, waitFor } from '../testing/harness.js';
 import { connectWs } from '../testing/ws.js';
 import { parseCsv } from '../users/csv.js';
-import { hashPassword } from '../auth/passwords.js';
 import { engagementScore } from './engagement.js';
 
 const stack = await startStack(t, { extraEnv: { ANALYTICS_ROLLUP_EVERY: '2s' } });
@@ -16,11 +15,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const stream = await stack.createStream('Analytics');
 const { event, session } = await stack.liveSessionOn(stream.id, 'Analytics day');
-const hash = await hashPassword('viewer-password');
 async function attendee(name: string) {
-  const email = `${name}-${randomId()}@example.com`;
-  const id = (await stack.db.query<{ id: string }>(`INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id`, [email, name, hash])).rows[0]!.id;
-  const token = (await stack.api('POST', '/auth/login', { email, password: 'viewer-password' })).body.token as string;
+  const { id, token } = await stack.user(name);
   const joined = await stack.api('POST', `/events/${event.id}/join`, undefined, token);
   if (joined.status !== 201) throw new Error(`join → ${joined.status}`);
   return { id, name, token };

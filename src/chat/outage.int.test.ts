@@ -10,11 +10,10 @@
 // back (the outbox).
 import { writeFileSync } from 'node:fs';
 import t from 'tap';
-import { hashPassword } from '../auth/passwords.js';
 import { freePort } from '../local/processes.js';
 import { privateServices } from '../testing/private-services.js';
 import { startStack } from '../testing/stack.js';
-import { randomId, spawnRole, waitFor } from '../testing/harness.js';
+import { spawnRole, waitFor } from '../testing/harness.js';
 import { NO_RATE_LIMITS } from '../testing/api.js';
 import { connectWs, type WsClient } from '../testing/ws.js';
 
@@ -26,18 +25,10 @@ if (process.env.OUTAGE_DEBUG) t.teardown(() => writeFileSync(process.env.OUTAGE_
 await waitFor(() => fetch(`http://127.0.0.1:${portB}/api/health`).then((r) => r.ok, () => false), { what: 'the second API node', timeoutMs: 20_000 });
 const nodes = [`127.0.0.1:${stack.apiPort}`, `127.0.0.1:${portB}`];
 
-const hash = await hashPassword('outage-password');
-async function user(name: string) {
-  const email = `${name.toLowerCase()}-${randomId()}@example.com`;
-  await stack.db.query(`INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, 'attendee', $3)`, [email, name, hash]);
-  const r = await stack.api('POST', '/auth/login', { email, password: 'outage-password' });
-  if (r.status !== 200) throw new Error(`login ${r.status}`);
-  return r.body as { token: string; user: { id: string } };
-}
 const at = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString();
 const event = (await stack.api('POST', '/events', { title: 'Outage', startsAt: at(-1), endsAt: at(3), status: 'published' }, stack.token)).body;
 const session = (await stack.api('POST', `/events/${event.id}/sessions`, { title: 'Main', startsAt: at(-1), endsAt: at(2) }, stack.token)).body;
-const people = await Promise.all(['Ann', 'Ben', 'Cid', 'Dot', 'Eve', 'Fay'].map(user));
+const people = await Promise.all(['Ann', 'Ben', 'Cid', 'Dot', 'Eve', 'Fay'].map((n) => stack.user(n)));
 const clients: WsClient[] = await Promise.all(people.map((p, i) => connectWs(`ws://${nodes[i % 2]}/ws`, { token: p.token })));
 t.teardown(() => clients.forEach((c) => c.close()));
 for (const c of clients) if ((await c.request({ type: 'session:join', sessionId: session.id })).type !== 'ack') throw new Error('session:join failed');

@@ -2,9 +2,8 @@
 // its ack, and every transition of the stream (starting, live, offline) reaches the session's room
 // on every API node — here a viewer on the stack's api and one on a second api process.
 import t from 'tap';
-import { hashPassword } from '../auth/passwords.js';
 import { freePort } from '../local/processes.js';
-import { publishTestPattern, randomId, spawnRole, waitFor } from '../testing/harness.js';
+import { publishTestPattern, spawnRole, waitFor } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 import { connectWs, type Frame, type WsClient } from '../testing/ws.js';
 
@@ -13,9 +12,7 @@ const portB = await freePort();
 spawnRole(t, 'api', { ...stack.env, PORT: String(portB), INSTANCE_ID: 'api-b' }, 'api-b');
 await waitFor(() => fetch(`http://127.0.0.1:${portB}/api/health`).then((r) => r.ok, () => false), { what: 'the second API node', timeoutMs: 20_000 });
 
-const email = `viewer-${randomId()}@example.com`;
-await stack.db.query(`INSERT INTO users (email, name, role, password_hash) VALUES ($1, 'Viewer', 'attendee', $2)`, [email, await hashPassword('viewer-password')]);
-const viewerToken = (await stack.api('POST', '/auth/login', { email, password: 'viewer-password' })).body.token as string;
+const viewerToken = (await stack.user('Viewer')).token;
 
 t.test('a joining socket gets the broadcast’s state after its ack; every transition reaches the room on both nodes', async (t) => {
   const s = await stack.createStream('status frames');

@@ -29,6 +29,8 @@ export interface Stack {
   api<T = any>(method: string, p: string, body?: unknown, token?: string): Promise<{ status: number; body: T; headers: Headers }>;
   createStream(title?: string): Promise<{ id: string; streamKey: string; playbackId: string; playbackUrl: string }>;
   streamStatus(id: string): Promise<string>;
+  /** A new signed-in user of the role (attendee unless told): id, name and a token. */
+  user(name: string, role?: 'attendee' | 'speaker' | 'moderator' | 'admin'): Promise<{ id: string; name: string; token: string }>;
   /** A published public event live now (from an hour ago for four hours) with one session on the stream (an hour ago to two hours on). */
   liveSessionOn(streamId: string, title: string): Promise<{ event: any; session: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   rtmpUrl(key: string): string;
@@ -106,6 +108,7 @@ export async function startStack(
   const login = await api('POST', '/auth/login', { email: 'admin@test.local', password: 'admin-password' });
   if (login.status !== 200) throw new Error(`login failed: ${login.status}`);
   const token = login.body.token as string;
+  let userHash: Promise<string> | undefined; // one hash for every test user (argon2 is slow on purpose)
   await waitFor(() => roles.find((r) => r.name === 'ingest')!.output().includes('RTMP ingest listening'), { what: 'the ingest to listen' });
   await waitFor(() => roles.filter((r) => r.name.startsWith('worker')).every((r) => r.output().includes('Transcode worker ready')), { what: 'the workers' });
 
@@ -125,6 +128,14 @@ export async function startStack(
       const r = await api('POST', '/streams', { title }, token);
       if (r.status !== 201) throw new Error(`create stream: ${r.status} ${JSON.stringify(r.body)}`);
       return r.body;
+    },
+    async user(name, role = 'attendee') {
+      userHash ??= hashPassword('user-password');
+      const email = `${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${randomId()}@example.com`;
+      const { rows } = await pool.query<{ id: string }>(`INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING id`, [email, name, role, await userHash]);
+      const login = await api('POST', '/auth/login', { email, password: 'user-password' });
+      if (login.status !== 200) throw new Error(`login of ${name} → ${login.status}`);
+      return { id: rows[0]!.id, name, token: login.body.token as string };
     },
     async liveSessionOn(streamId, title) {
       const at = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString();
