@@ -387,11 +387,18 @@ export async function isCurrentPublishSession(db: Db, streamId: string, publishS
   return rows.length > 0;
 }
 
-/** Streams that say a broadcast is on (`starting`/`live`), with the publish they name. */
-export async function openBroadcasts(db: Db): Promise<{ streamId: string; publishSessionId: string; playbackId: string }[]> {
+/**
+ * Streams that say a broadcast is on (`starting`/`live`) while their publish has not been touched
+ * for `quietSeconds` (or has ended): the candidates for a broken live. A publish its ingest
+ * touches on time is left out, so healthy streams cost the sweep nothing.
+ */
+export async function quietBroadcasts(db: Db, quietSeconds: number): Promise<{ streamId: string; publishSessionId: string; playbackId: string }[]> {
   const { rows } = await db.query<{ id: string; current_publish_session_id: string; playback_id: string }>(
-    `SELECT id, current_publish_session_id, playback_id FROM streams
-     WHERE status IN ('starting', 'live') AND current_publish_session_id IS NOT NULL`,
+    `SELECT s.id, s.current_publish_session_id, s.playback_id FROM streams s
+     JOIN publish_sessions p ON p.id = s.current_publish_session_id
+     WHERE s.status IN ('starting', 'live')
+       AND (p.ended_at IS NOT NULL OR p.last_seen_at < now() - make_interval(secs => $1))`,
+    [quietSeconds],
   );
   return rows.map((r) => ({ streamId: r.id, publishSessionId: r.current_publish_session_id, playbackId: r.playback_id }));
 }

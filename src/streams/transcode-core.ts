@@ -19,8 +19,8 @@ export interface Broadcast {
 }
 
 export interface TranscodeCore {
-  /** Streams that say a broadcast is on (`starting`/`live`): what the broken-lives sweep watches. */
-  openBroadcasts(): Promise<(Broadcast & { playbackId: string })[]>;
+  /** Streams that say a broadcast is on (`starting`/`live`) but whose publish was not touched for quietSeconds: what the broken-lives sweep watches. */
+  quietBroadcasts(quietSeconds: number): Promise<(Broadcast & { playbackId: string })[]>;
   /** The publish session's heartbeat as the database holds it (the worker's publisher watch judges it); null when unknown. */
   publishState(publishSessionId: string): Promise<{ ended: boolean; lastSeenAt: number; fresh: boolean } | null>;
   /** True while no newer publish of the stream has started (its playlists are still this one's). */
@@ -46,7 +46,7 @@ export async function announceStatus(bus: Bus, b: Broadcast, status: StreamStatu
 export function createTranscodeCore(deps: { db: pg.Pool; bus: Bus; log: Log }): TranscodeCore {
   const { db, bus } = deps;
   return {
-    openBroadcasts: () => repo.openBroadcasts(db),
+    quietBroadcasts: (quietSeconds) => repo.quietBroadcasts(db, quietSeconds),
     publishState: (id) => repo.publishSessionState(db, id),
     isCurrent: (b) => repo.isCurrentPublishSession(db, b.streamId, b.publishSessionId),
     transcodeStarting: (id, workerId) => repo.recordTranscodeStart(db, id, workerId),

@@ -3,16 +3,19 @@
 // the job. No job watches such a stream, so without this it would say `live` for good and its
 // playlists would never end. Every worker sweeps: it watches each open broadcast's publish with
 // the same rule a job uses (publisher-watch.ts: missed touches counted on this worker's clock,
-// never one stale timestamp, so a database outage ends nothing), and a broadcast whose ingest is
+// never one stale timestamp, so a database outage ends nothing) — only those whose publish has
+// missed two touches, so healthy streams cost nothing — and a broadcast whose ingest is
 // gone is ended the way a job ends it: playlists finished, the publish `ingest_lost`, the stream
 // `offline`. A broadcast a running job also watches may be ended by either; both steps are
 // idempotent.
 import type { Log } from '../log.js';
 import type { TranscodeCore } from '../streams/transcode-core.js';
 import { finishPlaylists, streamOutputDir } from './hls-output.js';
-import { watchPublisher, type PublisherWatch } from './publisher-watch.js';
+import { TOUCH_PERIOD_MS, watchPublisher, type PublisherWatch } from './publisher-watch.js';
 
 export const SWEEP_EVERY_MS = 5_000;
+/** A publish not touched for this long (two touch periods) is watched; one that is touched again drops out. */
+const QUIET_SECONDS = (2 * TOUCH_PERIOD_MS) / 1000;
 
 export interface BrokenLivesSweep {
   /** One pass (the timer runs these; tests may too). */
@@ -28,7 +31,7 @@ export function startBrokenLivesSweep(o: { core: TranscodeCore; mediaDir: string
   async function sweep(): Promise<void> {
     let open;
     try {
-      open = await o.core.openBroadcasts();
+      open = await o.core.quietBroadcasts(QUIET_SECONDS);
     } catch {
       return; // the database does not answer: nothing can be judged now
     }
