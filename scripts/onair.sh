@@ -10,6 +10,9 @@ command -v nginx >/dev/null 2>&1 || need_pkgs+=(nginx)
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
+# the browser tests (a real player, hls.js in Chromium) need Debian's chromium; playwright-core
+# drives it (its own browser download does not work without internet)
+if [ "${1:-}" = test ] && ! command -v chromium >/dev/null 2>&1; then need_pkgs+=(chromium); fi
 if [ "${1:-}" = bench ] && [ "${2:-}" = latency ] && [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
   need_pkgs+=(libnginx-mod-rtmp)
 fi
