@@ -68,6 +68,10 @@ export interface Config {
   roomRecheckSeconds: number;
   /** api: how long `POST /api/streams/:id/stop` refuses the stream's publishes (STOP_COOLOFF_SECONDS). */
   stopCooloffSeconds: number;
+  /** ingest/worker: how long a dropped publisher may come back and continue the same playlists (RECONNECT_GRACE_SECONDS; 0 = no grace). */
+  reconnectGraceSeconds: number;
+  /** Recordings (src/recordings/): where they live, whether streams record by default, how long they are kept, the free-space floor. */
+  recordings: Recordings;
   /** ingest/worker: port of their own /metrics server (0 = off); the api serves /metrics on PORT. */
   metricsPort: number;
   metricsHost: string;
@@ -83,6 +87,17 @@ export interface Config {
   playbackWindow: { leadSeconds: number; graceSeconds: number };
   /** api: how often this node brings the playback gate's marker files in line with the database. */
   playbackGateSeconds: number;
+}
+
+export interface Recordings {
+  /** RECORDINGS_DIR: its own directory (a separate volume if the operator wants), never under the live media dir. */
+  dir: string;
+  /** RECORD_BY_DEFAULT: what a stream whose `record` is unset does. */
+  byDefault: boolean;
+  /** RECORDING_RETENTION_DAYS: recordings older than this are deleted by a scheduled job (0 = kept for ever). */
+  retentionDays: number;
+  /** RECORDING_MIN_FREE_MB, in bytes: below this much free space new recordings don't start and running ones stop. */
+  minFreeBytes: number;
 }
 
 export interface AuthLimits {
@@ -330,6 +345,18 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     problems.push(`MEDIA_DIR (or DATA_DIR) "${mediaDir}" may only hold letters, digits and _ . / @ + - (no spaces).`);
   }
 
+  const recordingsDir = path.resolve(cwd, str('RECORDINGS_DIR', path.join(dataDir, 'recordings')));
+  // like the media dir, it lands unquoted in nginx's config
+  if (!/^\/[A-Za-z0-9_./@+-]*$/.test(recordingsDir)) {
+    problems.push(`RECORDINGS_DIR (or DATA_DIR) "${recordingsDir}" may only hold letters, digits and _ . / @ + - (no spaces).`);
+  }
+  const inside = (dir: string, parent: string) => dir === parent || dir.startsWith(parent + path.sep);
+  if (inside(recordingsDir, mediaDir) || inside(mediaDir, recordingsDir)) {
+    problems.push(`RECORDINGS_DIR "${recordingsDir}" and MEDIA_DIR "${mediaDir}" must not contain each other (a live URL must never open a recording).`);
+  }
+  const recordRaw = str('RECORD_BY_DEFAULT', 'false');
+  if (recordRaw !== 'true' && recordRaw !== 'false') problems.push(`RECORD_BY_DEFAULT must be true or false, but it is "${recordRaw}".`);
+
   const childEnv: Record<string, string> = { PATH: str('PATH', '/usr/local/bin:/usr/bin:/bin') };
   for (const name of ['LANG', 'LC_ALL']) if (env[name]?.trim()) childEnv[name] = env[name]!.trim();
 
@@ -390,6 +417,13 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     rateLimitHoldMs: int('RATE_LIMIT_HOLD_MS', 1_000, 0, 10_000),
     roomRecheckSeconds: int('ROOM_RECHECK_SECONDS', 30, 1, 3600),
     stopCooloffSeconds: int('STOP_COOLOFF_SECONDS', 30, 1, 86_400),
+    reconnectGraceSeconds: int('RECONNECT_GRACE_SECONDS', 20, 0, 3600),
+    recordings: {
+      dir: recordingsDir,
+      byDefault: recordRaw === 'true',
+      retentionDays: int('RECORDING_RETENTION_DAYS', 30, 0, 36_500),
+      minFreeBytes: int('RECORDING_MIN_FREE_MB', 2048, 0, 1024 * 1024 * 1024) * 1024 * 1024,
+    },
     metricsPort,
     metricsHost,
     playbackTokens,
