@@ -6,7 +6,7 @@ import path from 'node:path';
 import { PROFILES_DIR } from '../paths.js';
 import type { SourceInfo } from '../streams/types.js';
 import { prepareOutputDir } from '../transcode/hls-output.js';
-import { buildFfmpegArgs, planLadder } from '../transcode/ladder.js';
+import { buildFfmpegArgs, hlsSlaves, planLadder } from '../transcode/ladder.js';
 import { loadProfile, type Profile, type Rung } from '../transcode/profiles.js';
 import { CACHE_DIR, OBS_LIKE_1080P, checkIdle, ensureSource, isEnding, killAllChildren, machineCpu, machineInfo, measureCpu, median, onCleanup, probeDuration, round, runBench, say, writeResult, type CpuRun } from './common.js';
 
@@ -41,7 +41,7 @@ interface Variant {
 function oursVariant(profile: Profile, input: string, outDir: string): Variant {
   const plan = planLadder(profile, SOURCE);
   const renditions = plan.renditions.map((r) => r.name);
-  return { name: 'ours', renditions, jobs: [{ rendition: renditions.join('+'), args: buildFfmpegArgs({ profile, plan, inputUrl: input, outDir, resume: false, segmentTag: 'bench' }) }] };
+  return { name: 'ours', renditions, jobs: [{ rendition: renditions.join('+'), args: buildFfmpegArgs({ profile, plan, inputUrl: input, slaves: hlsSlaves({ profile, plan, outDir, resume: false, segmentTag: 'bench' }) }) }] };
 }
 
 /**
@@ -54,7 +54,7 @@ function naiveVariant(profile: Profile, input: string, outDir: string): Variant 
   const jobs = profile.rungs.map((rung: Rung): Job => {
     const single: Profile = { ...profile, passthroughTopRung: false, rungs: [rung] };
     const plan = planLadder(single, SOURCE);
-    return { rendition: rung.name, args: buildFfmpegArgs({ profile: single, plan, inputUrl: input, outDir, resume: false, segmentTag: 'bench' }) };
+    return { rendition: rung.name, args: buildFfmpegArgs({ profile: single, plan, inputUrl: input, slaves: hlsSlaves({ profile: single, plan, outDir, resume: false, segmentTag: 'bench' }) }) };
   });
   return { name: 'naive', renditions: profile.rungs.map((r) => r.name), jobs };
 }

@@ -7,6 +7,7 @@ import { createMetrics } from '../metrics.js';
 import { createTranscodeCore } from '../streams/transcode-core.js';
 import { createCancelListener, createQueueCounts, LIVE_WORKER_OPTIONS, TRANSCODE_QUEUE } from '../transcode/jobs.js';
 import { startBrokenLivesSweep } from '../transcode/broken-lives.js';
+import { hlsLadderOutput } from '../transcode/hls-ladder-output.js';
 import { createLiveJobHandler } from '../transcode/live-job.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { startMetricsServer } from './metrics-server.js';
@@ -37,6 +38,12 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     childEnv: config.childEnv,
     pullHosts: config.ingestPullHosts,
     metrics: metrics.metrics,
+    // the outputs every live transcode has: the HLS ladder first (the stream is live when it is
+    // ready); recordings, thumbnails and relays join `others` and fail alone
+    outputsFor: (job) => ({
+      primary: hlsLadderOutput({ job, mediaDir: config.mediaDir, metrics: metrics.metrics }),
+      others: [],
+    }),
   });
   const worker = new Worker(TRANSCODE_QUEUE, handler, {
     connection,

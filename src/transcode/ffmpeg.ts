@@ -2,6 +2,7 @@
 // a bounded ring of (redacted) stderr, and a stop that lets ffmpeg finish its playlists.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { redactText } from '../log.js';
 
 export interface FfmpegProgress {
@@ -19,6 +20,8 @@ export interface FfmpegExit {
 
 export interface FfmpegProcess {
   pid: number | undefined;
+  /** The extra pipes ffmpeg writes to (`pipe:3`, `pipe:4`, …), in order. */
+  pipes: Readable[];
   exited: Promise<FfmpegExit>;
   /** SIGINT (ffmpeg writes its trailers: EXT-X-ENDLIST), then SIGKILL after graceMs. */
   stop(graceMs?: number): Promise<FfmpegExit>;
@@ -53,14 +56,23 @@ export function parseProgressBlock(lines: string[]): FfmpegProgress {
  * `env` is ffmpeg's whole environment (config.childEnv): it reads URLs a publisher influences, so
  * it must hold none of the worker's secrets.
  */
-export function spawnFfmpeg(opts: { args: string[]; env: Readonly<Record<string, string>>; onProgress?: (p: FfmpegProgress) => void; binary?: string }): FfmpegProcess {
+export function spawnFfmpeg(opts: {
+  args: string[];
+  env: Readonly<Record<string, string>>;
+  onProgress?: (p: FfmpegProgress) => void;
+  binary?: string;
+  /** How many extra pipes to open for ffmpeg to write to (fd 3 on): see outputs.ts. */
+  pipes?: number;
+}): FfmpegProcess {
   const binary = opts.binary ?? 'ffmpeg';
   // If the worker dies (even by SIGKILL) the kernel kills ffmpeg too: no orphan keeps writing
   // a stream that another worker is about to take over.
   const [cmd, argv] = existsSync(SETPRIV)
     ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', binary, ...opts.args]]
     : [binary, opts.args];
-  const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...opts.env } });
+  const extra = Array.from({ length: opts.pipes ?? 0 }, () => 'pipe' as const);
+  const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe', ...extra], env: { ...opts.env } });
+  const pipes = extra.map((_, i) => child.stdio[3 + i] as Readable);
   const stderrTail: string[] = [];
 
   let errBuf = '';
@@ -105,6 +117,7 @@ export function spawnFfmpeg(opts: { args: string[]; env: Readonly<Record<string,
 
   return {
     pid: child.pid,
+    pipes,
     exited,
     kill: () => {
       child.kill('SIGKILL');

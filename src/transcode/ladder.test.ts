@@ -2,7 +2,7 @@
 import t from 'tap';
 import type { SourceInfo } from '../streams/types.js';
 import { PROFILES_DIR } from '../paths.js';
-import { buildFfmpegArgs, masterPlaylist, planLadder, segmentTagFor } from './ladder.js';
+import { buildFfmpegArgs, hlsSlaves, masterPlaylist, planLadder, segmentTagFor } from './ladder.js';
 import { loadProfile } from './profiles.js';
 
 const def = await loadProfile(PROFILES_DIR, 'default');
@@ -10,6 +10,9 @@ const noPass = await loadProfile(PROFILES_DIR, 'no-passthrough');
 const src1080: SourceInfo = { videoCodec: 'h264', audioCodec: 'aac', width: 1920, height: 1080, fps: 30, videoBitrateKbps: 4500, audioBitrateKbps: 128, avcProfile: { profileIdc: 100, constraints: 0, levelIdc: 41 } };
 const input = 'rtmp://ingest:1935/internal/ps1?sig=S';
 const argv = (text: string) => text.trim().split(/\s+/);
+
+/** The HLS ladder alone: the argv the live job runs when no other output adds to it. */
+const ladderArgs = (o: Parameters<typeof hlsSlaves>[0]) => buildFfmpegArgs({ profile: o.profile, plan: o.plan, inputUrl: input, slaves: hlsSlaves(o) });
 
 const HEAD = `-hide_banner -nostdin -loglevel warning -progress pipe:1 -stats_period 1
   -analyzeduration 1000000 -probesize 1000000 -rw_timeout 10000000 -i ${input}`;
@@ -22,7 +25,7 @@ const tee = (...slaves: string[]) => `-map_metadata -1 -f tee ${slaves.join('|')
 
 t.test('1080p30 H.264 within the cap: top rung passed through, three encoded from one decode', async (t) => {
   const plan = planLadder(def, src1080);
-  t.same(buildFfmpegArgs({ profile: def, plan, inputUrl: input, outDir: '/m/hls/pb', resume: false, segmentTag: 'ab12cd34' }), argv(`${HEAD}
+  t.same(ladderArgs({ profile: def, plan, outDir: '/m/hls/pb', resume: false, segmentTag: 'ab12cd34' }), argv(`${HEAD}
     -filter_complex [0:v:0]scale=1280:720:flags=bilinear,split=3[v_720p][s_480p][s_360p];[s_480p]scale=854:480:flags=bilinear[v_480p];[s_360p]scale=640:360:flags=bilinear[v_360p]
     -map 0:v:0 -map [v_720p] -map [v_480p] -map [v_360p] -map 0:a:0
     -c:v:0 copy ${x264(1, '4.0', '2800k', '3360k', '5600k')} ${x264(2, '3.1', '1400k', '1680k', '2800k')} ${x264(3, '3.1', '800k', '960k', '1600k')}
@@ -52,7 +55,7 @@ t.test('720p source: no upscaling, 720p passed through, resume continues the pla
     ['360p', 640, 360, false, 'avc1.64001f,mp4a.40.2'],
   ]);
   const flags = 'delete_segments+temp_file+independent_segments+append_list';
-  t.same(buildFfmpegArgs({ profile: def, plan, inputUrl: input, outDir: '/m/hls/pb', resume: true, segmentTag: 'ab12cd34' }), argv(`${HEAD}
+  t.same(ladderArgs({ profile: def, plan, outDir: '/m/hls/pb', resume: true, segmentTag: 'ab12cd34' }), argv(`${HEAD}
     -filter_complex [0:v:0]scale=854:480:flags=bilinear,split=2[v_480p][s_360p];[s_360p]scale=640:360:flags=bilinear[v_360p]
     -map 0:v:0 -map [v_480p] -map [v_360p] -map 0:a:0
     -c:v:0 copy ${x264(1, '3.1', '1400k', '1680k', '2800k')} ${x264(2, '3.1', '800k', '960k', '1600k')}
@@ -62,7 +65,7 @@ t.test('720p source: no upscaling, 720p passed through, resume continues the pla
 t.test('passthrough off: every rung encoded, 60 fps source keeps 60 fps with a 2 s GOP', async (t) => {
   const plan = planLadder(noPass, { ...src1080, fps: 60 });
   t.notOk(plan.renditions.some((r) => r.passthrough));
-  t.same(buildFfmpegArgs({ profile: noPass, plan, inputUrl: input, outDir: '/m/hls/pb', resume: false, segmentTag: 'ab12cd34' }), argv(`${HEAD}
+  t.same(ladderArgs({ profile: noPass, plan, outDir: '/m/hls/pb', resume: false, segmentTag: 'ab12cd34' }), argv(`${HEAD}
     -filter_complex [0:v:0]scale=1920:1080:flags=bilinear,split=4[v_1080p][s_720p][s_480p][s_360p];[s_720p]scale=1280:720:flags=bilinear[v_720p];[s_480p]scale=854:480:flags=bilinear[v_480p];[s_360p]scale=640:360:flags=bilinear[v_360p]
     -map [v_1080p] -map [v_720p] -map [v_480p] -map [v_360p] -map 0:a:0
     ${x264(0, '4.2', '5000k', '6000k', '10000k', 120)} ${x264(1, '4.0', '2800k', '3360k', '5600k', 120)}
@@ -72,7 +75,7 @@ t.test('passthrough off: every rung encoded, 60 fps source keeps 60 fps with a 2
 
 t.test('the quality profile leaves x264 its B-frames and lookahead', async (t) => {
   const quality = await loadProfile(PROFILES_DIR, 'quality');
-  const args = buildFfmpegArgs({ profile: quality, plan: planLadder(quality, src1080), inputUrl: input, outDir: '/m', resume: false, segmentTag: 'ab12cd34' });
+  const args = ladderArgs({ profile: quality, plan: planLadder(quality, src1080), outDir: '/m', resume: false, segmentTag: 'ab12cd34' });
   t.notOk(args.some((a) => a.startsWith('-x264-params')));
 });
 
@@ -84,13 +87,13 @@ t.test('passthrough needs H.264, the same height and a bit rate within the cap',
 
 t.test('odd shapes: no audio, 4:3, a source shorter than every rung, unknown size and fps', async (t) => {
   const noAudio = planLadder(def, { ...src1080, audioCodec: null });
-  const args = buildFfmpegArgs({ profile: def, plan: noAudio, inputUrl: input, outDir: '/m', resume: false, segmentTag: 'ab12cd34' });
+  const args = ladderArgs({ profile: def, plan: noAudio, outDir: '/m', resume: false, segmentTag: 'ab12cd34' });
   t.notOk(args.includes('0:a:0'), 'no audio mapped');
   t.notOk(args.includes('-c:a'), 'no audio encoder');
-  t.throws(() => buildFfmpegArgs({ profile: def, plan: noAudio, inputUrl: input, outDir: '/m', resume: false, segmentTag: '../x' }), /segment tag/);
+  t.throws(() => ladderArgs({ profile: def, plan: noAudio, outDir: '/m', resume: false, segmentTag: '../x' }), /segment tag/);
   t.equal(segmentTagFor('0b5e1f2a-9c3d-4e5f-8a7b-6c5d4e3f2a1b'), '0b5e1f2a');
   t.match(args[args.length - 1], /^\[select=\\'v:0\\':f=hls:/, 'the tee selects video only');
-  t.throws(() => buildFfmpegArgs({ profile: def, plan: noAudio, inputUrl: input, outDir: '/m/a|b', resume: false, segmentTag: 'ab12cd34' }), /tee muxer/);
+  t.throws(() => ladderArgs({ profile: def, plan: noAudio, outDir: '/m/a|b', resume: false, segmentTag: 'ab12cd34' }), /tee muxer/);
   t.equal(noAudio.renditions[1]!.codecs, 'avc1.640028');
   t.same(planLadder(def, { ...src1080, width: 1440, height: 1080 }).renditions.map((r) => r.width), [1440, 960, 640, 480]);
   const tiny = planLadder(def, { ...src1080, width: 426, height: 240 });
@@ -98,5 +101,19 @@ t.test('odd shapes: no audio, 4:3, a source shorter than every rung, unknown siz
   const unknown = planLadder(def, { ...src1080, width: null, height: null, fps: null, avcProfile: null });
   t.equal(unknown.renditions.length, 4);
   t.equal(unknown.frameRate, 30);
-  t.match(buildFfmpegArgs({ profile: def, plan: unknown, inputUrl: input, outDir: '/m', resume: false, segmentTag: 'ab12cd34' }).join(' '), /\[0:v:0\]fps=30,scale=1920:1080:flags=bilinear,split=4\[v_1080p\]/);
+  t.match(ladderArgs({ profile: def, plan: unknown, outDir: '/m', resume: false, segmentTag: 'ab12cd34' }).join(' '), /\[0:v:0\]fps=30,scale=1920:1080:flags=bilinear,split=4\[v_1080p\]/);
+});
+
+t.test('other outputs: taps split off the smallest encoded picture, their own outputs follow the ladder', async (t) => {
+  const plan = planLadder(def, src1080);
+  const args = buildFfmpegArgs({ profile: def, plan, inputUrl: input, slaves: ['[f=null]x'], taps: ['tap_thumb'], outputs: [['-map', '[tap_thumb]', '-f', 'null', '-']] });
+  t.same(args.slice(args.indexOf('-filter_complex'), args.indexOf('-filter_complex') + 2), ['-filter_complex',
+    '[0:v:0]scale=1280:720:flags=bilinear,split=3[v_720p][s_480p][s_360p];[s_480p]scale=854:480:flags=bilinear[v_480p];[s_360p]scale=640:360:flags=bilinear,split=2[v_360p][tap_thumb]']);
+  t.same(args.slice(-10), ['-map_metadata', '-1', '-f', 'tee', '[f=null]x', '-map', '[tap_thumb]', '-f', 'null', '-']);
+  // a lone passed-through rung: the source is decoded for the taps alone
+  const lone = planLadder({ ...def, rungs: def.rungs.slice(0, 1) }, src1080);
+  const loneArgs = buildFfmpegArgs({ profile: def, plan: lone, inputUrl: input, slaves: ['[f=null]x'], taps: ['tap_a', 'tap_b'] });
+  t.equal(loneArgs[loneArgs.indexOf('-filter_complex') + 1], '[0:v:0]split=2[tap_a][tap_b]');
+  t.same(buildFfmpegArgs({ profile: def, plan: lone, inputUrl: input, slaves: ['[f=null]x'] }).includes('-filter_complex'), false, 'no graph without encoding or taps');
+  t.throws(() => buildFfmpegArgs({ profile: def, plan, inputUrl: input, slaves: [], taps: ['x];[0:v'] }), /tap label/);
 });

@@ -105,14 +105,18 @@ export interface FfmpegArgsInput {
   profile: Profile;
   plan: LadderPlan;
   inputUrl: string;
-  outDir: string; // <media>/hls/<playbackId>; each rendition writes <outDir>/<name>/
-  resume: boolean; // continue an existing playlist (takeover/restart) after a discontinuity
-  // names this publish's segments: the playback URL outlives a publish, and segments are cached
-  // for a day, so a re-broadcast must never reuse an earlier broadcast's segment names
-  segmentTag: string;
+  /**
+   * Tee slaves over the one encoded output (video stream i = rendition i, audio `a`): the HLS
+   * ladder's muxers (hlsSlaves) and any other output's packaging of the same encoded streams.
+   */
+  slaves: string[];
+  /** Filter labels that get a copy of the decoded picture (the smallest encoded rung) for an output of their own. */
+  taps?: string[];
+  /** Further ffmpeg outputs (options + target each), after the ladder's, e.g. a thumbnail from a tap. */
+  outputs?: string[][];
 }
 
-export function buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume, segmentTag }: FfmpegArgsInput): string[] {
+export function buildFfmpegArgs({ profile, plan, inputUrl, slaves, taps = [], outputs = [] }: FfmpegArgsInput): string[] {
   const encoded = plan.renditions.filter((r) => !r.passthrough);
   const args = [
     '-hide_banner',
@@ -131,10 +135,13 @@ export function buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume, segme
     '-i', inputUrl,
   ];
 
-  if (encoded.length > 0) args.push('-filter_complex', scaleGraph(encoded, plan));
+  for (const tap of taps) {
+    if (!/^[a-z0-9_]{1,32}$/.test(tap)) throw new Error(`The tap label "${tap}" must be lowercase letters, digits and _.`);
+  }
+  if (encoded.length > 0 || taps.length > 0) args.push('-filter_complex', scaleGraph(encoded, plan, taps));
 
   // One output, every rendition's video stream plus the audio, encoded once; the tee muxer
-  // hands each HLS muxer its own video stream and the shared audio (see teeSlave).
+  // hands each slave (an HLS muxer per rendition, see hlsSlaves) its streams.
   plan.renditions.forEach((r) => args.push('-map', r.passthrough ? '0:v:0' : `[v_${r.name}]`));
   if (plan.hasAudio) args.push('-map', '0:a:0');
   plan.renditions.forEach((r, i) => {
@@ -162,9 +169,24 @@ export function buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume, segme
   if (plan.hasAudio) {
     args.push('-c:a', 'aac', '-b:a', `${profile.audio.bitrateKbps}k`, '-ar', String(profile.audio.sampleRate), '-ac', String(profile.audio.channels));
   }
-  const slaves = plan.renditions.map((r, i) => teeSlave({ profile, resume, segmentTag, index: i, hasAudio: plan.hasAudio, dir: `${outDir}/${r.name}` }));
   args.push('-map_metadata', '-1', '-f', 'tee', slaves.join('|'));
+  for (const output of outputs) args.push(...output);
   return args;
+}
+
+/** The HLS ladder's tee slaves: one HLS muxer per rendition, writing <outDir>/<name>/. */
+export function hlsSlaves(o: {
+  profile: Profile;
+  plan: LadderPlan;
+  outDir: string; // <media>/hls/<playbackId>; each rendition writes <outDir>/<name>/
+  resume: boolean; // continue an existing playlist (takeover/restart) after a discontinuity
+  // names this publish's segments: the playback URL outlives a publish, and segments are cached
+  // for a day, so a re-broadcast must never reuse an earlier broadcast's segment names
+  segmentTag: string;
+}): string[] {
+  return o.plan.renditions.map((r, i) =>
+    teeSlave({ profile: o.profile, resume: o.resume, segmentTag: o.segmentTag, index: i, hasAudio: o.plan.hasAudio, dir: `${o.outDir}/${r.name}` }),
+  );
 }
 
 /** One tee slave: an HLS muxer for video stream `index` (and the audio). */
@@ -194,13 +216,19 @@ function teeSlave(o: { profile: Profile; resume: boolean; segmentTag: string; in
  * the shorter rungs are scaled from that picture, not from the full-size source: their scalers
  * read a 720p frame instead of a 1080p one (bench:transcode measured this at ~10% of the CPU).
  */
-function scaleGraph(encoded: PlannedRendition[], plan: LadderPlan): string {
-  const [first, ...rest] = encoded as [PlannedRendition, ...PlannedRendition[]];
+function scaleGraph(encoded: PlannedRendition[], plan: LadderPlan, taps: string[]): string {
   const fps = plan.capFps ? `fps=${plan.frameRate},` : '';
+  // taps split off the smallest encoded picture; with no encoded rung (a lone passthrough), the
+  // source is decoded for them alone
+  const tapOuts = taps.map((t) => `[${t}]`).join('');
+  if (encoded.length === 0) return `[0:v:0]${fps}split=${taps.length}${tapOuts}`;
+  const smallest = encoded[encoded.length - 1]!;
+  const out = (r: PlannedRendition) => (r === smallest && taps.length > 0 ? `,split=${taps.length + 1}[v_${r.name}]${tapOuts}` : `[v_${r.name}]`);
+  const [first, ...rest] = encoded as [PlannedRendition, ...PlannedRendition[]];
   const top = `[0:v:0]${fps}${scale(first)}`;
-  if (rest.length === 0) return `${top}[v_${first.name}]`;
+  if (rest.length === 0) return `${top}${out(first)}`;
   const outs = [`[v_${first.name}]`, ...rest.map((r) => `[s_${r.name}]`)].join('');
-  return [`${top},split=${encoded.length}${outs}`, ...rest.map((r) => `[s_${r.name}]${scale(r)}[v_${r.name}]`)].join(';');
+  return [`${top},split=${encoded.length}${outs}`, ...rest.map((r) => `[s_${r.name}]${scale(r)}${out(r)}`)].join(';');
 }
 
 /**

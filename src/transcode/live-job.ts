@@ -9,20 +9,12 @@ import { pullSignature } from '../streams/keys.js';
 import type { TranscodeCore } from '../streams/transcode-core.js';
 import type { LiveTranscodeJob } from '../streams/types.js';
 import { spawnFfmpeg, type FfmpegExit, type FfmpegProgress } from './ffmpeg.js';
-import {
-  finishPlaylists,
-  hasSegments,
-  listedSegments,
-  pruneSegments,
-  prepareOutputDir,
-  streamOutputDir,
-  waitForFirstSegments,
-  writeMasterPlaylist,
-} from './hls-output.js';
-import { buildFfmpegArgs, masterPlaylist, planLadder, segmentTagFor } from './ladder.js';
+import { streamOutputDir } from './hls-output.js';
+import { buildFfmpegArgs, planLadder } from './ladder.js';
 import { checkLiveJob } from './job-check.js';
 import { createJobAborts } from './job-aborts.js';
 import { claimLease, keepLease } from './lease-keeper.js';
+import { composeOutputs, type ComposedOutputs, type RunAdditions, type TranscodeOutput } from './outputs.js';
 import { loadProfile, ProfileError } from './profiles.js';
 import { watchPublisher, type PublisherWatch } from './publisher-watch.js';
 
@@ -33,7 +25,6 @@ const STANDBY_RECHECK_MS = 1_000; // a standby copy of the job looks at the leas
 const MAX_RESTARTS = 3;
 const HEALTHY_RUN_MS = 60_000;
 const PROGRESS_EVERY_MS = 2_000;
-const PRUNE_EVERY_BEATS = 4; // ~6 s
 /** How long a decision about the publisher waits out a database that does not answer. */
 const DB_WAIT_MS = 120_000;
 
@@ -53,6 +44,11 @@ export interface LiveJobDeps {
   childEnv: Readonly<Record<string, string>>;
   ffmpegBinary?: string;
   metrics?: WorkerMetrics;
+  /**
+   * The outputs a stream's transcode has (the worker's composition root decides): the primary
+   * (the HLS ladder: the stream is live when it is ready) and the others, which fail alone.
+   */
+  outputsFor(job: LiveTranscodeJob): { primary: TranscodeOutput; others: TranscodeOutput[] };
 }
 
 export type LiveJobOutcome = 'publisher-gone' | 'ended' | 'lease-lost';
@@ -78,13 +74,12 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
     // session that merely looks stale (e.g. right after a database outage) is watched for a
     // touch first; a database that does not answer is waited out, not taken for "gone".
     const watch = watchPublisher({ read: () => core.publishState(d.publishSessionId) });
+    const outputs = composeOutputs({ ...deps.outputsFor(d), log, note: (level, message) => sessionLog(level, message) });
     const atStart = await watch.settle({ freshIsEnough: true, maxWaitMs: DB_WAIT_MS });
     if (atStart === 'ended' || atStart === 'gone') {
-      // a handed-over job whose publisher left meanwhile: its playlists still need their end,
-      // unless a newer publish already writes into the same directory
-      if (await core.isCurrent(d)) {
-        await finishPlaylists(streamOutputDir(deps.mediaDir, d.playbackId));
-      }
+      // a handed-over job whose publisher left meanwhile: its outputs still need their end
+      // (the playlists their ENDLIST), unless a newer publish already writes into the same place
+      if (await core.isCurrent(d)) await outputs.runEnded('ended');
       // a session whose ingest is gone is ended here, not left open (nobody else would end it)
       if (atStart === 'gone') await core.ingestLost(d);
       log.info('The publisher is gone before transcoding started; nothing to do.');
@@ -125,7 +120,6 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
     }
 
     const plan = planLadder(profile, d.source);
-    const names = plan.renditions.map((r) => r.name);
     const inputUrl = `${d.pullUrl}?sig=${pullSignature(deps.internalApiKey, d.publishSessionId)}`;
     let restarts = 0;
     let firstRun = true;
@@ -137,42 +131,41 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
 
     try {
       for (;;) {
-        // during a database outage the count is unknown: resume whatever playlists are there
+        // during a database outage the count is unknown: continue whatever is there
         const previousStarts = await core.transcodeStarting(d.publishSessionId, deps.workerId).catch(() => 1);
-        const resume = previousStarts > 0 && (await hasSegments(outDir, names[0]!));
-        await prepareOutputDir(outDir, names, resume);
+        const run = { job: d, profile, plan, continuing: previousStarts > 0, log };
+        const adds = await outputs.prepare(run);
         if (firstRun && previousStarts > 0) metrics?.takeovers.inc(labels);
         const fresh = firstRun && previousStarts === 0;
         firstRun = false;
-        if (resume) {
+        if (run.continuing) {
           log.warn({ previousStarts }, 'Resuming the stream’s playlists after a discontinuity.');
           await sessionLog('warn', `Transcoding resumed on worker ${deps.workerId}; players see a short discontinuity.`);
         } else {
-          log.info({ renditions: names }, 'Starting ffmpeg for the stream.');
+          log.info({ renditions: plan.renditions.map((r) => r.name) }, 'Starting ffmpeg for the stream.');
         }
 
-        const run = runOnce({
+        const ffRun = runOnce({
           deps,
           job,
           leaseLost: keeper.lost,
           watch,
           log,
-          args: buildFfmpegArgs({ profile, plan, inputUrl, outDir, resume, segmentTag: segmentTagFor(d.publishSessionId) }),
+          args: buildFfmpegArgs({ profile, plan, inputUrl, slaves: adds.slaves, taps: adds.taps, outputs: adds.outputs }),
+          adds,
+          outputs,
           signal,
-          prune: () => pruneSegments(outDir, profile.deleteThresholdSegments),
-          tally: metrics ? await segmentTally(metrics, outDir, names) : async () => undefined,
           profile: d.profile,
         });
-        // The stream is live once every rendition has a complete segment: then the master
-        // playlist appears (so a player never finds a master whose variants 404).
-        void waitForFirstSegments(outDir, names, run.liveWatch, 40).then(async (ready) => {
+        // The stream is live once the primary output (the ladder) is ready: every rendition has a
+        // complete segment, and the master playlist is there.
+        void outputs.ready(ffRun.liveWatch).then(async (ready) => {
           if (!ready) return;
           if (fresh) metrics?.firstSegmentSeconds.observe(labels, Math.max(0, Date.now() - job.timestamp) / 1000);
-          await writeMasterPlaylist(outDir, masterPlaylist(plan));
           const renditions = plan.renditions.map(({ rung: _rung, ...r }) => r);
           // a database that does not answer right now must not leave the stream 'starting' for good
           let marked: boolean | null = null;
-          while (marked === null && !run.liveWatch.aborted) {
+          while (marked === null && !ffRun.liveWatch.aborted) {
             marked = await core.live(d, renditions).catch(() => null);
             if (marked === null) await new Promise((r) => setTimeout(r, 2_000));
           }
@@ -180,8 +173,9 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
         }).catch((err) => log.error({ err }, 'Could not publish the master playlist.'));
 
         const startedAt = Date.now();
-        const result = await run.done;
+        const result = await ffRun.done;
         if (result.stop === 'lease-lost') {
+          await outputs.runEnded('handover');
           log.error('Lost the stream lease; handing the job back so that whoever holds the lease, or a worker after it expires, goes on.');
           // if another worker already took the job over, our token is stale and this fails
           const handedBack = await job.moveToDelayed(Date.now() + LEASE_TTL_MS, token).then(() => true, () => false);
@@ -193,12 +187,13 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
         if (result.stop === 'shutdown' && after !== 'ended' && after !== 'gone') {
           // hand the job back without spending an attempt: another worker resumes it, at once
           // since the lease is released first
+          await outputs.runEnded('handover');
           await keeper.stop();
           await job.moveToDelayed(Date.now() + 100, token);
           throw new DelayedError();
         }
         if (after === 'ended' || after === 'gone') {
-          await finishPlaylists(outDir);
+          await outputs.runEnded('ended');
           // a publish whose ingest stopped answering (crashed) is ended here: nobody else will
           await core.ingestLost(d);
           log.info({ stop: result.stop ?? 'input-ended' }, 'The publisher left; the playlists are finished.');
@@ -212,7 +207,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
         const why = describeExit(result.exit);
         if (restarts > MAX_RESTARTS && (await ingestGone(watch))) {
           // not ffmpeg's fault: the ingest holding the publisher is gone (crashed, unreachable)
-          await finishPlaylists(outDir);
+          await outputs.runEnded('ended');
           await core.ingestLost(d);
           log.warn('The ingest holding the publisher stopped answering; the publish is ended.');
           return 'ended';
@@ -220,11 +215,12 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
         if (restarts > MAX_RESTARTS) {
           const message = `Transcoding failed ${restarts} times; giving up. Last error: ${why}`;
           log.error({ stderr: result.exit.stderrTail }, message);
-          await finishPlaylists(outDir);
+          await outputs.runEnded('failed');
           await core.failed(d, message);
           await sessionLog('error', message);
           throw new UnrecoverableError(message);
         }
+        await outputs.runEnded('restart');
         metrics?.restarts.inc(labels);
         log.warn({ restarts, stderr: result.exit.stderrTail }, `ffmpeg stopped unexpectedly (${why}); restarting.`);
         await sessionLog('warn', `Transcoder stopped unexpectedly (${why}); restart ${restarts} of ${MAX_RESTARTS}.`);
@@ -238,25 +234,6 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
   }
   // BullMQ's cancelJob misses a copy it no longer tracks (see job-aborts.ts): the worker calls these too
   return Object.assign(handle, { cancel: aborts.cancel, cancelAll: aborts.cancelAll });
-}
-
-/**
- * Counts the segments ffmpeg writes, per rendition, from its playlists (media sequence + listed
- * segments = segments written so far): whatever the playlists held when the run started (a
- * resume) was counted by the run that wrote it.
- */
-async function segmentTally(metrics: WorkerMetrics, outDir: string, names: string[]): Promise<() => Promise<void>> {
-  const seen = new Map<string, number>();
-  for (const name of names) seen.set(name, (await listedSegments(outDir, name)) ?? 0);
-  return async () => {
-    for (const name of names) {
-      const n = await listedSegments(outDir, name);
-      const before = seen.get(name) ?? 0;
-      if (n === null || n <= before) continue;
-      metrics.segmentsWritten.inc({ rendition: name }, n - before);
-      seen.set(name, n);
-    }
-  };
 }
 
 /**
@@ -288,10 +265,10 @@ function runOnce(o: {
   watch: PublisherWatch;
   log: Log;
   args: string[];
+  /** What the outputs added to the run (its pipes are handed to them once ffmpeg starts). */
+  adds: RunAdditions;
+  outputs: ComposedOutputs;
   signal?: AbortSignal;
-  prune: () => Promise<number>;
-  /** Brings the segments-written counter up to date. */
-  tally: () => Promise<void>;
   profile: string;
 }): { done: Promise<{ stop: StopReason | null; exit: FfmpegExit }>; liveWatch: AbortSignal } {
   const { deps, job } = o;
@@ -317,7 +294,8 @@ function runOnce(o: {
     recording = true;
     void deps.core.progress(job.data.publishSessionId, progress).catch(() => undefined).finally(() => (recording = false));
   };
-  const ff = spawnFfmpeg({ args: o.args, env: deps.childEnv, onProgress, binary: deps.ffmpegBinary });
+  const ff = spawnFfmpeg({ args: o.args, env: deps.childEnv, onProgress, binary: deps.ffmpegBinary, pipes: o.adds.pipeCount });
+  o.outputs.attachPipes(ff.pipes);
 
   const done = new Promise<{ stop: StopReason | null; exit: FfmpegExit }>((resolve) => {
     let stop: StopReason | null = null;
@@ -341,20 +319,20 @@ function runOnce(o: {
     if (o.leaseLost.aborted) onLeaseLost();
     o.leaseLost.addEventListener('abort', onLeaseLost, { once: true });
 
-    let beats = 0;
+    let ticking = false;
     const heartbeat = setInterval(() => {
-      void (async () => {
-        // not awaited: a database that does not answer must not hold up the beat
-        void o.watch.check().then((v) => (v === 'ended' || v === 'gone') && halt('publisher-gone', false));
-        await o.tally().catch(() => undefined);
-        if (++beats % PRUNE_EVERY_BEATS === 0) await o.prune().catch(() => undefined);
-      })();
+      // not awaited: a database that does not answer must not hold up the beat
+      void o.watch.check().then((v) => (v === 'ended' || v === 'gone') && halt('publisher-gone', false));
+      // one tick at a time: a slow disk must not pile ticks up
+      if (ticking) return;
+      ticking = true;
+      // a failing primary (the ladder's own files) is ffmpeg's problem, seen at its exit
+      void o.outputs.tick().catch((err) => o.log.warn({ err }, 'The HLS output could not keep up.')).finally(() => (ticking = false));
     }, HEARTBEAT_MS);
 
     void ff.exited.then(async (exit) => {
       clearInterval(heartbeat);
       deps.metrics?.ffmpegForget(running);
-      await o.tally().catch(() => undefined); // the last segments, before ENDLIST or a restart
       liveWatch.abort();
       o.signal?.removeEventListener('abort', onAbort);
       o.leaseLost.removeEventListener('abort', onLeaseLost);
