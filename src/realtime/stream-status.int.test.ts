@@ -48,3 +48,17 @@ t.test('a joining socket gets the broadcast’s state after its ack; every trans
     t.same(ended.renditions, [], 'offline once the publisher left');
   }
 });
+
+t.test('a stream deleted while live (DELETE ?force=true) still tells its session room it is offline', async (t) => {
+  const s = await stack.createStream('deleted while live');
+  const { session } = await stack.liveSessionOn(s.id, 'Deleted while live');
+  const ws = await connectWs(`ws://127.0.0.1:${portB}/ws`, { token: viewerToken });
+  t.teardown(() => ws.close());
+  await ws.request({ type: 'session:join', sessionId: session.id });
+  publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 120, videoKbps: 500 });
+  await ws.next((f) => f.type === 'stream:status' && f.status === 'live', { timeoutMs: 40_000 });
+  t.equal((await stack.api('DELETE', `/streams/${s.id}?force=true`, undefined, stack.token)).status, 204);
+  const liveAt = ws.frames.findIndex((f) => f.type === 'stream:status' && f.status === 'live');
+  const ended = await ws.next((f) => f.type === 'stream:status' && f.status === 'offline', { from: liveAt, timeoutMs: 20_000 });
+  t.same(ended, { type: 'stream:status', sessionId: session.id, status: 'offline', renditions: [] });
+});

@@ -32,14 +32,24 @@ export interface StreamStatusRelay {
 
 export function relayStreamStatus(o: { source: StreamStatusSource; bus: Bus; deliver(room: RoomName, frame: ServerFrame): void; log: Log }): StreamStatusRelay {
   const offline = (sessionId: string): StreamStatusFrame => ({ type: 'stream:status', sessionId, status: 'offline', renditions: [] });
+  /**
+   * The session rooms this node last told about each stream: a deleted stream (DELETE ?force=true)
+   * can no longer be read, and its broadcast's rooms still need their `offline`.
+   */
+  const toldRooms = new Map<string, Set<string>>();
 
   /** The stream's frame for each session its broadcast belongs to. */
   async function framesOf(streamId: string): Promise<StreamStatusFrame[]> {
     const s = await o.source.statusOf(streamId);
-    if (!s) return [];
+    if (!s) {
+      const rooms = toldRooms.get(streamId);
+      toldRooms.delete(streamId);
+      return [...(rooms ?? [])].map(offline);
+    }
     // the latest publish's start decides the session; a stream that never published: the open one now
     const sessions = await o.source.sessionsAt(streamId, s.startedAt);
     const renditions = s.renditions.map(({ name, width, height }) => ({ name, width, height }));
+    if (sessions.length > 0) toldRooms.set(streamId, new Set(sessions));
     return sessions.map((sessionId) => ({
       type: 'stream:status',
       sessionId,
