@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { signPlaybackToken } from '../analytics/playback.js';
 import { run, waitFor } from '../testing/harness.js';
 import { FIXTURE_RENDITIONS, FIXTURE_SECONDS, insertRecording } from '../testing/recordings.js';
 import { startStack } from '../testing/stack.js';
@@ -96,6 +97,26 @@ t.test('replay at every rung and the MP4 download through nginx, after the event
   t.ok(Math.abs(mp4.duration - FIXTURE_SECONDS) <= 2.1, `the MP4 lasts ${mp4.duration} s`);
   const poster = await fetch(item.posterUrl);
   t.same([poster.status, poster.headers.get('content-type')], [200, 'image/jpeg']);
+});
+
+t.test('the gate: a replay plays after the event (the live URL does not); only a ready recording plays', async (t) => {
+  const item = await mine(attendee.token);
+  await replayOpen(item.replayUrl);
+  const session = await stack.api('GET', `/sessions/${sessionId}`, undefined, attendee.token);
+  t.equal((await fetch(session.body.playbackUrl)).status, 403, "the session's live URL is closed (its window is over)");
+  t.equal((await fetch(item.replayUrl)).status, 200, 'its replay plays');
+  // a correctly signed URL of a recording still being finalised: the gate has no replay marker for it
+  const busy = await insertRecording(db, { recordingsDir, streamId: stream.id, sessionId, status: 'finalising' });
+  const token = signPlaybackToken(stack.env.PLAYBACK_SECRET!, { playbackId: `replay/${busy.id}`, sessionId, userId: attendee.id });
+  const url = `${stack.base}/replay/${busy.id}/v/${token}/master.m3u8`;
+  await new Promise((r) => setTimeout(r, 2500)); // a gate pass or two (PLAYBACK_GATE_EVERY=1s)
+  t.equal((await fetch(url)).status, 403, 'finalising: refused although signed');
+  await db.query(`UPDATE recordings SET status = 'ready' WHERE id = $1`, [busy.id]);
+  await replayOpen(url);
+  t.pass('ready: the same URL plays within a gate pass');
+  await db.query(`UPDATE recordings SET status = 'failed' WHERE id = $1`, [busy.id]);
+  await waitFor(async () => (await fetch(url)).status === 403, { what: 'the replay to close', timeoutMs: 10_000, intervalMs: 200 });
+  t.pass('failed: closed again');
 });
 
 t.test('tokens: forged, another recording, a live URL — none opens a recording', async (t) => {
