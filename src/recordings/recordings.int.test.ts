@@ -49,7 +49,10 @@ t.test("a session's recordings: who may see the session may see them, URLs perso
   t.match(item.downloadUrl, /\/download\/onair-\d{4}-\d\d-\d\d-[0-9a-f]{8}\.mp4$/);
   t.match(item.posterUrl, /\/poster\.jpg$/);
   t.not(item.replayUrl, (await mine(banned.token))?.replayUrl ?? '', 'each viewer has their own');
-  t.equal((await list(outsider.token)).status, 403, 'an outsider (not attending) may not');
+  t.same([(await list(outsider.token)).status, (await list(outsider.token)).body.code], [403, 'forbidden'], 'an outsider (not attending) may not');
+  const speaker = await stack.user('Sam', 'speaker');
+  await db.query(`INSERT INTO session_speakers (session_id, user_id) VALUES ($1, $2)`, [sessionId, speaker.id]);
+  t.equal((await list(speaker.token)).status, 200, 'a speaker of the event may');
   t.equal((await list(admin)).status, 200, 'staff may');
   const s = await list(admin, `/streams/${stream.id}/recordings`);
   t.equal(s.status, 200, "the stream's recordings, for admins");
