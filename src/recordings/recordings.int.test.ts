@@ -168,6 +168,11 @@ t.test('replay counts in analytics like live watching, with its own flag', async
   t.ok(watched >= 2000, `the replay counts as watch time (${watched} ms)`);
   const figures = await stack.api('GET', `/analytics/sessions/${sessionId}`, undefined, admin);
   t.ok(figures.body.uniqueViewers >= 1, 'the replay viewer shows in the session’s figures');
+  const served = rows.filter((r) => r.rendition !== 'replay:master' && r.rendition !== 'replay:download').reduce((n, r) => n + r.segments, 0);
+  t.ok(figures.body.replay.segments >= served && served >= 3, `and its replay figure: ${figures.body.replay.segments} segments, ${figures.body.replay.bytes} bytes`);
+  t.ok(figures.body.replay.bytes > 0);
+  const ev = await stack.api('GET', `/analytics/events/${eventId}`, undefined, admin);
+  t.equal(ev.body.replay.segments, figures.body.replay.segments, 'the event’s figure sums its sessions’');
 });
 
 t.test('a ban stops the replay at nginx and the list', async (t) => {
