@@ -41,9 +41,9 @@ COPY nginx ./nginx
 # write into it. nginx runs unprivileged too: the renderer adds no `user` directive when not
 # root, listens on 8080, overrides every *_temp_path and the access log, and `-e` moves the
 # error log, so /var/lib/nginx and /var/log/nginx are never touched.
-RUN mkdir -p /var/lib/onair/media/hls /var/lib/onair/nginx /var/lib/onair/logs \
+RUN mkdir -p /var/lib/onair/media/hls /var/lib/onair/recordings /var/lib/onair/nginx /var/lib/onair/logs \
  && chown -R node:node /var/lib/onair \
- && chmod 755 /var/lib/onair /var/lib/onair/media /var/lib/onair/media/hls
+ && chmod 755 /var/lib/onair /var/lib/onair/media /var/lib/onair/media/hls /var/lib/onair/recordings
 
 # the image's `node` user, numerically (lets Kubernetes' runAsNonRoot verify it)
 USER 1000:1000

@@ -94,6 +94,12 @@ export const ACCESS = {
   'streams.update': { roles: ['admin'] },
   'streams.stop': { roles: ['admin'] },
   'streams.delete': { roles: ['admin'] },
+
+  // Recordings (src/recordings/): a stream's, for admins; a session's, for whoever may watch it
+  // (staff, its event's speakers and joined attendees who are not banned: decided by the service)
+  'streams.recordings': { roles: ['admin'] },
+  'sessions.recordings': { roles: 'signed-in' },
+  'recordings.delete': { roles: ['admin'] },
 } as const satisfies Record<string, Rule>;
 
 export type Action = keyof typeof ACCESS;

@@ -235,12 +235,18 @@ t.test('RECONNECT_GRACE_SECONDS: 20 s by default, 0 (no grace) to an hour', asyn
 
 t.test('recordings: their own directory beside the media dir, off by default, 30 days, a 2 GiB floor', async (t) => {
   const c = loadConfig({ ...base, DATA_DIR: '/srv/onair' }, 'worker');
-  t.same(c.recordings, { dir: '/srv/onair/recordings', byDefault: false, retentionDays: 30, minFreeBytes: 2048 * 1024 * 1024 });
+  t.same(c.recordings, { dir: '/srv/onair/recordings', byDefault: false, retentionDays: 30, retentionEverySeconds: 3600, minFreeBytes: 2048 * 1024 * 1024 });
   const set = loadConfig({ ...base, RECORDINGS_DIR: '/mnt/rec', RECORD_BY_DEFAULT: 'true', RECORDING_RETENTION_DAYS: '0', RECORDING_MIN_FREE_MB: '10' }, 'worker');
-  t.same(set.recordings, { dir: '/mnt/rec', byDefault: true, retentionDays: 0, minFreeBytes: 10 * 1024 * 1024 });
+  t.same(set.recordings, { dir: '/mnt/rec', byDefault: true, retentionDays: 0, retentionEverySeconds: 3600, minFreeBytes: 10 * 1024 * 1024 });
   const err = t.throws(() => loadConfig({ ...base, DATA_DIR: '/srv/onair', RECORDINGS_DIR: '/srv/onair/media/rec', RECORD_BY_DEFAULT: 'yes', RECORDING_RETENTION_DAYS: '-1' }, 'worker')) as ConfigError;
   t.match(err.message, /RECORDINGS_DIR "\/srv\/onair\/media\/rec" and MEDIA_DIR "\/srv\/onair\/media" must not contain each other/);
   t.match(err.message, /RECORD_BY_DEFAULT must be true or false, but it is "yes"/);
   t.match(err.message, /RECORDING_RETENTION_DAYS must be a whole number from 0 to 36500, but it is "-1"/);
   t.throws(() => loadConfig({ ...base, RECORDINGS_DIR: '/mnt/my recordings' }, 'worker'), /RECORDINGS_DIR \(or DATA_DIR\) "\/mnt\/my recordings" may only hold/);
+});
+
+t.test('RECORDING_RETENTION_EVERY: hourly by default, 1 s to a day', async (t) => {
+  t.equal(loadConfig({ ...base, RECORDING_RETENTION_EVERY: '10m' }, 'api').recordings.retentionEverySeconds, 600);
+  t.throws(() => loadConfig({ ...base, RECORDING_RETENTION_EVERY: '2d' }, 'api'), /RECORDING_RETENTION_EVERY must look like 1h or 10m \(1s to 1d\), but it is "2d"/);
+  t.throws(() => loadConfig({ ...base, RECORDING_RETENTION_EVERY: 'soon' }, 'api'), /RECORDING_RETENTION_EVERY must look like 1h or 10m \(1s to 1d\), but it is "soon"/);
 });

@@ -96,6 +96,8 @@ export interface Recordings {
   byDefault: boolean;
   /** RECORDING_RETENTION_DAYS: recordings older than this are deleted by a scheduled job (0 = kept for ever). */
   retentionDays: number;
+  /** RECORDING_RETENTION_EVERY: how often the retention job runs (it also removes recording directories without a row). */
+  retentionEverySeconds: number;
   /** RECORDING_MIN_FREE_MB, in bytes: below this much free space new recordings don't start and running ones stop. */
   minFreeBytes: number;
 }
@@ -357,6 +359,9 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const recordRaw = str('RECORD_BY_DEFAULT', 'false');
   if (recordRaw !== 'true' && recordRaw !== 'false') problems.push(`RECORD_BY_DEFAULT must be true or false, but it is "${recordRaw}".`);
 
+  const retentionEveryRaw = str('RECORDING_RETENTION_EVERY', '1h');
+  const retentionEvery = parseDuration(retentionEveryRaw);
+  if (retentionEvery === null || retentionEvery > 86400) problems.push(`RECORDING_RETENTION_EVERY must look like 1h or 10m (1s to 1d), but it is "${retentionEveryRaw}".`);
   const childEnv: Record<string, string> = { PATH: str('PATH', '/usr/local/bin:/usr/bin:/bin') };
   for (const name of ['LANG', 'LC_ALL']) if (env[name]?.trim()) childEnv[name] = env[name]!.trim();
 
@@ -422,6 +427,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
       dir: recordingsDir,
       byDefault: recordRaw === 'true',
       retentionDays: int('RECORDING_RETENTION_DAYS', 30, 0, 36_500),
+      retentionEverySeconds: retentionEvery ?? 3600,
       minFreeBytes: int('RECORDING_MIN_FREE_MB', 2048, 0, 1024 * 1024 * 1024) * 1024 * 1024,
     },
     metricsPort,

@@ -26,6 +26,15 @@ export interface ApiMetrics {
   /** Viewer analytics: where this node's viewer lines and their datagrams went, read from the collector at scrape time. */
   readViewerLines(read: () => ViewerLineCounts): void;
   rollupSeconds: Histogram;
+  /** Recordings: bytes and count by status (Postgres) and the recordings volume's free space, read at scrape time. */
+  readRecordings(read: () => Promise<RecordingCounts>): void;
+}
+
+export const RECORDING_STATUS_LABELS = ['recording', 'finalising', 'ready', 'failed'] as const;
+export interface RecordingCounts {
+  byStatus: { status: string; bytes: number; count: number }[];
+  /** Free bytes on the recordings volume; null when its directory is not there yet. */
+  freeBytes: number | null;
 }
 
 export const VIEWER_LINE_OUTCOMES = ['received', 'rejected', 'banned', 'folded', 'late', 'dropped'] as const;
@@ -115,6 +124,47 @@ function apiMetrics(registers: Registry[]): ApiMetrics {
       for (const outcome of VIEWER_DATAGRAM_OUTCOMES) this.inc({ outcome }, now[outcome]);
     },
   });
+  let readRecordings: (() => Promise<RecordingCounts>) | null = null;
+  let recordingCounts: Promise<RecordingCounts | null> | null = null;
+  /** One read per scrape for the gauges below (each collect asks; the first read is shared). */
+  const recordingsNow = () => {
+    if (!readRecordings) return Promise.resolve(null);
+    recordingCounts ??= readRecordings()
+      .catch(() => null) // Postgres away: the series go stale rather than report 0
+      .finally(() => setImmediate(() => (recordingCounts = null)));
+    return recordingCounts;
+  };
+  new Gauge({
+    name: 'onair_recordings_bytes',
+    help: 'Disk space the recordings take, by status (recording, finalising, ready, failed), from the recordings table.',
+    labelNames: ['status'] as const,
+    registers,
+    async collect() {
+      const now = await recordingsNow();
+      if (!now) return;
+      for (const status of RECORDING_STATUS_LABELS) this.set({ status }, now.byStatus.find((r) => r.status === status)?.bytes ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'onair_recordings',
+    help: 'Recordings, by status.',
+    labelNames: ['status'] as const,
+    registers,
+    async collect() {
+      const now = await recordingsNow();
+      if (!now) return;
+      for (const status of RECORDING_STATUS_LABELS) this.set({ status }, now.byStatus.find((r) => r.status === status)?.count ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'onair_recordings_disk_free_bytes',
+    help: 'Free space on the recordings volume (RECORDINGS_DIR), as this API node sees it.',
+    registers,
+    async collect() {
+      const now = await recordingsNow();
+      if (now?.freeBytes != null) this.set(now.freeBytes);
+    },
+  });
   return {
     httpRequestSeconds: new Histogram({
       name: 'onair_http_request_duration_seconds',
@@ -131,6 +181,9 @@ function apiMetrics(registers: Registry[]): ApiMetrics {
       readLines = read;
     },
     rollupSeconds: new Histogram({ name: 'onair_analytics_rollup_duration_seconds', help: 'Analytics roll-up runs (Redis → Postgres) on this node.', buckets: LATENCY_BUCKETS, registers }),
+    readRecordings(read) {
+      readRecordings = read;
+    },
   };
 }
 

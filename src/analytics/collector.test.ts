@@ -18,8 +18,8 @@ const U = '0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3';
 const E = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';
 const KEY = viewerDatagramKey('abcdef0123456789abcdef0123456789');
 const RID = '0123456789abcdef0123456789abcdef';
-const line = (o: { path?: string; vid?: string; at?: string; rid?: string } = {}) =>
-  `v1 ${o.at ?? '1795314532.160'} ${o.vid ?? viewerId(S, U)} 200 5000 ${o.path ?? '360p/s1.ts'} ${o.rid ?? RID}`;
+const line = (o: { path?: string; vid?: string; at?: string; rid?: string; tag?: 'v1' | 'r1' } = {}) =>
+  `${o.tag ?? 'v1'} ${o.at ?? '1795314532.160'} ${o.vid ?? viewerId(S, U)} 200 5000 ${o.path ?? '360p/s1.ts'} ${o.rid ?? RID}`;
 const sealer = createDatagramSealer({ key: KEY });
 /** One sealed datagram of these lines (as the forwarder sends them). */
 const datagram = (lines: string[]) => {
@@ -70,7 +70,11 @@ const sessionRows = (rows: { id: string; hasStream: boolean; renditions: string[
   }) as unknown as Db;
 
 t.test('nginx viewer lines are parsed; anything else is refused', async (t) => {
-  t.same(parseViewerLine(line()), { at: 1795314532160, sessionId: S, userId: U, rendition: '360p', bytes: 5000, segment: true, requestId: RID });
+  t.same(parseViewerLine(line()), { at: 1795314532160, sessionId: S, userId: U, rendition: '360p', bytes: 5000, segment: true, requestId: RID, replay: false });
+  t.same(parseViewerLine(line({ tag: 'r1' })), { at: 1795314532160, sessionId: S, userId: U, rendition: '360p', bytes: 5000, segment: true, requestId: RID, replay: true }, 'r1: a replay');
+  t.match(parseViewerLine(line({ tag: 'r1', path: 'download/onair-2026-12-07-abcdef01.mp4' })), { rendition: 'download', segment: true, replay: true });
+  t.equal(parseViewerLine(line({ tag: 'r1', path: 'poster.jpg' })), null, 'a poster is no viewer line');
+  t.equal(parseViewerLine(line().replace(/^v1/, 'x1')), null);
   t.match(parseViewerLine(line({ path: 'master.m3u8' })), { rendition: 'master', segment: false });
   t.match(parseViewerLine(line({ path: '720p/index.m3u8' })), { rendition: '720p', segment: false });
   t.equal(parseViewerLine(line({ vid: 'x'.repeat(44) + 'y' })), null);
@@ -140,6 +144,27 @@ t.test('lines count only for a session with a stream, in one of its renditions',
   await c.flush();
   t.same(folded.map((l) => l.requestId).sort(), [rid(1), rid(2), rid(3)], 'the master and the stream’s renditions only');
   t.match(c.stats, { received: 7, rejected: 4, folded: 3 });
+});
+
+t.test('replay lines count for their session with their own flag, stream or not', async (t) => {
+  const S2 = '1f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b'; // a session whose stream is gone since
+  const S3 = '2f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b'; // no such session
+  const { signals, folded } = foldingSignals();
+  const db = sessionRows([{ id: S, hasStream: true, renditions: ['360p'] }, { id: S2, hasStream: false, renditions: [] }]);
+  const { c, send } = await listening(t, { sessions: createLineSessions({ db }), signals });
+  const rid = (i: number) => i.toString(16).padStart(32, '0');
+  await send(
+    datagram([
+      line({ tag: 'r1', path: 'master.m3u8', rid: rid(1) }),
+      line({ tag: 'r1', path: '1080p/s1.ts', rid: rid(2) }), // a rung the recording has, whatever the stream does now
+      line({ tag: 'r1', path: 'download/a.mp4', rid: rid(3), vid: viewerId(S2, U) }),
+      line({ tag: 'r1', path: 'master.m3u8', rid: rid(4), vid: viewerId(S3, U) }),
+      line({ path: 'master.m3u8', rid: rid(5), vid: viewerId(S2, U) }), // live: no stream, refused as before
+    ]),
+  );
+  await c.flush();
+  t.same(folded.map((l) => [l.requestId, l.rendition, l.eventId]).sort(), [[rid(1), 'replay:master', E], [rid(2), 'replay:1080p', E], [rid(3), 'replay:download', E]], 'folded under replay: renditions');
+  t.match(c.stats, { received: 5, rejected: 2, folded: 3 });
 });
 
 t.test('made-up session ids cost bounded memory', async (t) => {

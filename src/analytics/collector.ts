@@ -7,7 +7,7 @@
 // datagram sent again changes nothing. Nothing from a datagram is ever logged.
 import { createSocket, type Socket } from 'node:dgram';
 import type { Log } from '../log.js';
-import { acceptsRendition, type LineSessions } from './line-sessions.js';
+import { acceptsLine, type LineSessions } from './line-sessions.js';
 import { parseViewerId, PREVIEW_SESSION_ID } from './playback.js';
 import type { Signals, ViewerLine } from './signals.js';
 import { createReplayGuard, openDatagram, type Admission } from './viewer-datagram.js';
@@ -18,28 +18,33 @@ const MAX_BUFFERED = 200_000;
 /** Viewers per ban look-up (a batch usually has far fewer). */
 const BAN_LOOKUP_CHUNK = 10_000;
 
-// v1 <msec> <viewer id> <status> <bytes> <path after the token> <request id>
-const LINE = /^v1 (\d{9,11}(?:\.\d{1,3})?) ([A-Za-z0-9_-]{44}) (\d{3}) (\d{1,15}) ([A-Za-z0-9_./-]{1,200}) ([0-9a-f]{32})$/;
+// v1 <msec> <viewer id> <status> <bytes> <path after the token> <request id>   (live)
+// r1 …the same…                                                              (a recording's replay)
+const LINE = /^([vr])1 (\d{9,11}(?:\.\d{1,3})?) ([A-Za-z0-9_-]{44}) (\d{3}) (\d{1,15}) ([A-Za-z0-9_./-]{1,200}) ([0-9a-f]{32})$/;
+/** A replay's lines are folded under this rendition prefix (rendition_minutes: "replay:720p", "replay:master", "replay:download"). */
+export const REPLAY_PREFIX = 'replay:';
 
-export type ParsedLine = Omit<ViewerLine, 'eventId'>;
+/** A line as nginx logged it; `replay`: a recording's replay or download (r1), not the live (v1). */
+export type ParsedLine = Omit<ViewerLine, 'eventId'> & { replay: boolean };
 
 /** One line of nginx's → a viewer line, or null when it is not one. */
 export function parseViewerLine(text: string): ParsedLine | null {
   const m = LINE.exec(text);
   if (!m) return null;
-  const viewer = parseViewerId(m[2]!);
+  const viewer = parseViewerId(m[3]!);
   if (!viewer) return null;
-  const path = m[5]!;
+  const path = m[6]!;
   const slash = path.indexOf('/');
   // the master playlist is the only file at the top, and "master" names nothing else
   if (slash < 0 ? path !== 'master.m3u8' : path.startsWith('master/')) return null;
   return {
-    at: Math.round(Number(m[1]) * 1000),
+    at: Math.round(Number(m[2]) * 1000),
     ...viewer,
     rendition: slash > 0 ? path.slice(0, slash) : 'master',
-    bytes: Number(m[4]),
+    bytes: Number(m[5]),
     segment: !path.endsWith('.m3u8'),
-    requestId: m[6]!,
+    requestId: m[7]!,
+    replay: m[1] === 'r',
   };
 }
 
@@ -109,10 +114,11 @@ export function createCollector(o: {
       waiting = lines.concat(waiting); // Postgres unreachable: the lines wait for the next flush
       throw err;
     });
-    for (const l of lines) {
+    for (const { replay, ...l } of lines) {
       const s = sessions.get(l.sessionId) ?? null;
-      if (acceptsRendition(s, l.rendition)) pending.push({ ...l, eventId: s!.eventId });
-      else stats.rejected++; // no such session, no stream, or not one of its stream's renditions
+      // a replay counts like live watching, its served files under their own rendition names
+      if (acceptsLine(s, { rendition: l.rendition, replay })) pending.push({ ...l, rendition: replay ? REPLAY_PREFIX + l.rendition : l.rendition, eventId: s!.eventId });
+      else stats.rejected++; // no such session, no stream (live), or not one of its stream's renditions
     }
   }
 

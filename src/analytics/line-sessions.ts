@@ -3,6 +3,8 @@
 // has a stream, and the rendition is one that stream produces (its `renditions`, as
 // GET /api/streams/:id shows them, written when it went live) or the master playlist. Anything
 // else — a session with no stream, a directory that is no rendition — says nothing about viewers.
+// A replay's line (a recording, src/recordings/) is folded when its session exists, stream or not
+// (the stream may be gone since): nginx served it only for a ready recording of that session.
 // What sessions are is cached per session id, and looked up again, at most every RECHECK_MS,
 // when a line would be refused (a stream that just went live, a stream assigned meanwhile).
 // Both caches are LRUs of a fixed size: ids that name no session (or one without a stream) have
@@ -13,6 +15,8 @@ import { sessionsForLines } from './repo.js';
 /** A session's event and the rendition names its lines may carry. */
 export interface LineSession {
   eventId: string;
+  /** Whether the session has a stream now (live lines need one). */
+  hasStream: boolean;
   renditions: ReadonlySet<string>;
 }
 
@@ -26,14 +30,14 @@ export const SESSION_CACHE_MAX = 10_000;
 const LOOKUP_CHUNK = 5_000;
 
 interface Entry {
-  session: LineSession | null; // null: no such session, or it has no stream
+  session: LineSession | null; // null: no such session
   at: number;
 }
 
 export interface LineSessions {
   /** The sessions of these lines, looked up where the cache cannot answer; throws when Postgres does. */
-  resolve(lines: { sessionId: string; rendition: string }[], now: number): Promise<Map<string, LineSession | null>>;
-  /** Entries held now: sessions with a stream, and ids that are not (bounded apart). */
+  resolve(lines: { sessionId: string; rendition: string; replay?: boolean }[], now: number): Promise<Map<string, LineSession | null>>;
+  /** Entries held now: sessions, and ids that are not (bounded apart). */
   size(): { known: number; unknown: number };
 }
 
@@ -63,7 +67,9 @@ class Lru<K, V> {
 }
 
 /** Whether a line of this rendition belongs to the session's stream. */
-export const acceptsRendition = (s: LineSession | null, rendition: string) => s !== null && (rendition === 'master' || s.renditions.has(rendition));
+export const acceptsRendition = (s: LineSession | null, rendition: string) => s !== null && s.hasStream && (rendition === 'master' || s.renditions.has(rendition));
+/** Whether a line is the session's: a live one of its stream's renditions, or a replay of any of its recordings. */
+export const acceptsLine = (s: LineSession | null, l: { rendition: string; replay?: boolean }) => (l.replay ? s !== null : acceptsRendition(s, l.rendition));
 
 export function createLineSessions(o: { db: Db; max?: number }): LineSessions {
   const known = new Lru<string, Entry>(o.max ?? SESSION_CACHE_MAX);
@@ -76,18 +82,18 @@ export function createLineSessions(o: { db: Db; max?: number }): LineSessions {
 
   return {
     async resolve(lines, now) {
-      const byId = new Map<string, string[]>();
+      const byId = new Map<string, { rendition: string; replay?: boolean }[]>();
       for (const l of lines) {
         const r = byId.get(l.sessionId);
-        if (r) r.push(l.rendition);
-        else byId.set(l.sessionId, [l.rendition]);
+        if (r) r.push(l);
+        else byId.set(l.sessionId, [l]);
       }
       const out = new Map<string, LineSession | null>();
       const lookup: string[] = [];
       for (const [id, renditions] of byId) {
         const e = cached(id);
         const age = e ? now - e.at : Infinity;
-        if (age > KEEP_MS || (age > RECHECK_MS && renditions.some((r) => !acceptsRendition(e!.session, r)))) lookup.push(id);
+        if (age > KEEP_MS || (age > RECHECK_MS && renditions.some((r) => !acceptsLine(e!.session, r)))) lookup.push(id);
         else out.set(id, e!.session);
       }
       for (let i = 0; i < lookup.length; i += LOOKUP_CHUNK) {
@@ -95,7 +101,7 @@ export function createLineSessions(o: { db: Db; max?: number }): LineSessions {
         const rows = new Map((await sessionsForLines(o.db, ids)).map((r) => [r.id, r]));
         for (const id of ids) {
           const r = rows.get(id);
-          const session = r?.hasStream ? { eventId: r.eventId, renditions: new Set(r.renditions) } : null;
+          const session = r ? { eventId: r.eventId, hasStream: r.hasStream, renditions: new Set(r.renditions) } : null;
           remember(id, { session, at: now });
           out.set(id, session);
         }

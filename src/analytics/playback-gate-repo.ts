@@ -59,3 +59,12 @@ export async function bannedViewers(db: Db, sessionIds: string[]): Promise<{ ses
   });
   return rows;
 }
+
+/** Ready recordings (src/recordings/), with their session: their replay URLs play, for who is not banned from it. */
+export async function replayableRecordings(db: Db): Promise<{ id: string; sessionId: string | null }[]> {
+  const { rows } = await db.query<{ id: string; sessionId: string | null }>({
+    name: 'playback-gate-replays',
+    text: `SELECT id, session_id AS "sessionId" FROM recordings WHERE status = 'ready'`,
+  });
+  return rows;
+}

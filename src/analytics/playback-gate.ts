@@ -8,13 +8,16 @@
 // once: files are created with O_EXCL and removed when stale, and a file another node wrote just
 // before this pass read the database is left for the next pass (it may stand for a change this pass
 // did not see). Later rules (replay URLs, access codes) add marker kinds, not a new check.
+// Replays (src/recordings/) are the first such kind: <media>/access/replay/<recording id> exists
+// while the recording is ready, and the viewers banned from its session's event are denied (the
+// same deny markers as live), so a replay plays after the event and a ban still stops it.
 import { constants } from 'node:fs';
 import { chmod, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Db } from '../db/pool.js';
 import type { Log } from '../log.js';
-import { DENY_MARKERS, OPEN_MARKERS, uuidToB64, viewerId } from './playback.js';
-import { bannedViewers, candidateSessions } from './playback-gate-repo.js';
+import { DENY_MARKERS, OPEN_MARKERS, REPLAY_MARKERS, uuidToB64, viewerId } from './playback.js';
+import { bannedViewers, candidateSessions, replayableRecordings } from './playback-gate-repo.js';
 import { playbackWindow } from './playback-window.js';
 
 export interface PlaybackGate {
@@ -31,11 +34,13 @@ export interface GateState {
   open: Set<string>;
   /** Viewers refused now (viewer ids). */
   deny: Set<string>;
+  /** Recordings whose replay URLs may play now (recording ids). */
+  replay: Set<string>;
 }
 
 /** A marker written less than this before a pass read the database may reflect a change it missed. */
 const FRESH_MS = 1_000;
-const MARKER = /^[A-Za-z0-9_-]{22}(?:[A-Za-z0-9_-]{22})?$/;
+const MARKER = /^(?:[A-Za-z0-9_-]{22}(?:[A-Za-z0-9_-]{22})?|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 /**
  * The sessions whose window is open now, or at `at` (of one stream, when given): the definition
@@ -62,8 +67,11 @@ export async function openSessions(db: Db, o: { leadSeconds: number; graceSecond
 /** What the files should say now, from the database. */
 export async function desiredState(db: Db, o: { leadSeconds: number; graceSeconds: number }): Promise<GateState> {
   const open = (await openSessions(db, o)).map((s) => s.id);
-  const deny = (await bannedViewers(db, open)).map((b) => viewerId(b.sessionId, b.userId));
-  return { open: new Set(open.map(uuidToB64)), deny: new Set(deny) };
+  const replays = await replayableRecordings(db);
+  // bans count in every session whose URLs play: open ones, and those with a replay
+  const playing = new Set([...open, ...replays.flatMap((r) => (r.sessionId ? [r.sessionId] : []))]);
+  const deny = (await bannedViewers(db, [...playing])).map((b) => viewerId(b.sessionId, b.userId));
+  return { open: new Set(open.map(uuidToB64)), deny: new Set(deny), replay: new Set(replays.map((r) => r.id)) };
 }
 
 async function ensureDir(dir: string): Promise<void> {
@@ -115,6 +123,7 @@ async function syncDir(o: { dir: string; want: Set<string>; readAt: number; what
 export function createPlaybackGate(o: { db: Db; mediaDir: string; leadSeconds: number; graceSeconds: number; log: Log }): PlaybackGate {
   const openDir = path.join(o.mediaDir, OPEN_MARKERS);
   const denyDir = path.join(o.mediaDir, DENY_MARKERS);
+  const replayDir = path.join(o.mediaDir, REPLAY_MARKERS);
   let running: Promise<void> | null = null;
   let queued: Promise<void> | null = null;
   const mine = new Map<string, number>();
@@ -124,15 +133,17 @@ export function createPlaybackGate(o: { db: Db; mediaDir: string; leadSeconds: n
     const want = await desiredState(o.db, o);
     await ensureDir(openDir);
     await ensureDir(denyDir);
+    await ensureDir(replayDir);
     const deny = { dir: denyDir, want: want.deny, readAt, mine };
     const allow = { dir: openDir, want: want.open, readAt, mine };
+    const replay = { dir: replayDir, want: want.replay, readAt, mine };
     // deny before open, so that a session opening now never plays for its banned viewers
     const denied = await syncDir({ ...deny, what: 'create' });
-    const opened = await syncDir({ ...allow, what: 'create' });
-    const closed = await syncDir({ ...allow, what: 'remove' });
+    const opened = (await syncDir({ ...allow, what: 'create' })) + (await syncDir({ ...replay, what: 'create' }));
+    const closed = (await syncDir({ ...allow, what: 'remove' })) + (await syncDir({ ...replay, what: 'remove' }));
     const undenied = await syncDir({ ...deny, what: 'remove' });
     if (opened + closed + denied + undenied > 0) {
-      o.log.info({ opened, closed, denied, undenied, open: want.open.size }, 'Playback gate: brought the session and ban markers in line.');
+      o.log.info({ opened, closed, denied, undenied, open: want.open.size, replays: want.replay.size }, 'Playback gate: brought the session, replay and ban markers in line.');
     }
   }
 

@@ -57,6 +57,8 @@ export const PREVIEW_SESSION_ID = '00000000-0000-0000-0000-000000000000';
 // <media>/access/deny/<viewer id> does not. API nodes keep these files in line with the database.
 export const OPEN_MARKERS = 'access/open';
 export const DENY_MARKERS = 'access/deny';
+/** A recording's replay URLs play while <media>/access/replay/<recording id> exists (it is ready). */
+export const REPLAY_MARKERS = 'access/replay';
 /** The session part of a staff preview's viewer id: previews are not gated by a session window. */
 export const PREVIEW_SESSION_B64 = uuidToB64(PREVIEW_SESSION_ID);
 

@@ -135,3 +135,13 @@ export async function sessionsForLines(db: Db, ids: string[]): Promise<{ id: str
   );
   return rows.map((r) => ({ id: r.id, eventId: r.event_id, hasStream: r.has_stream, renditions: r.renditions }));
 }
+
+/** What replays of recordings served in scope: rendition_minutes under "replay:" names (collector.ts). */
+export async function replayServed(db: Db, sessionIds: string[]): Promise<{ segments: number; bytes: number }> {
+  const { rows } = await db.query<{ segments: string; bytes: string }>(
+    `SELECT coalesce(sum(segments), 0) AS segments, coalesce(sum(bytes), 0) AS bytes
+       FROM rendition_minutes WHERE session_id = ANY($1::uuid[]) AND rendition LIKE 'replay:%'`,
+    [sessionIds],
+  );
+  return { segments: Number(rows[0]!.segments), bytes: Number(rows[0]!.bytes) };
+}

@@ -71,18 +71,20 @@ export function createAnalyticsService(deps: { db: Db; redis: Redis; redisPrefix
       const { event, session } = await events.session(me, sessionId);
       assertMay(me, 'analytics.read', { eventSpeaker: event.speaking });
       const now = new Date();
-      const [t, minutes, live, people, streamSessions] = await Promise.all([
+      const [t, minutes, live, people, streamSessions, replay] = await Promise.all([
         repo.totals(db, [sessionId]),
         repo.sessionMinutes(db, sessionId),
         signals.watchingNow('s', [sessionId], now.getTime()),
         repo.activityIn(db, event.id, [sessionId]),
         streamSessionStats(db, sessionId),
+        repo.replayServed(db, [sessionId]),
       ]);
       return {
         sessionId,
         eventId: event.id,
         title: session.title,
         ...figures(t, minutes, live.get(sessionId) ?? 0, now),
+        replay,
         engagement: engagement(people, { scheduledSeconds: seconds(session), polls: t.polls }, o.top),
         asOf: now.toISOString(),
         streamSessions,
@@ -95,18 +97,20 @@ export function createAnalyticsService(deps: { db: Db; redis: Redis; redisPrefix
       const now = new Date();
       const sessions = await repo.eventSessions(db, eventId);
       const ids = sessions.map((s) => s.id);
-      const [t, minutes, live, perSessionLive, perSession, people] = await Promise.all([
+      const [t, minutes, live, perSessionLive, perSession, people, replay] = await Promise.all([
         repo.totals(db, ids),
         repo.eventMinutes(db, eventId, ids),
         signals.watchingNow('e', [eventId], now.getTime()),
         signals.watchingNow('s', ids, now.getTime()),
         repo.perSession(db, ids),
         repo.activityIn(db, eventId, ids),
+        repo.replayServed(db, ids),
       ]);
       return {
         eventId,
         title: event.title,
         ...figures(t, minutes, live.get(eventId) ?? 0, now),
+        replay,
         engagement: engagement(people, { scheduledSeconds: sessions.reduce((n, s) => n + seconds(s), 0), polls: t.polls }, o.top),
         asOf: now.toISOString(),
         sessions: sessions.map((s) => {

@@ -44,6 +44,9 @@ const engagementSchema = z
 
 const common = {
   ...viewerFiguresSchema,
+  replay: z
+    .object({ segments: count, bytes: count })
+    .describe('What replays of the recordings served (media segments, bytes with the MP4 downloads). Replay watching is counted in the viewer figures above like live watching.'),
   series: seriesSchema,
   ...activitySchema,
   engagement: engagementSchema,

@@ -9,6 +9,9 @@ import { attachWebSockets } from './api/websockets.js';
 import { createBus } from '../redis/bus.js';
 import { viewerDatagramKey } from '../analytics/viewer-datagram.js';
 import { createRedis } from '../redis/connection.js';
+import { createRetention, scheduleRetention } from '../recordings/retention.js';
+import { freeBytes } from '../recordings/files.js';
+import { totalsByStatus } from '../recordings/queries.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { runRole } from './role.js';
 
@@ -63,6 +66,24 @@ await runRole('api', async ({ config, log, onShutdown }) => {
       await rollups.close();
       queueConnection.disconnect();
     });
+  }
+  // recordings: retention (and orphan directories) by a scheduled job; their disk use in /metrics
+  {
+    const queueConnection = createRedis({ url: config.redisUrl!, log, purpose: 'api-recordings', blocking: true });
+    const { dir, retentionDays, retentionEverySeconds } = config.recordings;
+    const retention = await scheduleRetention({
+      connection: queueConnection,
+      prefix: config.redisPrefix,
+      everySeconds: retentionEverySeconds,
+      retention: createRetention({ db, dir, retentionDays, log, afterChange: deps.playbackGate?.refresh }),
+      log,
+    });
+    onShutdown(async () => {
+      await retention.close();
+      queueConnection.disconnect();
+    });
+    metrics.metrics.readRecordings(async () => ({ byStatus: await totalsByStatus(db), freeBytes: await freeBytes(dir) }));
+    log.info({ retentionDays, everySeconds: retentionEverySeconds }, retentionDays > 0 ? `Recordings older than ${retentionDays} day(s) are deleted (checked every ${retentionEverySeconds} s).` : 'Recordings are kept for ever (RECORDING_RETENTION_DAYS=0); directories without a recording are still removed.');
   }
   if (config.internalApiKey) log.info({ port: config.port }, `Metrics at http://<this node>:${config.port}/metrics (Authorization: Bearer <INTERNAL_API_KEY>; not proxied by nginx).`);
   else log.info('Metrics are off on this API node: set INTERNAL_API_KEY to serve /metrics.');

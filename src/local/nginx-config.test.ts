@@ -46,6 +46,26 @@ t.test('with playback tokens: the viewer location, its file log, and the plain p
   t.throws(() => renderNginxConfig({ ...vars, playbackSecret: 'short; include /etc/passwd' }), /playback secret/);
 });
 
+t.test('replays: their own path out of RECORDINGS_DIR, personal tokens over "replay/<id>", gated, MIME types, the download as an attachment', async (t) => {
+  const conf = renderNginxConfig({ ...vars, recordingsDir: '/srv/rec', playbackSecret: 'S'.repeat(40) });
+  const replay = conf.slice(conf.indexOf('    location /replay/ {'), conf.indexOf('    location /api/ {'));
+  t.match(replay, /disable_symlinks on from=\/srv\/rec;/);
+  t.match(replay, /types \{ application\/vnd\.apple\.mpegurl m3u8; video\/mp2t ts; video\/mp4 mp4; image\/jpeg jpg; \}/);
+  t.equal(replay.match(/secure_link_md5 "\$\{onair_vexp\}replay\/\$onair_rid\$onair_vid S{40}";/g)?.length, 3, 'every replay location checks the token, signed over replay/<id>');
+  t.equal(replay.match(/if \(!-f \/var\/lib\/onair\/media\/access\/replay\/\$onair_rid\) \{ set \$onair_gate "closed"; \}/g)?.length, 3, 'the replay marker');
+  t.equal(replay.match(/if \(-f \/var\/lib\/onair\/media\/access\/deny\/\$onair_vid\) \{ set \$onair_gate "denied"; \}/g)?.length, 3, 'and bans');
+  t.match(replay, /alias \/srv\/rec\/\$onair_rid\/\$onair_vpath;/);
+  t.match(replay, /alias \/srv\/rec\/\$onair_rid\/recording\.mp4;\s+add_header Content-Disposition 'attachment; filename="\$onair_dlname"' always;/);
+  t.equal(replay.match(/onair_replay_viewer buffer=32k flush=1s if=\$onair_viewer_ok;/g)?.length, 2, 'playlists, segments and the download are viewer lines; the poster is not');
+  t.match(conf, /log_format onair_replay_viewer 'r1 \$msec \$onair_vid \$status \$body_bytes_sent \$onair_vpath \$request_id';/);
+  t.match(conf, /"~\^\(\?<onair_rp>\/replay\/\[\^\/\]\*\/v\/\)\[\^\/\]\*\(\?<onair_rr>\.\*\)\$" "\$onair_rp-\$onair_rr";/, "a token's place in a replay path is logged as -");
+  t.notMatch(conf.slice(conf.indexOf('location /hls/'), conf.indexOf('    location /replay/ {')), /\/srv\/rec/, 'the live location never names the recordings dir');
+  const off = renderNginxConfig({ ...vars, recordingsDir: '/srv/rec' });
+  t.match(off, /location ~ "\^\/replay\/\(\?<onair_rid>[^"]*\|poster\\\.jpg\)\$" \{\s+alias \/srv\/rec\/\$onair_rid\/\$onair_vpath;/, 'tokens off: plain replay URLs');
+  t.match(renderNginxConfig(vars), /location \/replay\/ \{ return 404; \}/, 'no recordings dir: nothing served');
+  t.throws(() => renderNginxConfig({ ...vars, recordingsDir: '/srv/my rec' }), /recordingsDir/);
+});
+
 t.test('no log format writes the request line or the query string; the /ws and token paths write no error lines', async (t) => {
   for (const conf of [renderNginxConfig(vars), renderNginxConfig({ ...vars, playbackSecret: 'S'.repeat(40) })]) {
     for (const f of conf.match(/log_format [^;]+;/g) ?? []) t.notMatch(f, /\$request\b|\$request_uri|\$args|\$query_string|\$http_authorization/, f.slice(0, 40));

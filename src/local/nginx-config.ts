@@ -1,12 +1,14 @@
 // Renders nginx/onair.conf.template. Pure apart from reading the template.
 import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DENY_MARKERS, OPEN_MARKERS, PREVIEW_SESSION_B64 } from '../analytics/playback.js';
+import { DENY_MARKERS, OPEN_MARKERS, PREVIEW_SESSION_B64, REPLAY_MARKERS } from '../analytics/playback.js';
 import { NGINX_DIR } from '../paths.js';
 
 export interface NginxVars {
   httpPort: number;
   mediaDir: string;
+  /** RECORDINGS_DIR: replays and downloads are served from it under /replay/ (none when absent). */
+  recordingsDir?: string;
   runDir: string; // pid file and *_temp_path dirs
   logDir: string;
   apiUpstreams: string[];
@@ -17,7 +19,7 @@ export interface NginxVars {
 }
 
 export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.join(NGINX_DIR, 'onair.conf.template'), 'utf8')): string {
-  for (const [name, dir] of [['mediaDir', vars.mediaDir], ['runDir', vars.runDir], ['logDir', vars.logDir]] as const) {
+  for (const [name, dir] of [['mediaDir', vars.mediaDir], ['recordingsDir', vars.recordingsDir ?? '/'], ['runDir', vars.runDir], ['logDir', vars.logDir]] as const) {
     // these land unquoted in the config: refuse what would change its meaning
     if (!/^\/[A-Za-z0-9_./@+-]*$/.test(dir)) throw new Error(`${name} "${dir}" must be an absolute path without spaces or special characters for nginx.`);
   }
@@ -30,6 +32,7 @@ export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.
     workerProcesses: String(vars.workerProcesses ?? 'auto'),
     userDirective: vars.user ? `user ${vars.user};` : '',
     ...viewerBlocks(vars),
+    replayLocation: replayLocation(vars),
   };
   return template.replace(/\{\{(\w+)\}\}/g, (m, name: string) => {
     const v = values[name];
@@ -63,6 +66,9 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
     `  map "$request_method:$status:$secure_link" $onair_viewer_ok { "~^(GET|HEAD):(200|206|304):1$" 1; default 0; }`,
     `  map $onair_viewer_ok $onair_viewer_failed { 1 0; default 1; }`,
     `  map $onair_vext $onair_hls_cache { m3u8 "no-cache"; default "public, max-age=86400, immutable"; }`,
+    // replays (src/recordings/urls.ts): the same viewer lines, tagged r1 so that they count with their own flag
+    `  log_format onair_replay_viewer 'r1 $msec $onair_vid $status $body_bytes_sent $onair_vpath $request_id';`,
+    `  log_format onair_replay '$remote_addr - $remote_user [$time_local] "$request_method /replay/$onair_rid/v/-/$onair_vpath" $status $body_bytes_sent "$http_user_agent"';`,
   ].join('\n');
   // Two viewer locations, one per kind of file, so that each gets the file cache that fits it:
   // playlists are rewritten every segment (renamed over), so nginx must open them anew each time;
@@ -122,11 +128,99 @@ function gateChecks(mediaDir: string): string[] {
   ];
 }
 
+// Replays and downloads of recordings (src/recordings/): their own path, /replay/<recordingId>/…,
+// served out of RECORDINGS_DIR — never under /hls/<playbackId>/, so a live URL never opens a
+// recording. With playback tokens each URL is a viewer's own, signed over "replay/<recordingId>"
+// (a live token cannot open a recording, nor one recording's token another), and gated like live:
+// the recording must be replayable (<media>/access/replay/<recordingId>, written by the playback
+// gate while it is ready) and the viewer not denied (a ban from the event). Playlists and segments
+// are viewer lines (r1: replay); the poster is not watching and goes to the access log; the MP4
+// download is a viewer line too, served as an attachment under its file name. Range requests are
+// nginx's own for static files (206).
+function replayLocation(vars: NginxVars): string {
+  if (!vars.recordingsDir) return `    location /replay/ { return 404; }`;
+  const rec = vars.recordingsDir;
+  const types = `      types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/mp4 mp4; image/jpeg jpg; }`;
+  const cors = [`        add_header Access-Control-Allow-Origin "*" always;`, `        add_header Access-Control-Expose-Headers "Content-Length, Content-Range" always;`];
+  const options = `        if ($request_method = OPTIONS) { add_header Access-Control-Allow-Origin "*"; add_header Access-Control-Allow-Methods "GET, HEAD, OPTIONS"; add_header Access-Control-Allow-Headers "Range"; add_header Access-Control-Max-Age 86400; return 204; }`;
+  const id = `(?<onair_rid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})`;
+  const file = `(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?<onair_vext>m3u8|ts)`;
+  const download = `download/(?<onair_dlname>[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\\.mp4)`;
+  if (!vars.playbackSecret) {
+    // tokens off: plain URLs, like the plain /hls/ path
+    return [
+      `    location /replay/ {`,
+      `      disable_symlinks on from=${rec};`,
+      types,
+      `      location ~ "^/replay/${id}/(?<onair_vpath>${file}|poster\\.jpg)$" {`,
+      `        alias ${rec}/$onair_rid/$onair_vpath;`,
+      options,
+      ...cors,
+      `      }`,
+      `      location ~ "^/replay/${id}/${download}$" {`,
+      `        alias ${rec}/$onair_rid/recording.mp4;`,
+      `        add_header Content-Disposition 'attachment; filename="$onair_dlname"' always;`,
+      ...cors,
+      `      }`,
+      `      return 404;`,
+      `    }`,
+    ].join('\n');
+  }
+  const token = `v/(?<onair_vid>(?<onair_vsess>[A-Za-z0-9_-]{22})[A-Za-z0-9_-]{22})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})`;
+  const check = (o: { viewerLine: boolean }) => [
+    `        log_not_found off; # the path holds the token: a missing file must not log it`,
+    ...(o.viewerLine
+      ? [`        access_log ${vars.logDir}/nginx-access.log onair_replay if=$onair_viewer_failed;`, `        access_log ${viewerLinesFile(vars.runDir)} onair_replay_viewer buffer=32k flush=1s if=$onair_viewer_ok;`]
+      : [`        access_log ${vars.logDir}/nginx-access.log onair_replay;`]),
+    options,
+    `        secure_link $onair_vsig,$onair_vexp;`,
+    `        secure_link_md5 "\${onair_vexp}replay/$onair_rid$onair_vid ${vars.playbackSecret}";`,
+    `        if ($secure_link = "") { return 403; }`,
+    `        if ($secure_link = "0") { return 410; }`,
+    `        set $onair_gate "";`,
+    `        if (!-f ${vars.mediaDir}/${REPLAY_MARKERS}/$onair_rid) { set $onair_gate "closed"; }`,
+    `        if (-f ${vars.mediaDir}/${DENY_MARKERS}/$onair_vid) { set $onair_gate "denied"; }`,
+    `        if ($onair_gate) { return 403; }`,
+  ];
+  return [
+    `    location /replay/ {`,
+    `      # token paths: no error lines (they name the request line); refusals show in the access log`,
+    `      error_log ${vars.logDir}/nginx-error.log emerg;`,
+    `      log_not_found off;`,
+    `      disable_symlinks on from=${rec};`,
+    types,
+    `      # a viewer's replay: playlists and segments (a VOD never changes once ready)`,
+    `      location ~ "^/replay/${id}/${token}/(?<onair_vpath>${file})$" {`,
+    ...check({ viewerLine: true }),
+    `        alias ${rec}/$onair_rid/$onair_vpath;`,
+    `        add_header Cache-Control $onair_hls_cache always;`,
+    ...cors,
+    `      }`,
+    `      # the MP4 download, as an attachment with its file name`,
+    `      location ~ "^/replay/${id}/${token}/(?<onair_vpath>${download})$" {`,
+    ...check({ viewerLine: true }),
+    `        alias ${rec}/$onair_rid/recording.mp4;`,
+    `        add_header Content-Disposition 'attachment; filename="$onair_dlname"' always;`,
+    `        add_header Cache-Control "private, max-age=3600" always;`,
+    ...cors,
+    `      }`,
+    `      # the poster: a still for lists, not watching (no viewer line)`,
+    `      location ~ "^/replay/${id}/${token}/(?<onair_vpath>poster\\.jpg)$" {`,
+    ...check({ viewerLine: false }),
+    `        alias ${rec}/$onair_rid/poster.jpg;`,
+    `        add_header Cache-Control "private, max-age=3600" always;`,
+    ...cors,
+    `      }`,
+    `      return 404;`,
+    `    }`,
+  ].join('\n');
+}
+
 /** Where nginx writes viewer lines for the forwarder. */
 export const viewerLinesFile = (runDir: string) => path.join(runDir, 'viewer-lines.log');
 
 /** Writes the rendered config under <dataDir>/nginx and returns how to run nginx in the foreground. */
-export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: number; mediaDir: string; apiUpstreams: string[]; runAsRoot: boolean; playbackSecret: string | null }) {
+export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: number; mediaDir: string; recordingsDir: string; apiUpstreams: string[]; runAsRoot: boolean; playbackSecret: string | null }) {
   const runDir = path.join(o.dataDir, 'nginx');
   for (const d of [runDir, o.logDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
   // the media dir may be a read-only or foreign-owned volume (compose): prepare it only if we can
@@ -141,12 +235,20 @@ export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: num
   // disable_symlinks refuses a link anywhere in a served path, the media dir's own included:
   // give nginx the resolved path (e.g. /var/run → /run) so only links inside it are refused
   const mediaDir = existsSync(o.mediaDir) ? realpathSync(o.mediaDir) : o.mediaDir;
+  // the recordings dir likewise (a separate volume if the operator wants; the worker creates it)
+  try {
+    mkdirSync(o.recordingsDir, { recursive: true, mode: 0o755 });
+  } catch {
+    // read-only or foreign-owned (compose): replay answers 404 until it exists
+  }
+  const recordingsDir = existsSync(o.recordingsDir) ? realpathSync(o.recordingsDir) : o.recordingsDir;
   const conf = path.join(runDir, 'nginx.conf');
   writeFileSync(
     conf,
     renderNginxConfig({
       httpPort: o.httpPort,
       mediaDir,
+      recordingsDir,
       runDir,
       logDir: o.logDir,
       apiUpstreams: o.apiUpstreams,

@@ -64,6 +64,7 @@ export const streamSchema = z.object({
   createdAt: isoDate,
   updatedAt: isoDate,
   stoppedUntil: isoDate.nullable().describe('After a stop: publishes are refused until then; null when not stopped.'),
+  recordingsBytes: z.number().int().describe('Disk space its recordings take (GET /api/streams/:id/recordings lists them).'),
 });
 const withKey = streamSchema.extend({ streamKey: z.string().describe('Shown only in this answer; store it in the encoder.') });
 
@@ -83,7 +84,8 @@ const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 /** A publish session as answers carry it (times as ISO strings). */
 export const publishSessionView = (p: PublishSessionView) => ({ ...p, startedAt: iso(p.startedAt)!, liveAt: iso(p.liveAt), endedAt: iso(p.endedAt) });
 
-export function streamView(config: Config, s: Stream, me: { id: string }, sessions: StreamSessionLink[] = []) {
+export function streamView(config: Config, s: Stream, me: { id: string }, extra: { sessions?: StreamSessionLink[]; recordingsBytes?: number } = {}) {
+  const sessions = extra.sessions ?? [];
   return {
     id: s.id,
     title: s.title,
@@ -101,16 +103,18 @@ export function streamView(config: Config, s: Stream, me: { id: string }, sessio
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),
     stoppedUntil: s.stoppedUntil ? s.stoppedUntil.toISOString() : null,
+    recordingsBytes: extra.recordingsBytes ?? 0,
   };
 }
 
 
-export function streamEndpoints(deps: { streams: StreamsService; config: Config }): Endpoint[] {
-  const view = (s: Stream, me: { id: string }, sessions: StreamSessionLink[] = []) => streamView(deps.config, s, me, sessions);
-  /** Views with their sessions, fetched in one query for all of them. */
+export function streamEndpoints(deps: { streams: StreamsService; config: Config; recordingsBytes: (streamIds: string[]) => Promise<Map<string, number>> }): Endpoint[] {
+  const view = (s: Stream, me: { id: string }) => streamView(deps.config, s, me);
+  /** Views with their sessions and their recordings' bytes, each fetched in one query for all of them. */
   const views = async (streams: Stream[], me: { id: string }) => {
-    const links = await deps.streams.sessionsOf(streams.map((s) => s.id));
-    return streams.map((s) => view(s, me, links.get(s.id)));
+    const ids = streams.map((s) => s.id);
+    const [links, bytes] = await Promise.all([deps.streams.sessionsOf(ids), deps.recordingsBytes(ids)]);
+    return streams.map((s) => streamView(deps.config, s, me, { sessions: links.get(s.id), recordingsBytes: bytes.get(s.id) }));
   };
   return [
     endpoint({

@@ -20,6 +20,9 @@ import type { Collector } from '../../analytics/collector.js';
 import type { PlaybackGate } from '../../analytics/playback-gate.js';
 import { qnaEndpoints } from '../../qna/routes.js';
 import type { QuestionsService } from '../../qna/service.js';
+import { bytesByStream } from '../../recordings/queries.js';
+import { recordingEndpoints } from '../../recordings/routes.js';
+import type { RecordingsService } from '../../recordings/service.js';
 import type { Hub } from '../../realtime/hub.js';
 import type { Outbox } from '../../realtime/outbox.js';
 import type { Rooms } from '../../realtime/rooms.js';
@@ -64,6 +67,8 @@ export interface AppDeps {
   polls: PollsService;
   qna: QuestionsService;
   analytics: AnalyticsService;
+  /** Recordings' lists and deletion (the writer and the finalise job live in the worker). */
+  recordings: RecordingsService;
   /** This node's batcher of viewer lines (nginx's over UDP, heartbeats) into Redis. */
   viewerLines: Collector & { listen(port: number, host: string, key: Buffer): Promise<void> };
   /** Which viewer URLs nginx serves now (null with PLAYBACK_TOKENS=off). */
@@ -127,13 +132,14 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
     ...realtimeEndpoints({ tickets: deps.tickets }),
     ...userEndpoints({ users: deps.users }),
     ...eventEndpoints({ events: deps.events, config: deps.config, moderation: deps.moderation }),
-    ...streamEndpoints({ streams: deps.streams, config: deps.config }),
+    ...streamEndpoints({ streams: deps.streams, config: deps.config, recordingsBytes: (ids) => bytesByStream(deps.db, ids) }),
     ...sessionStreamEndpoints({ events: deps.events, streams: deps.streams, config: deps.config }),
     ...chatEndpoints({ chat: deps.chat }),
     ...moderationEndpoints({ moderation: deps.moderation }),
     ...pollsEndpoints({ polls: deps.polls }),
     ...qnaEndpoints({ qna: deps.qna }),
     ...analyticsEndpoints({ analytics: deps.analytics }),
+    ...recordingEndpoints({ recordings: deps.recordings, config: deps.config }),
   ];
   return list;
 }

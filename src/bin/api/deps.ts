@@ -16,6 +16,7 @@ import { createRateLimiters } from '../../moderation/rate-limits.js';
 import { createModerationService } from '../../moderation/service.js';
 import { createPollsService } from '../../polls/service.js';
 import { createQuestionsService } from '../../qna/service.js';
+import { createRecordingsService } from '../../recordings/service.js';
 import { createHub } from '../../realtime/hub.js';
 import { createOutbox } from '../../realtime/outbox.js';
 import { createRooms } from '../../realtime/rooms.js';
@@ -80,6 +81,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     moderation,
     polls: createPollsService(engagement),
     qna: createQuestionsService(engagement),
+    recordings: createRecordingsService({ db, config, events, streams, moderation, log, afterChange: playbackGate?.refresh }),
     analytics: createAnalyticsService({ db, redis, redisPrefix: config.redisPrefix, signals, collector: viewerLines, events, moderation }),
     viewerLines,
     playbackGate,
