@@ -15,6 +15,9 @@ import { mkdir } from 'node:fs/promises';
 import { createFinaliseQueue, RECORDINGS_QUEUE } from '../recordings/jobs.js';
 import { createFinaliseHandler } from '../recordings/finalise.js';
 import { startRecordingSweep } from '../recordings/sweep.js';
+import { recordingOutput } from '../recordings/recording-output.js';
+import type { RecorderDeps } from '../recordings/recorder.js';
+import type { LiveTranscodeJob } from '../streams/types.js';
 import { runRole } from './role.js';
 
 await runRole('worker', async ({ config, log, onShutdown }) => {
@@ -33,6 +36,16 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
   onShutdown(() => finaliseQueue.close());
   const metrics = createMetrics('worker');
   const core = createTranscodeCore({ db, bus, log });
+  const recorderDeps = (job: LiveTranscodeJob): RecorderDeps => ({
+    db,
+    finalise: finaliseQueue,
+    recordingsDir: config.recordings.dir,
+    minFreeBytes: config.recordings.minFreeBytes,
+    playbackWindow: config.playbackWindow,
+    reconnectGraceSeconds: config.reconnectGraceSeconds,
+    log,
+    note: (level, message) => core.note(job.publishSessionId, level, message),
+  });
   const handler = createLiveJobHandler({
     core,
     redis,
@@ -49,7 +62,7 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     // ready); recordings, thumbnails and relays join `others` and fail alone
     outputsFor: (job) => ({
       primary: hlsLadderOutput({ job, mediaDir: config.mediaDir, metrics: metrics.metrics }),
-      others: [],
+      others: job.record ? [recordingOutput({ job, mediaDir: config.mediaDir, deps: recorderDeps(job) })] : [],
     }),
   });
   const worker = new Worker(TRANSCODE_QUEUE, handler, {

@@ -11,6 +11,7 @@ import { finaliseRecording, MP4_NAME, POSTER_NAME } from './finalise.js';
 import { parseSegments, type Segment } from './playlist.js';
 import { createRecorder, type RecorderDeps } from './recorder.js';
 import { findRecording } from './repo.js';
+import { startRecordingSweep } from './sweep.js';
 
 const log = createLog({ level: 'silent', name: 'test' });
 const { pool: db } = await testDatabase(t);
@@ -231,4 +232,28 @@ t.test('the disk guard: below the floor a running recording stops cleanly with a
   await fresh.start(RENDITIONS);
   t.equal(fresh.status().state, 'stopped');
   t.equal((await db.query(`SELECT count(*)::int AS n FROM recordings WHERE stream_id = $1`, [other.streamId])).rows[0].n, 0, 'no recording started');
+});
+
+t.test('a recording whose writer died with nobody to continue it is closed by the sweep and queued for its finalise; a live one is left alone', async (t) => {
+  const s = setup('sweep');
+  const b = await streamWithPublish('sweep-stream');
+  const dead = createRecorder(s.deps, { ...b, liveDir: s.live.dir });
+  await dead.start(RENDITIONS);
+  s.live.show(2);
+  await dead.tick();
+  const id = dead.status().recordingId!;
+  const other = await streamWithPublish('sweep-stream-alive');
+  const alive = createRecorder(s.deps, { ...other, liveDir: s.live.dir });
+  await alive.start(RENDITIONS);
+  await alive.tick();
+  // the first writer was killed two minutes ago: nothing touched its row since
+  await db.query(`UPDATE recordings SET updated_at = now() - interval '2 minutes' WHERE id = $1`, [id]);
+  const sweep = startRecordingSweep({ db, finalise: s.deps.finalise, log, reconnectGraceSeconds: 20, everyMs: 3_600_000 });
+  t.teardown(() => sweep.stop());
+  t.same(await sweep.sweep(), [id], 'only the abandoned one');
+  t.same(s.queued, [id]);
+  t.equal((await findRecording(db, id))!.status, 'finalising');
+  t.equal((await findRecording(db, alive.status().recordingId!))!.status, 'recording');
+  t.same(await sweep.sweep(), [], 'once');
+  t.equal(await finaliseRecording({ db, recordingsDir: s.recordingsDir, childEnv: { PATH: process.env.PATH! }, log }, id), 'ready', 'what it kept becomes a replay');
 });

@@ -9,7 +9,7 @@ import { openSessions } from '../analytics/playback-gate.js';
 import type { FinaliseQueue } from './jobs.js';
 import { openMirror, recordingDir, type RecordingMirror } from './mirror.js';
 import type { RecordedRendition } from './playlist.js';
-import { closeRecording, findOpenRecording, insertRecording, touchRecording } from './repo.js';
+import { closeRecording, findOpenRecording, insertRecording, openRecordingOfPublish, touchRecording } from './repo.js';
 
 export interface RecorderDeps {
   db: Db;
@@ -171,6 +171,15 @@ export function createRecorder(deps: RecorderDeps, b: RecordedBroadcast): Record
     pause: () => serial(keep),
     end: () =>
       serial(async () => {
+        if (!current && state === 'idle') {
+          // never started here (a handed-over job whose publisher left before it ran): a
+          // recording its dead worker left open gets the last listed segments and its end now
+          const left = await openRecordingOfPublish(deps.db, b.publishSessionId);
+          if (left) {
+            const mirror = await openMirror({ liveDir: b.liveDir, dir: recordingDir(deps.recordingsDir, left.id), renditions: left.renditions.map((r) => r.name) });
+            current = { id: left.id, sessionId: left.sessionId, mirror, names: left.renditions.map((r) => r.name).join(',') };
+          }
+        }
         await keep();
         const was = current;
         current = null;

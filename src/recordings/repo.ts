@@ -48,6 +48,15 @@ export async function findOpenRecording(
   return rows[0] ?? null;
 }
 
+/** The recording a publish left open, whatever its session (a handed-over job whose publisher left before it ran). */
+export async function openRecordingOfPublish(db: Db, publishSessionId: string): Promise<RecordingRow | null> {
+  const { rows } = await db.query<RecordingRow>(
+    `SELECT ${COLUMNS} FROM recordings WHERE publish_session_id = $1 AND status = 'recording' ORDER BY started_at DESC LIMIT 1`,
+    [publishSessionId],
+  );
+  return rows[0] ?? null;
+}
+
 export async function insertRecording(
   db: Db,
   r: { streamId: string; sessionId: string | null; publishSessionId: string; renditions: RecordedRendition[] },
