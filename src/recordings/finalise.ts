@@ -47,14 +47,14 @@ async function keptSegments(dir: string): Promise<Segment[]> {
   return out;
 }
 
-async function runFfmpeg(deps: FinaliseDeps, args: string[], what: string): Promise<void> {
+async function runFfmpeg(deps: Pick<FinaliseDeps, 'childEnv' | 'ffmpegBinary'>, args: string[], what: string): Promise<void> {
   const ff = spawnFfmpeg({ args: ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args], env: deps.childEnv, binary: deps.ffmpegBinary });
   const exit = await ff.exited;
   if (exit.code !== 0) throw new Error(`${what} failed (${exit.signal ?? `exit ${exit.code}`}): ${exit.stderrTail.slice(-1)[0] ?? 'no output'}`);
 }
 
 /** The top rung's segments remuxed into one MP4, moov first (plays and seeks before it is all downloaded). */
-async function writeMp4(deps: FinaliseDeps, o: { dir: string; rendition: string; segments: Segment[] }): Promise<void> {
+async function writeMp4(deps: Pick<FinaliseDeps, 'childEnv' | 'ffmpegBinary'>, o: { dir: string; rendition: string; segments: Segment[] }): Promise<void> {
   const out = path.join(o.dir, MP4_NAME);
   if (await exists(out)) return; // renamed into place only once complete
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -83,7 +83,7 @@ async function writeMp4(deps: FinaliseDeps, o: { dir: string; rendition: string;
 }
 
 /** One frame a tenth of the way in (past a fade-in, still near the start), scaled for lists. */
-async function writePoster(deps: FinaliseDeps, o: { dir: string; rendition: string; segments: Segment[] }): Promise<void> {
+async function writePoster(deps: Pick<FinaliseDeps, 'childEnv' | 'ffmpegBinary'>, o: { dir: string; rendition: string; segments: Segment[] }): Promise<void> {
   const out = path.join(o.dir, POSTER_NAME);
   if (await exists(out)) return;
   const segment = o.segments[Math.floor(o.segments.length / 10)]!;
@@ -113,27 +113,33 @@ async function dirBytes(dir: string): Promise<number> {
   return total;
 }
 
-/** Finalises one recording if it is `finalising`; anything else is left as it is ('skipped'). */
-export async function finaliseRecording(deps: FinaliseDeps, recordingId: string): Promise<FinaliseOutcome> {
-  const row = await findRecording(deps.db, recordingId);
-  if (!row || row.status !== 'finalising') return 'skipped';
-  const dir = recordingDir(deps.recordingsDir, row.id);
+/**
+ * The files of a finalised recording in `dir`, from its playlists and segments: VOD playlists for
+ * the rungs that kept something, the master, the MP4 and the poster. Answers what it measured.
+ */
+export async function finaliseFiles(deps: Pick<FinaliseDeps, 'childEnv' | 'ffmpegBinary'>, o: { dir: string; renditions: RecordedRendition[] }): Promise<{ durationSeconds: number; sizeBytes: number; renditions: string[] }> {
+  const { dir } = o;
   const kept: { rendition: RecordedRendition; segments: Segment[] }[] = [];
-  for (const r of row.renditions) {
+  for (const r of o.renditions) {
     const segments = await keptSegments(path.join(dir, r.name));
     if (segments.length > 0) kept.push({ rendition: r, segments });
   }
   if (kept.length === 0) throw new RecordingUnusable('Nothing was recorded (not one complete segment).');
-  // a rung is replayed only as far as the top rung goes, and every rung from the same moments
   for (const k of kept) await writeFileAtomic(path.join(dir, k.rendition.name, 'index.m3u8'), recordingPlaylist(k.segments, { type: 'VOD' }));
   await writeFileAtomic(path.join(dir, 'master.m3u8'), recordingMaster(kept.map((k) => k.rendition)));
   const top = kept[0]!;
   await writeMp4(deps, { dir, rendition: top.rendition.name, segments: top.segments });
   await writePoster(deps, { dir, rendition: top.rendition.name, segments: top.segments });
-  const durationSeconds = totalSeconds(top.segments);
-  const sizeBytes = await dirBytes(dir);
-  await markReady(deps.db, { id: row.id, durationSeconds, sizeBytes });
-  deps.log.info({ recordingId: row.id, durationSeconds, sizeBytes, renditions: kept.map((k) => k.rendition.name) }, 'A recording is ready.');
+  return { durationSeconds: totalSeconds(top.segments), sizeBytes: await dirBytes(dir), renditions: kept.map((k) => k.rendition.name) };
+}
+
+/** Finalises one recording if it is `finalising`; anything else is left as it is ('skipped'). */
+export async function finaliseRecording(deps: FinaliseDeps, recordingId: string): Promise<FinaliseOutcome> {
+  const row = await findRecording(deps.db, recordingId);
+  if (!row || row.status !== 'finalising') return 'skipped';
+  const done = await finaliseFiles(deps, { dir: recordingDir(deps.recordingsDir, row.id), renditions: row.renditions });
+  await markReady(deps.db, { id: row.id, durationSeconds: done.durationSeconds, sizeBytes: done.sizeBytes });
+  deps.log.info({ recordingId: row.id, ...done }, 'A recording is ready.');
   return 'ready';
 }
 
