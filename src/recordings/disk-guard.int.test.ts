@@ -6,12 +6,13 @@ import { getText, publishTestPattern, waitFor } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 
 // 1 PiB free would be needed: every disk is below it
-const stack = await startStack(t, { workers: 1, workerEnv: { RECORDING_MIN_FREE_MB: String(1024 * 1024 * 1024) } });
+// RECORD_BY_DEFAULT: a stream whose `record` is unset records (the api shows it, the ingest's job carries it)
+const stack = await startStack(t, { workers: 1, extraEnv: { RECORD_BY_DEFAULT: 'true' }, workerEnv: { RECORDING_MIN_FREE_MB: String(1024 * 1024 * 1024) } });
 
 t.test('below the free-space floor a recorded stream goes live and plays, unrecorded, with a line in its publish log', async (t) => {
-  const made = await stack.api('POST', '/streams', { title: 'no room', record: true }, stack.token);
+  const made = await stack.api('POST', '/streams', { title: 'no room' }, stack.token);
   const s = made.body;
-  t.equal(s.record, true);
+  t.equal(s.record, true, 'unset: RECORD_BY_DEFAULT');
   const pub = publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 20, videoKbps: 600 });
   await stack.waitForMaster(s.playbackId);
   const line = await waitFor(async () => {
@@ -19,6 +20,8 @@ t.test('below the free-space floor a recorded stream goes live and plays, unreco
     return items[0]?.log.find((l: { message: string }) => l.message.startsWith('Recording stopped:')) ?? null;
   }, { what: 'the disk guard’s line in the publish log', timeoutMs: 20_000 });
   t.equal(line.level, 'warn');
+  const log = (await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token)).body.items[0].log.map((l: { message: string }) => l.message);
+  t.ok(log.some((m: string) => /Transcoding queued, recorded\.$/.test(m)), 'the job records');
   t.match(line.message, /^Recording stopped: the recordings disk has \d+ MB free, below the floor of 1073741824 MB \(RECORDING_MIN_FREE_MB\)\. The live stream goes on\.$/);
   t.equal(await stack.streamStatus(s.id), 'live');
   // the live goes on: new segments keep coming
