@@ -7,7 +7,7 @@ import path from 'node:path';
 import t from 'tap';
 import { createLog } from '../log.js';
 import { run, testDatabase, testDir } from '../testing/harness.js';
-import { finaliseRecording, MP4_NAME, POSTER_NAME } from './finalise.js';
+import { createFinaliseHandler, finaliseRecording, MP4_NAME, POSTER_NAME } from './finalise.js';
 import { parseSegments, type Segment } from './playlist.js';
 import { createRecorder, type RecorderDeps } from './recorder.js';
 import { findRecording } from './repo.js';
@@ -256,4 +256,34 @@ t.test('a recording whose writer died with nobody to continue it is closed by th
   t.equal((await findRecording(db, alive.status().recordingId!))!.status, 'recording');
   t.same(await sweep.sweep(), [], 'once');
   t.equal(await finaliseRecording({ db, recordingsDir: s.recordingsDir, childEnv: { PATH: process.env.PATH! }, log }, id), 'ready', 'what it kept becomes a replay');
+});
+
+t.test('a finalise that fails is retried (the job throws) and the last attempt marks the recording failed with the reason; nothing kept fails at once', async (t) => {
+  const s = setup('fails');
+  const b = await streamWithPublish('fails-stream');
+  const rec = createRecorder(s.deps, { ...b, liveDir: s.live.dir });
+  await rec.start(RENDITIONS);
+  s.live.show(2);
+  await rec.tick();
+  const id = rec.status().recordingId!;
+  await rec.end();
+  // the top rung's segments are unreadable: the remux cannot work
+  for (const x of SEGMENTS['360p']!.slice(0, 2)) writeFileSync(path.join(s.recordingsDir, id, '360p', x.name), 'not MPEG-TS');
+  const handle = createFinaliseHandler({ db, recordingsDir: s.recordingsDir, childEnv: { PATH: process.env.PATH! }, log });
+  const job = (attemptsMade: number) => ({ data: { recordingId: id }, attemptsMade, opts: { attempts: 5 } }) as never;
+  await t.rejects(handle(job(0)), /The MP4 remux failed/, 'a first failure is thrown: BullMQ retries it');
+  t.equal((await findRecording(db, id))!.status, 'finalising');
+  t.equal(await handle(job(4)), 'failed', 'the last attempt');
+  const row = (await findRecording(db, id))!;
+  t.equal(row.status, 'failed');
+  t.match(row.statusReason, /^Finalising failed: The MP4 remux failed/);
+
+  const empty = await streamWithPublish('empty-stream');
+  const none = createRecorder(s.deps, { ...empty, liveDir: path.join(work, 'nowhere') });
+  await none.start(RENDITIONS);
+  await none.tick();
+  const emptyId = none.status().recordingId!;
+  await none.end();
+  t.equal(await createFinaliseHandler({ db, recordingsDir: s.recordingsDir, childEnv: { PATH: process.env.PATH! }, log })({ data: { recordingId: emptyId }, attemptsMade: 0, opts: { attempts: 5 } } as never), 'failed');
+  t.match((await findRecording(db, emptyId))!.statusReason, /Nothing was recorded/);
 });
