@@ -2,7 +2,7 @@
 // "live" ladder made of segments ffmpeg encoded, listed in live playlists one segment at a time
 // the way the transcode's HLS muxer lists them.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { createLog } from '../log.js';
@@ -12,6 +12,7 @@ import { parseSegments, type Segment } from './playlist.js';
 import { createRecorder, type RecorderDeps } from './recorder.js';
 import { findRecording } from './repo.js';
 import { startRecordingSweep } from './sweep.js';
+import { recordingOutput } from './recording-output.js';
 
 const log = createLog({ level: 'silent', name: 'test' });
 const { pool: db } = await testDatabase(t);
@@ -286,4 +287,48 @@ t.test('a finalise that fails is retried (the job throws) and the last attempt m
   await none.end();
   t.equal(await createFinaliseHandler({ db, recordingsDir: s.recordingsDir, childEnv: { PATH: process.env.PATH! }, log })({ data: { recordingId: emptyId }, attemptsMade: 0, opts: { attempts: 5 } } as never), 'failed');
   t.match((await findRecording(db, emptyId))!.statusReason, /Nothing was recorded/);
+});
+
+t.test('as an output: a reconnect (or restart) keeps the recording open and the next run continues it, also as a new publish within the grace; the end closes it', async (t) => {
+  const s = setup('output');
+  const b = await streamWithPublish('output-stream');
+  const { rows: [st] } = await db.query(`SELECT playback_id FROM streams WHERE id = $1`, [b.streamId]);
+  const mediaDir = path.join(work, 'output', 'media');
+  const liveDir = path.join(mediaDir, 'hls', st.playback_id);
+  mkdirSync(path.dirname(liveDir), { recursive: true });
+  const ladder = liveLadder('output');
+  rmSync(liveDir, { recursive: true, force: true });
+  symlinkSync(ladder.dir, liveDir);
+  const job = (publishSessionId: string) => ({ streamId: b.streamId, publishSessionId, playbackId: st.playback_id, profile: 'default', pullUrl: '', source: {} as never, record: true });
+  const run = { plan: { renditions: RENDITIONS.map((r) => ({ ...r, passthrough: false, rung: {} as never })) } } as never;
+  const slots = {} as never;
+
+  const first = recordingOutput({ job: job(b.publishSessionId), mediaDir, deps: s.deps });
+  await first.prepare(run, slots);
+  ladder.show(2);
+  await first.tick!();
+  t.same(first.status(), { state: 'running' });
+  await first.runEnded!('reconnecting');
+  const { rows: [open] } = await db.query(`SELECT id, status FROM recordings WHERE stream_id = $1`, [b.streamId]);
+  t.equal(open.status, 'recording', 'kept open through the reconnect');
+  t.same(s.queued, []);
+
+  // the publisher comes back within the grace as a new publish of the same stream
+  await db.query(`UPDATE publish_sessions SET ended_at = now(), end_reason = 'publisher_left' WHERE id = $1`, [b.publishSessionId]);
+  const { rows: [again] } = await db.query(`INSERT INTO publish_sessions (stream_id, ingest_id) VALUES ($1, 'ingest-test') RETURNING id`, [b.streamId]);
+  const second = recordingOutput({ job: job(again.id), mediaDir, deps: s.deps });
+  await second.prepare(run, slots);
+  ladder.show(4, { discontinuityAt: 2 });
+  await second.tick!();
+  await second.runEnded!('restart');
+  await second.prepare(run, slots);
+  ladder.show(5);
+  await second.tick!();
+  await second.runEnded!('ended');
+  const { rows } = await db.query(`SELECT id, status FROM recordings WHERE stream_id = $1`, [b.streamId]);
+  t.same(rows, [{ id: open.id, status: 'finalising' }], 'one recording, closed at the end');
+  t.same(s.queued, [open.id]);
+  const segs = parseSegments(readFileSync(path.join(s.recordingsDir, open.id, '360p', 'index.m3u8'), 'utf8'));
+  t.same(segs.map((x) => x.name), SEGMENTS['360p']!.slice(0, 5).map((x) => x.name));
+  t.same(segs.map((x) => x.discontinuity), [false, false, true, false, true], 'a discontinuity after the reconnect and after the restart');
 });

@@ -73,7 +73,8 @@ export function createRecorder(deps: RecorderDeps, b: RecordedBroadcast): Record
 
   async function sessionNow(): Promise<string | null | undefined> {
     try {
-      const open = await openSessions(deps.db, { ...deps.playbackWindow, streamId: b.streamId, at: new Date() });
+      // the database's clock, as for the playback gate: every worker judges a moment alike
+      const open = await openSessions(deps.db, { ...deps.playbackWindow, streamId: b.streamId });
       return open[0]?.id ?? null;
     } catch {
       return undefined; // the database does not answer: the recording stays where it is
@@ -164,6 +165,7 @@ export function createRecorder(deps: RecorderDeps, b: RecordedBroadcast): Record
           current = null;
           await close(was.id, null);
           log.info({ recordingId: was.id, from: was.sessionId, to: session }, 'The broadcast moved to another session; the recording is split.');
+          await deps.note('info', 'The broadcast moved to another session: its recording was split, a new one goes on.');
           await open(session, was.mirror.names());
         }
         await keep();
