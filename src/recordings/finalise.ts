@@ -12,7 +12,7 @@ import type { Db } from '../db/pool.js';
 import type { Log } from '../log.js';
 import { spawnFfmpeg } from '../transcode/ffmpeg.js';
 import { FINALISE_JOB_OPTIONS, type FinaliseRecordingJob } from './jobs.js';
-import { recordingDir, writeFileAtomic } from './mirror.js';
+import { recordingDir, syncData, writeFileAtomic } from './mirror.js';
 import { parseSegments, recordingMaster, recordingPlaylist, totalSeconds, type RecordedRendition, type Segment } from './playlist.js';
 import { findRecording, markReady, markRecordingFailed } from './repo.js';
 
@@ -75,6 +75,7 @@ async function writeMp4(deps: Pick<FinaliseDeps, 'childEnv' | 'ffmpegBinary'>, o
       '-movflags', '+faststart',
       '-f', 'mp4', tmp,
     ], 'The MP4 remux');
+    await syncData(tmp); // on disk before it counts as there (the row says `ready` next)
     await rename(tmp, out);
   } finally {
     await rm(list, { force: true });
@@ -96,6 +97,7 @@ async function writePoster(deps: Pick<FinaliseDeps, 'childEnv' | 'ffmpegBinary'>
       '-q:v', '4',
       '-f', 'mjpeg', tmp,
     ], 'The poster');
+    await syncData(tmp);
     await rename(tmp, out);
   } finally {
     await rm(tmp, { force: true });

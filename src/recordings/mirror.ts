@@ -6,7 +6,7 @@
 // any moment leaves a playlist that lists only segments that are there, and whoever continues
 // reads it back. The live window's pruning cannot take a kept segment: a hard link keeps the data.
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { parseSegments, recordingPlaylist, totalSeconds, type Segment } from './playlist.js';
 
@@ -16,11 +16,34 @@ export function recordingDir(recordingsDir: string, recordingId: string): string
   return path.join(recordingsDir, recordingId);
 }
 
-/** Replaces a file whole: a reader (nginx, a finalise) sees the old text or the new, never half of one. */
+/**
+ * Replaces a file whole: a reader (nginx, a finalise) sees the old text or the new, never half of
+ * one; its data is on disk before the rename, so a power cut leaves one or the other too.
+ */
 export async function writeFileAtomic(file: string, text: string): Promise<void> {
   const tmp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, text, { mode: 0o644 });
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(text);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
   await rename(tmp, file);
+}
+
+/**
+ * Puts a kept segment's data on disk now: ffmpeg never syncs, and the kernel may hold written data
+ * for ~30 s; a power cut must not leave a listed segment empty. (The link itself is metadata: the
+ * filesystem's journal commits it within seconds.)
+ */
+export async function syncData(file: string): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
 }
 
 async function readText(file: string): Promise<string | null> {
@@ -98,6 +121,7 @@ export async function openMirror(o: { liveDir: string; dir: string; renditions: 
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // pruned before it could be kept: lost
         throw err;
       }
+      await syncData(to);
       bytes += (await stat(to)).size;
       added.push({ ...s, discontinuity: s.discontinuity || t.gap });
       t.gap = false;
