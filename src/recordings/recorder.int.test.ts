@@ -332,3 +332,24 @@ t.test('as an output: a reconnect (or restart) keeps the recording open and the 
   t.same(segs.map((x) => x.name), SEGMENTS['360p']!.slice(0, 5).map((x) => x.name));
   t.same(segs.map((x) => x.discontinuity), [false, false, true, false, true], 'a discontinuity after the reconnect and after the restart');
 });
+
+t.test('a database that does not answer as the recording starts: it starts at a later tick, with the segments the live still lists', async (t) => {
+  const s = setup('dbdown');
+  const b = await streamWithPublish('dbdown-stream');
+  let down = true;
+  // the real pool behind a switch: every query fails while `down`
+  const flaky = { query: (...args: unknown[]) => (down ? Promise.reject(new Error('connect ECONNREFUSED')) : (db.query as (...a: unknown[]) => unknown)(...args)) } as unknown as typeof db;
+  const rec = createRecorder({ ...s.deps, db: flaky }, { ...b, liveDir: s.live.dir });
+  await rec.start(RENDITIONS);
+  s.live.show(2);
+  await rec.tick();
+  t.same(rec.status(), { state: 'idle', recordingId: null, reason: null }, 'not started, not given up');
+  down = false;
+  s.live.show(3);
+  await rec.tick();
+  const id = rec.status().recordingId!;
+  t.ok(id, 'started once the database answers');
+  t.same(playlistNames(path.join(s.recordingsDir, id, '360p', 'index.m3u8')), SEGMENTS['360p']!.slice(0, 3).map((x) => x.name), 'nothing lost that the live still listed');
+  await rec.end();
+  t.same(s.queued, [id]);
+});

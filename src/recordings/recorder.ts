@@ -63,6 +63,8 @@ export function createRecorder(deps: RecorderDeps, b: RecordedBroadcast): Record
   let reason: string | null = null;
   let current: { id: string; sessionId: string | null; mirror: RecordingMirror; names: string } | null = null;
   let renditions: RecordedRendition[] = [];
+  let pending = false; // a start waits for the database
+  let pendingLogged = false;
   let busy: Promise<void> = Promise.resolve(); // one step at a time: a tick never overlaps an end
 
   const serial = (step: () => Promise<void>): Promise<void> => {
@@ -107,6 +109,25 @@ export function createRecorder(deps: RecorderDeps, b: RecordedBroadcast): Record
     }
   }
 
+  /**
+   * Starts (or continues) the recording, unless the disk is low. A database that does not answer
+   * now leaves it pending: the next tick tries again (the live playlists still list the segments
+   * so far, so little is lost), instead of giving the recording up for the whole publish.
+   */
+  async function begin(): Promise<void> {
+    const low = await lowDisk();
+    if (low) return stop(low, 'warn');
+    const session = await sessionNow();
+    if (session === undefined) return;
+    try {
+      await open(session);
+      pending = false;
+    } catch (err) {
+      if (!pendingLogged) log.warn({ err: (err as Error).message }, 'Could not start the recording now (the database?); trying again.');
+      pendingLogged = true;
+    }
+  }
+
   async function keep(): Promise<void> {
     if (!current) return;
     const added = await current.mirror.sync();
@@ -146,12 +167,12 @@ export function createRecorder(deps: RecorderDeps, b: RecordedBroadcast): Record
           current = null;
           await close(was.id, 'The ladder changed (a new source resolution); a new recording continues.');
         }
-        const low = await lowDisk();
-        if (low) return stop(low, 'warn');
-        await open((await sessionNow()) ?? null);
+        pending = true;
+        await begin();
       }),
     tick: () =>
       serial(async () => {
+        if (!current && pending && state === 'idle') await begin(); // the database was away as it started
         if (!current) return;
         const low = await lowDisk();
         if (low) {
