@@ -12,7 +12,8 @@ import type { Db } from '../db/pool.js';
 import type { Log } from '../log.js';
 import { spawnFfmpeg } from '../transcode/ffmpeg.js';
 import { FINALISE_JOB_OPTIONS, type FinaliseRecordingJob } from './jobs.js';
-import { recordingDir, syncData, writeFileAtomic } from './mirror.js';
+import { recordingDir } from './files.js';
+import { syncData, writeFileAtomic } from './mirror.js';
 import { parseSegments, recordingMaster, recordingPlaylist, totalSeconds, type RecordedRendition, type Segment } from './playlist.js';
 import { findRecording, markReady, markRecordingFailed } from './repo.js';
 

@@ -12,10 +12,6 @@ import { parseSegments, recordingPlaylist, totalSeconds, type Segment } from './
 
 const DIR_MODE = 0o755; // nginx workers serve replays unprivileged
 
-export function recordingDir(recordingsDir: string, recordingId: string): string {
-  return path.join(recordingsDir, recordingId);
-}
-
 /**
  * Replaces a file whole: a reader (nginx, a finalise) sees the old text or the new, never half of
  * one; its data is on disk before the rename, so a power cut leaves one or the other too.

@@ -2,12 +2,12 @@
 // segments go to, when it is split (the session changed, the ladder changed), when it stops (the
 // disk guard, the publish ended), and the finalise job that follows. The files are the mirror's
 // (mirror.ts). Nothing here may harm the live stream: every failure ends the recording alone.
-import { statfs } from 'node:fs/promises';
 import type { Db } from '../db/pool.js';
 import type { Log } from '../log.js';
 import { openSessions } from '../analytics/playback-gate.js';
 import type { FinaliseQueue } from './jobs.js';
-import { openMirror, recordingDir, type RecordingMirror } from './mirror.js';
+import { freeBytes as statfsFreeBytes, recordingDir } from './files.js';
+import { openMirror, type RecordingMirror } from './mirror.js';
 import type { RecordedRendition } from './playlist.js';
 import { closeRecording, findOpenRecording, insertRecording, openRecordingOfPublish, touchRecording } from './repo.js';
 
@@ -49,15 +49,11 @@ export interface Recorder {
   status(): { state: RecorderState; recordingId: string | null; reason: string | null };
 }
 
-export async function statfsFreeBytes(dir: string): Promise<number> {
-  const s = await statfs(dir);
-  return Number(s.bavail) * Number(s.bsize);
-}
-
 const MB = 1024 * 1024;
 
 export function createRecorder(deps: RecorderDeps, b: RecordedBroadcast): Recorder {
-  const freeBytes = deps.freeBytes ?? statfsFreeBytes;
+  // a recordings directory that is not there (an unmounted volume) has no room either
+  const freeBytes = deps.freeBytes ?? (async (dir: string) => (await statfsFreeBytes(dir)) ?? 0);
   const log = deps.log.child({ streamId: b.streamId, publishSessionId: b.publishSessionId });
   let state: RecorderState = 'idle';
   let reason: string | null = null;
