@@ -120,6 +120,16 @@ t.test('recorded while live; a worker SIGKILLed mid-recording loses at most a fe
   t.ok(Number(ready.size_bytes) > 0 && bytes > 10, `size ${ready.size_bytes} bytes`);
   const log = (await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token)).body.items[0].log.map((l: { message: string }) => l.message);
   t.ok(log.includes('Recording started.'), 'the publish log says it records');
+
+  // what the writer left is what the serving half lists and nginx serves
+  const listedItem = (await stack.api('GET', `/streams/${s.id}/recordings`, undefined, stack.token)).body.items[0];
+  t.match(listedItem, { id: ready.id, status: 'ready', renditions: RUNGS.map(([name, width, height]) => ({ name, width, height })) });
+  await waitFor(async () => (await fetch(listedItem.replayUrl)).status === 200, { what: 'the replay through nginx', timeoutMs: 20_000, intervalMs: 250 });
+  const replay = await probeVideo(listedItem.replayUrl);
+  t.same([replay.codec, replay.decodedOk], ['h264', true], 'the replay plays through nginx');
+  const download = await fetch(listedItem.downloadUrl);
+  t.same([download.status, download.headers.get('content-type')], [200, 'video/mp4']);
+  t.equal((await download.arrayBuffer()).byteLength, readFileSync(mp4).byteLength, 'the download is the MP4');
 });
 
 t.test('a recording is split where the broadcast moves to another session', async (t) => {
