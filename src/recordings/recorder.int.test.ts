@@ -353,3 +353,29 @@ t.test('a database that does not answer as the recording starts: it starts at a 
   await rec.end();
   t.same(s.queued, [id]);
 });
+
+t.test('a worker that dies just before a session boundary: the next run gives the old session its segments, closes it, and records the new one apart', async (t) => {
+  const s = setup('deadsplit');
+  const b = await streamWithPublish('deadsplit-stream');
+  const sessionA = await sessionOn(b.streamId, { from: '-1 hour', to: '1 hour' });
+  const first = createRecorder(s.deps, { ...b, liveDir: s.live.dir });
+  await first.start(RENDITIONS);
+  s.live.show(2);
+  await first.tick();
+  const a = first.status().recordingId!;
+  // the worker dies; the next session begins; the live (resumed elsewhere) lists segments 3 and 4
+  const sessionB = await sessionOn(b.streamId, { from: '0 seconds', to: '1 hour' });
+  await db.query(`UPDATE event_sessions SET ends_at = now() WHERE id = $1`, [sessionA]);
+  s.live.show(4);
+  const second = createRecorder(s.deps, { ...b, liveDir: s.live.dir });
+  await second.start(RENDITIONS);
+  s.live.show(6);
+  await second.tick();
+  const bId = second.status().recordingId!;
+  t.not(bId, a);
+  t.same([(await findRecording(db, a))!.status, (await findRecording(db, a))!.sessionId], ['finalising', sessionA]);
+  t.equal((await findRecording(db, bId))!.sessionId, sessionB);
+  t.same(playlistNames(path.join(s.recordingsDir, a, '360p', 'index.m3u8')), SEGMENTS['360p']!.slice(0, 4).map((x) => x.name), 'the old session keeps what was complete when the change was seen');
+  t.same(playlistNames(path.join(s.recordingsDir, bId, '360p', 'index.m3u8')), SEGMENTS['360p']!.slice(4, 6).map((x) => x.name), 'the new one only what followed');
+  t.same(s.queued, [a]);
+});

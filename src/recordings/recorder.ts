@@ -90,12 +90,28 @@ export function createRecorder(deps: RecorderDeps, b: RecordedBroadcast): Record
     const found = skip ? null : await findOpenRecording(deps.db, { streamId: b.streamId, publishSessionId: b.publishSessionId, sessionId, withinSeconds: deps.reconnectGraceSeconds + 30 });
     const continued = found && found.renditions.map((r) => r.name).join(',') === names ? found : null;
     if (found && !continued) await close(found.id, 'The ladder changed (a new source resolution); a new recording continues.');
+    if (!continued && !skip) skip = await finishLeftOver();
     const row = continued ?? (await insertRecording(deps.db, { streamId: b.streamId, sessionId, publishSessionId: b.publishSessionId, renditions }));
     const mirror = await openMirror({ liveDir: b.liveDir, dir: recordingDir(deps.recordingsDir, row.id), renditions: renditions.map((r) => r.name), skip });
     current = { id: row.id, sessionId, mirror, names };
     state = 'recording';
     log.info({ recordingId: row.id, sessionId, continued: Boolean(continued) }, continued ? 'Continuing the recording.' : 'Recording the broadcast.');
     if (!continued) await deps.note('info', 'Recording started.');
+  }
+
+  /**
+   * A recording this publish left open for another session (its worker died, and the broadcast
+   * moved on meanwhile): it gets what the live lists now (complete before the change was seen,
+   * as with a split in one run) and is closed; the new recording skips those segments.
+   */
+  async function finishLeftOver(): Promise<Map<string, Set<string>> | undefined> {
+    const left = await openRecordingOfPublish(deps.db, b.publishSessionId);
+    if (!left) return undefined;
+    const mirror = await openMirror({ liveDir: b.liveDir, dir: recordingDir(deps.recordingsDir, left.id), renditions: left.renditions.map((r) => r.name) });
+    await mirror.sync();
+    await close(left.id, null);
+    log.info({ recordingId: left.id }, 'Closed the recording a dead worker left for another session.');
+    return mirror.names();
   }
 
   /** recording → finalising, and the finalise job (the sweep hands it out again if Redis drops it). */
