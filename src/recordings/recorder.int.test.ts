@@ -379,3 +379,28 @@ t.test('a worker that dies just before a session boundary: the next run gives th
   t.same(playlistNames(path.join(s.recordingsDir, bId, '360p', 'index.m3u8')), SEGMENTS['360p']!.slice(4, 6).map((x) => x.name), 'the new one only what followed');
   t.same(s.queued, [a]);
 });
+
+t.test('a reconnect (a new publish) after the session changed: the recording of the old session is closed with what it had, the new session gets its own', async (t) => {
+  const s = setup('reconnectsplit');
+  const b = await streamWithPublish('reconnectsplit-stream');
+  const sessionA = await sessionOn(b.streamId, { from: '-1 hour', to: '1 hour' });
+  const first = createRecorder(s.deps, { ...b, liveDir: s.live.dir });
+  await first.start(RENDITIONS);
+  s.live.show(3);
+  await first.tick();
+  await first.pause(); // runEnded('reconnecting')
+  const a = first.status().recordingId!;
+  await db.query(`UPDATE publish_sessions SET ended_at = now(), end_reason = 'publisher_left' WHERE id = $1`, [b.publishSessionId]);
+  const sessionB = await sessionOn(b.streamId, { from: '0 seconds', to: '1 hour' });
+  await db.query(`UPDATE event_sessions SET ends_at = now() WHERE id = $1`, [sessionA]);
+  const { rows: [p2] } = await db.query(`INSERT INTO publish_sessions (stream_id, ingest_id) VALUES ($1, 'ingest-test') RETURNING id`, [b.streamId]);
+  const second = createRecorder(s.deps, { streamId: b.streamId, publishSessionId: p2.id, liveDir: s.live.dir });
+  await second.start(RENDITIONS);
+  s.live.show(5, { discontinuityAt: 3 });
+  await second.tick();
+  const bId = second.status().recordingId!;
+  t.not(bId, a);
+  t.same([(await findRecording(db, a))!.status, (await findRecording(db, bId))!.sessionId], ['finalising', sessionB]);
+  t.same(playlistNames(path.join(s.recordingsDir, a, '360p', 'index.m3u8')), SEGMENTS['360p']!.slice(0, 3).map((x) => x.name));
+  t.same(playlistNames(path.join(s.recordingsDir, bId, '360p', 'index.m3u8')), SEGMENTS['360p']!.slice(3, 5).map((x) => x.name), 'nothing of session A in B');
+});

@@ -9,7 +9,7 @@ import type { FinaliseQueue } from './jobs.js';
 import { freeBytes as statfsFreeBytes, recordingDir } from './files.js';
 import { openMirror, type RecordingMirror } from './mirror.js';
 import type { RecordedRendition } from './playlist.js';
-import { closeRecording, findOpenRecording, insertRecording, openRecordingOfPublish, touchRecording } from './repo.js';
+import { closeRecording, findOpenRecording, insertRecording, leftOpenRecording, openRecordingOfPublish, touchRecording } from './repo.js';
 
 export interface RecorderDeps {
   db: Db;
@@ -100,12 +100,12 @@ export function createRecorder(deps: RecorderDeps, b: RecordedBroadcast): Record
   }
 
   /**
-   * A recording this publish left open for another session (its worker died, and the broadcast
-   * moved on meanwhile): it gets what the live lists now (complete before the change was seen,
+   * A recording this publish (or the one a reconnect replaced) left open for another session (its
+   * worker died, or the publisher was away, and the broadcast moved on meanwhile): it gets what the live lists now (complete before the change was seen,
    * as with a split in one run) and is closed; the new recording skips those segments.
    */
   async function finishLeftOver(): Promise<Map<string, Set<string>> | undefined> {
-    const left = await openRecordingOfPublish(deps.db, b.publishSessionId);
+    const left = await leftOpenRecording(deps.db, { streamId: b.streamId, publishSessionId: b.publishSessionId, withinSeconds: deps.reconnectGraceSeconds + 30 });
     if (!left) return undefined;
     const mirror = await openMirror({ liveDir: b.liveDir, dir: recordingDir(deps.recordingsDir, left.id), renditions: left.renditions.map((r) => r.name) });
     await mirror.sync();

@@ -57,6 +57,21 @@ export async function openRecordingOfPublish(db: Db, publishSessionId: string): 
   return rows[0] ?? null;
 }
 
+/**
+ * A recording of the stream still open for another session than the one starting now: left by
+ * this publish's dead worker, or by the publish a reconnect within the grace replaced.
+ */
+export async function leftOpenRecording(db: Db, o: { streamId: string; publishSessionId: string; withinSeconds: number }): Promise<RecordingRow | null> {
+  const { rows } = await db.query<RecordingRow>(
+    `SELECT ${COLUMNS} FROM recordings
+      WHERE stream_id = $1 AND status = 'recording'
+        AND (publish_session_id = $2 OR updated_at > now() - make_interval(secs => $3))
+      ORDER BY started_at DESC LIMIT 1`,
+    [o.streamId, o.publishSessionId, o.withinSeconds],
+  );
+  return rows[0] ?? null;
+}
+
 export async function insertRecording(
   db: Db,
   r: { streamId: string; sessionId: string | null; publishSessionId: string; renditions: RecordedRendition[] },
