@@ -1,6 +1,8 @@
 // bench:transcode: CPU-seconds per minute of video of our ladder (one ffmpeg: one decode, the
 // 1080p rung passed through, three encodes) against a naive ladder (four ffmpegs, each decoding
-// the source and encoding one rung, 1080p included), measured in the same run on the same file.
+// the source and encoding one rung, 1080p included), measured in the same run on the same file;
+// and the same ladder recorded (the recording output keeping its segments, then the finalise)
+// against it unrecorded: the recording's CPU and disk cost.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PROFILES_DIR } from '../paths.js';
@@ -8,11 +10,14 @@ import type { SourceInfo } from '../streams/types.js';
 import { prepareOutputDir } from '../transcode/hls-output.js';
 import { buildFfmpegArgs, hlsSlaves, planLadder } from '../transcode/ladder.js';
 import { loadProfile, type Profile, type Rung } from '../transcode/profiles.js';
+import { measureFinalise, ownUsage, startMirror } from './transcode-recording.js';
 import { CACHE_DIR, OBS_LIKE_1080P, checkIdle, ensureSource, isEnding, killAllChildren, machineCpu, machineInfo, measureCpu, median, onCleanup, probeDuration, round, runBench, say, writeResult, type CpuRun } from './common.js';
 
 const SOURCE_SECONDS = 20;
 const REPEATS = 2;
 const TARGET_RATIO = 0.45;
+/** Recording on vs off: at most this much more CPU while live (issue 11). */
+const RECORDING_TARGET = 1.05;
 
 // What the ingest would report for this file from OBS: H.264 1080p30 at 4.5 Mb/s, AAC.
 const SOURCE: SourceInfo = {
@@ -32,7 +37,7 @@ interface Job {
 }
 
 interface Variant {
-  name: 'ours' | 'naive';
+  name: 'ours' | 'naive' | 'recorded';
   renditions: string[];
   jobs: Job[]; // run concurrently
 }
@@ -64,6 +69,11 @@ interface Measured {
   wallSeconds: number;
   otherCpuSeconds: number; // used meanwhile by processes not under test: noise
   stealSeconds: number;
+  /** This process meanwhile (for `recorded`: the recording output's segment mirror). */
+  ownCpuSeconds: number;
+  ownWrittenBytes: number;
+  /** `recorded`: the bytes the recording keeps (every rung's segments). */
+  keptBytes?: number;
 }
 
 async function assertFinished(outDir: string, renditions: string[]): Promise<void> {
@@ -73,20 +83,28 @@ async function assertFinished(outDir: string, renditions: string[]): Promise<voi
   }
 }
 
-async function runVariant(variant: Variant, outDir: string): Promise<Measured> {
+async function runVariant(variant: Variant, outDir: string, recordTo?: string): Promise<Measured> {
   await prepareOutputDir(outDir, variant.renditions, false);
   const before = await machineCpu();
+  const own = await ownUsage();
   const started = performance.now();
+  const mirror = recordTo ? await startMirror({ liveDir: outDir, dir: recordTo, renditions: variant.renditions }) : null;
   const runs: CpuRun[] = await Promise.all(variant.jobs.map((j) => measureCpu(`ffmpeg ${variant.name} ${j.rendition}`, 'ffmpeg', j.args)));
+  const kept = await mirror?.stop();
   const wallSeconds = (performance.now() - started) / 1000;
+  const usage = await own();
   const after = await machineCpu();
   await assertFinished(outDir, variant.renditions);
+  if (kept && kept.errors > 0) throw new Error(`the recording's mirror failed ${kept.errors} times`);
   const cpuSeconds = runs.reduce((s, r) => s + r.cpuSeconds, 0);
   return {
     cpuSeconds,
     wallSeconds,
-    otherCpuSeconds: Math.max(0, after.busySeconds - before.busySeconds - cpuSeconds),
+    otherCpuSeconds: Math.max(0, after.busySeconds - before.busySeconds - cpuSeconds - usage.cpuSeconds),
     stealSeconds: after.stealSeconds - before.stealSeconds,
+    ownCpuSeconds: usage.cpuSeconds,
+    ownWrittenBytes: usage.writtenBytes,
+    ...(kept ? { keptBytes: kept.keptBytes } : {}),
   };
 }
 
@@ -120,27 +138,31 @@ async function main(): Promise<void> {
 
   const ours = oursVariant(profile, input, path.join(work, 'ours'));
   const naive = naiveVariant(profile, input, path.join(work, 'naive'));
+  const recorded: Variant = { ...oursVariant(profile, input, path.join(work, 'recorded')), name: 'recorded' };
+  const recordingDir = path.join(work, 'recording');
   say(`bench:transcode on ${machine.nproc} × ${machine.cpuModel}; source ${path.basename(input)} (${round(videoSeconds, 1)} s)`);
   say(`  ours : 1 ffmpeg, ${ours.renditions.join('/')} (${planLadder(profile, SOURCE).renditions.filter((r) => r.passthrough).map((r) => r.name).join(', ') || 'no'} passthrough)`);
   say(`  naive: ${naive.jobs.length} ffmpegs at once, one rung each, all re-encoded`);
 
-  const results: Record<Variant['name'], Measured[]> = { ours: [], naive: [] };
-  // alternate so drift (thermal, other load) touches both the same way
+  const results: Record<Variant['name'], Measured[]> = { ours: [], naive: [], recorded: [] };
+  // alternate so drift (thermal, other load) touches every variant the same way
   for (let i = 1; i <= REPEATS; i++) {
-    for (const variant of [ours, naive]) {
+    for (const variant of [ours, naive, recorded]) {
       if (isEnding()) return;
-      const m = await runVariant(variant, path.join(work, variant.name));
+      const m = await runVariant(variant, path.join(work, variant.name), variant === recorded ? recordingDir : undefined);
       results[variant.name].push(m);
       const noise = noisy(m) ? `  (noisy: other processes used ${m.otherCpuSeconds.toFixed(1)} cpu-s, steal ${m.stealSeconds.toFixed(1)} s)` : '';
-      say(`  run ${i} ${variant.name.padEnd(5)} cpu ${m.cpuSeconds.toFixed(2)} s  wall ${m.wallSeconds.toFixed(2)} s  → ${(m.cpuSeconds / (videoSeconds / 60)).toFixed(1)} cpu-s/min${noise}`);
+      say(`  run ${i} ${variant.name.padEnd(8)} cpu ${m.cpuSeconds.toFixed(2)} s  wall ${m.wallSeconds.toFixed(2)} s  → ${(m.cpuSeconds / (videoSeconds / 60)).toFixed(1)} cpu-s/min${noise}`);
     }
   }
 
   const o = summarize(results.ours, videoSeconds, ours.jobs.length);
   const n = summarize(results.naive, videoSeconds, naive.jobs.length);
+  const r = summarize(results.recorded, videoSeconds, recorded.jobs.length);
   const ratio = round(o.cpuSeconds / n.cpuSeconds, 3);
   const met = ratio <= TARGET_RATIO;
-  const wasNoisy = [...results.ours, ...results.naive].some(noisy);
+  const wasNoisy = [...results.ours, ...results.naive, ...results.recorded].some(noisy);
+  const rec = await recordingCost({ ours: results.ours, recorded: results.recorded, videoSeconds, dir: recordingDir, renditions: planLadder(profile, SOURCE).renditions });
   const file = await writeResult('transcode', {
     date: new Date().toISOString(),
     machine: { ...machine, busyCpusBefore },
@@ -153,18 +175,58 @@ async function main(): Promise<void> {
     ratio,
     target: `<= ${TARGET_RATIO}`,
     met,
+    recording: rec,
   });
 
   say('');
-  say(`  ${'variant'.padEnd(7)} ${'cpu-s'.padStart(8)} ${'cpu-s/min'.padStart(10)} ${'wall-s'.padStart(8)} ${'speed'.padStart(7)}   (median of ${REPEATS})`);
-  for (const [name, v] of [['ours', o], ['naive', n]] as const) {
-    say(`  ${name.padEnd(7)} ${v.cpuSeconds.toFixed(2).padStart(8)} ${v.cpuSecondsPerMinute.toFixed(1).padStart(10)} ${v.wallSeconds.toFixed(2).padStart(8)} ${(v.speed.toFixed(2) + 'x').padStart(7)}`);
+  say(`  ${'variant'.padEnd(8)} ${'cpu-s'.padStart(8)} ${'cpu-s/min'.padStart(10)} ${'wall-s'.padStart(8)} ${'speed'.padStart(7)}   (median of ${REPEATS})`);
+  for (const [name, v] of [['ours', o], ['naive', n], ['recorded', r]] as const) {
+    say(`  ${name.padEnd(8)} ${v.cpuSeconds.toFixed(2).padStart(8)} ${v.cpuSecondsPerMinute.toFixed(1).padStart(10)} ${v.wallSeconds.toFixed(2).padStart(8)} ${(v.speed.toFixed(2) + 'x').padStart(7)}`);
   }
+  say(`  recording on vs off: cpu ×${rec.cpuRatio.toFixed(3)} measured (the mirror itself: ×${rec.mirrorCpuRatio.toFixed(3)}), target ≤ ×${RECORDING_TARGET}; ` +
+    `finalise ${rec.finalise.cpuSecondsPerMinute.toFixed(1)} cpu-s/min after the live; disk writes ×${rec.diskWriteRatioLive.toFixed(3)} while live, ×${rec.diskWriteRatioWithFinalise.toFixed(3)} with the MP4; ` +
+    `keeps ${rec.keptMBPerMinute.toFixed(1)} MB/min (all rungs + MP4: ${rec.retainedMBPerMinute.toFixed(1)} MB/min)`);
   say(`  results: ${file}`);
   say('');
   say(
     `bench:transcode ours ${o.cpuSecondsPerMinute.toFixed(1)} cpu-s/min, naive ${n.cpuSecondsPerMinute.toFixed(1)} cpu-s/min, ratio ${ratio.toFixed(3)} (target ≤ ${TARGET_RATIO}): ${met ? 'met' : 'NOT met'}${wasNoisy ? ' (other load during the runs: noisy)' : ''}`,
   );
+}
+
+/**
+ * Recording on vs off. CPU: each variant's ffmpeg plus this process (which, for `recorded`, runs
+ * the segment mirror); the mirror's own share is told apart, since two ffmpeg runs of the same
+ * argv differ by a few percent anyway. Disk: the segments are hard links (no bytes written twice);
+ * what the recording adds is its playlists while live, and the MP4, poster and VOD playlists
+ * when finalised.
+ */
+async function recordingCost(o: { ours: Measured[]; recorded: Measured[]; videoSeconds: number; dir: string; renditions: { name: string; width: number; height: number; bandwidth: number; codecs: string; frameRate: number }[] }) {
+  const minutes = o.videoSeconds / 60;
+  const off = median(o.ours.map((m) => m.cpuSeconds + m.ownCpuSeconds))!;
+  const on = median(o.recorded.map((m) => m.cpuSeconds + m.ownCpuSeconds))!;
+  const mirrorCpu = Math.max(0, median(o.recorded.map((m) => m.ownCpuSeconds))! - median(o.ours.map((m) => m.ownCpuSeconds))!);
+  const kept = median(o.recorded.map((m) => m.keptBytes ?? 0))!;
+  const playlistBytes = Math.max(0, median(o.recorded.map((m) => m.ownWrittenBytes))! - median(o.ours.map((m) => m.ownWrittenBytes))!);
+  const fin = await measureFinalise({ dir: o.dir, renditions: o.renditions.map(({ name, width, height, bandwidth, codecs, frameRate }) => ({ name, width, height, bandwidth, codecs, frameRate })), childEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  if (Math.abs(fin.durationSeconds - o.videoSeconds) > 2.5) throw new Error(`the recording holds ${fin.durationSeconds} s of ${o.videoSeconds} s: the mirror lost segments`);
+  const finaliseWritten = fin.sizeBytes - kept;
+  const MB = 1024 * 1024;
+  return {
+    cpuSecondsOff: round(off),
+    cpuSecondsOn: round(on),
+    cpuRatio: round(on / off, 3),
+    mirrorCpuSeconds: round(mirrorCpu, 3),
+    mirrorCpuRatio: round(1 + mirrorCpu / off, 4),
+    target: `<= ${RECORDING_TARGET}`,
+    met: on / off <= RECORDING_TARGET,
+    finalise: { cpuSeconds: round(fin.cpuSeconds), cpuSecondsPerMinute: round(fin.cpuSeconds / minutes, 2), wallSeconds: round(fin.wallSeconds), durationSeconds: fin.durationSeconds, mp4Bytes: fin.mp4Bytes },
+    keptBytes: kept,
+    playlistBytesWritten: playlistBytes,
+    diskWriteRatioLive: round((kept + playlistBytes) / kept, 4),
+    diskWriteRatioWithFinalise: round((kept + playlistBytes + finaliseWritten) / kept, 3),
+    keptMBPerMinute: round(kept / MB / minutes, 1),
+    retainedMBPerMinute: round(fin.sizeBytes / MB / minutes, 1),
+  };
 }
 
 runBench('bench:transcode', main);

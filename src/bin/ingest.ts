@@ -37,6 +37,7 @@ await runRole('ingest', async ({ config, log, onShutdown }) => {
     defaultProfile: config.profile,
     profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
     segmentSeconds: (name) => loadProfile(config.profilesDir, name).then((p) => p.segmentSeconds),
+    recordByDefault: config.recordings.byDefault,
   });
   const metrics = createMetrics('ingest');
   const ingest = createRtmpIngest({ core: streams, log, port: config.rtmpPort, rtmps: config.rtmps, internalApiKey: config.internalApiKey, caps: config.rtmpCaps, metrics: metrics.metrics });

@@ -11,6 +11,13 @@ import { hlsLadderOutput } from '../transcode/hls-ladder-output.js';
 import { createLiveJobHandler } from '../transcode/live-job.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { startMetricsServer } from './metrics-server.js';
+import { mkdir } from 'node:fs/promises';
+import { createFinaliseQueue, RECORDINGS_QUEUE } from '../recordings/jobs.js';
+import { createFinaliseHandler } from '../recordings/finalise.js';
+import { startRecordingSweep } from '../recordings/sweep.js';
+import { recordingOutput } from '../recordings/recording-output.js';
+import type { RecorderDeps } from '../recordings/recorder.js';
+import type { LiveTranscodeJob } from '../streams/types.js';
 import { runRole } from './role.js';
 
 await runRole('worker', async ({ config, log, onShutdown }) => {
@@ -24,8 +31,21 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
   onShutdown(() => void (redis.disconnect(), sub.disconnect(), connection.disconnect()));
   const bus = createBus({ pub: redis, sub, prefix: config.redisPrefix, log });
 
+  await mkdir(config.recordings.dir, { recursive: true, mode: 0o755 });
+  const finaliseQueue = createFinaliseQueue({ connection: redis, prefix: config.redisPrefix });
+  onShutdown(() => finaliseQueue.close());
   const metrics = createMetrics('worker');
   const core = createTranscodeCore({ db, bus, log });
+  const recorderDeps = (job: LiveTranscodeJob): RecorderDeps => ({
+    db,
+    finalise: finaliseQueue,
+    recordingsDir: config.recordings.dir,
+    minFreeBytes: config.recordings.minFreeBytes,
+    playbackWindow: config.playbackWindow,
+    reconnectGraceSeconds: config.reconnectGraceSeconds,
+    log,
+    note: (level, message) => core.note(job.publishSessionId, level, message),
+  });
   const handler = createLiveJobHandler({
     core,
     redis,
@@ -42,7 +62,7 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     // ready); recordings, thumbnails and relays join `others` and fail alone
     outputsFor: (job) => ({
       primary: hlsLadderOutput({ job, mediaDir: config.mediaDir, metrics: metrics.metrics }),
-      others: [],
+      others: job.record ? [recordingOutput({ job, mediaDir: config.mediaDir, deps: recorderDeps(job) })] : [],
     }),
   });
   const worker = new Worker(TRANSCODE_QUEUE, handler, {
@@ -72,6 +92,18 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     await worker.close();
     await cancels.close();
   });
+  // recordings: the finalise jobs (their own queue, one at a time: a remux is disk-bound), and
+  // the recordings whose writer died
+  const finaliser = new Worker(RECORDINGS_QUEUE, createFinaliseHandler({ db, recordingsDir: config.recordings.dir, childEnv: config.childEnv, log }), {
+    connection,
+    prefix: config.redisPrefix,
+    concurrency: 1,
+  });
+  finaliser.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'A finalise job failed.'));
+  finaliser.on('error', (err) => log.warn({ err: err.message }, 'The finalise worker reported an error.'));
+  onShutdown(() => finaliser.close());
+  const recordingSweep = startRecordingSweep({ db, finalise: finaliseQueue, log, reconnectGraceSeconds: config.reconnectGraceSeconds });
+  onShutdown(() => recordingSweep.stop());
   if (config.metricsPort > 0) {
     const counts = createQueueCounts({ connection: redis, prefix: config.redisPrefix });
     metrics.metrics.setQueueCounts(counts.read);

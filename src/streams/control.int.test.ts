@@ -48,7 +48,10 @@ t.test('PATCH: title and profile; disabling a live stream drops its publisher an
   const unknown = await stack.api('PATCH', `/streams/${s.id}`, { profile: 'nope' }, admin);
   t.equal(unknown.status, 409);
   t.equal(unknown.body.code, 'unknown_profile');
-  t.equal((await stack.api('PATCH', `/streams/${s.id}`, { record: true }, admin)).status, 400, 'record is not a field yet');
+  const recorded = await stack.api('PATCH', `/streams/${s.id}`, { record: true }, admin);
+  t.same([recorded.status, recorded.body.record], [200, true], 'record is a field (recordings)');
+  t.equal((await stack.api('PATCH', `/streams/${s.id}`, { record: 'yes' }, admin)).status, 400);
+  t.equal((await stack.api('PATCH', `/streams/${s.id}`, { record: false }, admin)).body.record, false);
   t.equal((await stack.api('PATCH', `/streams/${s.id}`, { enabled: 'no' }, admin)).status, 400);
 
   // live on the default profile: its top rung passes the 360p source through

@@ -7,7 +7,7 @@ export const PUBLISHER_STALE_SECONDS = 15;
 
 // stopped_until only while it lies ahead (the database's clock decides, for every process alike)
 const STREAM_COLUMNS = `id, title, playback_id, profile, enabled, status, status_reason,
-  current_publish_session_id, renditions, progress, created_at, updated_at,
+  current_publish_session_id, renditions, progress, created_at, updated_at, record,
   CASE WHEN stopped_until > now() THEN stopped_until END AS stopped_until`;
 
 interface StreamRow {
@@ -24,6 +24,7 @@ interface StreamRow {
   created_at: Date;
   updated_at: Date;
   stopped_until: Date | null;
+  record: boolean | null;
 }
 
 function toStream(r: StreamRow): Stream {
@@ -41,17 +42,18 @@ function toStream(r: StreamRow): Stream {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     stoppedUntil: r.stopped_until,
+    record: r.record,
   };
 }
 
 export async function insertStream(
   db: Db,
-  s: { title: string; keyDigest: Buffer; playbackId: string; profile: string; createdBy: string | null },
+  s: { title: string; keyDigest: Buffer; playbackId: string; profile: string; createdBy: string | null; record?: boolean | null },
 ): Promise<Stream> {
   const { rows } = await db.query<StreamRow>(
-    `INSERT INTO streams (title, key_digest, playback_id, profile, created_by)
-     VALUES ($1, $2, $3, $4, $5) RETURNING ${STREAM_COLUMNS}`,
-    [s.title, s.keyDigest, s.playbackId, s.profile, s.createdBy],
+    `INSERT INTO streams (title, key_digest, playback_id, profile, created_by, record)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${STREAM_COLUMNS}`,
+    [s.title, s.keyDigest, s.playbackId, s.profile, s.createdBy, s.record ?? null],
   );
   return toStream(rows[0]!);
 }
@@ -115,15 +117,23 @@ export interface StreamPatch {
   title?: string;
   enabled?: boolean;
   profile?: string;
+  /** Whether its publishes are recorded (src/recordings/); the next publish follows a change. */
+  record?: boolean;
 }
 
 export async function updateStream(db: Db, id: string, patch: StreamPatch): Promise<Stream | null> {
   const { rows } = await db.query<StreamRow>(
     `UPDATE streams SET title = COALESCE($2, title), enabled = COALESCE($3, enabled), profile = COALESCE($4, profile),
-       updated_at = now() WHERE id = $1 RETURNING ${STREAM_COLUMNS}`,
-    [id, patch.title ?? null, patch.enabled ?? null, patch.profile ?? null],
+       record = COALESCE($5, record), updated_at = now() WHERE id = $1 RETURNING ${STREAM_COLUMNS}`,
+    [id, patch.title ?? null, patch.enabled ?? null, patch.profile ?? null, patch.record ?? null],
   );
   return rows[0] ? toStream(rows[0]) : null;
+}
+
+/** The stream's own `record` setting (null: the configured default, or no such stream). */
+export async function streamRecordSetting(db: Db, id: string): Promise<boolean | null> {
+  const { rows } = await db.query<{ record: boolean | null }>(`SELECT record FROM streams WHERE id = $1`, [id]);
+  return rows[0]?.record ?? null;
 }
 
 /** Refuses the stream's publishes for the next `seconds` (an operator's stop). */

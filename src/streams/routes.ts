@@ -14,14 +14,16 @@ const createBody = z
   .object({
     title: z.string().trim().min(1, 'title is required').max(200, 'title is at most 200 characters'),
     profile: z.string().regex(/^[a-z0-9_-]{1,40}$/, 'profile must name a transcode profile').optional(),
+    record: z.boolean({ message: 'record must be true or false' }).optional().describe('Whether its publishes are recorded; absent: RECORD_BY_DEFAULT.'),
   })
   .strict();
-// every field optional; `record` (recordings, a later item) joins as one more line here and in repo.StreamPatch
+// every field optional (one line per field here and in repo.StreamPatch)
 const updateBody = z
   .object({
     title: createBody.shape.title.optional(),
     enabled: z.boolean({ message: 'enabled must be true or false' }).optional(),
     profile: createBody.shape.profile,
+    record: z.boolean({ message: 'record must be true or false' }).optional().describe('Whether its next publishes are recorded.'),
   })
   .strict();
 const deleteQuery = z
@@ -65,6 +67,7 @@ export const streamSchema = z.object({
   updatedAt: isoDate,
   stoppedUntil: isoDate.nullable().describe('After a stop: publishes are refused until then; null when not stopped.'),
   recordingsBytes: z.number().int().describe('Disk space its recordings take (GET /api/streams/:id/recordings lists them).'),
+  record: z.boolean().describe('Whether its publishes are recorded (its own setting, or RECORD_BY_DEFAULT when it has none).'),
 });
 const withKey = streamSchema.extend({ streamKey: z.string().describe('Shown only in this answer; store it in the encoder.') });
 
@@ -104,6 +107,7 @@ export function streamView(config: Config, s: Stream, me: { id: string }, extra:
     updatedAt: s.updatedAt.toISOString(),
     stoppedUntil: s.stoppedUntil ? s.stoppedUntil.toISOString() : null,
     recordingsBytes: extra.recordingsBytes ?? 0,
+    record: s.record ?? config.recordings.byDefault,
   };
 }
 
@@ -123,7 +127,7 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config;
       body: createBody,
       answers: { 201: { description: 'Created.', schema: withKey }, ...problems(400, 401, 403, 413, 415) },
       async handle({ body, me, res }) {
-        const { stream, streamKey } = await deps.streams.create({ title: body.title, profile: body.profile, createdBy: me.id });
+        const { stream, streamKey } = await deps.streams.create({ title: body.title, profile: body.profile, record: body.record, createdBy: me.id });
         res.status(201).json({ ...view(stream, me), streamKey });
       },
     }),
@@ -172,10 +176,10 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config;
     }),
     endpoint({
       method: 'patch', path: '/streams/:id', action: 'streams.update', tag: 'streams',
-      summary: 'Change a stream’s title, profile or enabled flag',
+      summary: 'Change a stream’s title, profile, enabled flag or whether it is recorded',
       description:
         'Disabling a stream on air drops its publisher and refuses its publishes until it is enabled again. ' +
-        'A new profile applies to the next publish (409 `unknown_profile` when there is no such profile). The key is never in this answer.',
+        'A new profile, or `record`, applies to the next publish (409 `unknown_profile` when there is no such profile). The key is never in this answer.',
       params: idParams,
       body: updateBody,
       answers: { 200: { description: 'The updated stream.', schema: streamSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },

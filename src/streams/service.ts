@@ -29,13 +29,13 @@ export interface IngestCore {
 }
 
 export interface StreamsService extends IngestCore {
-  create(input: { title: string; profile?: string; createdBy: string | null }): Promise<{ stream: Stream; streamKey: string }>;
+  create(input: { title: string; profile?: string; record?: boolean; createdBy: string | null }): Promise<{ stream: Stream; streamKey: string }>;
   get(id: string): Promise<Stream>;
   list(opts: { status?: StreamStatus; assigned?: boolean; limit: number; after?: { createdAt: Date; id: string } }): Promise<Stream[]>;
   /** The event sessions each of these streams is assigned to. */
   sessionsOf(streamIds: string[]): Promise<Map<string, repo.StreamSessionLink[]>>;
   regenerateKey(id: string): Promise<{ stream: Stream; streamKey: string }>;
-  /** Changes title, enabled, profile; disabling drops a live publisher. A new profile applies to the next publish. */
+  /** Changes title, enabled, profile, record; disabling drops a live publisher. A new profile applies to the next publish. */
   update(id: string, patch: repo.StreamPatch): Promise<Stream>;
   /** Drops the publisher now and refuses the stream's publishes for the cool-off. */
   stop(id: string): Promise<Stream>;
@@ -74,6 +74,7 @@ export function createStreamsService(deps: {
   profileExists: (name: string) => Promise<boolean>;
   segmentSeconds?: (profile: string) => Promise<number>; // the ingest has it, for keyframe advice
   stopCooloffSeconds?: number; // the API has it (STOP_COOLOFF_SECONDS)
+  recordByDefault?: boolean; // the ingest has it (RECORD_BY_DEFAULT): what a stream whose `record` is unset does
 }): StreamsService {
   const { db, log } = deps;
   // Since when this process has reached the database without a failed touch or publish check
@@ -118,11 +119,11 @@ export function createStreamsService(deps: {
   };
 
   return {
-    async create({ title, profile, createdBy }) {
+    async create({ title, profile, record, createdBy }) {
       const profileName = profile ?? deps.defaultProfile;
       if (!(await deps.profileExists(profileName))) throw conflict(`There is no transcode profile named "${profileName}".`, 'unknown_profile');
       const streamKey = newStreamKey();
-      const stream = await repo.insertStream(db, { title, keyDigest: keyDigest(streamKey), playbackId: newPlaybackId(), profile: profileName, createdBy });
+      const stream = await repo.insertStream(db, { title, keyDigest: keyDigest(streamKey), playbackId: newPlaybackId(), profile: profileName, createdBy, record: record ?? null });
       log.info({ streamId: stream.id }, 'Created a stream.');
       return { stream, streamKey };
     },
@@ -236,7 +237,9 @@ export function createStreamsService(deps: {
       }
       if (!deps.jobs || !deps.pullBaseUrl) throw new Error('sourceReady needs the transcode queue (ingest role only).');
       const shape = `${source.videoCodec} ${source.width ?? '?'}x${source.height ?? '?'} @ ${source.fps ?? '?'} fps, ${source.videoBitrateKbps ?? '?'} kb/s, audio ${source.audioCodec ?? 'none'}`;
-      await sessionLog(grant.publishSessionId, 'info', `Source: ${shape}. Transcoding queued.`);
+      // the job carries the decision, read as the publish starts: a later change applies to the next publish
+      const record = (await repo.streamRecordSetting(db, grant.streamId)) ?? deps.recordByDefault ?? false;
+      await sessionLog(grant.publishSessionId, 'info', `Source: ${shape}. Transcoding queued${record ? ', recorded' : ''}.`);
       await deps.jobs.enqueueLive({
         streamId: grant.streamId,
         publishSessionId: grant.publishSessionId,
@@ -244,6 +247,7 @@ export function createStreamsService(deps: {
         profile: grant.profile,
         pullUrl: `${deps.pullBaseUrl}/${grant.publishSessionId}`,
         source,
+        record,
       });
     },
 

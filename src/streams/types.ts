@@ -33,6 +33,8 @@ export interface Stream {
   updatedAt: Date;
   /** Publishes are refused until then (an operator's stop); null when not stopped. */
   stoppedUntil: Date | null;
+  /** Whether its publishes are recorded; null: the configured default (RECORD_BY_DEFAULT). */
+  record: boolean | null;
 }
 
 /** What the ingest learned about the publisher's media before a job is enqueued. */
@@ -62,4 +64,6 @@ export interface LiveTranscodeJob {
   profile: string;
   pullUrl: string; // rtmp://ingest:port/internal/<publishSessionId> (signature added by the worker)
   source: SourceInfo;
+  /** Whether the publish is recorded (the stream's setting or the configured default, when it was queued); absent: not recorded. */
+  record?: boolean;
 }

@@ -39,6 +39,12 @@ t.test('ids, profile and source must have their shapes', async (t) => {
   t.match(problem('live'), /^the job: /);
 });
 
+t.test('whether the publish is recorded is a boolean, or absent (a job from before recordings: not recorded)', async (t) => {
+  t.same(checkLiveJob({ ...good, record: true }, { pullHosts }), { ok: true, job: { ...good, record: true } });
+  t.equal(problem({ ...good, record: false }), null);
+  t.match(problem({ ...good, record: 'yes' }), /^record: /);
+});
+
 t.test('the pull URL must name a declared ingest and the job’s own publish session', async (t) => {
   const refused: [string, RegExp][] = [
     [`rtmp://10.9.9.9:1935/internal/${id}`, /names 10\.9\.9\.9:1935, which is not one of the ingests .*INGEST_PULL_HOSTS: 127\.0\.0\.1:1935/],

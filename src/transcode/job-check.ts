@@ -27,6 +27,7 @@ const jobSchema = z.object({
     audioBitrateKbps: number,
     avcProfile: z.object({ profileIdc: z.number().int(), constraints: z.number().int(), levelIdc: z.number().int() }).nullable(),
   }),
+  record: z.boolean().optional(),
 });
 
 export type JobCheck = { ok: true; job: LiveTranscodeJob } | { ok: false; problem: string };
