@@ -38,6 +38,7 @@ await runRole('ingest', async ({ config, log, onShutdown }) => {
     profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
     segmentSeconds: (name) => loadProfile(config.profilesDir, name).then((p) => p.segmentSeconds),
     recordByDefault: config.recordings.byDefault,
+    reconnectGraceSeconds: config.reconnectGraceSeconds,
   });
   const metrics = createMetrics('ingest');
   const ingest = createRtmpIngest({ core: streams, log, port: config.rtmpPort, rtmps: config.rtmps, internalApiKey: config.internalApiKey, caps: config.rtmpCaps, metrics: metrics.metrics });
