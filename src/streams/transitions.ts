@@ -5,12 +5,13 @@
 import type { StreamStatus } from './types.js';
 
 /**
- * End reasons after which the encoder is expected back: the connection broke or went silent, or
- * our ingest went away under it (OBS, vMix and ffmpeg-based encoders reconnect by themselves).
- * Every other reason is an order (key regenerated, disabled, stopped, deleted) or a refusal
- * (unsupported codec): the publish ends at once.
+ * End reasons after which the encoder is expected back: its connection broke or went silent (OBS,
+ * vMix and ffmpeg-based encoders reconnect by themselves). Every other reason is an order (key
+ * regenerated, disabled, stopped, deleted), a refusal (unsupported codec) or our own ingest
+ * stopping (`ingest_shutdown`: the appliance going down finishes its playlists on the way, as an
+ * operator stopping it expects): the publish ends at once.
  */
-export const RECONNECTABLE_REASONS: ReadonlySet<string> = new Set(['publisher_left', 'publisher_silent', 'ingest_shutdown']);
+export const RECONNECTABLE_REASONS: ReadonlySet<string> = new Set(['publisher_left', 'publisher_silent']);
 
 export interface PublisherGone {
   /** Why the ingest lost the connection (publisher_left, publisher_silent, stopped, …). */
