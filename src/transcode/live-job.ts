@@ -385,4 +385,3 @@ function runOnce(o: {
   });
   return { done, liveWatch: liveWatch.signal };
 }
-
