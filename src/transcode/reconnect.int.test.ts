@@ -4,6 +4,8 @@
 // Chromium, through nginx, on a viewer's personal URL — plays on without reloading. One that does
 // not come back ends when the grace runs out. A new publisher takes over a silent connection at
 // once, and a reconnect at another resolution gets a ladder whose master matches what is written.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { launchChromium, openHlsPlayer } from '../testing/browser.js';
 import { getText, publishTestPattern, waitFor } from '../testing/harness.js';
@@ -145,6 +147,21 @@ t.test('a reconnect at another resolution: the ladder follows, and the master li
   await waitFor(async () => (await stack.streamStatus(s.id)) === 'live', { what: 'live again', timeoutMs: 10_000 });
   const stream = await stack.api('GET', `/streams/${s.id}`, undefined, stack.token);
   t.same(stream.body.renditions.map((r: { name: string; width: number; height: number }) => [r.name, r.width, r.height]), [['360p', 640, 360]], 'the stream says the same');
+});
+
+t.test('a publish left reconnecting with no job to end it (its worker died as the grace ran out) is ended by the workers’ sweep', async (t) => {
+  const s = await stack.createStream('overdue');
+  const { rows } = await stack.db.query(
+    `INSERT INTO publish_sessions (stream_id, ingest_id, live_at, reconnect_deadline) VALUES ($1, 'ingest-1', now() - interval '1 minute', now() - interval '10 seconds') RETURNING id`,
+    [s.id],
+  );
+  await stack.db.query(`UPDATE streams SET status = 'reconnecting', current_publish_session_id = $2 WHERE id = $1`, [s.id, rows[0].id]);
+  const playlist = path.join(stack.mediaDir, 'hls', s.playbackId, '360p', 'index.m3u8');
+  mkdirSync(path.dirname(playlist), { recursive: true });
+  writeFileSync(playlist, '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.000,\nseg-0.ts\n');
+  await waitFor(async () => (await stack.streamStatus(s.id)) === 'offline', { what: 'the overdue reconnect ended', timeoutMs: 20_000, intervalMs: 250 });
+  t.equal((await publishLog(s.id))[0]!.endReason, 'reconnect_timeout');
+  t.match(readFileSync(playlist, 'utf8'), /#EXT-X-ENDLIST\n$/, 'its playlist ended');
 });
 
 t.test('the stream keys appear in no log', async (t) => {
