@@ -3,6 +3,8 @@
 //   → reconnecting (the publisher's connection broke; within RECONNECT_GRACE_SECONDS a publisher
 //     with the key continues the same publish as its next connection) → live | offline | failed
 //   → offline (publisher left for good, or an operator ended it) | failed (transcoder gave up)
+// A reconnect continues the same publish session (its `connection` counts up): the broadcast's
+// log, its session (decided by when it began), its recording and its job stay the same.
 // What a lost connection means is decided by transitions.ts (pure).
 // The ingest adapter talks to it through IngestCore only; the transcode worker through
 // TranscodeCore (transcode-core.ts). Only these two write a stream's status, and each

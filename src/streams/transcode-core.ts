@@ -1,6 +1,7 @@
 // The stream core's worker side: the narrow interface the transcode worker moves a live stream
 // through (the ingest has IngestCore in service.ts). The worker decides *when* (every rendition
-// has a segment, the ingest is gone, ffmpeg gave up); the core writes the transition and
+// has a segment, the ingest is gone, ffmpeg gave up, the reconnect grace ran out with nobody
+// back — streams/transitions.ts says what a stop means); the core writes the transition and
 // announces it, once, on the `stream.status` topic — the same way for both sides
 // (announceStatus). Nothing outside streams/ writes a stream's status.
 import type pg from 'pg';
@@ -34,7 +35,7 @@ export interface TranscodeCore {
   progress(publishSessionId: string, progress: TranscodeProgress): Promise<void>;
   /** A line of the publish log the broadcaster reads (never throws). */
   note(publishSessionId: string, level: 'info' | 'warn' | 'error', message: string): Promise<void>;
-  /** starting → live (every rendition has a segment). False when the publish is no longer the stream's current one. */
+  /** starting | reconnecting → live (every rendition has a segment of the run). False when nothing changed, or the publish is no longer the stream's current one. */
   live(b: Broadcast, renditions: Rendition[]): Promise<boolean>;
   /** The ingest holding the publisher is gone: the publish ends (`ingest_lost`), the stream goes offline. */
   ingestLost(b: Broadcast): Promise<void>;
