@@ -47,6 +47,8 @@ await runRole('ingest', async ({ config, log, onShutdown }) => {
   await bus.subscribe('stream.drop-publisher', ({ streamId, reason }) => {
     if (ingest.disconnectStream(streamId, reason) > 0) log.info({ streamId, reason }, 'Dropped the publisher of a stream on an operator’s action.');
   });
+  // a publisher with the key waits at another ingest while this one holds a silent connection
+  await bus.subscribe('stream.silent-takeover', ({ publishSessionId, connection }) => void ingest.dropIfSilent(publishSessionId, connection));
   ingest.start();
   onShutdown(() => ingest.stop());
   await startMetricsServer({ config, log, onShutdown, registry: metrics.registry });

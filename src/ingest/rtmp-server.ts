@@ -56,6 +56,8 @@ export interface IngestServer {
   stop(): Promise<void>;
   /** Drops the publisher of a stream (key regenerated). Returns how many were dropped. */
   disconnectStream(streamId: string, reason: string): number;
+  /** Drops this connection of a publish if it has been silent for TAKEOVER_SILENT_MS (a publisher with the key waits at another ingest). */
+  dropIfSilent(publishSessionId: string, connection: number): boolean;
   publisherCount(): number;
   /** Stream paths node-media-server holds an entry for: two per live publish (key path, alias). */
   pathCount(): number;
@@ -471,6 +473,18 @@ export function createRtmpIngest(deps: {
         n += 1;
       }
       return n;
+    },
+    dropIfSilent(publishSessionId, connection) {
+      for (const p of publishers.values()) {
+        if (p.grant?.publishSessionId !== publishSessionId || p.grant.connection !== connection || p.closed) continue;
+        const t = [...tracked].find((x) => x.session === p.session);
+        if (!t || Date.now() - t.lastActivityAt < TAKEOVER_SILENT_MS) return false;
+        p.endReason = 'publisher_silent';
+        log.warn({ streamId: p.grant.streamId, publishSessionId }, 'A publisher with the key waits at another ingest; dropping this silent connection for it.');
+        destroy(p.session.socket);
+        return true;
+      }
+      return false;
     },
     publisherCount: () => publishers.size,
     pathCount: () => Context.broadcasts.size,

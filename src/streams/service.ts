@@ -58,6 +58,9 @@ export interface StreamsService extends IngestCore {
 }
 
 const SUPPORTED_VIDEO = new Set(['h264']);
+/** How long a publisher waits for another ingest to let a silent connection go (looks × ms). */
+const SILENT_TAKEOVER_LOOKS = 8;
+const SILENT_TAKEOVER_LOOK_MS = 250;
 
 /** What is wrong with a source for our ffmpeg, told so that a broadcaster can fix it; null if fine. */
 export function sourceProblem(source: SourceInfo): string | null {
@@ -247,7 +250,25 @@ export function createStreamsService(deps: {
         // it ends and this publisher starts afresh
         await this.publishEnded({ ...grant, ...req.silent }, 'publisher_silent');
       }
-      const publishSessionId = await repo.claimStream(db, { streamId: stream.id, ingestId, remoteAddress });
+      let publishSessionId = await repo.claimStream(db, { streamId: stream.id, ingestId, remoteAddress });
+      if (!publishSessionId && stream.currentPublishSessionId) {
+        // another ingest holds the stream's publisher (this one would have taken over a silent
+        // connection of its own before asking): ask it to let the connection go if it is silent,
+        // and look again for a moment — the database still decides who publishes
+        const held = await repo.publishOf(db, stream.currentPublishSessionId);
+        if (held && !held.ended) {
+          await deps.bus.publish('stream.silent-takeover', { streamId: stream.id, publishSessionId: stream.currentPublishSessionId, connection: held.connection }).catch(() => undefined);
+          for (let i = 0; i < SILENT_TAKEOVER_LOOKS && !publishSessionId; i++) {
+            await new Promise((r) => setTimeout(r, SILENT_TAKEOVER_LOOK_MS));
+            const again = await repo.continuePublish(db, { streamId: stream.id, ingestId, remoteAddress, silent: null });
+            if (again) {
+              await sessionLog(again.publishSessionId, 'info', `The publisher took over its silent connection at another ingest (connection ${again.connection}); the broadcast continues after a short discontinuity.`);
+              return { ...grant, publishSessionId: again.publishSessionId, connection: again.connection };
+            }
+            publishSessionId = await repo.claimStream(db, { streamId: stream.id, ingestId, remoteAddress });
+          }
+        }
+      }
       if (!publishSessionId) throw new PublishRefused('already_live', 'Another encoder is already publishing to this stream.');
       await announceStatus(deps.bus, { streamId: stream.id, publishSessionId }, 'starting');
       await sessionLog(publishSessionId, 'info', 'Publisher connected; waiting for the codec information.');

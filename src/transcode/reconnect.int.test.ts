@@ -8,12 +8,17 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { launchChromium, openHlsPlayer } from '../testing/browser.js';
-import { getText, publishTestPattern, waitFor } from '../testing/harness.js';
+import { freePort } from '../local/processes.js';
+import { getText, publishTestPattern, spawnRole, waitFor } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 import { joinedSession } from '../testing/ws.js';
 
 const GRACE = 10; // seconds: longer than the drill's 5 s away, short enough for the suite
-const stack = await startStack(t, { workers: 1, extraEnv: { RECONNECT_GRACE_SECONDS: String(GRACE) } });
+// a second ingest (its own RTMP port) for the takeover across ingests: the worker may pull from both
+const rtmpPort2 = await freePort();
+const stack = await startStack(t, { workers: 1, extraEnv: { RECONNECT_GRACE_SECONDS: String(GRACE) }, workerEnv: { INGEST_PULL_HOSTS: `127.0.0.1,127.0.0.1:${rtmpPort2}` } });
+const ingest2 = spawnRole(t, 'ingest', { ...stack.env, RTMP_PORT: String(rtmpPort2), INSTANCE_ID: 'ingest-2' }, 'ingest-2');
+await waitFor(() => ingest2.output().includes('RTMP ingest listening'), { what: 'the second ingest' });
 const keys: string[] = [];
 
 const segmentsOf = (playlist: string) => playlist.split('\n').filter((l) => l.endsWith('.ts'));
@@ -126,6 +131,32 @@ t.test('a new publisher with the key takes over a silent connection at once (a n
   t.notMatch((await getText(playlistUrl)).text, /#EXT-X-ENDLIST/);
 });
 
+t.test('a publisher at another ingest takes over a silent connection at once too', async (t) => {
+  const s = await stack.createStream('silent takeover across ingests');
+  keys.push(s.streamKey);
+  const old = publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 120, videoKbps: 500 });
+  await stack.waitForMaster(s.playbackId);
+  await waitFor(async () => (await stack.streamStatus(s.id)) === 'live', { what: 'live', timeoutMs: 10_000 });
+  old.child.kill('SIGSTOP');
+  t.teardown(() => void old.child.kill('SIGCONT'));
+  await new Promise((r) => setTimeout(r, 4_000));
+  const silentFor = 4_000;
+  const next = publishTestPattern(t, { url: `rtmp://127.0.0.1:${rtmpPort2}/live/${s.streamKey}`, width: 640, height: 360, fps: 10, seconds: 120, videoKbps: 500 });
+  const startedAt = Date.now();
+  const continued = await waitFor(async () => {
+    const { rows } = await stack.db.query(`SELECT connection, ingest_id FROM publish_sessions WHERE stream_id = $1 AND ended_at IS NULL`, [s.id]);
+    return rows[0]?.connection === 2 ? rows[0] : null;
+  }, { what: 'the publish continued by the new connection', timeoutMs: 10_000, intervalMs: 100 });
+  t.ok(silentFor + (Date.now() - startedAt) < 10_000, 'before the old ingest’s idle watchdog would have dropped the silent one');
+  t.equal(continued.ingest_id, 'ingest-2', 'the second ingest holds it now');
+  const playlistUrl = `${stack.base}/hls/${s.playbackId}/360p/index.m3u8`;
+  await waitFor(async () => afterDiscontinuity((await getText(playlistUrl)).text).length > 0, { what: 'segments pulled from the second ingest', timeoutMs: 25_000 });
+  t.equal(next.child.exitCode, null, 'the new publisher goes on');
+  await waitFor(async () => (await stack.streamStatus(s.id)) === 'live', { what: 'live again', timeoutMs: 10_000 });
+  const { rows } = await stack.db.query(`SELECT count(*)::int AS n FROM publish_sessions WHERE stream_id = $1`, [s.id]);
+  t.equal(rows[0].n, 1, 'one publish');
+});
+
 t.test('a reconnect at another resolution: the ladder follows, and the master lists exactly what is written', async (t) => {
   const s = await stack.createStream('new resolution');
   keys.push(s.streamKey);
@@ -167,6 +198,6 @@ t.test('a publish left reconnecting with no job to end it (its worker died as th
 });
 
 t.test('the stream keys appear in no log', async (t) => {
-  const logs = stack.allLogs();
+  const logs = stack.allLogs() + ingest2.output();
   for (const key of keys) t.notOk(logs.includes(key), 'key not logged');
 });
