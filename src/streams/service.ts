@@ -15,6 +15,7 @@ import type { Log } from '../log.js';
 import type { Bus, PublisherDropReason } from '../redis/bus.js';
 import type { TranscodeJobs } from '../transcode/jobs.js';
 import { keyDigest, newPlaybackId, newStreamKey, STREAM_KEY_PATTERN } from './keys.js';
+import * as reconnects from './reconnect-repo.js';
 import * as repo from './repo.js';
 import { announceStatus } from './transcode-core.js';
 import { publisherGone } from './transitions.js';
@@ -128,6 +129,30 @@ export function createStreamsService(deps: {
     await deps.bus.publish('stream.drop-publisher', { streamId: stream.id, reason });
   }
 
+  /**
+   * The database refused a publisher because another ingest holds the stream's publish (this one
+   * would have taken over a silent connection of its own before asking): ask that ingest to let
+   * its connection go if it is silent, and look again for a moment — the database still decides
+   * who publishes. The publish continued (within the grace), or claimed afresh (no grace, or not
+   * live yet), or null: the held connection is not silent.
+   */
+  async function askSilentHolder(o: { streamId: string; publishSessionId: string; ingestId: string; remoteAddress: string | null }) {
+    const held = await reconnects.publishOf(db, o.publishSessionId);
+    if (!held || held.ended) return null;
+    await deps.bus.publish('stream.silent-takeover', { streamId: o.streamId, publishSessionId: o.publishSessionId, connection: held.connection }).catch(() => undefined);
+    for (let i = 0; i < SILENT_TAKEOVER_LOOKS; i++) {
+      await new Promise((r) => setTimeout(r, SILENT_TAKEOVER_LOOK_MS));
+      const again = await reconnects.continuePublish(db, { streamId: o.streamId, ingestId: o.ingestId, remoteAddress: o.remoteAddress, silent: null });
+      if (again) {
+        await sessionLog(again.publishSessionId, 'info', `The publisher took over its silent connection at another ingest (connection ${again.connection}); the broadcast continues after a short discontinuity.`);
+        return { continued: { publishSessionId: again.publishSessionId, connection: again.connection } };
+      }
+      const claimed = await repo.claimStream(db, { streamId: o.streamId, ingestId: o.ingestId, remoteAddress: o.remoteAddress });
+      if (claimed) return { claimed };
+    }
+    return null;
+  }
+
   const found = (stream: Stream | null): Stream => {
     if (!stream) throw notFound('The stream');
     return stream;
@@ -237,7 +262,7 @@ export function createStreamsService(deps: {
       const ingestId = deps.ingestId ?? 'unknown';
       const grant = { streamId: stream.id, playbackId: stream.playbackId, profile: stream.profile };
       // the publisher back within its grace (or taking over its own silent connection) continues the publish
-      const continued = await repo.continuePublish(db, { streamId: stream.id, ingestId, remoteAddress, silent: req.silent ?? null });
+      const continued = await reconnects.continuePublish(db, { streamId: stream.id, ingestId, remoteAddress, silent: req.silent ?? null });
       if (continued) {
         const { publishSessionId, connection } = continued;
         if (continued.wasStatus !== 'reconnecting') await announceStatus(deps.bus, { streamId: stream.id, publishSessionId }, 'reconnecting');
@@ -252,22 +277,9 @@ export function createStreamsService(deps: {
       }
       let publishSessionId = await repo.claimStream(db, { streamId: stream.id, ingestId, remoteAddress });
       if (!publishSessionId && stream.currentPublishSessionId) {
-        // another ingest holds the stream's publisher (this one would have taken over a silent
-        // connection of its own before asking): ask it to let the connection go if it is silent,
-        // and look again for a moment — the database still decides who publishes
-        const held = await repo.publishOf(db, stream.currentPublishSessionId);
-        if (held && !held.ended) {
-          await deps.bus.publish('stream.silent-takeover', { streamId: stream.id, publishSessionId: stream.currentPublishSessionId, connection: held.connection }).catch(() => undefined);
-          for (let i = 0; i < SILENT_TAKEOVER_LOOKS && !publishSessionId; i++) {
-            await new Promise((r) => setTimeout(r, SILENT_TAKEOVER_LOOK_MS));
-            const again = await repo.continuePublish(db, { streamId: stream.id, ingestId, remoteAddress, silent: null });
-            if (again) {
-              await sessionLog(again.publishSessionId, 'info', `The publisher took over its silent connection at another ingest (connection ${again.connection}); the broadcast continues after a short discontinuity.`);
-              return { ...grant, publishSessionId: again.publishSessionId, connection: again.connection };
-            }
-            publishSessionId = await repo.claimStream(db, { streamId: stream.id, ingestId, remoteAddress });
-          }
-        }
+        const after = await askSilentHolder({ streamId: stream.id, publishSessionId: stream.currentPublishSessionId, ingestId, remoteAddress });
+        if (after?.continued) return { ...grant, ...after.continued };
+        publishSessionId = after?.claimed ?? null;
       }
       if (!publishSessionId) throw new PublishRefused('already_live', 'Another encoder is already publishing to this stream.');
       await announceStatus(deps.bus, { streamId: stream.id, publishSessionId }, 'starting');
@@ -290,7 +302,7 @@ export function createStreamsService(deps: {
       const pullUrl = `${deps.pullBaseUrl}/${grant.publishSessionId}`;
       // the running job pulls a continued publish's new connection from here (it may be on
       // another ingest, or at another resolution)
-      await repo.recordFeed(db, grant.publishSessionId, { connection: grant.connection, pullUrl, source });
+      await reconnects.recordFeed(db, grant.publishSessionId, { connection: grant.connection, pullUrl, source });
       if (grant.connection > 1) {
         await sessionLog(grant.publishSessionId, 'info', `Source: ${shape}. The running transcode continues with it.`);
         return;
@@ -303,11 +315,11 @@ export function createStreamsService(deps: {
 
     async publishEnded(grant, reason) {
       const graceSeconds = deps.reconnectGraceSeconds ?? 0;
-      const publish = await repo.publishOf(db, grant.publishSessionId);
+      const publish = await reconnects.publishOf(db, grant.publishSessionId);
       const what = publisherGone({ reason, connection: grant.connection, graceSeconds, publish });
       if (what === 'reconnect') {
         // the job stays: its ffmpeg's input ends, and it waits for the publisher (or the grace's end)
-        if (await repo.awaitPublisher(db, { publishSessionId: grant.publishSessionId, connection: grant.connection, graceSeconds })) {
+        if (await reconnects.awaitPublisher(db, { publishSessionId: grant.publishSessionId, connection: grant.connection, graceSeconds })) {
           await sessionLog(grant.publishSessionId, 'warn', `The publisher's connection was lost (${reason}); the broadcast waits ${graceSeconds} s for it to come back.`);
           await announceStatus(deps.bus, grant, 'reconnecting');
         }

@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import type { Log } from '../log.js';
 import type { Bus } from '../redis/bus.js';
+import * as reconnects from './reconnect-repo.js';
 import * as repo from './repo.js';
 import type { PublishFeed, Rendition, StreamStatus, TranscodeProgress } from './types.js';
 
@@ -55,8 +56,8 @@ export function createTranscodeCore(deps: { db: pg.Pool; bus: Bus; log: Log }): 
   return {
     quietBroadcasts: (quietSeconds) => repo.quietBroadcasts(db, quietSeconds),
     publishState: (id) => repo.publishSessionState(db, id),
-    feed: (id) => repo.feedOf(db, id),
-    overdueReconnects: (lateSeconds) => repo.overdueReconnects(db, lateSeconds),
+    feed: (id) => reconnects.feedOf(db, id),
+    overdueReconnects: (lateSeconds) => reconnects.overdueReconnects(db, lateSeconds),
     isCurrent: (b) => repo.isCurrentPublishSession(db, b.streamId, b.publishSessionId),
     transcodeStarting: (id, workerId) => repo.recordTranscodeStart(db, id, workerId),
     progress: (id, p) => repo.recordProgress(db, id, p),
@@ -70,7 +71,7 @@ export function createTranscodeCore(deps: { db: pg.Pool; bus: Bus; log: Log }): 
       if (await repo.endPublishSession(db, { publishSessionId: b.publishSessionId, reason: 'ingest_lost' })) await announceStatus(bus, b, 'offline');
     },
     async reconnectExpired(b) {
-      const ended = await repo.expireReconnect(db, b.publishSessionId);
+      const ended = await reconnects.expireReconnect(db, b.publishSessionId);
       if (ended) {
         await repo.appendSessionLog(db, { publishSessionId: b.publishSessionId, level: 'warn', message: 'The publisher did not come back within the reconnect grace; the broadcast ended.' }).catch(() => undefined);
         await announceStatus(bus, b, 'offline');
