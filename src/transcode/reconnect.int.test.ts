@@ -4,7 +4,7 @@
 // Chromium, through nginx, on a viewer's personal URL — plays on without reloading. One that does
 // not come back ends when the grace runs out. A new publisher takes over a silent connection at
 // once, and a reconnect at another resolution gets a ladder whose master matches what is written.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { launchChromium, openHlsPlayer } from '../testing/browser.js';
@@ -33,7 +33,8 @@ async function publishLog(streamId: string) {
 }
 
 t.test('a publisher killed and back after 5 s: the player plays new frames without a reload; status reconnecting, then live', async (t) => {
-  const s = await stack.createStream('reconnect drill');
+  const made = await stack.api('POST', '/streams', { title: 'reconnect drill', record: true }, stack.token);
+  const s = made.body as { id: string; streamKey: string; playbackId: string };
   keys.push(s.streamKey);
   const { session } = await stack.liveSessionOn(s.id, 'Reconnect drill');
   const ws = await joinedSession(`ws://127.0.0.1:${stack.apiPort}/ws`, stack.token, session.id);
@@ -90,6 +91,13 @@ t.test('a publisher killed and back after 5 s: the player plays new frames witho
   t.match(log, /The publisher is back \(connection 2\)/);
   const statuses = ws.frames.filter((f) => f.type === 'stream:status').map((f) => f.status);
   t.same(statuses.slice(statuses.indexOf('reconnecting')), ['reconnecting', 'live'], 'each transition announced once');
+
+  // the stream is recorded: the reconnect continues the same recording, after a discontinuity
+  const recordings = await stack.db.query(`SELECT id, status FROM recordings WHERE stream_id = $1`, [s.id]);
+  t.same(recordings.rows.map((r) => r.status), ['recording'], 'one recording, still open');
+  const recorded = path.join(stack.dataDir, 'recordings', recordings.rows[0].id, '360p', 'index.m3u8');
+  await waitFor(() => existsSync(recorded) && afterDiscontinuity(readFileSync(recorded, 'utf8')).length > 0, { what: 'the recording to continue after the reconnect', timeoutMs: 15_000 });
+  t.pass('the recording continues after a discontinuity');
 });
 
 t.test('a publisher that does not come back: the stream ends when the grace runs out', async (t) => {
