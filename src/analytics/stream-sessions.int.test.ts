@@ -23,15 +23,17 @@ interface Publish {
   endedAt: string | null;
   endReason?: string;
   transcodeStarts?: number;
+  /** Which connection holds the publish (one more per reconnect within the grace). */
+  connection?: number;
   source?: [string, string | null, number, number, number, number, number | null];
   transcoder?: [number, number, number];
 }
 const publish = (streamId: string, p: Publish) =>
   id(
     `INSERT INTO publish_sessions (stream_id, ingest_id, started_at, ended_at, end_reason, transcode_starts,
-       video_codec, audio_codec, width, height, fps, video_bitrate_kbps, audio_bitrate_kbps, speed_min, speed_avg, fps_min)
-     VALUES ($1, 'ingest-test', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
-    [streamId, p.startedAt, p.endedAt, p.endReason ?? null, p.transcodeStarts ?? 0, ...(p.source ?? Array(7).fill(null)), ...(p.transcoder ?? Array(3).fill(null))],
+       video_codec, audio_codec, width, height, fps, video_bitrate_kbps, audio_bitrate_kbps, speed_min, speed_avg, fps_min, connection)
+     VALUES ($1, 'ingest-test', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`,
+    [streamId, p.startedAt, p.endedAt, p.endReason ?? null, p.transcodeStarts ?? 0, ...(p.source ?? Array(7).fill(null)), ...(p.transcoder ?? Array(3).fill(null)), p.connection ?? 1],
   );
 const served = (sessionId: string, minute: string, rendition: string, segments: number, bytes: number) =>
   pool.query(`INSERT INTO rendition_minutes (session_id, minute, rendition, segments, bytes) VALUES ($1, $2, $3, $4, $5)`, [sessionId, minute, rendition, segments, bytes]);
@@ -50,7 +52,8 @@ const p2 = await publish(st, {
   startedAt: '2024-03-01T09:40:30Z', // 30 s after p1: a reconnect
   endedAt: '2024-03-01T11:59Z',
   endReason: 'ingest_lost',
-  transcodeStarts: 3,
+  transcodeStarts: 5,
+  connection: 3, // the publisher dropped twice and came back within the grace: two of the starts
   source: ['h264', 'aac', 1920, 1080, 29.97, 4500, 128],
   transcoder: [0.912, 0.987, 29.5],
 });
@@ -80,6 +83,7 @@ t.test("the publishes around an event session's time", async (t) => {
       source: noSource, transcoder: noTranscoder,
       renditionsServed: [{ rendition: '720p', segments: 18, bytes: 1800 }],
       reconnect: false,
+      reconnects: 0,
     },
     {
       id: p2, startedAt: '2024-03-01T09:40:30.000Z', endedAt: '2024-03-01T11:59:00.000Z', durationSeconds: 8310, endReason: 'ingest_lost',
@@ -91,10 +95,11 @@ t.test("the publishes around an event session's time", async (t) => {
         { rendition: 'master', segments: 7, bytes: 70 },
       ],
       reconnect: true,
+      reconnects: 2,
     },
     {
       id: p3, startedAt: '2024-03-01T12:29:00.000Z', endedAt: '2024-03-01T12:29:30.000Z', durationSeconds: 30, endReason: 'publisher_left',
-      source: noSource, transcoder: noTranscoder, renditionsServed: [], reconnect: false,
+      source: noSource, transcoder: noTranscoder, renditionsServed: [], reconnect: false, reconnects: 0,
     },
   ]);
 });

@@ -29,12 +29,13 @@ export const streamSessionStatsSchema = z.object({
     speedMin: z.number().nullable().describe('Slowest transcoding speed reported (1 = real time).'),
     speedAvg: z.number().nullable(),
     fpsMin: z.number().nullable(),
-    restarts: z.number().int().describe('Times ffmpeg was started again during the publish.'),
+    restarts: z.number().int().describe('Times ffmpeg was started again during the publish (not counting the starts after a reconnect).'),
   }),
   renditionsServed: z
     .array(z.object({ rendition: z.string(), segments: z.number().int(), bytes: z.number().int() }))
     .describe('HLS requests served per rendition while the publish lasted (all sessions using the stream).'),
   reconnect: z.boolean().describe(`Started within ${RECONNECT_SECONDS} s after the stream's previous publish ended.`),
+  reconnects: z.number().int().describe('Times the publisher dropped and came back within the reconnect grace, continuing this publish.'),
 });
 
 export type StreamSessionStats = z.output<typeof streamSessionStatsSchema>;
@@ -56,6 +57,7 @@ interface StatsRow {
   speed_avg: string | null;
   fps_min: string | null;
   restarts: number;
+  reconnects: number;
   renditions: { rendition: string; segments: number; bytes: number }[];
   reconnect: boolean;
 }
@@ -69,7 +71,8 @@ SELECT p.id, p.started_at, p.ended_at,
        round(extract(epoch FROM COALESCE(p.ended_at, now()) - p.started_at))::int AS duration_seconds,
        p.end_reason, p.video_codec, p.audio_codec, p.width, p.height, p.fps,
        p.video_bitrate_kbps, p.audio_bitrate_kbps, p.speed_min, p.speed_avg, p.fps_min,
-       GREATEST(p.transcode_starts - 1, 0) AS restarts,
+       -- every connection after the first started ffmpeg once more: those starts are reconnects
+       GREATEST(p.transcode_starts - p.connection, 0) AS restarts, p.connection - 1 AS reconnects,
        r.renditions,
        COALESCE(p.started_at <= prev.ended_at + make_interval(secs => $3), false) AS reconnect
 FROM es
@@ -117,5 +120,6 @@ export async function streamSessionStats(db: Db, sessionId: string): Promise<Str
     transcoder: { speedMin: num(r.speed_min), speedAvg: num(r.speed_avg), fpsMin: num(r.fps_min), restarts: r.restarts },
     renditionsServed: r.renditions.map((x) => ({ rendition: x.rendition, segments: Number(x.segments), bytes: Number(x.bytes) })),
     reconnect: r.reconnect,
+    reconnects: r.reconnects,
   }));
 }

@@ -38,6 +38,7 @@ await runRole('ingest', async ({ config, log, onShutdown }) => {
     profileExists: (name) => loadProfile(config.profilesDir, name).then(() => true, () => false),
     segmentSeconds: (name) => loadProfile(config.profilesDir, name).then((p) => p.segmentSeconds),
     recordByDefault: config.recordings.byDefault,
+    reconnectGraceSeconds: config.reconnectGraceSeconds,
   });
   const metrics = createMetrics('ingest');
   const ingest = createRtmpIngest({ core: streams, log, port: config.rtmpPort, rtmps: config.rtmps, internalApiKey: config.internalApiKey, caps: config.rtmpCaps, metrics: metrics.metrics });
@@ -46,6 +47,8 @@ await runRole('ingest', async ({ config, log, onShutdown }) => {
   await bus.subscribe('stream.drop-publisher', ({ streamId, reason }) => {
     if (ingest.disconnectStream(streamId, reason) > 0) log.info({ streamId, reason }, 'Dropped the publisher of a stream on an operator’s action.');
   });
+  // a publisher with the key waits at another ingest while this one holds a silent connection
+  await bus.subscribe('stream.silent-takeover', ({ publishSessionId, connection }) => void ingest.dropIfSilent(publishSessionId, connection));
   ingest.start();
   onShutdown(() => ingest.stop());
   await startMetricsServer({ config, log, onShutdown, registry: metrics.registry });

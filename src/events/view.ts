@@ -8,8 +8,8 @@ import { isoDate } from '../http/schemas.js';
 import { bannedError } from '../moderation/service.js';
 import type { Attendee, Branding, Event, EventForCaller, Session } from './types.js';
 import { EVENT_STATUSES, PHASES, VISIBILITIES } from './types.js';
+import { STREAM_STATUSES } from '../streams/types.js';
 
-const STREAM_STATUSES = ['offline', 'starting', 'live', 'failed'] as const;
 
 export const brandingSchema = z.object({
   primaryColor: z.string().nullable(),
@@ -120,7 +120,8 @@ export function sessionView(
     speakers: s.speakers,
     streamId: who.staff ? s.streamId : null,
     streamStatus: s.stream?.status ?? null,
-    live: s.stream?.status === 'live',
+    // viewers keep watching while the publisher reconnects (the playlists go on after it)
+    live: s.stream?.status === 'live' || s.stream?.status === 'reconnecting',
     playbackUrl: watch.allowed && s.stream ? url(s.stream.playbackId) : null,
     watch,
     createdAt: s.createdAt.toISOString(),

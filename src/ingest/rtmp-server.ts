@@ -35,6 +35,13 @@ import { boundPullerQueue, MAX_PULLER_QUEUE_BYTES } from './puller-queue.js';
 import { redactNmsMessage } from './nms-redact.js';
 
 export const IDLE_LIMIT_MS = 10_000; // a publisher silent this long is dropped
+/**
+ * A new publisher with the key takes over a connection of the same stream silent this long (a
+ * network drop leaves the old socket open until the idle limit): the encoder's reconnect is let
+ * in at once. Two encoders both sending on one key are never silent, so they cannot take the
+ * stream from each other in turns.
+ */
+export const TAKEOVER_SILENT_MS = 3_000;
 const PUBLISH_DEADLINE_MS = 10_000; // a connection must publish or play within this
 const SOURCE_WAIT_MS = 5_000; // codec information must arrive within this after publish
 const MAX_MESSAGE_BEFORE_PUBLISH = 64 * 1024;
@@ -49,6 +56,8 @@ export interface IngestServer {
   stop(): Promise<void>;
   /** Drops the publisher of a stream (key regenerated). Returns how many were dropped. */
   disconnectStream(streamId: string, reason: string): number;
+  /** Drops this connection of a publish if it has been silent for TAKEOVER_SILENT_MS (a publisher with the key waits at another ingest). */
+  dropIfSilent(publishSessionId: string, connection: number): boolean;
   publisherCount(): number;
   /** Stream paths node-media-server holds an entry for: two per live publish (key path, alias). */
   pathCount(): number;
@@ -60,6 +69,8 @@ interface Publisher {
   closed: boolean;
   endReason: string | null;
   keyframes?: number[]; // dts of the first keyframes after the key check; undefined once measured
+  /** The silent connection of the same stream this publisher takes over (told to the core). */
+  takesOver?: { publishSessionId: string; connection: number };
 }
 
 interface Tracked {
@@ -85,6 +96,7 @@ export function createRtmpIngest(deps: {
   const publishers = new Map<string, Publisher>(); // by node-media-server session id
   const unrecorded: { grant: PublishGrant; reason: string }[] = []; // ends the database did not take yet
   const tracked = new Set<Tracked>();
+  const aliasOwners = new Map<string, Publisher>(); // internal pull path → the publisher whose media it carries
   const gate = createConnectionGate(deps.caps);
   // lines a stranger can cause: a few at once, then one per 10 s per kind, with a count of the rest
   const throttle = createLogThrottle({ burst: 5, everyMs: 10_000 });
@@ -265,7 +277,7 @@ export function createRtmpIngest(deps: {
   async function admit(p: Publisher) {
     const s = p.session;
     try {
-      const grant = await core.authorizePublish({ streamKey: String(s.streamName), remoteAddress: s.socket.remoteAddress ?? null });
+      const grant = await core.authorizePublish({ streamKey: String(s.streamName), remoteAddress: s.socket.remoteAddress ?? null, ...(p.takesOver ? { silent: p.takesOver } : {}) });
       p.grant = grant;
       if (p.closed) return void (await core.publishEnded(grant, p.endReason ?? 'publisher_left'));
       s.onairTicket?.settle(); // published: no longer counts against the caps on pending connections
@@ -274,8 +286,13 @@ export function createRtmpIngest(deps: {
       metrics?.publishers.inc(); // onPublisherClosed takes it off (it sees the grant)
       const source = await waitForSource(s);
       if (p.closed) return;
-      // internal pullers reach this broadcast only through its alias, never through the key
-      Context.broadcasts.set(internalPath(grant.publishSessionId), s.broadcast);
+      // internal pullers reach this broadcast only through its alias, never through the key; a
+      // continued publish's alias moves to this connection, and pullers of the previous one go
+      // (their worker starts again on this connection's media, from its own headers)
+      const alias = internalPath(grant.publishSessionId);
+      dropPullers(alias);
+      aliasOwners.set(alias, p);
+      Context.broadcasts.set(alias, s.broadcast);
       await core.sourceReady(grant, source);
     } catch (err) {
       refuse(p, err);
@@ -299,11 +316,41 @@ export function createRtmpIngest(deps: {
       unrecorded.push({ grant: p.grant, reason: p.endReason ?? 'publisher_left' });
       log.error({ err, streamId: p.grant.streamId }, 'Could not record the end of a publish; it is retried with the heartbeat.');
     }
+    // a newer connection of the same publish may own the alias by now: leave its pullers alone
+    if (aliasOwners.get(path) !== p) return;
+    aliasOwners.delete(path);
+    dropPullers(path);
+    Context.broadcasts.delete(path);
+  }
+
+  function dropPullers(path: string) {
     const b = Context.broadcasts.get(path);
-    if (b) {
-      Context.broadcasts.delete(path);
-      for (const sub of b.subscribers.values()) if (sub.streamPath === path) destroy(sub.socket);
-    }
+    if (b) for (const sub of b.subscribers.values()) if (sub.streamPath === path) destroy(sub.socket);
+  }
+
+  /**
+   * The publisher of this path on this ingest has been silent for TAKEOVER_SILENT_MS: hand the
+   * path to the new publisher. Its old connection is closed as silent (the core then waits for
+   * the publisher, or finds this new connection already continuing the publish), and the path's
+   * cached headers and GOP go, so the new connection is described by its own (a new resolution).
+   */
+  function takeOverSilent(p: Publisher, current: any): boolean {
+    const held = publishers.get(current.id);
+    const t = [...tracked].find((x) => x.session === current);
+    if (!held?.grant || held.closed || !t || Date.now() - t.lastActivityAt < TAKEOVER_SILENT_MS) return false;
+    p.takesOver = { publishSessionId: held.grant.publishSessionId, connection: held.grant.connection };
+    held.endReason = 'publisher_silent';
+    const b = p.session.broadcast;
+    b.publisher = null; // node-media-server then lets the new session publish on the path
+    b.flvMetaData = b.flvAudioHeader = b.flvVideoHeader = null;
+    b.rtmpMetaData = b.rtmpAudioHeader = b.rtmpVideoHeader = null;
+    b.flvGopCache?.clear();
+    b.rtmpGopCache?.clear();
+    b._lastDts = {};
+    b._dtsOffset = {};
+    log.warn({ streamId: held.grant.streamId, remote: p.session.socket.remoteAddress }, 'A new publisher takes over a silent connection of the same stream.');
+    destroy(current.socket);
+    return true;
   }
 
   nms.on('prePublish', (session: any) => {
@@ -314,7 +361,9 @@ export function createRtmpIngest(deps: {
       session.socket.once('close', () => void onPublisherClosed(p));
       if (session.streamApp !== 'live') return refuse(p, new PublishRefused('bad_app', 'Publish to the "live" application: rtmp://host/live.'));
       const current = session.broadcast.publisher;
-      if (current && current !== session) return refuse(p, new PublishRefused('already_live', 'Another encoder is already publishing to this stream.'));
+      if (current && current !== session && !takeOverSilent(p, current)) {
+        return refuse(p, new PublishRefused('already_live', 'Another encoder is already publishing to this stream.'));
+      }
       publishers.set(session.id, p);
       void admit(p);
     } catch (err) {
@@ -388,7 +437,7 @@ export function createRtmpIngest(deps: {
         touching = true;
         const live = [...publishers.values()].filter((p) => p.grant && !p.closed);
         core
-          .touch(live.map((p) => ({ publishSessionId: p.grant!.publishSessionId, streamKey: String(p.session.streamName) })))
+          .touch(live.map((p) => ({ publishSessionId: p.grant!.publishSessionId, connection: p.grant!.connection, streamKey: String(p.session.streamName) })))
           .then((drop) => {
             for (const { publishSessionId, reason } of drop) {
               const p = live.find((x) => x.grant!.publishSessionId === publishSessionId);
@@ -424,6 +473,18 @@ export function createRtmpIngest(deps: {
         n += 1;
       }
       return n;
+    },
+    dropIfSilent(publishSessionId, connection) {
+      for (const p of publishers.values()) {
+        if (p.grant?.publishSessionId !== publishSessionId || p.grant.connection !== connection || p.closed) continue;
+        const t = [...tracked].find((x) => x.session === p.session);
+        if (!t || Date.now() - t.lastActivityAt < TAKEOVER_SILENT_MS) return false;
+        p.endReason = 'publisher_silent';
+        log.warn({ streamId: p.grant.streamId, publishSessionId }, 'A publisher with the key waits at another ingest; dropping this silent connection for it.');
+        destroy(p.session.socket);
+        return true;
+      }
+      return false;
     },
     publisherCount: () => publishers.size,
     pathCount: () => Context.broadcasts.size,

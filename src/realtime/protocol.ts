@@ -115,7 +115,7 @@ export type ServerFrame =
   | { type: 'viewers:count'; sessionId: string; count: number }
   | { type: 'typing'; sessionId: string; user: { id: string; name: string } }
   /** The state of the session's broadcast: every transition, and once right after a session:join's ack. */
-  | { type: 'stream:status'; sessionId: string; status: 'offline' | 'starting' | 'live' | 'failed'; renditions: { name: string; width: number; height: number }[]; startedAt?: string; reason?: string }
+  | { type: 'stream:status'; sessionId: string; status: 'offline' | 'starting' | 'live' | 'reconnecting' | 'failed'; renditions: { name: string; width: number; height: number }[]; startedAt?: string; reason?: string }
   /** You were taken out of a room: `code` says why (banned, forbidden, not_attendee, not_found). */
   | { type: 'room:closed'; room: string; code: string; reason: string };
 

@@ -54,7 +54,8 @@ export function relayStreamStatus(o: { source: StreamStatusSource; bus: Bus; del
       type: 'stream:status',
       sessionId,
       status: s.status,
-      renditions: s.status === 'live' ? renditions : [],
+      // while reconnecting the playlists (and so the renditions) go on
+      renditions: s.status === 'live' || s.status === 'reconnecting' ? renditions : [],
       ...(s.publishing && s.startedAt ? { startedAt: s.startedAt.toISOString() } : {}),
       ...(s.reason ? { reason: s.reason } : {}),
     }));

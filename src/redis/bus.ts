@@ -7,6 +7,12 @@ export interface BusMessages {
   /** The ingest holding this stream's publisher drops it (key regenerated, stream disabled, stopped or deleted). */
   'stream.drop-publisher': { streamId: string; reason: PublisherDropReason };
   'stream.status': { streamId: string; status: string; publishSessionId: string | null };
+  /**
+   * A publisher with the stream's key waits at another ingest: the ingest holding this connection
+   * of the publish drops it if it has sent nothing for a while (a network drop left it open), so
+   * that the waiting publisher continues the publish.
+   */
+  'stream.silent-takeover': { streamId: string; publishSessionId: string; connection: number };
   /** A device session (or, with deviceId null, every device of the user) was signed out. */
   'auth.device-revoked': { userId: string; deviceId: string | null };
   /** The user's role or account changed: cached principals must be looked up again. */

@@ -154,7 +154,7 @@ export async function stopStream(db: Db, s: { id: string; seconds: number }): Pr
 export async function deleteStream(db: Db, d: { id: string; force: boolean }): Promise<boolean> {
   const { rowCount } = await db.query(
     `DELETE FROM streams WHERE id = $1
-       AND ($2 OR (status NOT IN ('starting', 'live') AND NOT EXISTS (SELECT 1 FROM event_sessions WHERE stream_id = $1)))`,
+       AND ($2 OR (status NOT IN ('starting', 'live', 'reconnecting') AND NOT EXISTS (SELECT 1 FROM event_sessions WHERE stream_id = $1)))`,
     [d.id, d.force],
   );
   return (rowCount ?? 0) > 0;
@@ -210,16 +210,17 @@ export async function recordSource(db: Db, publishSessionId: string, s: SourceIn
 /** Ends a publish session (idempotent) and takes its stream offline if it is still the current one. */
 export async function endPublishSession(
   db: Db,
-  e: { publishSessionId: string; reason: string; status?: StreamStatus; statusReason?: string | null },
+  e: { publishSessionId: string; reason: string; status?: StreamStatus; statusReason?: string | null; connection?: number },
 ): Promise<boolean> {
+  // with `connection`: only while that connection still holds the publish (a newer one continues it otherwise)
   const { rowCount } = await db.query(
     `WITH ended AS (
-       UPDATE publish_sessions SET ended_at = now(), end_reason = $2
-       WHERE id = $1 AND ended_at IS NULL RETURNING id, stream_id
+       UPDATE publish_sessions SET ended_at = now(), end_reason = $2, reconnect_deadline = NULL
+       WHERE id = $1 AND ended_at IS NULL AND ($5::int IS NULL OR connection = $5) RETURNING id, stream_id
      )
      UPDATE streams s SET status = $3, status_reason = $4, updated_at = now()
      FROM ended WHERE s.id = ended.stream_id AND s.current_publish_session_id = ended.id`,
-    [e.publishSessionId, e.reason, e.status ?? 'offline', e.statusReason ?? null],
+    [e.publishSessionId, e.reason, e.status ?? 'offline', e.statusReason ?? null, e.connection ?? null],
   );
   return (rowCount ?? 0) > 0;
 }
@@ -234,22 +235,25 @@ export type DropReason = 'key_revoked' | 'stopped' | 'publish_ended';
  * closed session reaches no viewer, and dropped, its encoder reconnects and the stream comes
  * back. This re-check backs up the pub/sub message, which Redis may drop.
  */
-export async function touchPublishSessions(db: Db, entries: { id: string; keyDigest: Buffer }[]): Promise<{ id: string; reason: DropReason }[]> {
+export async function touchPublishSessions(db: Db, entries: { id: string; keyDigest: Buffer; connection: number }[]): Promise<{ id: string; reason: DropReason }[]> {
   if (entries.length === 0) {
     await db.query('SELECT 1'); // nothing to touch; the caller still learns whether the database answers
     return [];
   }
+  // a connection a newer one has superseded (a reconnect or takeover continued its publish) is not
+  // touched and is told to go, like one whose publish ended
   const { rows } = await db.query<{ id: string; reason: DropReason }>(
     `WITH touched AS (
-       UPDATE publish_sessions SET last_seen_at = now()
-       WHERE id = ANY($1::uuid[]) AND ended_at IS NULL RETURNING id, stream_id
+       UPDATE publish_sessions p SET last_seen_at = now()
+       FROM unnest($1::uuid[], $3::int[]) AS c(id, connection)
+       WHERE p.id = c.id AND p.connection = c.connection AND p.ended_at IS NULL RETURNING p.id, p.stream_id
      )
      SELECT k.id, CASE WHEN touched.id IS NULL THEN 'publish_ended' WHEN s.stopped_until > now() THEN 'stopped' ELSE 'key_revoked' END AS reason
      FROM unnest($1::uuid[], $2::bytea[]) AS k(id, digest)
      LEFT JOIN touched ON touched.id = k.id
      LEFT JOIN streams s ON s.id = touched.stream_id
      WHERE touched.id IS NULL OR s.key_digest <> k.digest OR NOT s.enabled OR s.stopped_until > now()`,
-    [entries.map((e) => e.id), entries.map((e) => e.keyDigest)],
+    [entries.map((e) => e.id), entries.map((e) => e.keyDigest), entries.map((e) => e.connection)],
   );
   return rows;
 }
@@ -259,15 +263,27 @@ export async function touchPublishSessions(db: Db, entries: { id: string; keyDig
  * within PUBLISHER_STALE_SECONDS of the database's own now() (one clock). Null when there is no
  * such session.
  */
-export async function publishSessionState(db: Db, publishSessionId: string): Promise<{ ended: boolean; lastSeenAt: number; fresh: boolean } | null> {
-  const { rows } = await db.query<{ ended: boolean; last_seen_at: Date; fresh: boolean }>(
+export async function publishSessionState(db: Db, publishSessionId: string): Promise<PublishState | null> {
+  const { rows } = await db.query<{ ended: boolean; last_seen_at: Date; fresh: boolean; connection: number; left_ms: number | null }>(
     `SELECT ended_at IS NOT NULL AS ended, last_seen_at,
-            last_seen_at > now() - make_interval(secs => $2) AS fresh
+            last_seen_at > now() - make_interval(secs => $2) AS fresh, connection,
+            (extract(epoch FROM reconnect_deadline - now()) * 1000)::float8 AS left_ms
      FROM publish_sessions WHERE id = $1`,
     [publishSessionId, PUBLISHER_STALE_SECONDS],
   );
   const r = rows[0];
-  return r ? { ended: r.ended, lastSeenAt: r.last_seen_at.getTime(), fresh: r.fresh } : null;
+  return r ? { ended: r.ended, lastSeenAt: r.last_seen_at.getTime(), fresh: r.fresh, connection: r.connection, reconnectLeftMs: r.left_ms } : null;
+}
+
+/** A publish as a worker watches it. */
+export interface PublishState {
+  ended: boolean;
+  lastSeenAt: number;
+  fresh: boolean;
+  /** The connection holding the publish now (1, then one more per reconnect or takeover). */
+  connection: number;
+  /** While the publisher is away: ms left of its reconnect grace (database clock; ≤ 0 once it ran out); null while connected. */
+  reconnectLeftMs: number | null;
 }
 
 /** Records that a worker starts ffmpeg for the session; returns how many starts came before. */
@@ -280,12 +296,14 @@ export async function recordTranscodeStart(db: Db, publishSessionId: string, wor
   return rows[0]?.previous ?? 0;
 }
 
+/** starting | reconnecting → live (or new renditions): true when that changed something (a restart of an already live stream changes nothing). */
 export async function markLive(db: Db, publishSessionId: string, renditions: Rendition[]): Promise<boolean> {
   const { rowCount } = await db.query(
     `WITH s AS (UPDATE publish_sessions SET live_at = COALESCE(live_at, now())
-                WHERE id = $1 AND ended_at IS NULL RETURNING stream_id)
+                WHERE id = $1 AND ended_at IS NULL AND reconnect_deadline IS NULL RETURNING stream_id)
      UPDATE streams SET status = 'live', renditions = $2, updated_at = now()
-     FROM s WHERE streams.id = s.stream_id AND streams.current_publish_session_id = $1`,
+     FROM s WHERE streams.id = s.stream_id AND streams.current_publish_session_id = $1
+       AND (streams.status <> 'live' OR streams.renditions <> $2::jsonb)`,
     [publishSessionId, JSON.stringify(renditions)],
   );
   return (rowCount ?? 0) > 0;
@@ -406,7 +424,7 @@ export async function quietBroadcasts(db: Db, quietSeconds: number): Promise<{ s
   const { rows } = await db.query<{ id: string; current_publish_session_id: string; playback_id: string }>(
     `SELECT s.id, s.current_publish_session_id, s.playback_id FROM streams s
      JOIN publish_sessions p ON p.id = s.current_publish_session_id
-     WHERE s.status IN ('starting', 'live')
+     WHERE s.status IN ('starting', 'live', 'reconnecting') AND p.reconnect_deadline IS NULL
        AND (p.ended_at IS NOT NULL OR p.last_seen_at < now() - make_interval(secs => $1))`,
     [quietSeconds],
   );

@@ -6,9 +6,8 @@ import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, timeIdCursor } from '../http/schemas.js';
 import type { PublishSessionView, StreamSessionLink } from './repo.js';
 import type { StreamsService } from './service.js';
-import type { Stream } from './types.js';
+import { STREAM_STATUSES as STATUSES, type Stream } from './types.js';
 
-const STATUSES = ['offline', 'starting', 'live', 'failed'] as const;
 
 const createBody = z
   .object({

@@ -1,6 +1,11 @@
 // The streams core: stream records, keys, and the publish-session state machine
 //   offline → starting (publisher accepted, job enqueued) → live (every rendition has a segment)
-//   → offline (publisher left) | failed (transcoder gave up)
+//   → reconnecting (the publisher's connection broke; within RECONNECT_GRACE_SECONDS a publisher
+//     with the key continues the same publish as its next connection) → live | offline | failed
+//   → offline (publisher left for good, or an operator ended it) | failed (transcoder gave up)
+// A reconnect continues the same publish session (its `connection` counts up): the broadcast's
+// log, its session (decided by when it began), its recording and its job stay the same.
+// What a lost connection means is decided by transitions.ts (pure).
 // The ingest adapter talks to it through IngestCore only; the transcode worker through
 // TranscodeCore (transcode-core.ts). Only these two write a stream's status, and each
 // transition is announced once on `stream.status`.
@@ -10,20 +15,27 @@ import type { Log } from '../log.js';
 import type { Bus, PublisherDropReason } from '../redis/bus.js';
 import type { TranscodeJobs } from '../transcode/jobs.js';
 import { keyDigest, newPlaybackId, newStreamKey, STREAM_KEY_PATTERN } from './keys.js';
+import * as reconnects from './reconnect-repo.js';
 import * as repo from './repo.js';
 import { announceStatus } from './transcode-core.js';
-import type { PublishGrant, SourceInfo, Stream, StreamStatus } from './types.js';
+import { publisherGone } from './transitions.js';
+import { ON_AIR_STATUSES, type PublishGrant, type SourceInfo, type Stream, type StreamStatus } from './types.js';
 
 /** The narrow interface the RTMP adapter depends on. */
 export interface IngestCore {
-  authorizePublish(req: { streamKey: string; remoteAddress: string | null }): Promise<PublishGrant>;
+  /**
+   * Lets a publisher in: a new publish, or the next connection of the stream's open one (its
+   * publisher is back within the grace, or takes over `silent`: a connection of this ingest
+   * that has sent nothing for a while, which a network drop leaves open).
+   */
+  authorizePublish(req: { streamKey: string; remoteAddress: string | null; silent?: { publishSessionId: string; connection: number } }): Promise<PublishGrant>;
   sourceReady(grant: PublishGrant, source: SourceInfo): Promise<void>;
   publishEnded(grant: PublishGrant, reason: string): Promise<void>;
   /**
    * Heartbeat for live publishers (also with none: it tells whether the database answers);
    * answers the publishers that must be dropped: key no longer valid, or publish session closed.
    */
-  touch(publishers: { publishSessionId: string; streamKey: string }[]): Promise<{ publishSessionId: string; reason: repo.DropReason }[]>;
+  touch(publishers: { publishSessionId: string; connection: number; streamKey: string }[]): Promise<{ publishSessionId: string; reason: repo.DropReason }[]>;
   /** The publisher's measured keyframe interval: a mismatch with the segment length is told to the broadcaster. */
   keyframeInterval(grant: PublishGrant, seconds: number): Promise<void>;
 }
@@ -47,6 +59,9 @@ export interface StreamsService extends IngestCore {
 }
 
 const SUPPORTED_VIDEO = new Set(['h264']);
+/** How long a publisher waits for another ingest to let a silent connection go (looks × ms). */
+const SILENT_TAKEOVER_LOOKS = 8;
+const SILENT_TAKEOVER_LOOK_MS = 250;
 
 /** What is wrong with a source for our ffmpeg, told so that a broadcaster can fix it; null if fine. */
 export function sourceProblem(source: SourceInfo): string | null {
@@ -75,6 +90,7 @@ export function createStreamsService(deps: {
   segmentSeconds?: (profile: string) => Promise<number>; // the ingest has it, for keyframe advice
   stopCooloffSeconds?: number; // the API has it (STOP_COOLOFF_SECONDS)
   recordByDefault?: boolean; // the ingest has it (RECORD_BY_DEFAULT): what a stream whose `record` is unset does
+  reconnectGraceSeconds?: number; // the ingest has it (RECONNECT_GRACE_SECONDS; 0 or absent: no grace)
 }): StreamsService {
   const { db, log } = deps;
   // Since when this process has reached the database without a failed touch or publish check
@@ -111,6 +127,30 @@ export function createStreamsService(deps: {
       await announceStatus(deps.bus, { streamId: stream.id, publishSessionId }, 'offline');
     }
     await deps.bus.publish('stream.drop-publisher', { streamId: stream.id, reason });
+  }
+
+  /**
+   * The database refused a publisher because another ingest holds the stream's publish (this one
+   * would have taken over a silent connection of its own before asking): ask that ingest to let
+   * its connection go if it is silent, and look again for a moment — the database still decides
+   * who publishes. The publish continued (within the grace), or claimed afresh (no grace, or not
+   * live yet), or null: the held connection is not silent.
+   */
+  async function askSilentHolder(o: { streamId: string; publishSessionId: string; ingestId: string; remoteAddress: string | null }) {
+    const held = await reconnects.publishOf(db, o.publishSessionId);
+    if (!held || held.ended) return null;
+    await deps.bus.publish('stream.silent-takeover', { streamId: o.streamId, publishSessionId: o.publishSessionId, connection: held.connection }).catch(() => undefined);
+    for (let i = 0; i < SILENT_TAKEOVER_LOOKS; i++) {
+      await new Promise((r) => setTimeout(r, SILENT_TAKEOVER_LOOK_MS));
+      const again = await reconnects.continuePublish(db, { streamId: o.streamId, ingestId: o.ingestId, remoteAddress: o.remoteAddress, silent: null });
+      if (again) {
+        await sessionLog(again.publishSessionId, 'info', `The publisher took over its silent connection at another ingest (connection ${again.connection}); the broadcast continues after a short discontinuity.`);
+        return { continued: { publishSessionId: again.publishSessionId, connection: again.connection } };
+      }
+      const claimed = await repo.claimStream(db, { streamId: o.streamId, ingestId: o.ingestId, remoteAddress: o.remoteAddress });
+      if (claimed) return { claimed };
+    }
+    return null;
   }
 
   const found = (stream: Stream | null): Stream => {
@@ -187,7 +227,7 @@ export function createStreamsService(deps: {
         return;
       }
       const stream = await this.get(id); // 404 when there is no such stream
-      if (stream.status === 'starting' || stream.status === 'live') {
+      if (ON_AIR_STATUSES.includes(stream.status)) {
         throw conflict('The stream is on air: stop it first, or delete it with ?force=true.', 'stream_live');
       }
       throw conflict('The stream is assigned to event sessions: unassign it first, or delete it with ?force=true.', 'stream_assigned');
@@ -200,7 +240,8 @@ export function createStreamsService(deps: {
 
     broadcastStatus: (id) => repo.broadcastStatus(db, id),
 
-    async authorizePublish({ streamKey, remoteAddress }) {
+    async authorizePublish(req) {
+      const { streamKey, remoteAddress } = req;
       if (!STREAM_KEY_PATTERN.test(streamKey)) throw new PublishRefused('unknown_key', 'The stream key is not valid.');
       const stream = await reached(repo.findStreamByDigest(db, keyDigest(streamKey)));
       if (!stream) throw new PublishRefused('unknown_key', 'The stream key is not valid.');
@@ -218,11 +259,32 @@ export function createStreamsService(deps: {
       if (reachableSince !== null && Date.now() - reachableSince >= repo.PUBLISHER_STALE_SECONDS * 1000) {
         await repo.endStalePublishSession(db, stream.id);
       }
-      const publishSessionId = await repo.claimStream(db, { streamId: stream.id, ingestId: deps.ingestId ?? 'unknown', remoteAddress });
+      const ingestId = deps.ingestId ?? 'unknown';
+      const grant = { streamId: stream.id, playbackId: stream.playbackId, profile: stream.profile };
+      // the publisher back within its grace (or taking over its own silent connection) continues the publish
+      const continued = await reconnects.continuePublish(db, { streamId: stream.id, ingestId, remoteAddress, silent: req.silent ?? null });
+      if (continued) {
+        const { publishSessionId, connection } = continued;
+        if (continued.wasStatus !== 'reconnecting') await announceStatus(deps.bus, { streamId: stream.id, publishSessionId }, 'reconnecting');
+        const how = req.silent && continued.wasStatus === 'live' ? 'took over its silent connection' : 'is back';
+        await sessionLog(publishSessionId, 'info', `The publisher ${how} (connection ${connection}); the broadcast continues after a short discontinuity.`);
+        return { ...grant, publishSessionId, connection };
+      }
+      if (req.silent) {
+        // a silent connection of a publish that is not on air for viewers yet: nothing to continue,
+        // it ends and this publisher starts afresh
+        await this.publishEnded({ ...grant, ...req.silent }, 'publisher_silent');
+      }
+      let publishSessionId = await repo.claimStream(db, { streamId: stream.id, ingestId, remoteAddress });
+      if (!publishSessionId && stream.currentPublishSessionId) {
+        const after = await askSilentHolder({ streamId: stream.id, publishSessionId: stream.currentPublishSessionId, ingestId, remoteAddress });
+        if (after?.continued) return { ...grant, ...after.continued };
+        publishSessionId = after?.claimed ?? null;
+      }
       if (!publishSessionId) throw new PublishRefused('already_live', 'Another encoder is already publishing to this stream.');
       await announceStatus(deps.bus, { streamId: stream.id, publishSessionId }, 'starting');
       await sessionLog(publishSessionId, 'info', 'Publisher connected; waiting for the codec information.');
-      return { streamId: stream.id, publishSessionId, playbackId: stream.playbackId, profile: stream.profile };
+      return { ...grant, publishSessionId, connection: 1 };
     },
 
     async sourceReady(grant, source) {
@@ -230,29 +292,42 @@ export function createStreamsService(deps: {
       const problem = sourceProblem(source);
       if (problem) {
         await sessionLog(grant.publishSessionId, 'error', problem);
-        if (await repo.endPublishSession(db, { publishSessionId: grant.publishSessionId, reason: 'unsupported_codec', statusReason: problem })) {
+        if (await repo.endPublishSession(db, { publishSessionId: grant.publishSessionId, reason: 'unsupported_codec', statusReason: problem, connection: grant.connection })) {
           await announceStatus(deps.bus, grant, 'offline');
         }
         throw new PublishRefused('unsupported_codec', problem);
       }
       if (!deps.jobs || !deps.pullBaseUrl) throw new Error('sourceReady needs the transcode queue (ingest role only).');
       const shape = `${source.videoCodec} ${source.width ?? '?'}x${source.height ?? '?'} @ ${source.fps ?? '?'} fps, ${source.videoBitrateKbps ?? '?'} kb/s, audio ${source.audioCodec ?? 'none'}`;
+      const pullUrl = `${deps.pullBaseUrl}/${grant.publishSessionId}`;
+      // the running job pulls a continued publish's new connection from here (it may be on
+      // another ingest, or at another resolution)
+      await reconnects.recordFeed(db, grant.publishSessionId, { connection: grant.connection, pullUrl, source });
+      if (grant.connection > 1) {
+        await sessionLog(grant.publishSessionId, 'info', `Source: ${shape}. The running transcode continues with it.`);
+        return;
+      }
       // the job carries the decision, read as the publish starts: a later change applies to the next publish
       const record = (await repo.streamRecordSetting(db, grant.streamId)) ?? deps.recordByDefault ?? false;
       await sessionLog(grant.publishSessionId, 'info', `Source: ${shape}. Transcoding queued${record ? ', recorded' : ''}.`);
-      await deps.jobs.enqueueLive({
-        streamId: grant.streamId,
-        publishSessionId: grant.publishSessionId,
-        playbackId: grant.playbackId,
-        profile: grant.profile,
-        pullUrl: `${deps.pullBaseUrl}/${grant.publishSessionId}`,
-        source,
-        record,
-      });
+      await deps.jobs.enqueueLive({ streamId: grant.streamId, publishSessionId: grant.publishSessionId, playbackId: grant.playbackId, profile: grant.profile, pullUrl, source, record });
     },
 
     async publishEnded(grant, reason) {
-      const ended = await repo.endPublishSession(db, { publishSessionId: grant.publishSessionId, reason });
+      const graceSeconds = deps.reconnectGraceSeconds ?? 0;
+      const publish = await reconnects.publishOf(db, grant.publishSessionId);
+      const what = publisherGone({ reason, connection: grant.connection, graceSeconds, publish });
+      if (what === 'reconnect') {
+        // the job stays: its ffmpeg's input ends, and it waits for the publisher (or the grace's end)
+        if (await reconnects.awaitPublisher(db, { publishSessionId: grant.publishSessionId, connection: grant.connection, graceSeconds })) {
+          await sessionLog(grant.publishSessionId, 'warn', `The publisher's connection was lost (${reason}); the broadcast waits ${graceSeconds} s for it to come back.`);
+          await announceStatus(deps.bus, grant, 'reconnecting');
+        }
+        return;
+      }
+      // a newer connection continues the publish: this one's end is nothing to the publish or its job
+      if (what === 'ignore' && publish && !publish.ended) return;
+      const ended = what === 'end' && (await repo.endPublishSession(db, { publishSessionId: grant.publishSessionId, reason, connection: grant.connection }));
       if (ended) await sessionLog(grant.publishSessionId, 'info', `Publish ended (${reason}).`);
       await deps.jobs?.cancelLive(grant.publishSessionId);
       if (ended) await announceStatus(deps.bus, grant, 'offline');
@@ -269,7 +344,7 @@ export function createStreamsService(deps: {
     },
 
     async touch(publishers) {
-      const drop = await reached(repo.touchPublishSessions(db, publishers.map((p) => ({ id: p.publishSessionId, keyDigest: keyDigest(p.streamKey) }))));
+      const drop = await reached(repo.touchPublishSessions(db, publishers.map((p) => ({ id: p.publishSessionId, connection: p.connection, keyDigest: keyDigest(p.streamKey) }))));
       return drop.map((d) => ({ publishSessionId: d.id, reason: d.reason }));
     },
   };

@@ -1,4 +1,8 @@
-export type StreamStatus = 'offline' | 'starting' | 'live' | 'failed';
+/** A stream's states: offline → starting → live → reconnecting (publisher away, within its grace) → live | offline | failed. */
+export const STREAM_STATUSES = ['offline', 'starting', 'live', 'reconnecting', 'failed'] as const;
+export type StreamStatus = (typeof STREAM_STATUSES)[number];
+/** The states in which a broadcast is on (a publish is open and viewers are, or soon will be, watching). */
+export const ON_AIR_STATUSES: readonly StreamStatus[] = ['starting', 'live', 'reconnecting'];
 
 export interface Rendition {
   name: string;
@@ -54,6 +58,15 @@ export interface PublishGrant {
   publishSessionId: string;
   playbackId: string;
   profile: string;
+  /** Which connection of the publish this is: 1, then one more for each reconnect or takeover that continued it. */
+  connection: number;
+}
+
+/** What a worker pulls for a publish's current connection (written when its source is known). */
+export interface PublishFeed {
+  connection: number;
+  pullUrl: string;
+  source: SourceInfo;
 }
 
 /** Payload of a live-transcode job. No secret is in it: the worker signs its own pull. */

@@ -70,6 +70,9 @@ export async function startStack(
     DATA_DIR: dataDir,
     MEDIA_DIR: mediaDir,
     LOG_LEVEL: 'debug', // the most talkative logs are the ones that must not leak a key
+    // a publisher that leaves ends its stream at once unless a test is about the reconnect grace
+    // (the default 20 s would make every "publisher left" test wait it out)
+    RECONNECT_GRACE_SECONDS: '0',
     ...o.extraEnv,
   };
   const roles: RoleProc[] = [];

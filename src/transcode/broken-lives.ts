@@ -7,7 +7,9 @@
 // missed two touches, so healthy streams cost nothing — and a broadcast whose ingest is
 // gone is ended the way a job ends it: playlists finished, the publish `ingest_lost`, the stream
 // `offline`. A broadcast a running job also watches may be ended by either; both steps are
-// idempotent.
+// idempotent. A publish whose publisher is away (reconnect grace) is nobody's to touch: its job
+// ends it when the grace runs out; one whose grace ran out OVERDUE_SECONDS ago (its job's worker
+// died meanwhile) is ended here the same way.
 import type { Log } from '../log.js';
 import type { TranscodeCore } from '../streams/transcode-core.js';
 import { finishPlaylists, streamOutputDir } from './hls-output.js';
@@ -16,6 +18,8 @@ import { TOUCH_PERIOD_MS, watchPublisher, type PublisherWatch } from './publishe
 export const SWEEP_EVERY_MS = 5_000;
 /** A publish not touched for this long (two touch periods) is watched; one that is touched again drops out. */
 const QUIET_SECONDS = (2 * TOUCH_PERIOD_MS) / 1000;
+/** A reconnect grace over for this long with the publish still open: its job is not there to end it. */
+const OVERDUE_SECONDS = 5;
 
 export interface BrokenLivesSweep {
   /** One pass (the timer runs these; tests may too). */
@@ -30,10 +34,21 @@ export function startBrokenLivesSweep(o: { core: TranscodeCore; mediaDir: string
 
   async function sweep(): Promise<void> {
     let open;
+    let overdue;
     try {
       open = await o.core.quietBroadcasts(QUIET_SECONDS);
+      overdue = await o.core.overdueReconnects(OVERDUE_SECONDS);
     } catch {
       return; // the database does not answer: nothing can be judged now
+    }
+    for (const b of overdue) {
+      try {
+        if (!(await o.core.reconnectExpired(b))) continue;
+        await finishPlaylists(streamOutputDir(o.mediaDir, b.playbackId));
+        o.log.warn({ streamId: b.streamId, publishSessionId: b.publishSessionId }, 'Ended a broadcast whose reconnect grace ran out with no job to end it.');
+      } catch (err) {
+        o.log.warn({ err: (err as Error).message, streamId: b.streamId }, 'Could not end an overdue reconnect now; the next sweep tries again.');
+      }
     }
     const current = new Set(open.map((b) => b.publishSessionId));
     for (const id of watches.keys()) if (!current.has(id)) watches.delete(id);

@@ -2,6 +2,7 @@
 // <media>/hls/<playbackId>/ (one HLS muxer per rendition as tee slaves of the one encoded
 // output; the directory itself is hls-output.ts's). The stream is live when every rendition has
 // a segment (then the master playlist appears); a run that ends for good gets EXT-X-ENDLIST.
+import { readdir } from 'node:fs/promises';
 import type { WorkerMetrics } from '../metrics.js';
 import type { LiveTranscodeJob } from '../streams/types.js';
 import {
@@ -33,6 +34,8 @@ export function hlsLadderOutput(o: { job: LiveTranscodeJob; mediaDir: string; me
   let state: OutputStatus['state'] = 'idle';
   /** Segments counted per rendition (media sequence + listed): the segments-written counter's base. */
   const seen = new Map<string, number>();
+  /** Segments per rendition when the run started: ready once each has one more (this run's own). */
+  const atStart = new Map<string, number>();
 
   async function tally(): Promise<void> {
     if (!o.metrics || !plan) return;
@@ -54,19 +57,27 @@ export function hlsLadderOutput(o: { job: LiveTranscodeJob; mediaDir: string; me
       plan = run.plan;
       keepBehind = run.profile.deleteThresholdSegments;
       const names = plan.renditions.map((r) => r.name);
-      // continue the playlists only when this publish wrote some: a restart, a takeover
-      resumed = run.continuing && (await hasSegments(outDir, names[0]!));
+      // continue the playlists only when this publish wrote some: a restart, a takeover, a
+      // reconnect (whose new source may drop or add rungs: any rung written before counts)
+      resumed = run.continuing && (await anyHasSegments(outDir));
       await prepareOutputDir(outDir, names, resumed);
       // whatever the playlists hold when a run starts was counted by the run that wrote it
       seen.clear();
-      for (const name of names) seen.set(name, (await listedSegments(outDir, name)) ?? 0);
+      atStart.clear();
+      for (const name of names) {
+        const n = (await listedSegments(outDir, name)) ?? 0;
+        seen.set(name, n);
+        atStart.set(name, n);
+      }
       for (const slave of hlsSlaves({ profile: run.profile, plan, outDir, resume: resumed, segmentTag: segmentTagFor(run.job.publishSessionId) })) ff.slave(slave);
       state = 'running';
     },
     async ready(signal) {
       if (!plan) return false;
-      const ready = await waitForFirstSegments(outDir, plan.renditions.map((r) => r.name), signal, 40);
-      // only now the master playlist appears: a player never finds a master whose variants 404
+      // a continued run is ready with its own first segments (the stream is live again only then)
+      const ready = await waitForFirstSegments(outDir, plan.renditions.map((r) => r.name), signal, 40, atStart);
+      // only now the master playlist appears (or is rewritten for a new ladder after a reconnect at
+      // another resolution): a player never finds a master whose variants 404
       if (ready) await writeMasterPlaylist(outDir, masterPlaylist(plan));
       return ready;
     },
@@ -83,4 +94,11 @@ export function hlsLadderOutput(o: { job: LiveTranscodeJob; mediaDir: string; me
     },
     status: () => ({ state }),
   };
+}
+
+/** Whether some rendition of the stream's directory has segments (whatever ladder wrote them). */
+async function anyHasSegments(outDir: string): Promise<boolean> {
+  const entries = await readdir(outDir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory() && (await hasSegments(outDir, e.name))) return true;
+  return false;
 }

@@ -22,6 +22,14 @@ export async function prepareOutputDir(outDir: string, renditionNames: string[],
   if (!resume) await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true, mode: DIR_MODE });
   for (const name of renditionNames) await mkdir(path.join(outDir, name), { recursive: true, mode: DIR_MODE });
+  if (resume) {
+    // a continued publish whose source changed (a reconnect at another resolution) may lose rungs:
+    // their playlists go, so that a player on one gets a 404 and switches to a rung still written
+    // (hls.js does) instead of waiting on a playlist that never moves again
+    for (const entry of await readdir(outDir, { withFileTypes: true })) {
+      if (entry.isDirectory() && !renditionNames.includes(entry.name)) await rm(path.join(outDir, entry.name), { recursive: true, force: true });
+    }
+  }
 }
 
 async function readText(file: string): Promise<string | null> {
@@ -49,11 +57,15 @@ export async function listedSegments(outDir: string, renditionName: string): Pro
   return text === null ? null : segmentsInPlaylist(text);
 }
 
-/** Resolves true when every rendition's playlist lists a complete segment; false on abort. */
-export async function waitForFirstSegments(outDir: string, names: string[], signal: AbortSignal, pollMs = 100): Promise<boolean> {
+/**
+ * Resolves true when every rendition's playlist lists a complete segment — beyond the count in
+ * `before` (segments a continued playlist already had: the new run's own first one is awaited);
+ * false on abort.
+ */
+export async function waitForFirstSegments(outDir: string, names: string[], signal: AbortSignal, pollMs = 100, before?: ReadonlyMap<string, number>): Promise<boolean> {
   const pending = new Set(names);
   while (!signal.aborted) {
-    for (const name of [...pending]) if (await hasSegments(outDir, name)) pending.delete(name);
+    for (const name of [...pending]) if ((await listedSegments(outDir, name) ?? 0) > (before?.get(name) ?? 0)) pending.delete(name);
     if (pending.size === 0) return true;
     await new Promise((r) => setTimeout(r, pollMs));
   }

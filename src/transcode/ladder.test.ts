@@ -19,7 +19,7 @@ const HEAD = `-hide_banner -nostdin -loglevel warning -progress pipe:1 -stats_pe
 const AUDIO = '-c:a aac -b:a 128k -ar 48000 -ac 2';
 const x264 = (i: number, level: string, b: string, max: string, buf: string, g = 60) =>
   `-c:v:${i} libx264 -preset:v:${i} veryfast -profile:v:${i} high -level:v:${i} ${level} -pix_fmt:v:${i} yuv420p -b:v:${i} ${b} -maxrate:v:${i} ${max} -bufsize:v:${i} ${buf} -g:v:${i} ${g} -keyint_min:v:${i} ${g} -sc_threshold:v:${i} 0 -force_key_frames:v:${i} expr:gte(t,n_forced*2) -x264-params:v:${i} bframes=0:rc-lookahead=0:sync-lookahead=0`;
-const slave = (i: number, name: string, flags = 'delete_segments+temp_file+independent_segments') =>
+const slave = (i: number, name: string, flags = 'delete_segments+temp_file+independent_segments+omit_endlist') =>
   `[select=\\'v:${i},a\\':f=hls:hls_time=2:hls_list_size=6:hls_delete_threshold=3:hls_flags=${flags}:hls_segment_type=mpegts:hls_segment_filename=/m/hls/pb/${name}/seg-ab12cd34-%06d.ts]/m/hls/pb/${name}/index.m3u8`;
 const tee = (...slaves: string[]) => `-map_metadata -1 -f tee ${slaves.join('|')}`;
 
@@ -54,7 +54,7 @@ t.test('720p source: no upscaling, 720p passed through, resume continues the pla
     ['480p', 854, 480, false, 'avc1.64001f,mp4a.40.2'],
     ['360p', 640, 360, false, 'avc1.64001f,mp4a.40.2'],
   ]);
-  const flags = 'delete_segments+temp_file+independent_segments+append_list';
+  const flags = 'delete_segments+temp_file+independent_segments+omit_endlist+append_list';
   t.same(ladderArgs({ profile: def, plan, outDir: '/m/hls/pb', resume: true, segmentTag: 'ab12cd34' }), argv(`${HEAD}
     -filter_complex [0:v:0]scale=854:480:flags=bilinear,split=2[v_480p][s_360p];[s_360p]scale=640:360:flags=bilinear[v_360p]
     -map 0:v:0 -map [v_480p] -map [v_360p] -map 0:a:0

@@ -193,7 +193,10 @@ export function hlsSlaves(o: {
 function teeSlave(o: { profile: Profile; resume: boolean; segmentTag: string; index: number; hasAudio: boolean; dir: string }): string {
   if (!/^[a-z0-9]{1,16}$/.test(o.segmentTag)) throw new Error(`The segment tag "${o.segmentTag}" must be lowercase letters and digits.`);
   if (!/^\/[A-Za-z0-9_./@+-]*$/.test(o.dir)) throw new Error(`The output dir ${o.dir} holds characters the tee muxer cannot take.`);
-  const hlsFlags = ['delete_segments', 'temp_file', 'independent_segments'];
+  // omit_endlist: ffmpeg's input ends when the publisher's connection breaks, and its trailer would
+  // tell players the stream ended while the publisher may still come back (the reconnect grace);
+  // the worker writes EXT-X-ENDLIST itself when the publish really ends (finishPlaylists)
+  const hlsFlags = ['delete_segments', 'temp_file', 'independent_segments', 'omit_endlist'];
   // append_list continues the numbering of an existing playlist and marks the seam with
   // EXT-X-DISCONTINUITY (and drops its EXT-X-ENDLIST)
   if (o.resume) hlsFlags.push('append_list');

@@ -1,5 +1,7 @@
 // The live-transcode handler: one ffmpeg per live stream, fenced by a lease, restarted a bounded
-// number of times, ended by the publisher's state (never by ffmpeg's exit code).
+// number of times, ended by the publisher's state (never by ffmpeg's exit code). When the
+// publisher's connection breaks, the job waits out its reconnect grace (no ENDLIST) and starts
+// ffmpeg again on the connection that continues the publish (streams/transitions.ts decides).
 import type { Job } from 'bullmq';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { Log } from '../log.js';
@@ -7,7 +9,8 @@ import type { WorkerMetrics } from '../metrics.js';
 import type { Redis } from '../redis/connection.js';
 import { pullSignature } from '../streams/keys.js';
 import type { TranscodeCore } from '../streams/transcode-core.js';
-import type { LiveTranscodeJob } from '../streams/types.js';
+import { afterRun, type PublishReading } from '../streams/transitions.js';
+import type { LiveTranscodeJob, PublishFeed } from '../streams/types.js';
 import { spawnFfmpeg, type FfmpegExit, type FfmpegProgress } from './ffmpeg.js';
 import { streamOutputDir } from './hls-output.js';
 import { buildFfmpegArgs, planLadder } from './ladder.js';
@@ -17,6 +20,7 @@ import { claimLease, keepLease } from './lease-keeper.js';
 import { composeOutputs, type ComposedOutputs, type RunAdditions, type TranscodeOutput } from './outputs.js';
 import { loadProfile, ProfileError } from './profiles.js';
 import { watchPublisher, type PublisherWatch } from './publisher-watch.js';
+import { currentFeed, waitForPublisher } from './publisher-return.js';
 
 export const LEASE_TTL_MS = 5_000;
 const HEARTBEAT_MS = 1_500;
@@ -53,7 +57,7 @@ export interface LiveJobDeps {
 
 export type LiveJobOutcome = 'publisher-gone' | 'ended' | 'lease-lost';
 
-type StopReason = 'cancelled' | 'publisher-gone' | 'lease-lost' | 'shutdown';
+type StopReason = 'cancelled' | 'publisher-gone' | 'lease-lost' | 'shutdown' | 'reconnecting';
 
 export function createLiveJobHandler(deps: LiveJobDeps) {
   const aborts = createJobAborts();
@@ -119,8 +123,12 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
       throw new DelayedError();
     }
 
-    const plan = planLadder(profile, d.source);
-    const inputUrl = `${d.pullUrl}?sig=${pullSignature(deps.internalApiKey, d.publishSessionId)}`;
+    /** The publish as it is now; null when the database does not answer. */
+    const readPublish = (): Promise<PublishReading | null> => core.publishState(d.publishSessionId).catch(() => null);
+    // the job's payload describes the publish's first connection; a continued publish (the
+    // publisher back, maybe on another ingest or at another resolution) is pulled from its own feed
+    const feedFor = (connection: number) => currentFeed({ core, job: d, connection, pullHosts: deps.pullHosts, log });
+    let feed: PublishFeed = await feedFor(1);
     let restarts = 0;
     let firstRun = true;
     metrics?.activeJobs.inc(labels);
@@ -133,7 +141,10 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
       for (;;) {
         // during a database outage the count is unknown: continue whatever is there
         const previousStarts = await core.transcodeStarting(d.publishSessionId, deps.workerId).catch(() => 1);
-        const run = { job: d, profile, plan, continuing: previousStarts > 0, log };
+        // planned for this connection's source: a reconnect at another resolution gets its own ladder
+        const plan = planLadder(profile, feed.source);
+        const inputUrl = `${feed.pullUrl}?sig=${pullSignature(deps.internalApiKey, d.publishSessionId)}`;
+        const run = { job: { ...d, pullUrl: feed.pullUrl, source: feed.source }, profile, plan, continuing: previousStarts > 0, log };
         const adds = await outputs.prepare(run);
         if (firstRun && previousStarts > 0) metrics?.takeovers.inc(labels);
         const fresh = firstRun && previousStarts === 0;
@@ -174,30 +185,59 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
 
         const startedAt = Date.now();
         const result = await ffRun.done;
-        if (result.stop === 'lease-lost') {
+        const handBack = async (): Promise<never | 'lease-lost'> => {
           await outputs.runEnded('handover');
           log.error('Lost the stream lease; handing the job back so that whoever holds the lease, or a worker after it expires, goes on.');
           // if another worker already took the job over, our token is stale and this fails
           const handedBack = await job.moveToDelayed(Date.now() + LEASE_TTL_MS, token).then(() => true, () => false);
           if (handedBack) throw new DelayedError();
           return 'lease-lost';
-        }
-        // ffmpeg stopped: is the publisher still there? ('unknown': the database does not answer)
-        const after = result.stop === 'cancelled' || result.stop === 'publisher-gone' ? 'ended' : await watch.check();
-        if (result.stop === 'shutdown' && after !== 'ended' && after !== 'gone') {
+        };
+        const handOver = async (): Promise<never> => {
           // hand the job back without spending an attempt: another worker resumes it, at once
           // since the lease is released first
           await outputs.runEnded('handover');
           await keeper.stop();
           await job.moveToDelayed(Date.now() + 100, token);
           throw new DelayedError();
-        }
-        if (after === 'ended' || after === 'gone') {
+        };
+        const finish = async (why: string): Promise<'ended'> => {
           await outputs.runEnded('ended');
           // a publish whose ingest stopped answering (crashed) is ended here: nobody else will
           await core.ingestLost(d);
-          log.info({ stop: result.stop ?? 'input-ended' }, 'The publisher left; the playlists are finished.');
+          log.info({ stop: why }, 'The publisher left; the playlists are finished.');
           return 'ended';
+        };
+        // ffmpeg stopped: is the publisher still there, away, or continued by a new connection?
+        const stopped = result.stop === 'cancelled' || result.stop === 'publisher-gone' || result.stop === 'lease-lost';
+        const verdict = stopped ? null : await watch.check();
+        const publish = stopped ? null : verdict === 'gone' ? ('gone' as const) : verdict === 'ended' ? { ended: true, connection: feed.connection, reconnectLeftMs: null } : await readPublish();
+        const next = afterRun({ stop: result.stop, publish, connection: feed.connection });
+        if (next === 'hand-back') return handBack();
+        if (next === 'hand-over') return handOver();
+        if (next === 'finish') return finish(result.stop ?? 'input-ended');
+        if (next === 'wait-for-publisher') {
+          // no ENDLIST: players keep the playlists and go on after the discontinuity
+          await outputs.runEnded('reconnecting');
+          log.info('The publisher’s connection broke; waiting for it to come back within the grace.');
+          const back = await waitForPublisher({ readPublish, signal, leaseLost: keeper.lost });
+          if (back.how === 'resume') {
+            feed = await feedFor(back.connection);
+            restarts = 0;
+            log.info({ connection: feed.connection }, 'The publisher is back; continuing the playlists.');
+            continue;
+          }
+          if (back.how === 'lease-lost') return handBack();
+          if (back.how === 'shutdown') return handOver();
+          // the grace ran out: the publish ends here (an operator's end needs nothing more)
+          if (back.how === 'expire') await core.reconnectExpired(d);
+          return finish(back.how === 'expire' ? 'reconnect-grace-over' : 'publish-ended');
+        }
+        if (next === 'resume') {
+          // a new connection took the publish over (a silent one replaced): pull that one
+          feed = await feedFor((publish as PublishReading).connection);
+          restarts = 0;
+          continue;
         }
         // ffmpeg exited on its own while the publisher is still there: restart, bounded. A run
         // that lasted a while was healthy: the budget is for crash loops, not a long event's
@@ -322,7 +362,11 @@ function runOnce(o: {
     let ticking = false;
     const heartbeat = setInterval(() => {
       // not awaited: a database that does not answer must not hold up the beat
-      void o.watch.check().then((v) => (v === 'ended' || v === 'gone') && halt('publisher-gone', false));
+      void o.watch.check().then((v) => {
+        if (v === 'ended' || v === 'gone') halt('publisher-gone', false);
+        // the publisher's connection broke (its input ends by itself too): stop now, the job waits for it
+        if (v === 'away') halt('reconnecting', true);
+      });
       // one tick at a time: a slow disk must not pile ticks up
       if (ticking) return;
       ticking = true;

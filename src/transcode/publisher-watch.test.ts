@@ -70,3 +70,14 @@ t.test('an ended session is ended at once, whatever the clock says', async (t) =
   t.equal(rule.observe(read(100), at(0)), 'present');
   t.equal(rule.observe(read(100, true), at(1_000)), 'ended');
 });
+
+t.test('a publish waiting for its publisher (reconnect grace) is away, never gone: nobody touches it by design', async (t) => {
+  const rule = createPublisherRule({ silentLimitMs: 15_000, maxStepMs: 5_000 });
+  standStill(rule, { from: 0, to: 12_000, every: 1_500, value: 100 }); // 12 s untouched: nearly gone
+  const away = (leftMs: number) => ({ ...read(100), reconnectLeftMs: leftMs });
+  for (let now = 13_500, left = 20_000; left > 0; now += 1_500, left -= 1_500) t.equal(rule.observe(away(left), at(now)), 'away');
+  t.equal(rule.silentMs(), 0, 'the time away counts as no silence');
+  // the publisher is back (touched at 40 s): judged afresh from there
+  t.equal(rule.observe(read(40_000), at(41_000)), 'present');
+  t.ok(standStill(rule, { from: 42_000, to: 55_000, every: 1_000, value: 40_000 }).every((x) => x === 'present'));
+});

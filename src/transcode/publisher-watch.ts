@@ -18,6 +18,7 @@ export type Verdict =
   | 'present' // touched recently enough (or not silent long enough yet)
   | 'ended' // the session is closed in the database (or gone from it)
   | 'gone' // the ingest stopped touching it: missed touches counted on the watcher's clock
+  | 'away' // the publisher's connection broke and the publish waits for it (reconnect grace): nobody touches it, by design
   | 'unknown'; // the read failed: the database did not answer
 
 export interface Reading {
@@ -26,6 +27,8 @@ export interface Reading {
   lastSeenAt: number;
   /** last_seen_at within PUBLISHER_STALE_SECONDS of the database's now(): enough at a job's start, never after an outage alone. */
   fresh: boolean;
+  /** Set while the publisher is away within its reconnect grace: nobody touches the publish then, by design. */
+  reconnectLeftMs?: number | null;
 }
 
 /**
@@ -46,6 +49,12 @@ export function createPublisherRule(o: { silentLimitMs?: number; maxStepMs?: num
   return {
     observe(r: Reading, at: { startedAt: number; answeredAt: number }): Exclude<Verdict, 'unknown'> {
       if (r.ended) return 'ended';
+      if (r.reconnectLeftMs != null) {
+        // away within its grace: untouched on purpose, and no ingest to lose (the grace decides)
+        silentMs = 0;
+        lastOkAt = at.answeredAt;
+        return 'away';
+      }
       const prompt = at.answeredAt - at.startedAt <= maxStep;
       if (value === null || r.lastSeenAt > value) {
         if (value !== null) advances += 1;
@@ -111,7 +120,7 @@ export function watchPublisher(o: {
       const advancesBefore = rule.advances();
       for (;;) {
         const { verdict, fresh } = await read();
-        if (verdict === 'ended' || verdict === 'gone') return verdict;
+        if (verdict === 'ended' || verdict === 'gone' || verdict === 'away') return verdict;
         if (verdict === 'present' && (rule.advances() > advancesBefore || (freshIsEnough && fresh))) return 'present';
         if (Date.now() >= deadline) return verdict === 'present' ? 'present' : 'unknown';
         await new Promise((r) => setTimeout(r, everyMs));
