@@ -2,10 +2,10 @@
 // picture, reaches people through nginx with their own token and follows the broadcast: it
 // appears once live, refreshes every few seconds, is refused without a valid token, and is gone
 // when the publisher leaves. Real Postgres, Redis, nginx, ffmpeg; real api, ingest and worker.
-import { statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { probeVideo, publishTestPattern, waitFor } from '../testing/harness.js';
+import { getText, probeVideo, publishTestPattern, waitFor } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 
 const stack = await startStack(t, { workers: 1 });
@@ -70,4 +70,30 @@ t.test('a live stream’s thumbnailUrl serves a fresh JPEG of the smallest rung,
   t.equal((await stack.api('GET', `/sessions/${session.id}`, undefined, ann.token)).body.thumbnailUrl, null);
   await waitFor(async () => (await picture(url)).status === 404, { what: 'the picture to be removed', timeoutMs: 10_000 });
   t.pass('the picture is gone');
+});
+
+t.test('a thumbnail that cannot be written fails alone: the ladder goes on, the picture comes back when the disk does', async (t) => {
+  const s = await stack.createStream('thumbnail disk trouble');
+  publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 120, videoKbps: 600 });
+  const streamAnswer = async () => (await stack.api('GET', `/streams/${s.id}`, undefined, stack.token)).body;
+  await waitFor(async () => (await streamAnswer()).thumbnailUrl, { what: 'a thumbnail', timeoutMs: 40_000, intervalMs: 500 });
+  // the picture's place taken by a directory: every rename onto it fails (EISDIR)
+  const file = path.join(stack.mediaDir, 'hls', s.playbackId, 'thumb.jpg');
+  rmSync(file, { force: true });
+  mkdirSync(file);
+  t.equal((await streamAnswer()).thumbnailUrl, null, 'no picture: no URL');
+  const listed = async () => {
+    const text = (await getText(`${stack.base}/hls/${s.playbackId}/360p/index.m3u8`)).text;
+    return Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? 0) + (text.match(/#EXTINF/g) ?? []).length;
+  };
+  const before = await listed();
+  await new Promise((r) => setTimeout(r, 9_000)); // two failed pictures at least, four segments
+  t.ok((await listed()) >= before + 3, 'segments keep coming');
+  t.equal(await stack.streamStatus(s.id), 'live', 'the stream stays live');
+  const publishes = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
+  t.equal(publishes.body.items[0].transcodeStarts, 1, 'ffmpeg was never restarted');
+  t.match(stack.allLogs(), /Could not write the stream’s thumbnail; the stream goes on without it/, 'the worker says why');
+  rmSync(file, { recursive: true });
+  await waitFor(async () => (await streamAnswer()).thumbnailUrl, { what: 'the thumbnail to come back', timeoutMs: 15_000, intervalMs: 500 });
+  t.pass('the picture is back');
 });
