@@ -56,6 +56,11 @@ t.test('a live stream’s thumbnailUrl serves a fresh JPEG of the smallest rung,
   t.not(mine.thumbnailUrl, url, 'personal: not the admin’s');
   t.equal((await picture(mine.thumbnailUrl)).status, 200);
 
+  // the console of the people who make the session (here an organiser) has it too
+  const console_ = (await stack.api('GET', `/sessions/${session.id}/stream`, undefined, stack.token)).body;
+  t.match(console_.thumbnailUrl, new RegExp(`/hls/${s.playbackId}/v/[^/]+/thumb\\.jpg$`));
+  t.equal((await picture(console_.thumbnailUrl)).status, 200, 'served');
+
   // refused without a valid token
   t.equal((await picture(url.replace(/\/v\/[A-Za-z0-9_-]{4}/, '/v/BBBB'))).status, 403, 'a forged token');
   const other = await stack.createStream('another stream');
@@ -68,6 +73,7 @@ t.test('a live stream’s thumbnailUrl serves a fresh JPEG of the smallest rung,
   await waitFor(async () => (await stack.streamStatus(s.id)) === 'offline', { what: 'offline', timeoutMs: 10_000 });
   t.equal((await streamAnswer()).thumbnailUrl, null, 'offline: no thumbnail');
   t.equal((await stack.api('GET', `/sessions/${session.id}`, undefined, ann.token)).body.thumbnailUrl, null);
+  t.equal((await stack.api('GET', `/sessions/${session.id}/stream`, undefined, stack.token)).body.thumbnailUrl, null);
   await waitFor(async () => (await picture(url)).status === 404, { what: 'the picture to be removed', timeoutMs: 10_000 });
   t.pass('the picture is gone');
 });
