@@ -75,6 +75,8 @@ export interface WorkerMetrics {
   queueWaitSeconds: Histogram<'profile'>;
   segmentsWritten: Counter<'rendition'>;
   firstSegmentSeconds: Histogram<'profile'>;
+  /** Live thumbnails written (transcode/thumbnail-writer.ts): flat while streams are live means they fail. */
+  thumbnailsWritten: Counter;
   /** Records the last ffmpeg progress of one running transcode (key: any object owned by it). */
   ffmpegReport(key: object, profile: string, sample: FfmpegSample): void;
   /** The transcode's ffmpeg stopped: it no longer counts in the speed/fps gauges. */
@@ -307,6 +309,7 @@ function workerMetrics(registers: Registry[]): WorkerMetrics {
       buckets: FIRST_SEGMENT_BUCKETS,
       registers,
     }),
+    thumbnailsWritten: new Counter({ name: 'onair_thumbnails_written_total', help: 'Live stream thumbnails (JPEG) written to the media dir.', registers }),
     ffmpegReport(key, profile, sample) {
       running.set(key, { profile, speed: sample.speed, fps: sample.fps });
     },

@@ -2,6 +2,7 @@
 // grace, the next session on the stream, a broadcast running over), a ban revokes it at once and an
 // unban restores it, staff previews keep working uncounted, the plain path stays loopback-only.
 // The API runs in-process with its gate on a 1 s timer; HLS files are written by hand.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { silentLog } from '../log.js';
 import { createPlaybackGate, desiredState } from './playback-gate.js';
 import { startTestApi } from '../testing/api.js';
 import { startTestNginx, testDir, waitFor } from '../testing/harness.js';
+import { thumbnailFile } from '../thumbnails.js';
 
 const api = await startTestApi(t, { env: { PLAYBACK_LEAD: '30m', PLAYBACK_GRACE: '15m' } });
 const apiPort = Number(new URL(api.base).port);
@@ -160,6 +162,54 @@ t.test('staff previews play outside any session and are not counted', async (t) 
     ...(await api.deps.redis.keys(`${api.config.redisPrefix}:*AAAAAAAAAAAAAAAAAAAAAA*`)),
   ];
   t.same(previewKeys, [], 'nothing kept for the preview');
+});
+
+t.test('the live thumbnail: handed out with the playback URL while fresh, served with the same token and gate, never counted', async (t) => {
+  const s = await stream('Thumbnail');
+  const day = await event('public');
+  const talk = await session(day, { streamId: s.id, from: -10, to: 60 });
+  const ivy = await attendee(day, talk);
+  const joe = await attendee(day, talk);
+  const thumbOf = async (token: string) => (await api.call('GET', `/sessions/${talk}`, { token })).body.thumbnailUrl as string | null;
+  t.equal(await thumbOf(ivy.token), null, 'not live, no picture: no URL');
+  const jpeg = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180', '-frames:v', '1', '-c:v', 'mjpeg', '-f', 'image2pipe', 'pipe:1']).stdout;
+  const file = thumbnailFile(api.config.mediaDir, s.playbackId);
+  writeFileSync(file, jpeg, { mode: 0o644 });
+  t.equal(await thumbOf(ivy.token), null, 'a picture of a stream that is not live: no URL');
+  await api.pool.query(`UPDATE streams SET status = 'live' WHERE id = $1`, [s.id]);
+  const url = await thumbOf(ivy.token);
+  t.equal(url, ivy.url.replace(/master\.m3u8$/, 'thumb.jpg'), 'live with a fresh picture: the URL, with the playback token');
+  const r = await fetch(nginx(url!));
+  t.equal(r.status, 200);
+  t.equal(r.headers.get('content-type'), 'image/jpeg');
+  t.equal(r.headers.get('cache-control'), 'no-cache');
+  t.same(Buffer.from(await r.arrayBuffer()), jpeg, 'the picture on disk');
+  const admin1 = (await api.call('GET', `/streams/${s.id}`, { token: admin.token })).body;
+  t.equal(admin1.thumbnailUrl, admin1.playbackUrl.replace(/master\.m3u8$/, 'thumb.jpg'), "staff get it with their preview's token");
+  t.equal((await fetch(nginx(admin1.thumbnailUrl))).status, 200, 'and it is served');
+  const list = await api.call('GET', `/streams?status=live`, { token: admin.token });
+  t.equal(list.body.items.find((x: { id: string }) => x.id === s.id)?.thumbnailUrl, admin1.thumbnailUrl, 'in the stream list too');
+  t.equal((await api.call('GET', `/events/${day}/sessions`, { token: ivy.token })).body.items[0].thumbnailUrl, url, 'and in the session list');
+  // the refusals of a playback URL apply
+  t.equal((await fetch(nginx(url!.replace(/\/v\/[A-Za-z0-9_-]{4}/, '/v/BBBB')))).status, 403, 'a forged token: 403');
+  t.equal((await fetch(nginx(url!.replace(/thumb\.jpg$/, 'other.jpg')))).status, 404, 'no other picture behind a token');
+  t.equal((await api.call('POST', `/events/${day}/bans`, { token: admin.token, body: { userId: ivy.id } })).status, 201);
+  t.equal((await fetch(nginx(url!))).status, 403, 'a banned viewer: 403 at once');
+  t.equal(await thumbOf(ivy.token), null, 'and no URL');
+  // fetching the picture is not watching: joe only looks at it, then plays once
+  const joeThumb = (await thumbOf(joe.token))!;
+  for (let i = 0; i < 3; i++) t.equal((await fetch(nginx(joeThumb))).status, 200);
+  await new Promise((r) => setTimeout(r, 3000)); // nginx flushes viewer lines every second, the forwarder polls four times a second
+  const viewers = async () => (await api.call('GET', `/analytics/sessions/${talk}`, { token: admin.token })).body.currentViewers;
+  t.equal(await viewers(), 0, 'thumbnail requests count no viewer');
+  t.equal(await status(joe.url), 200);
+  await waitFor(async () => (await viewers()) === 1, { what: 'the playing viewer to be counted', timeoutMs: 15_000 });
+  t.pass('a playlist request does');
+  // a picture the worker stopped renewing (it died) is not handed out
+  const old = (Date.now() - 60_000) / 1000;
+  utimesSync(file, old, old);
+  t.equal(await thumbOf(joe.token), null, 'a stale picture: no URL');
+  t.equal((await api.call('GET', `/streams/${s.id}`, { token: admin.token })).body.thumbnailUrl, null);
 });
 
 t.test('the plain path stays loopback-only', async (t) => {

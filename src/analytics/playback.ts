@@ -8,6 +8,7 @@
 // The token is a capability for one viewer's playback: never log it (nginx logs the viewer id).
 import { createHash } from 'node:crypto';
 import { playbackUrl, type Config } from '../config.js';
+import { THUMBNAIL_NAME } from '../thumbnails.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TOKEN = /^([A-Za-z0-9_-]{44})\.([0-9]{1,12})\.([A-Za-z0-9_-]{22})$/;
@@ -68,6 +69,18 @@ export function viewerPlaybackUrl(
   o: { playbackId: string; sessionId: string; userId: string; validUntilMs?: number },
 ): string {
   return playbackUrl(config, o.playbackId, config.playbackTokens ? signPlaybackToken(config.playbackSecret, o) : undefined);
+}
+
+/**
+ * The URL this user sees the stream's live thumbnail with: the playback URL's token (nginx checks
+ * the signature over playback id and viewer, not the file name) with the picture in place of the
+ * master playlist; so the same person, window and bans apply, and the request is never counted.
+ */
+export function viewerThumbnailUrl(
+  config: Pick<Config, 'hlsHost' | 'publicScheme' | 'playbackTokens' | 'playbackSecret'>,
+  o: { playbackId: string; sessionId: string; userId: string; validUntilMs?: number },
+): string {
+  return viewerPlaybackUrl(config, o).replace(/master\.m3u8$/, THUMBNAIL_NAME);
 }
 
 /** What nginx checks, for tests and tools: the viewer a token names, or why it is refused. */

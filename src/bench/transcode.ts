@@ -2,7 +2,8 @@
 // 1080p rung passed through, three encodes) against a naive ladder (four ffmpegs, each decoding
 // the source and encoding one rung, 1080p included), measured in the same run on the same file;
 // and the same ladder recorded (the recording output keeping its segments, then the finalise)
-// against it unrecorded: the recording's CPU and disk cost.
+// against it unrecorded: the recording's CPU and disk cost; and what the live thumbnail adds to
+// ours (the same argv with the thumbnail output).
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PROFILES_DIR } from '../paths.js';
@@ -10,6 +11,7 @@ import type { SourceInfo } from '../streams/types.js';
 import { prepareOutputDir } from '../transcode/hls-output.js';
 import { buildFfmpegArgs, hlsSlaves, planLadder } from '../transcode/ladder.js';
 import { loadProfile, type Profile, type Rung } from '../transcode/profiles.js';
+import { thumbnailArgs } from '../transcode/thumbnail-output.js';
 import { measureFinalise, ownUsage, startMirror } from './transcode-recording.js';
 import { CACHE_DIR, OBS_LIKE_1080P, checkIdle, ensureSource, isEnding, killAllChildren, machineCpu, machineInfo, measureCpu, median, onCleanup, probeDuration, round, runBench, say, writeResult, type CpuRun } from './common.js';
 
@@ -37,7 +39,7 @@ interface Job {
 }
 
 interface Variant {
-  name: 'ours' | 'naive' | 'recorded';
+  name: 'ours' | 'naive' | 'recorded' | 'thumbnail';
   renditions: string[];
   jobs: Job[]; // run concurrently
 }
@@ -47,6 +49,19 @@ function oursVariant(profile: Profile, input: string, outDir: string): Variant {
   const plan = planLadder(profile, SOURCE);
   const renditions = plan.renditions.map((r) => r.name);
   return { name: 'ours', renditions, jobs: [{ rendition: renditions.join('+'), args: buildFfmpegArgs({ profile, plan, inputUrl: input, slaves: hlsSlaves({ profile, plan, outDir, resume: false, segmentTag: 'bench' }) }) }] };
+}
+
+/**
+ * Ours with the live thumbnail, as the worker adds it (thumbnail-output.ts): a tap off the 360p
+ * picture, a JPEG every 4 s. The worker's target is a pipe it reads; here ffmpeg writes the
+ * pictures to a file (the bench's fd 3 carries the CPU figures), the same muxer and encoder.
+ */
+function thumbnailVariant(profile: Profile, input: string, outDir: string): Variant {
+  const plan = planLadder(profile, SOURCE);
+  const renditions = plan.renditions.map((r) => r.name);
+  const thumb = [...thumbnailArgs({ tap: 'tap_thumb', pipe: 'pipe:3' }).slice(0, -1), path.join(outDir, 'thumbs.mjpeg')];
+  const slaves = hlsSlaves({ profile, plan, outDir, resume: false, segmentTag: 'bench' });
+  return { name: 'thumbnail', renditions, jobs: [{ rendition: `${renditions.join('+')}+thumbnail`, args: buildFfmpegArgs({ profile, plan, inputUrl: input, slaves, taps: ['tap_thumb'], outputs: [thumb] }) }] };
 }
 
 /**
@@ -140,14 +155,15 @@ async function main(): Promise<void> {
   const naive = naiveVariant(profile, input, path.join(work, 'naive'));
   const recorded: Variant = { ...oursVariant(profile, input, path.join(work, 'recorded')), name: 'recorded' };
   const recordingDir = path.join(work, 'recording');
+  const thumbnail = thumbnailVariant(profile, input, path.join(work, 'thumbnail'));
   say(`bench:transcode on ${machine.nproc} × ${machine.cpuModel}; source ${path.basename(input)} (${round(videoSeconds, 1)} s)`);
   say(`  ours : 1 ffmpeg, ${ours.renditions.join('/')} (${planLadder(profile, SOURCE).renditions.filter((r) => r.passthrough).map((r) => r.name).join(', ') || 'no'} passthrough)`);
   say(`  naive: ${naive.jobs.length} ffmpegs at once, one rung each, all re-encoded`);
 
-  const results: Record<Variant['name'], Measured[]> = { ours: [], naive: [], recorded: [] };
+  const results: Record<Variant['name'], Measured[]> = { ours: [], naive: [], recorded: [], thumbnail: [] };
   // alternate so drift (thermal, other load) touches every variant the same way
   for (let i = 1; i <= REPEATS; i++) {
-    for (const variant of [ours, naive, recorded]) {
+    for (const variant of [ours, naive, recorded, thumbnail]) {
       if (isEnding()) return;
       const m = await runVariant(variant, path.join(work, variant.name), variant === recorded ? recordingDir : undefined);
       results[variant.name].push(m);
@@ -159,9 +175,11 @@ async function main(): Promise<void> {
   const o = summarize(results.ours, videoSeconds, ours.jobs.length);
   const n = summarize(results.naive, videoSeconds, naive.jobs.length);
   const r = summarize(results.recorded, videoSeconds, recorded.jobs.length);
+  const th = summarize(results.thumbnail, videoSeconds, thumbnail.jobs.length);
+  const thumbnailCost = round(th.cpuSeconds / o.cpuSeconds - 1, 3); // the share the thumbnail adds to ours (ffmpeg's CPU)
   const ratio = round(o.cpuSeconds / n.cpuSeconds, 3);
   const met = ratio <= TARGET_RATIO;
-  const wasNoisy = [...results.ours, ...results.naive, ...results.recorded].some(noisy);
+  const wasNoisy = [...results.ours, ...results.naive, ...results.recorded, ...results.thumbnail].some(noisy);
   const rec = await recordingCost({ ours: results.ours, recorded: results.recorded, videoSeconds, dir: recordingDir, renditions: planLadder(profile, SOURCE).renditions });
   const file = await writeResult('transcode', {
     date: new Date().toISOString(),
@@ -176,16 +194,18 @@ async function main(): Promise<void> {
     target: `<= ${TARGET_RATIO}`,
     met,
     recording: rec,
+    thumbnail: { ...th, argv: thumbnail.jobs[0]!.args, addsToOurs: thumbnailCost },
   });
 
   say('');
   say(`  ${'variant'.padEnd(8)} ${'cpu-s'.padStart(8)} ${'cpu-s/min'.padStart(10)} ${'wall-s'.padStart(8)} ${'speed'.padStart(7)}   (median of ${REPEATS})`);
-  for (const [name, v] of [['ours', o], ['naive', n], ['recorded', r]] as const) {
+  for (const [name, v] of [['ours', o], ['naive', n], ['recorded', r], ['+thumb', th]] as const) {
     say(`  ${name.padEnd(8)} ${v.cpuSeconds.toFixed(2).padStart(8)} ${v.cpuSecondsPerMinute.toFixed(1).padStart(10)} ${v.wallSeconds.toFixed(2).padStart(8)} ${(v.speed.toFixed(2) + 'x').padStart(7)}`);
   }
   say(`  recording on vs off: cpu ×${rec.cpuRatio.toFixed(3)} measured (the mirror itself: ×${rec.mirrorCpuRatio.toFixed(3)}), target ≤ ×${RECORDING_TARGET}; ` +
     `finalise ${rec.finalise.cpuSecondsPerMinute.toFixed(1)} cpu-s/min after the live; disk writes ×${rec.diskWriteRatioLive.toFixed(3)} while live, ×${rec.diskWriteRatioWithFinalise.toFixed(3)} with the MP4; ` +
     `keeps ${rec.keptMBPerMinute.toFixed(1)} MB/min (all rungs + MP4: ${rec.retainedMBPerMinute.toFixed(1)} MB/min)`);
+  say(`  the live thumbnail adds ${(thumbnailCost * 100).toFixed(1)} % to ours (ffmpeg's CPU)`);
   say(`  results: ${file}`);
   say('');
   say(

@@ -8,6 +8,7 @@ import { createTranscodeCore } from '../streams/transcode-core.js';
 import { createCancelListener, createQueueCounts, LIVE_WORKER_OPTIONS, TRANSCODE_QUEUE } from '../transcode/jobs.js';
 import { startBrokenLivesSweep } from '../transcode/broken-lives.js';
 import { hlsLadderOutput } from '../transcode/hls-ladder-output.js';
+import { thumbnailOutput } from '../transcode/thumbnail-output.js';
 import { createLiveJobHandler } from '../transcode/live-job.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { startMetricsServer } from './metrics-server.js';
@@ -62,7 +63,10 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     // ready); recordings, thumbnails and relays join `others` and fail alone
     outputsFor: (job) => ({
       primary: hlsLadderOutput({ job, mediaDir: config.mediaDir, metrics: metrics.metrics }),
-      others: job.record ? [recordingOutput({ job, mediaDir: config.mediaDir, deps: recorderDeps(job) })] : [],
+      others: [
+        ...(job.record ? [recordingOutput({ job, mediaDir: config.mediaDir, deps: recorderDeps(job) })] : []),
+        thumbnailOutput({ job, mediaDir: config.mediaDir, metrics: metrics.metrics }),
+      ],
     }),
   });
   const worker = new Worker(TRANSCODE_QUEUE, handler, {

@@ -10,6 +10,7 @@ import type { ModerationService } from '../moderation/service.js';
 import type { EventsService } from './service.js';
 import type { EventForCaller, Session } from './types.js';
 import { sessionSchema, sessionView } from './view.js';
+import { freshThumbnails } from '../thumbnails.js';
 
 const fields = {
   title: titleSchema,
@@ -31,11 +32,15 @@ const pageOnly = z.object(pageQuery).strict();
 
 export function sessionEndpoints(deps: { events: EventsService; config: Config; moderation: Pick<ModerationService, 'isBanned'> }): Endpoint[] {
   const { events, config, moderation } = deps;
-  /** How the caller sees the event's sessions: a banned attendee gets no playback URL (the moderation service decides). */
-  const view = async (me: Principal, event: EventForCaller) => {
+  /**
+   * How the caller sees these sessions of the event: a banned attendee gets no playback URL (the
+   * moderation service decides); a live stream's thumbnail URL only while its picture is fresh.
+   */
+  const view = async (me: Principal, event: EventForCaller, sessions: Session[]) => {
     const staff = roleMay(me.role, 'events.seeAll');
-    const banned = !staff && (await moderation.isBanned(event.id, me.id));
-    return (s: Session) => sessionView(config, s, { staff, event, userId: me.id, banned });
+    const live = sessions.flatMap((s) => (s.stream?.status === 'live' ? [s.stream.playbackId] : []));
+    const [banned, thumbs] = await Promise.all([!staff && moderation.isBanned(event.id, me.id), freshThumbnails(config.mediaDir, live)]);
+    return (s: Session) => sessionView(config, s, { staff, event, userId: me.id, banned, freshThumbnails: thumbs });
   };
   return [
     endpoint({
@@ -48,7 +53,7 @@ export function sessionEndpoints(deps: { events: EventsService; config: Config; 
       async handle({ params, query, me, res }) {
         const after = decodeCursor(query.cursor, timeIdCursor);
         const { event, sessions } = await events.sessions(me, params.id, { limit: query.limit + 1, after: after && { at: after[0], id: after[1] } });
-        res.json(toPage(sessions, query.limit, await view(me, event), (s) => [s.startsAt, s.id]));
+        res.json(toPage(sessions, query.limit, await view(me, event, sessions), (s) => [s.startsAt, s.id]));
       },
     }),
     endpoint({
@@ -60,7 +65,7 @@ export function sessionEndpoints(deps: { events: EventsService; config: Config; 
       answers: { 201: { description: 'Created.', schema: sessionSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
       async handle({ params, body, me, res }) {
         const { event, session } = await events.createSession(me, params.id, body);
-        res.status(201).json((await view(me, event))(session));
+        res.status(201).json((await view(me, event, [session]))(session));
       },
     }),
     endpoint({
@@ -70,7 +75,7 @@ export function sessionEndpoints(deps: { events: EventsService; config: Config; 
       answers: { 200: { description: 'The session.', schema: sessionSchema }, ...problems(400, 401, 404) },
       async handle({ params, me, res }) {
         const { event, session } = await events.session(me, params.id);
-        res.json((await view(me, event))(session));
+        res.json((await view(me, event, [session]))(session));
       },
     }),
     endpoint({
@@ -81,7 +86,7 @@ export function sessionEndpoints(deps: { events: EventsService; config: Config; 
       answers: { 200: { description: 'The changed session.', schema: sessionSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },
       async handle({ params, body, me, res }) {
         const { event, session } = await events.updateSession(me, params.id, body);
-        res.json((await view(me, event))(session));
+        res.json((await view(me, event, [session]))(session));
       },
     }),
     endpoint({

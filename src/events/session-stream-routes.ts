@@ -4,6 +4,7 @@
 // key is never part of any other answer.
 import { z } from 'zod';
 import { assertMay } from '../access.js';
+import { viewerThumbnailUrl } from '../analytics/playback.js';
 import { rtmpIngestUrl, type Config } from '../config.js';
 import { notFound } from '../errors.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
@@ -11,6 +12,7 @@ import { idParams, problems } from '../http/schemas.js';
 import type { Principal } from '../principal.js';
 import { publishSessionSchema, publishSessionView, streamSchema } from '../streams/routes.js';
 import type { StreamsService } from '../streams/service.js';
+import { freshThumbnails } from '../thumbnails.js';
 import type { EventsService } from './service.js';
 
 const sessionStreamSchema = z.object({
@@ -19,6 +21,7 @@ const sessionStreamSchema = z.object({
   status: streamSchema.shape.status,
   statusReason: z.string().nullable(),
   renditions: streamSchema.shape.renditions,
+  thumbnailUrl: streamSchema.shape.thumbnailUrl.describe('The live picture, renewed every few seconds, with your own playback token for this session; null unless live and fresh.'),
   rtmpUrl: z.string().describe('The server to set in the encoder (OBS: Settings › Stream › Server); the key goes in Stream Key.'),
   lastPublish: publishSessionSchema.nullable().describe('The latest publish with what the broadcaster was told (codec advice, restarts, why it ended); null before the first.'),
 });
@@ -35,15 +38,19 @@ export function sessionStreamEndpoints(deps: { events: EventsService; streams: S
     return session.streamId;
   }
 
-  async function view(sessionId: string, streamId: string) {
+  async function view(me: Principal, sessionId: string, streamId: string) {
     const stream = await streams.get(streamId);
-    const [last] = await streams.publishSessions(streamId, { limit: 1 });
+    const [[last], fresh] = await Promise.all([
+      streams.publishSessions(streamId, { limit: 1 }),
+      freshThumbnails(config.mediaDir, stream.status === 'live' ? [stream.playbackId] : []),
+    ]);
     return {
       sessionId,
       title: stream.title,
       status: stream.status,
       statusReason: stream.statusReason,
       renditions: stream.renditions,
+      thumbnailUrl: fresh.has(stream.playbackId) ? viewerThumbnailUrl(config, { playbackId: stream.playbackId, sessionId, userId: me.id }) : null,
       rtmpUrl: rtmpIngestUrl(config),
       lastPublish: last ? publishSessionView(last) : null,
     };
@@ -56,7 +63,7 @@ export function sessionStreamEndpoints(deps: { events: EventsService; streams: S
       params: idParams,
       answers: { 200: { description: 'The session’s stream.', schema: sessionStreamSchema }, ...problems(400, 401, 403, 404) },
       async handle({ params, me, res }) {
-        res.json(await view(params.id, await streamOf(me, params.id, 'sessions.stream')));
+        res.json(await view(me, params.id, await streamOf(me, params.id, 'sessions.stream')));
       },
     }),
     endpoint({
@@ -67,7 +74,7 @@ export function sessionStreamEndpoints(deps: { events: EventsService; streams: S
       async handle({ params, me, res }) {
         const streamId = await streamOf(me, params.id, 'sessions.stream.regenerateKey');
         const { streamKey } = await streams.regenerateKey(streamId);
-        res.json({ ...(await view(params.id, streamId)), streamKey });
+        res.json({ ...(await view(me, params.id, streamId)), streamKey });
       },
     }),
   ];

@@ -2,7 +2,7 @@
 // The watch rule ("joining is the ticket") lives here: a session's playback URL is handed only to
 // staff, the event's speakers and its joined attendees — never a stream key.
 import { z } from 'zod';
-import { viewerPlaybackUrl } from '../analytics/playback.js';
+import { viewerPlaybackUrl, viewerThumbnailUrl } from '../analytics/playback.js';
 import type { Config } from '../config.js';
 import { isoDate } from '../http/schemas.js';
 import { bannedError } from '../moderation/service.js';
@@ -54,6 +54,12 @@ export const sessionSchema = z.object({
       'HLS master playlist; only for staff, the event’s speakers and its joined attendees who are not banned. Personal: it carries the caller’s playback token (one viewer per user and session), so do not share it. ' +
         'It plays this session only: from PLAYBACK_LEAD before its start (not before the previous session on the stream closes) until PLAYBACK_GRACE after its end, longer while its broadcast runs over, never after the next session on the stream starts; nginx answers 403 outside that window.',
     ),
+  thumbnailUrl: z
+    .string()
+    .nullable()
+    .describe(
+      'A JPEG of the live picture, renewed every few seconds, for lists and consoles; given with playbackUrl (same token, window and bans; fetching it is not counted as watching). Null unless the stream is live and its picture is fresh.',
+    ),
   watch: z.object({ allowed: z.boolean(), reason: z.string().nullable() }).describe('Whether you may watch, and if not, why.'),
   createdAt: isoDate,
   updatedAt: isoDate,
@@ -103,13 +109,16 @@ export function watchRule(s: Session, who: { staff: boolean; event: EventForCall
 export function sessionView(
   config: Pick<Config, 'hlsHost' | 'publicScheme' | 'playbackTokens' | 'playbackSecret' | 'playbackWindow'>,
   s: Session,
-  who: { staff: boolean; event: EventForCaller; userId: string; banned?: boolean },
+  who: { staff: boolean; event: EventForCaller; userId: string; banned?: boolean; freshThumbnails?: ReadonlySet<string> },
 ): z.output<typeof sessionSchema> {
   const watch = watchRule(s, who);
   // each viewer gets their own URL while playback tokens are on (viewer analytics, src/analytics/playback.ts);
   // it plays during the session's window only (src/analytics/playback-window.ts)
   const validUntilMs = s.endsAt.getTime() + config.playbackWindow.graceSeconds * 1000;
-  const url = (playbackId: string) => viewerPlaybackUrl(config, { playbackId, sessionId: s.id, userId: who.userId, validUntilMs });
+  const viewer = (playbackId: string) => ({ playbackId, sessionId: s.id, userId: who.userId, validUntilMs });
+  const url = (playbackId: string) => viewerPlaybackUrl(config, viewer(playbackId));
+  // the live picture, with the same token as the playback URL; only while the worker keeps it fresh
+  const thumbnail = watch.allowed && s.stream?.status === 'live' && who.freshThumbnails?.has(s.stream.playbackId);
   return {
     id: s.id,
     eventId: s.eventId,
@@ -123,6 +132,7 @@ export function sessionView(
     // viewers keep watching while the publisher reconnects (the playlists go on after it)
     live: s.stream?.status === 'live' || s.stream?.status === 'reconnecting',
     playbackUrl: watch.allowed && s.stream ? url(s.stream.playbackId) : null,
+    thumbnailUrl: thumbnail && s.stream ? viewerThumbnailUrl(config, viewer(s.stream.playbackId)) : null,
     watch,
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),

@@ -66,6 +66,23 @@ t.test('replays: their own path out of RECORDINGS_DIR, personal tokens over "rep
   t.throws(() => renderNginxConfig({ ...vars, recordingsDir: '/srv/my rec' }), /recordingsDir/);
 });
 
+t.test('the live thumbnail: the viewer token and gate, no viewer line, no caching; the plain path serves it as a JPEG', async (t) => {
+  const conf = renderNginxConfig({ ...vars, playbackSecret: 'S'.repeat(40) });
+  const loc = /location ~ "[^"]*\(\?<onair_vpath>thumb\\\.jpg\)\$" \{[^]*?\n      \}/.exec(conf)?.[0] ?? '';
+  t.ok(loc, 'a location for <token>/thumb.jpg');
+  t.match(loc, /secure_link_md5 "\$onair_vexp\$onair_pid\$onair_vid S{40}";/, 'the playback token checks it');
+  t.match(loc, /if \(!-f \/var\/lib\/onair\/media\/access\/open\/\$onair_vsess\)/, 'the session window applies');
+  t.match(loc, /if \(-f \/var\/lib\/onair\/media\/access\/deny\/\$onair_vid\)/, 'and bans');
+  t.match(loc, /access_log \/var\/lib\/onair\/logs\/nginx-access\.log onair_hls;/, 'logged in the access log, token masked');
+  t.notMatch(loc, /viewer-lines|onair_viewer /, 'never a viewer line: a thumbnail is not watching');
+  t.match(loc, /open_file_cache off;/);
+  t.match(loc, /alias \/var\/lib\/onair\/media\/hls\/\$onair_pid\/thumb\.jpg;/, 'only the thumbnail file');
+  t.match(loc, /add_header Cache-Control "no-cache" always;/);
+  t.ok(conf.indexOf(loc) < conf.indexOf('location ~ "^/hls/[^/]*/v/" { return 404; }'), 'matched before token paths are refused');
+  t.match(conf, /image\/jpeg jpg;/);
+  t.match(renderNginxConfig(vars), /location ~ \\\.jpg\$ \{[^}]*Cache-Control "no-cache"/, 'the plain path: not cached either');
+});
+
 t.test('no log format writes the request line or the query string; the /ws and token paths write no error lines', async (t) => {
   for (const conf of [renderNginxConfig(vars), renderNginxConfig({ ...vars, playbackSecret: 'S'.repeat(40) })]) {
     for (const f of conf.match(/log_format [^;]+;/g) ?? []) t.notMatch(f, /\$request\b|\$request_uri|\$args|\$query_string|\$http_authorization/, f.slice(0, 40));

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFile
 import path from 'node:path';
 import { DENY_MARKERS, OPEN_MARKERS, PREVIEW_SESSION_B64, REPLAY_MARKERS } from '../analytics/playback.js';
 import { NGINX_DIR } from '../paths.js';
+import { THUMBNAIL_NAME } from '../thumbnails.js';
 
 export interface NginxVars {
   httpPort: number;
@@ -74,7 +75,7 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
   // playlists are rewritten every segment (renamed over), so nginx must open them anew each time;
   // segments never change once written, so their descriptors — and the gate's marker lookups on
   // segment requests — may be kept for a second (the measured cost: see gateChecks).
-  const viewerLocation = [viewerLocationOf(vars, 'playlist'), viewerLocationOf(vars, 'segment')].join('\n');
+  const viewerLocation = [viewerLocationOf(vars, 'playlist'), viewerLocationOf(vars, 'segment'), thumbnailLocation(vars)].join('\n');
   const plainHlsAccess = `      # the plain path (no viewer token) is for this machine only while playback tokens are on\n      allow 127.0.0.1;\n      allow ::1;\n      deny all;`;
   return { viewerHttp, viewerLocation, plainHlsAccess };
 }
@@ -84,7 +85,7 @@ function viewerLocationOf(vars: NginxVars, kind: 'playlist' | 'segment'): string
   const ext = kind === 'playlist' ? 'm3u8' : 'ts|m4s|mp4';
   return [
     `      # a viewer's own URL, ${kind}s (token checked here, each request logged for analytics)`,
-    `      location ~ "^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>(?<onair_vsess>[A-Za-z0-9_-]{22})[A-Za-z0-9_-]{22})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?<onair_vext>${ext}))$" {`,
+    `      location ~ "${VIEWER_PREFIX}(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?<onair_vext>${ext}))$" {`,
     `        allow all;`,
     `        log_not_found off; # the path holds the token: a missing file must not log it`,
     // served requests are logged once, as viewer lines; everything else (refusals, OPTIONS, POST) in the access log
@@ -101,6 +102,36 @@ function viewerLocationOf(vars: NginxVars, kind: 'playlist' | 'segment'): string
     `        add_header Cache-Control $onair_hls_cache always;`,
     `        add_header Access-Control-Allow-Origin "*" always;`,
     `        add_header Access-Control-Expose-Headers "Content-Length, Content-Range" always;`,
+    `      }`,
+  ].join('\n');
+}
+
+/** The viewer token path's prefix, up to the file: the same regex in every viewer location. */
+const VIEWER_PREFIX = `^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>(?<onair_vsess>[A-Za-z0-9_-]{22})[A-Za-z0-9_-]{22})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/`;
+
+/**
+ * A live stream's thumbnail (src/thumbnails.ts) through the viewer's own token: the same signature
+ * and playback gate as the playlists, but a thumbnail is not watching, so it never becomes a
+ * viewer line (lists and consoles fetch it every few seconds); the access log has it, token masked.
+ * The worker renames a new picture over it every few seconds: no file cache, no caching by clients.
+ */
+function thumbnailLocation(vars: NginxVars): string {
+  return [
+    `      # a viewer's own URL, the live thumbnail (token and gate checked; not a viewer line)`,
+    `      location ~ "${VIEWER_PREFIX}(?<onair_vpath>${THUMBNAIL_NAME.replace('.', '\\.')})$" {`,
+    `        allow all;`,
+    `        log_not_found off; # the path holds the token: a missing file must not log it`,
+    `        access_log ${vars.logDir}/nginx-access.log onair_hls;`,
+    `        if ($request_method = OPTIONS) { add_header Access-Control-Allow-Origin "*"; add_header Access-Control-Allow-Methods "GET, HEAD, OPTIONS"; add_header Access-Control-Max-Age 86400; return 204; }`,
+    `        secure_link $onair_vsig,$onair_vexp;`,
+    `        secure_link_md5 "$onair_vexp$onair_pid$onair_vid ${vars.playbackSecret}";`,
+    `        if ($secure_link = "") { return 403; }`,
+    `        if ($secure_link = "0") { return 410; }`,
+    `        open_file_cache off;`,
+    ...gateChecks(vars.mediaDir),
+    `        alias ${vars.mediaDir}/hls/$onair_pid/${THUMBNAIL_NAME};`,
+    `        add_header Cache-Control "no-cache" always;`,
+    `        add_header Access-Control-Allow-Origin "*" always;`,
     `      }`,
   ].join('\n');
 }

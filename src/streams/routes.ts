@@ -1,9 +1,10 @@
 // HTTP for streams. The key leaves the server only in the answers to create and regenerate.
 import { z } from 'zod';
-import { PREVIEW_SESSION_ID, viewerPlaybackUrl } from '../analytics/playback.js';
+import { PREVIEW_SESSION_ID, viewerPlaybackUrl, viewerThumbnailUrl } from '../analytics/playback.js';
 import { rtmpIngestUrl, type Config } from '../config.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, timeIdCursor } from '../http/schemas.js';
+import { freshThumbnails } from '../thumbnails.js';
 import type { PublishSessionView, StreamSessionLink } from './repo.js';
 import type { StreamsService } from './service.js';
 import { STREAM_STATUSES as STATUSES, type Stream } from './types.js';
@@ -52,6 +53,10 @@ export const streamSchema = z.object({
   title: z.string(),
   playbackId: z.string(),
   playbackUrl: z.string(),
+  thumbnailUrl: z
+    .string()
+    .nullable()
+    .describe('A JPEG of the live picture, renewed every few seconds; personal like playbackUrl (your preview token). Null unless the stream is live and its picture is fresh.'),
   rtmpUrl: z.string(),
   profile: z.string(),
   enabled: z.boolean(),
@@ -86,14 +91,17 @@ const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 /** A publish session as answers carry it (times as ISO strings). */
 export const publishSessionView = (p: PublishSessionView) => ({ ...p, startedAt: iso(p.startedAt)!, liveAt: iso(p.liveAt), endedAt: iso(p.endedAt) });
 
-export function streamView(config: Config, s: Stream, me: { id: string }, extra: { sessions?: StreamSessionLink[]; recordingsBytes?: number } = {}) {
+/** `extra.thumbnail`: whether the stream's live thumbnail is there and fresh (the caller looked: freshThumbnails). */
+export function streamView(config: Config, s: Stream, me: { id: string }, extra: { sessions?: StreamSessionLink[]; recordingsBytes?: number; thumbnail?: boolean } = {}) {
   const sessions = extra.sessions ?? [];
+  // staff preview: a token of their own, never counted as a viewer (src/analytics/playback.ts)
+  const preview = { playbackId: s.playbackId, sessionId: PREVIEW_SESSION_ID, userId: me.id };
   return {
     id: s.id,
     title: s.title,
     playbackId: s.playbackId,
-    // staff preview: a token of their own, never counted as a viewer (src/analytics/playback.ts)
-    playbackUrl: viewerPlaybackUrl(config, { playbackId: s.playbackId, sessionId: PREVIEW_SESSION_ID, userId: me.id }),
+    playbackUrl: viewerPlaybackUrl(config, preview),
+    thumbnailUrl: s.status === 'live' && extra.thumbnail ? viewerThumbnailUrl(config, preview) : null,
     rtmpUrl: rtmpIngestUrl(config),
     profile: s.profile,
     enabled: s.enabled,
@@ -113,11 +121,15 @@ export function streamView(config: Config, s: Stream, me: { id: string }, extra:
 
 export function streamEndpoints(deps: { streams: StreamsService; config: Config; recordingsBytes: (streamIds: string[]) => Promise<Map<string, number>> }): Endpoint[] {
   const view = (s: Stream, me: { id: string }) => streamView(deps.config, s, me);
-  /** Views with their sessions and their recordings' bytes, each fetched in one query for all of them. */
+  /**
+   * Views with their sessions and their recordings' bytes, each fetched in one query for all of
+   * them, and whether the live ones have a fresh thumbnail (one stat each).
+   */
   const views = async (streams: Stream[], me: { id: string }) => {
     const ids = streams.map((s) => s.id);
-    const [links, bytes] = await Promise.all([deps.streams.sessionsOf(ids), deps.recordingsBytes(ids)]);
-    return streams.map((s) => streamView(deps.config, s, me, { sessions: links.get(s.id), recordingsBytes: bytes.get(s.id) }));
+    const live = streams.filter((s) => s.status === 'live').map((s) => s.playbackId);
+    const [links, bytes, thumbs] = await Promise.all([deps.streams.sessionsOf(ids), deps.recordingsBytes(ids), freshThumbnails(deps.config.mediaDir, live)]);
+    return streams.map((s) => streamView(deps.config, s, me, { sessions: links.get(s.id), recordingsBytes: bytes.get(s.id), thumbnail: thumbs.has(s.playbackId) }));
   };
   return [
     endpoint({

@@ -5,15 +5,17 @@
 // the same rule a job uses (publisher-watch.ts: missed touches counted on this worker's clock,
 // never one stale timestamp, so a database outage ends nothing) — only those whose publish has
 // missed two touches, so healthy streams cost nothing — and a broadcast whose ingest is
-// gone is ended the way a job ends it: playlists finished, the publish `ingest_lost`, the stream
-// `offline`. A broadcast a running job also watches may be ended by either; both steps are
-// idempotent. A publish whose publisher is away (reconnect grace) is nobody's to touch: its job
-// ends it when the grace runs out; one whose grace ran out OVERDUE_SECONDS ago (its job's worker
-// died meanwhile) is ended here the same way.
+// gone is ended the way a job ends it: playlists finished, its thumbnail removed, the publish
+// `ingest_lost`, the stream `offline`. A broadcast a running job also watches may be ended by
+// either; both steps are idempotent. A publish whose publisher is away (reconnect grace) is
+// nobody's to touch: its job ends it when the grace runs out; one whose grace ran out
+// OVERDUE_SECONDS ago (its job's worker died meanwhile) is ended here the same way.
 import type { Log } from '../log.js';
 import type { TranscodeCore } from '../streams/transcode-core.js';
+import { thumbnailFile } from '../thumbnails.js';
 import { finishPlaylists, streamOutputDir } from './hls-output.js';
 import { TOUCH_PERIOD_MS, watchPublisher, type PublisherWatch } from './publisher-watch.js';
+import { removeThumbnail } from './thumbnail-writer.js';
 
 export const SWEEP_EVERY_MS = 5_000;
 /** A publish not touched for this long (two touch periods) is watched; one that is touched again drops out. */
@@ -45,6 +47,7 @@ export function startBrokenLivesSweep(o: { core: TranscodeCore; mediaDir: string
       try {
         if (!(await o.core.reconnectExpired(b))) continue;
         await finishPlaylists(streamOutputDir(o.mediaDir, b.playbackId));
+        await removeThumbnail(thumbnailFile(o.mediaDir, b.playbackId));
         o.log.warn({ streamId: b.streamId, publishSessionId: b.publishSessionId }, 'Ended a broadcast whose reconnect grace ran out with no job to end it.');
       } catch (err) {
         o.log.warn({ err: (err as Error).message, streamId: b.streamId }, 'Could not end an overdue reconnect now; the next sweep tries again.');
@@ -58,7 +61,10 @@ export function startBrokenLivesSweep(o: { core: TranscodeCore; mediaDir: string
       const verdict = await watch.check();
       if (verdict !== 'gone' && verdict !== 'ended') continue;
       try {
-        if (await o.core.isCurrent(b)) await finishPlaylists(streamOutputDir(o.mediaDir, b.playbackId));
+        if (await o.core.isCurrent(b)) {
+          await finishPlaylists(streamOutputDir(o.mediaDir, b.playbackId));
+          await removeThumbnail(thumbnailFile(o.mediaDir, b.playbackId)); // what the thumbnail output does at an end
+        }
         await o.core.ingestLost(b);
         await o.core.note(b.publishSessionId, 'warn', 'Nobody published this stream any more (its ingest stopped answering); the broadcast was ended.');
         o.log.warn({ streamId: b.streamId, publishSessionId: b.publishSessionId }, 'Ended a broadcast whose ingest is gone (a broken live).');

@@ -1,7 +1,7 @@
 // ffmpeg failing on its own: restarted a bounded number of times, then the stream is failed with
 // the reason. Fault injection: the worker finds an `ffmpeg` wrapper first on its PATH that
 // crashes while a marker file says so and otherwise runs the real ffmpeg.
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { getText, publishTestPattern, testDir, waitFor } from '../testing/harness.js';
@@ -65,12 +65,15 @@ t.test('a broken live (left live by a power cut: no job, no ingest touching it) 
   const playlist = path.join(stack.mediaDir, 'hls', s.playbackId, '360p', 'index.m3u8');
   mkdirSync(path.dirname(playlist), { recursive: true });
   writeFileSync(playlist, '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.000,\nseg-0.ts\n');
+  const thumbnail = path.join(stack.mediaDir, 'hls', s.playbackId, 'thumb.jpg');
+  writeFileSync(thumbnail, 'the last picture before the power cut');
   // judged like a job judges its publisher: 15 s of missed touches on the worker's own clock
   await waitFor(async () => (await stack.streamStatus(s.id)) === 'offline', { what: 'the broken live ended', timeoutMs: 60_000, intervalMs: 500 });
   const sessions = await stack.api('GET', `/streams/${s.id}/sessions`, undefined, stack.token);
   t.equal(sessions.body.items[0].endReason, 'ingest_lost');
   t.match(JSON.stringify(sessions.body.items[0].log), /Nobody published this stream any more/);
   t.match(readFileSync(playlist, 'utf8'), /#EXT-X-ENDLIST\n$/, 'its playlist ended');
+  t.notOk(existsSync(thumbnail), 'its thumbnail removed');
 });
 
 t.test('an ingest that dies mid-stream: the worker ends the publish and finishes the playlists', async (t) => {

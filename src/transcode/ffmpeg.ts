@@ -29,6 +29,12 @@ export interface FfmpegProcess {
 }
 
 const STDERR_LINES = 40;
+/**
+ * Warnings ffmpeg writes on every healthy run, left out of the tail: the tail's last line is what
+ * the publish log and the logs call the reason a run ended. swscale writes this one when it
+ * converts to a full-range JPEG format (the live thumbnail's yuvj420p), which is what we ask for.
+ */
+const EXPECTED_WARNING = /\] deprecated pixel format used, make sure you did set range correctly$/;
 const SETPRIV = '/usr/bin/setpriv';
 
 /** Parses one `-progress` block (key=value lines). Pure, for tests. */
@@ -83,7 +89,7 @@ export function spawnFfmpeg(opts: {
     while ((nl = errBuf.indexOf('\n')) >= 0) {
       const line = errBuf.slice(0, nl).trim();
       errBuf = errBuf.slice(nl + 1);
-      if (!line) continue;
+      if (!line || EXPECTED_WARNING.test(line)) continue;
       stderrTail.push(redactText(line).slice(0, 500));
       if (stderrTail.length > STDERR_LINES) stderrTail.shift();
     }
