@@ -34,3 +34,8 @@ export async function freshThumbnails(mediaDir: string, playbackIds: string[], n
   );
   return fresh;
 }
+
+/** Whether a stream in this status may show its picture: live, or reconnecting (the picture is its last, while fresh). */
+export function showsThumbnail(status: string | null | undefined): boolean {
+  return status === 'live' || status === 'reconnecting';
+}

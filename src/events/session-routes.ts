@@ -10,7 +10,7 @@ import type { ModerationService } from '../moderation/service.js';
 import type { EventsService } from './service.js';
 import type { EventForCaller, Session } from './types.js';
 import { sessionSchema, sessionView } from './view.js';
-import { freshThumbnails } from '../thumbnails.js';
+import { freshThumbnails, showsThumbnail } from '../thumbnails.js';
 
 const fields = {
   title: titleSchema,
@@ -38,7 +38,7 @@ export function sessionEndpoints(deps: { events: EventsService; config: Config; 
    */
   const view = async (me: Principal, event: EventForCaller, sessions: Session[]) => {
     const staff = roleMay(me.role, 'events.seeAll');
-    const live = sessions.flatMap((s) => (s.stream?.status === 'live' ? [s.stream.playbackId] : []));
+    const live = sessions.flatMap((s) => (s.stream && showsThumbnail(s.stream.status) ? [s.stream.playbackId] : []));
     const [banned, thumbs] = await Promise.all([!staff && moderation.isBanned(event.id, me.id), freshThumbnails(config.mediaDir, live)]);
     return (s: Session) => sessionView(config, s, { staff, event, userId: me.id, banned, freshThumbnails: thumbs });
   };

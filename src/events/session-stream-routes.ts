@@ -12,7 +12,7 @@ import { idParams, problems } from '../http/schemas.js';
 import type { Principal } from '../principal.js';
 import { publishSessionSchema, publishSessionView, streamSchema } from '../streams/routes.js';
 import type { StreamsService } from '../streams/service.js';
-import { freshThumbnails } from '../thumbnails.js';
+import { freshThumbnails, showsThumbnail } from '../thumbnails.js';
 import type { EventsService } from './service.js';
 
 const sessionStreamSchema = z.object({
@@ -42,7 +42,7 @@ export function sessionStreamEndpoints(deps: { events: EventsService; streams: S
     const stream = await streams.get(streamId);
     const [[last], fresh] = await Promise.all([
       streams.publishSessions(streamId, { limit: 1 }),
-      freshThumbnails(config.mediaDir, stream.status === 'live' ? [stream.playbackId] : []),
+      freshThumbnails(config.mediaDir, showsThumbnail(stream.status) ? [stream.playbackId] : []),
     ]);
     return {
       sessionId,

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { viewerPlaybackUrl, viewerThumbnailUrl } from '../analytics/playback.js';
 import type { Config } from '../config.js';
 import { isoDate } from '../http/schemas.js';
+import { showsThumbnail } from '../thumbnails.js';
 import { bannedError } from '../moderation/service.js';
 import type { Attendee, Branding, Event, EventForCaller, Session } from './types.js';
 import { EVENT_STATUSES, PHASES, VISIBILITIES } from './types.js';
@@ -118,7 +119,7 @@ export function sessionView(
   const viewer = (playbackId: string) => ({ playbackId, sessionId: s.id, userId: who.userId, validUntilMs });
   const url = (playbackId: string) => viewerPlaybackUrl(config, viewer(playbackId));
   // the live picture, with the same token as the playback URL; only while the worker keeps it fresh
-  const thumbnail = watch.allowed && s.stream?.status === 'live' && who.freshThumbnails?.has(s.stream.playbackId);
+  const thumbnail = watch.allowed && !!s.stream && showsThumbnail(s.stream.status) && who.freshThumbnails?.has(s.stream.playbackId);
   return {
     id: s.id,
     eventId: s.eventId,

@@ -4,7 +4,7 @@ import { PREVIEW_SESSION_ID, viewerPlaybackUrl, viewerThumbnailUrl } from '../an
 import { rtmpIngestUrl, type Config } from '../config.js';
 import { endpoint, type Endpoint } from '../http/endpoint.js';
 import { decodeCursor, idParams, isoDate, page, pageQuery, problems, toPage, timeIdCursor } from '../http/schemas.js';
-import { freshThumbnails } from '../thumbnails.js';
+import { freshThumbnails, showsThumbnail } from '../thumbnails.js';
 import type { PublishSessionView, StreamSessionLink } from './repo.js';
 import type { StreamsService } from './service.js';
 import { STREAM_STATUSES as STATUSES, type Stream } from './types.js';
@@ -101,7 +101,7 @@ export function streamView(config: Config, s: Stream, me: { id: string }, extra:
     title: s.title,
     playbackId: s.playbackId,
     playbackUrl: viewerPlaybackUrl(config, preview),
-    thumbnailUrl: s.status === 'live' && extra.thumbnail ? viewerThumbnailUrl(config, preview) : null,
+    thumbnailUrl: showsThumbnail(s.status) && extra.thumbnail ? viewerThumbnailUrl(config, preview) : null,
     rtmpUrl: rtmpIngestUrl(config),
     profile: s.profile,
     enabled: s.enabled,
@@ -127,7 +127,7 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config;
    */
   const views = async (streams: Stream[], me: { id: string }) => {
     const ids = streams.map((s) => s.id);
-    const live = streams.filter((s) => s.status === 'live').map((s) => s.playbackId);
+    const live = streams.filter((s) => showsThumbnail(s.status)).map((s) => s.playbackId);
     const [links, bytes, thumbs] = await Promise.all([deps.streams.sessionsOf(ids), deps.recordingsBytes(ids), freshThumbnails(deps.config.mediaDir, live)]);
     return streams.map((s) => streamView(deps.config, s, me, { sessions: links.get(s.id), recordingsBytes: bytes.get(s.id), thumbnail: thumbs.has(s.playbackId) }));
   };
