@@ -51,6 +51,8 @@ t.test('the live ffmpeg holds none of the worker’s secrets in its environment'
     t.notOk(text.includes(value), `${name}'s value is not in ffmpeg's environment`);
   }
   await stack.waitForMaster(s.playbackId);
+  // the status is written a moment after the master playlist appears: wait for it, don't race it
+  await waitFor(async () => (await stack.streamStatus(s.id)) === 'live', { what: 'the stream to be live', timeoutMs: 10_000 });
   t.equal(await stack.streamStatus(s.id), 'live', 'and with that environment the stream goes live');
 });
 
