@@ -1,6 +1,7 @@
 // Pure: reads the segments of an HLS media playlist (the live ladder's, or a recording's own) and
 // writes a recording's playlists. A recording keeps the ladder's own MPEG-TS segments; its
 // playlist is an EVENT playlist while it grows and a VOD playlist once finalised.
+import type { Rendition } from '../streams/types.js';
 
 export interface Segment {
   /** The segment's file name (no directory: the ladder and a recording name their own files). */
@@ -59,14 +60,8 @@ export function totalSeconds(segments: Segment[]): number {
   return Math.round(segments.reduce((sum, s) => sum + s.seconds, 0) * 1000) / 1000;
 }
 
-export interface RecordedRendition {
-  name: string;
-  width: number;
-  height: number;
-  bandwidth: number;
-  codecs: string;
-  frameRate: number;
-}
+/** A rendition as a recording keeps it: the live's, without whether it was passed through. */
+export type RecordedRendition = Omit<Rendition, 'passthrough'>;
 
 /** A recording's master playlist: the rungs the live had, tallest first. */
 export function recordingMaster(renditions: RecordedRendition[]): string {

@@ -2,18 +2,13 @@
 // The writer side (rows created while live, finalised by a job) lives apart; this file never
 // changes a recording's status.
 import type { Db } from '../db/pool.js';
+import type { RecordedRendition } from './playlist.js';
 
 export const RECORDING_STATUSES = ['recording', 'finalising', 'ready', 'failed'] as const;
 export type RecordingStatus = (typeof RECORDING_STATUSES)[number];
 
-export interface RecordingRendition {
-  name: string;
-  width: number;
-  height: number;
-  bandwidth: number;
-  codecs: string;
-  frameRate: number;
-}
+/** The rungs a recording keeps (its writer's type). */
+export type RecordingRendition = RecordedRendition;
 
 export interface Recording {
   id: string;
