@@ -9,7 +9,7 @@ import { loadConfig, type Role } from '../config.js';
 import { APP_ROOT } from '../paths.js';
 import { POSTGRES_SETTINGS, REDIS_SETTINGS } from './services.js';
 
-type Service = { command?: string[] | string; environment?: Record<string, string>; env_file?: unknown; restart?: string };
+type Service = { command?: string[] | string; environment?: Record<string, string>; env_file?: unknown; restart?: string; volumes?: string[] };
 const compose = parse(readFileSync(path.join(APP_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
 const services = compose.services;
 
@@ -70,4 +70,12 @@ t.test('Postgres and Redis are restarted when they die and run with the bare-met
   // the Redis config goes in through printf: one setting a line
   const redisConfig = [services.redis!.command ?? []].flat().join(' ').split('\\n');
   for (const setting of REDIS_SETTINGS) t.ok(redisConfig.some((line) => line === setting || line.endsWith(` '${setting}`)), `redis: ${setting}`);
+});
+
+t.test('the worker writes recordings, the api deletes them and nginx serves them: all three mount the one recordings volume where RECORDINGS_DIR points', async (t) => {
+  for (const role of ['worker', 'api', 'nginx']) {
+    const env = resolved(services[role]!.environment ?? {});
+    const dir = loadConfig(env, role as Role).recordings.dir;
+    t.ok(services[role]!.volumes?.includes(`recordings:${dir}`), `${role} mounts recordings at ${dir}`);
+  }
 });
