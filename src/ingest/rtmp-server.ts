@@ -1,15 +1,16 @@
 // The only file that imports node-media-server. It speaks RTMP and calls the streams core
 // through IngestCore; it knows nothing else. It also fences node-media-server's known gaps:
 //  - its parser throws on malformed input (e.g. `connect` without tcUrl) inside a socket
-//    handler, which would kill the process: every parse is guarded and ends that socket only;
-//  - no limits on message size, chunk streams or chunk size: added here;
+//    handler, which would kill the process: every parse is guarded and ends that socket only
+//    (session-guard.ts, with the next two);
+//  - no limits on message size, chunk streams or chunk size: added;
 //  - no idle timeout: a watchdog drops silent publishers and connections that never publish;
 //  - `session.close()` is a half-close: refusals destroy the socket;
 //  - media reaches subscribers before an async key check: only internal, signed pulls may play,
 //    and they can only attach after the key check passed (through an alias path);
 //  - its logger prints stream paths (which hold the key): routed to ours, redacted;
 //  - it keeps a stream-path entry per publish/play command but releases one per connection: one
-//    command per connection;
+//    command per connection (session-guard.ts);
 //  - no cap on connections: capped at accept, in all and per address, and the same for
 //    connections that have not published yet;
 //  - it writes to players without back-pressure (socket.write's result is ignored): what is
@@ -22,7 +23,7 @@ import nmsLogger from 'node-media-server/src/core/logger.js';
 import { parseH264Sps } from 'node-media-server/src/protocol/sps_info.js';
 import { rateSampler } from 'node-media-server/src/core/rate_sampler.js';
 import { PublishRefused } from '../errors.js';
-import { redactText, type Log } from '../log.js';
+import type { Log } from '../log.js';
 import type { IngestMetrics } from '../metrics.js';
 import { verifyPullSignature } from '../streams/keys.js';
 import type { IngestCore } from '../streams/service.js';
@@ -33,6 +34,7 @@ import { CAP_SETTINGS, createConnectionGate, type CapName, type ConnectionCaps, 
 import { createLogThrottle } from './log-throttle.js';
 import { boundPullerQueue, MAX_PULLER_QUEUE_BYTES } from './puller-queue.js';
 import { redactNmsMessage } from './nms-redact.js';
+import { guardSession } from './session-guard.js';
 
 export const IDLE_LIMIT_MS = 10_000; // a publisher silent this long is dropped
 /**
@@ -44,11 +46,6 @@ export const IDLE_LIMIT_MS = 10_000; // a publisher silent this long is dropped
 export const TAKEOVER_SILENT_MS = 3_000;
 const PUBLISH_DEADLINE_MS = 10_000; // a connection must publish or play within this
 const SOURCE_WAIT_MS = 5_000; // codec information must arrive within this after publish
-const MAX_MESSAGE_BEFORE_PUBLISH = 64 * 1024;
-const MAX_MESSAGE_BEFORE_GRANT = 2 * 1024 * 1024; // media flows while the key is checked (ms)
-const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
-const MAX_CHUNK_STREAMS = 16;
-const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 const TOUCH_EVERY_MS = 5_000;
 
 export interface IngestServer {
@@ -140,59 +137,7 @@ export function createRtmpIngest(deps: {
     for (const s of Context.sessions.values()) if (s.socket === socket) session = s;
     if (!session?.rtmp) return destroy(socket);
     session.onairTicket = ticket;
-    const rtmp = session.rtmp;
-    const parse = rtmp.parserData.bind(rtmp);
-    const alloc = rtmp.packetAlloc.bind(rtmp);
-    const control = rtmp.controlHandler.bind(rtmp);
-    rtmp.packetAlloc = () => {
-      const length: number = rtmp.parserPacket.header.length;
-      const limit = publishers.get(session.id)?.grant
-        ? MAX_MESSAGE_BYTES
-        : session.streamPath
-          ? MAX_MESSAGE_BEFORE_GRANT
-          : MAX_MESSAGE_BEFORE_PUBLISH;
-      if (length > limit) throw new Error(`message of ${length} bytes exceeds ${limit}`);
-      if (rtmp.inPackets.size > MAX_CHUNK_STREAMS) throw new Error('too many chunk streams');
-      return alloc();
-    };
-    rtmp.controlHandler = () => {
-      control();
-      const size = rtmp.inChunkSize;
-      if (!Number.isInteger(size) || size < 1 || size > MAX_CHUNK_SIZE) throw new Error(`absurd chunk size ${size}`);
-    };
-    rtmp.parserData = (data: Buffer) => {
-      if (socket.destroyed) return null;
-      try {
-        return parse(data);
-      } catch (err) {
-        const dropped = throttle.take('malformed');
-        if (dropped !== null) log.warn({ remote: socket.remoteAddress, err: redactText((err as Error).message), dropped }, 'Malformed RTMP input; closing that connection.');
-        socket.destroy();
-        return null;
-      }
-    };
-    // One publish or play per connection (an encoder sends one). node-media-server registers a
-    // broadcast for the path of every publish/play command and re-points the session at it, but
-    // releases only the session's last one when it closes: each extra command on a connection
-    // would leave a path entry (holding the whole session) behind. A name it finds unsafe gets no
-    // path at all, and only a half-close: both end the connection here.
-    const onCommand = rtmp.onConnectCallback;
-    let commanded = false;
-    rtmp.onConnectCallback = (req: unknown) => {
-      if (commanded) throw new Error('a second publish or play on one connection');
-      commanded = true;
-      onCommand(req);
-      if (!session.streamPath) throw new Error('a stream path with characters RTMP names may not hold');
-    };
-    // remember the first audio/video packets: codecs without a sequence header (e.g. Sorenson)
-    // are only recognisable from them
-    const onPacket = rtmp.onPacketCallback;
-    rtmp.onPacketCallback = (packet: { codec_type: number; flags: number; dts: number; data: Buffer }) => {
-      if (packet.codec_type === 9 && !session.onairFirstVideo) session.onairFirstVideo = packet.data;
-      if (packet.codec_type === 9 && packet.flags === 3) onKeyframe(session, packet.dts);
-      if (packet.codec_type === 8 && !session.onairFirstAudio) session.onairFirstAudio = packet.data;
-      onPacket(packet);
-    };
+    guardSession({ socket, session, granted: () => !!publishers.get(session.id)?.grant, onKeyframe: (dts) => onKeyframe(session, dts), throttle, log });
     const t: Tracked = { socket, session, connectedAt: Date.now(), lastBytes: 0, lastActivityAt: Date.now(), countedBytes: 0 };
     tracked.add(t);
     socket.once('close', () => {
