@@ -6,6 +6,7 @@ import type { Db } from '../db/pool.js';
 import type { Log } from '../log.js';
 import type { FinaliseQueue } from './jobs.js';
 import { closeAbandonedRecordings } from './repo.js';
+import { every } from '../every.js';
 
 export const RECORDING_SWEEP_EVERY_MS = 10_000;
 /** A running writer touches its row with every segment (every 2 s or so); this long without one, it is gone. */
@@ -27,8 +28,6 @@ export function startRecordingSweep(o: {
   everyMs?: number;
   quietSeconds?: number;
 }): RecordingSweep {
-  let running: Promise<unknown> | null = null;
-  let stopped = false;
   async function sweep(): Promise<string[]> {
     const quietSeconds = Math.max(o.quietSeconds ?? WRITER_GONE_SECONDS, o.reconnectGraceSeconds + 30);
     const ids = await closeAbandonedRecordings(o.db, { quietSeconds, lostSeconds: FINALISE_LOST_SECONDS });
@@ -38,16 +37,7 @@ export function startRecordingSweep(o: {
     }
     return ids;
   }
-  const timer = setInterval(() => {
-    if (running || stopped) return;
-    running = sweep().catch(() => undefined).finally(() => (running = null)); // a database that does not answer: next time
-  }, o.everyMs ?? RECORDING_SWEEP_EVERY_MS);
-  return {
-    sweep,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  // one pass at a time; a database that does not answer: the next pass tries again
+  const task = every(o.everyMs ?? RECORDING_SWEEP_EVERY_MS, sweep);
+  return { sweep, stop: () => task.stop() };
 }

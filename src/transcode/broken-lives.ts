@@ -16,6 +16,7 @@ import { thumbnailFile } from '../thumbnails.js';
 import { finishPlaylists, streamOutputDir } from './hls-output.js';
 import { TOUCH_PERIOD_MS, watchPublisher, type PublisherWatch } from './publisher-watch.js';
 import { removeThumbnail } from './thumbnail-writer.js';
+import { every } from '../every.js';
 
 export const SWEEP_EVERY_MS = 5_000;
 /** A publish not touched for this long (two touch periods) is watched; one that is touched again drops out. */
@@ -31,8 +32,6 @@ export interface BrokenLivesSweep {
 
 export function startBrokenLivesSweep(o: { core: TranscodeCore; mediaDir: string; log: Log; everyMs?: number }): BrokenLivesSweep {
   const watches = new Map<string, PublisherWatch>(); // by publish session
-  let running: Promise<void> | null = null;
-  let stopped = false;
 
   async function sweep(): Promise<void> {
     let open;
@@ -75,16 +74,7 @@ export function startBrokenLivesSweep(o: { core: TranscodeCore; mediaDir: string
     }
   }
 
-  const timer = setInterval(() => {
-    if (running || stopped) return;
-    running = sweep().finally(() => (running = null));
-  }, o.everyMs ?? SWEEP_EVERY_MS);
-  return {
-    sweep,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  // one pass at a time; a database that does not answer: the next pass tries again
+  const task = every(o.everyMs ?? SWEEP_EVERY_MS, sweep);
+  return { sweep, stop: () => task.stop() };
 }
