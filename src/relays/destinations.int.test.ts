@@ -8,7 +8,8 @@ import { loadConfig, type RelaySettings } from '../config.js';
 import { createLog } from '../log.js';
 import { createBus, type BusMessages } from '../redis/bus.js';
 import { createRedis } from '../redis/connection.js';
-import { randomId, waitFor } from '../testing/harness.js';
+import { freePort } from '../local/processes.js';
+import { randomId, spawnRole, waitFor } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 import { connectWs, joinedSession } from '../testing/ws.js';
 import { createDestinationsService } from './service.js';
@@ -217,6 +218,19 @@ t.test('key rotation: the first RELAY_KEYS entry re-encrypts the rows of the oth
   t.equal((await stack.db.query(`SELECT key_id FROM stream_destinations WHERE id = $1`, [d.id])).rows[0].key_id, next.id);
   t.same(await service([next]).destinationsForRelay(s.id), [{ id: d.id, name: 'R', url: 'rtmp://198.51.100.60/app', key }], 'the new key alone opens it now');
   t.equal(await rotated.reencrypt(), 0, 'nothing left to do');
+
+  // the api does the same at start: a node started with a new first key re-encrypts the rest
+  const key2 = newKey();
+  const d2 = (await call('POST', `/streams/${s.id}/destinations`, { name: 'R2', url: 'rtmp://198.51.100.61/app', streamKey: key2 })).body;
+  const third = { id: `m${randomId(4).slice(0, 6)}`, key: Buffer.alloc(32, 9) };
+  const port = await freePort();
+  const apiB = spawnRole(t, 'api', { ...stack.env, PORT: String(port), INSTANCE_ID: 'api-rotate', RELAY_KEYS: `${third.id}:${third.key.toString('base64')},${stack.env.RELAY_KEYS}` }, 'api-rotate');
+  await waitFor(async () => (await stack.db.query(`SELECT key_id FROM stream_destinations WHERE id = $1`, [d2.id])).rows[0].key_id === third.id, { what: 'the api to re-encrypt at start', timeoutMs: 30_000 });
+  const said = new RegExp(`Re-encrypted \\d+ relay destination key\\(s\\) under RELAY_KEYS id \\\\?"${third.id}`);
+  await waitFor(() => said.test(apiB.output()), { what: 'the re-encryption to be logged', timeoutMs: 10_000 });
+  t.pass('and says so in its log');
+  t.same((await service([third]).destinationsForRelay(s.id)).find((x) => x.id === d2.id)?.key, key2, 'the new key opens it');
+  t.notOk(apiB.output().includes(key2), 'its log holds no key');
 });
 
 t.test('no key sent in any test is in any answer or any role’s log', async (t) => {
