@@ -61,6 +61,8 @@ export const ACCESS = {
   // a session's broadcast, for its speakers (who see no stream ids otherwise) and organisers
   'sessions.stream': { roles: STAFF, also: 'sessionSpeaker' },
   'sessions.stream.regenerateKey': { roles: ['admin'], also: 'sessionSpeaker' },
+  // the status of the session's stream's relay destinations (never their keys)
+  'sessions.stream.destinations': { roles: STAFF, also: 'sessionSpeaker' },
 
   // Live engagement. Who may enter a session's room follows the event's visibility (service);
   // sending chat follows the session's chat settings, mutes and bans (service).
@@ -94,6 +96,11 @@ export const ACCESS = {
   'streams.update': { roles: ['admin'] },
   'streams.stop': { roles: ['admin'] },
   'streams.delete': { roles: ['admin'] },
+  // relay destinations (src/relays/): staff read their status, admins manage them
+  'streams.destinations.list': { roles: STAFF },
+  'streams.destinations.create': { roles: ['admin'] },
+  'streams.destinations.update': { roles: ['admin'] },
+  'streams.destinations.delete': { roles: ['admin'] },
 
   // Recordings (src/recordings/): a stream's, for admins; a session's, for whoever may watch it
   // (staff, its event's speakers and joined attendees who are not banned: decided by the service)

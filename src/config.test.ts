@@ -250,3 +250,23 @@ t.test('RECORDING_RETENTION_EVERY: hourly by default, 1 s to a day', async (t) =
   t.throws(() => loadConfig({ ...base, RECORDING_RETENTION_EVERY: '2d' }, 'api'), /RECORDING_RETENTION_EVERY must look like 1h or 10m \(1s to 1d\), but it is "2d"/);
   t.throws(() => loadConfig({ ...base, RECORDING_RETENTION_EVERY: 'soon' }, 'api'), /RECORDING_RETENTION_EVERY must look like 1h or 10m \(1s to 1d\), but it is "soon"/);
 });
+
+t.test('relays: 10 destinations, no private addresses, RELAY_KEYS parsed (first encrypts) and never echoed', async (t) => {
+  const c = loadConfig(base, 'api');
+  t.same({ max: c.relay.maxDestinations, allowPrivate: c.relay.allowPrivate, keys: c.relay.keys }, { max: 10, allowPrivate: false, keys: [] }, 'unset: no keys (destinations are refused until RELAY_KEYS is set)');
+  const k1 = Buffer.alloc(32, 1).toString('base64');
+  const k2 = Buffer.alloc(32, 2).toString('base64url');
+  const set = loadConfig({ ...base, RELAY_MAX_DESTINATIONS: '3', RELAY_ALLOW_PRIVATE: 'true', RELAY_KEYS: ` new:${k2} , old:${k1}` }, 'worker');
+  t.equal(set.relay.maxDestinations, 3);
+  t.equal(set.relay.allowPrivate, true);
+  t.same(set.relay.keys.map((k) => [k.id, k.key.toString('hex')]), [['new', Buffer.alloc(32, 2).toString('hex')], ['old', Buffer.alloc(32, 1).toString('hex')]]);
+  const secretish = 'c2VjcmV0LXNob3J0LWtleQ==';
+  const err = t.throws(() => loadConfig({ ...base, RELAY_MAX_DESTINATIONS: '0', RELAY_ALLOW_PRIVATE: 'yes', RELAY_KEYS: `a:${secretish},${k1},a:${k1},a:${k1}` }, 'api')) as ConfigError;
+  t.match(err.message, /RELAY_MAX_DESTINATIONS must be a whole number from 1 to 100, but it is "0"/);
+  t.match(err.message, /RELAY_ALLOW_PRIVATE must be true or false, but it is "yes"/);
+  t.match(err.message, /RELAY_KEYS key "a" must be 32 bytes in base64 \(e\.g\. openssl rand -base64 32\), but it is 16 bytes/);
+  t.match(err.message, /RELAY_KEYS entry 2 must look like id:base64key/, 'an entry without an id');
+  t.match(err.message, /RELAY_KEYS names the key id "a" twice/);
+  t.notMatch(err.message, secretish, 'no key material in the message');
+  t.notMatch(err.message, k1, 'none at all');
+});

@@ -87,6 +87,23 @@ export interface Config {
   playbackWindow: { leadSeconds: number; graceSeconds: number };
   /** api: how often this node brings the playback gate's marker files in line with the database. */
   playbackGateSeconds: number;
+  /** Relay destinations (src/relays/): how many per stream, whether private addresses are allowed, the keys their stream keys are encrypted with. */
+  relay: RelaySettings;
+}
+
+export interface RelayKey {
+  id: string;
+  /** 32 bytes (AES-256). */
+  key: Buffer;
+}
+
+export interface RelaySettings {
+  /** RELAY_MAX_DESTINATIONS: destinations per stream. */
+  maxDestinations: number;
+  /** RELAY_ALLOW_PRIVATE: destinations on loopback, private or link-local addresses are allowed (tests, a LAN restreamer). */
+  allowPrivate: boolean;
+  /** RELAY_KEYS: the first encrypts, all decrypt (rotation); empty when unset (destinations are then refused). */
+  keys: RelayKey[];
 }
 
 export interface Recordings {
@@ -362,6 +379,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   const retentionEveryRaw = str('RECORDING_RETENTION_EVERY', '1h');
   const retentionEvery = parseDuration(retentionEveryRaw);
   if (retentionEvery === null || retentionEvery > 86400) problems.push(`RECORDING_RETENTION_EVERY must look like 1h or 10m (1s to 1d), but it is "${retentionEveryRaw}".`);
+  const relay = relaySettings(env, problems, int);
   const childEnv: Record<string, string> = { PATH: str('PATH', '/usr/local/bin:/usr/bin:/bin') };
   for (const name of ['LANG', 'LC_ALL']) if (env[name]?.trim()) childEnv[name] = env[name]!.trim();
 
@@ -438,9 +456,36 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     analyticsRollup: rollupSwitch !== 'off',
     playbackWindow,
     playbackGateSeconds: gateSeconds ?? 5,
+    relay,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/**
+ * RELAY_KEYS = "id:base64key[,id:base64key…]": each key 32 bytes (AES-256) in base64; ids are
+ * 1–16 letters, digits, "_" or "-". The first entry encrypts new destination keys; every entry
+ * decrypts (rotation: put the new key first, keep the old one until the API logged that it
+ * re-encrypted every row, then drop it).
+ */
+function relaySettings(env: Env, problems: string[], int: (name: string, fallback: number, min: number, max: number) => number): RelaySettings {
+  const raw = env.RELAY_KEYS?.trim() ?? '';
+  const keys: RelayKey[] = [];
+  for (const [i, entry] of (raw ? raw.split(',').map((x) => x.trim()) : []).entries()) {
+    const m = /^([A-Za-z0-9_-]{1,16}):([A-Za-z0-9+/_-]+={0,2})$/.exec(entry);
+    // never echo the entry: it is a secret
+    if (!m) {
+      problems.push(`RELAY_KEYS entry ${i + 1} must look like id:base64key (id: 1 to 16 letters, digits, "_" or "-").`);
+      continue;
+    }
+    const key = Buffer.from(m[2]!.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    if (key.length !== 32) problems.push(`RELAY_KEYS key "${m[1]}" must be 32 bytes in base64 (e.g. openssl rand -base64 32), but it is ${key.length} bytes.`);
+    else if (keys.some((k) => k.id === m[1])) problems.push(`RELAY_KEYS names the key id "${m[1]}" twice.`);
+    else keys.push({ id: m[1]!, key });
+  }
+  const allowRaw = env.RELAY_ALLOW_PRIVATE?.trim() || 'false';
+  if (allowRaw !== 'true' && allowRaw !== 'false') problems.push(`RELAY_ALLOW_PRIVATE must be true or false, but it is "${allowRaw}".`);
+  return { maxDestinations: int('RELAY_MAX_DESTINATIONS', 10, 1, 100), allowPrivate: allowRaw === 'true', keys };
 }
 
 /** The public URLs a stream is reached at; one place so API and banner agree. */

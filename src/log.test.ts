@@ -1,5 +1,5 @@
 import t from 'tap';
-import { MAX_REDACTED_TEXT, redactText } from './log.js';
+import { createLog, MAX_REDACTED_TEXT, redactText } from './log.js';
 
 t.test('free text loses anything that could be a secret', async (t) => {
   t.equal(redactText('Input #0, flv, from rtmp://10.0.0.2:1935/live/live_SECRETKEY123:'), 'Input #0, flv, from rtmp://10.0.0.2:1935/live/[redacted]');
@@ -40,4 +40,15 @@ t.test('a cut never leaves half a secret behind', async (t) => {
   // a whole secret before the cut is still redacted the usual way
   t.equal(redactText(`a://u:pw@h ${'y'.repeat(MAX_REDACTED_TEXT)}`), `a://u:[redacted]@h …[${MAX_REDACTED_TEXT} more characters]`);
   t.equal(redactText('two a://u:p1@h b://v:p2@i three://nopass@h'), 'two a://u:[redacted]@h b://v:[redacted]@i three://nopass@h');
+});
+
+t.test('a request body’s streamKey (streams, relay destinations) is redacted wherever a log line carries it', async (t) => {
+  const lines: string[] = [];
+  const log = createLog({ level: 'info', name: 'test', destination: { write: (line: string) => void lines.push(line) } });
+  log.info({ body: { name: 'YouTube', streamKey: 'SECRET-A1' } }, 'a body');
+  log.info({ req: { body: { streamKey: 'SECRET-B2' } } }, 'a request');
+  log.info({ destination: { streamKey: 'SECRET-C3' }, streamKey: 'SECRET-D4' }, 'fields');
+  t.equal(lines.length, 3);
+  for (const secret of ['SECRET-A1', 'SECRET-B2', 'SECRET-C3', 'SECRET-D4']) t.notOk(lines.join('').includes(secret), `${secret} is not in the log`);
+  t.match(lines[1], /"streamKey":"\[redacted\]"/);
 });

@@ -1,7 +1,7 @@
 // pino, JSON lines on stdout. Child loggers carry component and ids.
 // Secrets never reach a log: known secret fields are redacted by path, and free text that could
 // carry one (RTMP paths, ffmpeg stderr, URLs) goes through redactText first.
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type Log = Logger;
 
@@ -18,18 +18,24 @@ const SECRET_FIELDS = [
   '*.ticket',
   '*.streamKey',
   '*.authorization',
+  // a request body's stream key (streams, relay destinations), should a body ever be logged
+  'body.streamKey',
+  'req.body.streamKey',
+  '*.body.streamKey',
   'req.headers.authorization',
   'headers.authorization',
 ];
 
-export function createLog(opts: { level: string; name: string; base?: Record<string, unknown> }): Log {
-  return pino({
+/** `destination`: stdout unless given (tests read what would be written). */
+export function createLog(opts: { level: string; name: string; base?: Record<string, unknown>; destination?: DestinationStream }): Log {
+  const options = {
     level: opts.level,
     name: opts.name,
     base: { role: opts.name, pid: process.pid, ...opts.base },
     redact: { paths: SECRET_FIELDS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return opts.destination ? pino(options, opts.destination) : pino(options);
 }
 
 /** Free text longer than this is cut before redaction: a log line needs no more, and every scan stays small. */

@@ -28,7 +28,12 @@ export interface ApiMetrics {
   rollupSeconds: Histogram;
   /** Recordings: bytes and count by status (Postgres) and the recordings volume's free space, read at scrape time. */
   readRecordings(read: () => Promise<RecordingCounts>): void;
+  /** Relay destinations by status and whether enabled (Postgres), read at scrape time. */
+  readDestinations(read: () => Promise<DestinationCounts>): void;
 }
+
+export const RELAY_STATUS_LABELS = ['idle', 'connecting', 'live', 'retrying', 'failed'] as const;
+export type DestinationCounts = { status: string; enabled: boolean; count: number }[];
 
 export const RECORDING_STATUS_LABELS = ['recording', 'finalising', 'ready', 'failed'] as const;
 export interface RecordingCounts {
@@ -167,6 +172,21 @@ function apiMetrics(registers: Registry[]): ApiMetrics {
       if (now?.freeBytes != null) this.set(now.freeBytes);
     },
   });
+  let readDestinations: (() => Promise<DestinationCounts>) | null = null;
+  new Gauge({
+    name: 'onair_relay_destinations',
+    help: 'Relay destinations by status (idle, connecting, live, retrying, failed) and whether enabled, from the stream_destinations table.',
+    labelNames: ['status', 'enabled'] as const,
+    registers,
+    async collect() {
+      if (!readDestinations) return;
+      const now = await readDestinations().catch(() => null); // Postgres away: the series go stale rather than report 0
+      if (!now) return;
+      for (const status of RELAY_STATUS_LABELS) {
+        for (const enabled of [true, false]) this.set({ status, enabled: String(enabled) }, now.find((r) => r.status === status && r.enabled === enabled)?.count ?? 0);
+      }
+    },
+  });
   return {
     httpRequestSeconds: new Histogram({
       name: 'onair_http_request_duration_seconds',
@@ -185,6 +205,9 @@ function apiMetrics(registers: Registry[]): ApiMetrics {
     rollupSeconds: new Histogram({ name: 'onair_analytics_rollup_duration_seconds', help: 'Analytics roll-up runs (Redis → Postgres) on this node.', buckets: LATENCY_BUCKETS, registers }),
     readRecordings(read) {
       readRecordings = read;
+    },
+    readDestinations(read) {
+      readDestinations = read;
     },
   };
 }

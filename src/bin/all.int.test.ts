@@ -1,6 +1,7 @@
 // The one-command start as a user runs it: embedded Postgres and Redis, migrations, nginx and
 // every role; the banner; a publish played through nginx; a crashed role, a killed Postgres and
 // a killed Redis restarted while it plays; Ctrl-C stopping every child.
+import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
@@ -183,6 +184,18 @@ async function publishGoesOn(t: Test, playlist: string) {
 }
 
 let key = '';
+/** Relay destinations work out of the box: RELAY_KEYS is the relay key generated into secrets.json. */
+async function relayDestinationsWork(t: Test, token: string) {
+  const api = (p: string, init: RequestInit = {}) =>
+    fetch(`http://127.0.0.1:${ports.HTTP_PORT}/api${p}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+  const streams = (await (await api('/streams')).json()) as { items: { id: string }[] };
+  const streamKey = `relay-${randomBytes(12).toString('hex')}`;
+  secrets.push(streamKey); // and so it must be in no log (the last test)
+  const r = await api(`/streams/${streams.items[0]!.id}/destinations`, { method: 'POST', body: JSON.stringify({ name: 'YouTube', url: 'rtmp://198.51.100.9/live2', streamKey }) });
+  t.equal(r.status, 201, 'a relay destination can be added on the one-box start');
+  t.equal(Buffer.from((storedSecrets() as { relayKey?: string }).relayKey ?? '', 'base64').length, 32, 'with the 32-byte relay key kept in secrets.json');
+}
+
 t.test('first start: everything comes up and the banner tells how to use it', async (t) => {
   const app = start();
   await waitFor(() => app.output().includes('Onair is running'), { what: 'the banner', timeoutMs: 90_000, intervalMs: 250 });
@@ -203,7 +216,9 @@ t.test('first start: everything comes up and the banner tells how to use it', as
   });
   t.equal(login.status, 200, 'the printed admin login works');
   await apiOnLoopbackOnly(t);
-  await useSecretsThroughNginx(t, ((await login.json()) as { token: string }).token);
+  const adminToken = ((await login.json()) as { token: string }).token;
+  await useSecretsThroughNginx(t, adminToken);
+  await relayDestinationsWork(t, adminToken);
 
   publishTestPattern(t, { url: `rtmp://127.0.0.1:${ports.RTMP_PORT}/live/${key}`, width: 640, height: 360, fps: 10, seconds: 240, videoKbps: 600 });
   secrets.push(/\/v\/([^/]+)\//.exec(playback)![1]!);

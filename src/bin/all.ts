@@ -115,6 +115,8 @@ async function main() {
     JWT_SECRET: cfg.jwtSecret || secrets.jwtSecret,
     INTERNAL_API_KEY: cfg.internalApiKey || secrets.internalApiKey,
     PLAYBACK_SECRET: cfg.playbackSecret || secrets.playbackSecret,
+    // relay destinations' stream keys: the operator's RELAY_KEYS, else the generated key kept in secrets.json
+    ...(cfg.relay.keys.length > 0 ? {} : { RELAY_KEYS: `local:${secrets.relayKey}` }),
   };
   delete env.ADMIN_EMAIL;
   delete env.ADMIN_PASSWORD;

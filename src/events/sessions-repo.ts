@@ -116,3 +116,14 @@ export async function overlappingSession(
   );
   return rows[0] ? { id: rows[0].id, title: rows[0].title, eventId: rows[0].event_id } : null;
 }
+
+/** The speakers' user ids of each session (sessions without speakers are absent). */
+export async function speakerIdsOf(db: Db, sessionIds: string[]): Promise<Map<string, Set<string>>> {
+  const { rows } = await db.query<{ sessionId: string; userId: string }>(
+    `SELECT session_id AS "sessionId", user_id AS "userId" FROM session_speakers WHERE session_id = ANY($1::uuid[])`,
+    [sessionIds],
+  );
+  const out = new Map<string, Set<string>>();
+  for (const r of rows) out.set(r.sessionId, (out.get(r.sessionId) ?? new Set()).add(r.userId));
+  return out;
+}

@@ -13,16 +13,16 @@ type Service = { command?: string[] | string; environment?: Record<string, strin
 const compose = parse(readFileSync(path.join(APP_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
 const services = compose.services;
 
-const SECRETS = ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET', 'INTERNAL_API_KEY', 'PLAYBACK_SECRET', 'ADMIN_PASSWORD', 'DB_PASSWORD', 'REDIS_PASSWORD', 'POSTGRES_PASSWORD'];
+const SECRETS = ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET', 'INTERNAL_API_KEY', 'PLAYBACK_SECRET', 'ADMIN_PASSWORD', 'DB_PASSWORD', 'REDIS_PASSWORD', 'POSTGRES_PASSWORD', 'RELAY_KEYS'];
 // what each role reads (src/bin/<role>.ts and src/config.ts): the API signs tokens (JWT), signs
 // playback URLs and takes viewer lines (playback secret) and serves /metrics (internal key);
 // ingest and worker check the internal pull key and serve /metrics; migrate creates the admin;
-// nginx checks playback tokens
+// nginx checks playback tokens; api and worker seal and open relay destinations' stream keys
 const NEEDS: Record<string, string[]> = {
   migrate: ['ADMIN_PASSWORD', 'DATABASE_URL'],
   ingest: ['DATABASE_URL', 'INTERNAL_API_KEY', 'REDIS_URL'],
-  worker: ['DATABASE_URL', 'INTERNAL_API_KEY', 'REDIS_URL'],
-  api: ['DATABASE_URL', 'INTERNAL_API_KEY', 'JWT_SECRET', 'PLAYBACK_SECRET', 'REDIS_URL'],
+  worker: ['DATABASE_URL', 'INTERNAL_API_KEY', 'REDIS_URL', 'RELAY_KEYS'],
+  api: ['DATABASE_URL', 'INTERNAL_API_KEY', 'JWT_SECRET', 'PLAYBACK_SECRET', 'REDIS_URL', 'RELAY_KEYS'],
   nginx: ['PLAYBACK_SECRET'],
 };
 

@@ -116,6 +116,11 @@ export type ServerFrame =
   | { type: 'typing'; sessionId: string; user: { id: string; name: string } }
   /** The state of the session's broadcast: every transition, and once right after a session:join's ack. */
   | { type: 'stream:status'; sessionId: string; status: 'offline' | 'starting' | 'live' | 'reconnecting' | 'failed'; renditions: { name: string; width: number; height: number }[]; startedAt?: string; reason?: string }
+  /**
+   * A relay destination of the session's stream changed status (idle, connecting, live, retrying,
+   * failed). Only staff and the session's speakers get it, never attendees.
+   */
+  | { type: 'relay:status'; sessionId: string; streamId: string; destinationId: string; name: string; status: 'idle' | 'connecting' | 'live' | 'retrying' | 'failed'; lastError: string | null }
   /** You were taken out of a room: `code` says why (banned, forbidden, not_attendee, not_found). */
   | { type: 'room:closed'; room: string; code: string; reason: string };
 

@@ -91,3 +91,19 @@ t.test('a hold keeps later frames back until it settles; who left meanwhile gets
   await new Promise((r) => setImmediate(r));
   t.same(a.ws.sent, ['before', 'after', 'later'], 'a failed hold releases the room too');
 });
+
+t.test('per-role delivery: a frame with `only` reaches the sockets it accepts, in the room’s order', async (t) => {
+  const rooms = createRooms({ log: silentLog() });
+  const staff = fakeConn('staff');
+  staff.conn.principal.role = 'moderator';
+  const attendee = fakeConn('attendee');
+  const speaker = fakeConn('speaker');
+  for (const c of [staff, attendee, speaker]) rooms.join(c.conn, 'session:s', 'e');
+  const speakers = new Set(['speaker']);
+  rooms.deliver('session:s', Buffer.from('everyone'));
+  rooms.deliver('session:s', Buffer.from('staff+speakers'), (c) => c.principal.role === 'moderator' || speakers.has(c.principal.id));
+  rooms.deliver('session:s', Buffer.from('after'));
+  t.same(staff.ws.sent, ['everyone', 'staff+speakers', 'after']);
+  t.same(speaker.ws.sent, ['everyone', 'staff+speakers', 'after']);
+  t.same(attendee.ws.sent, ['everyone', 'after'], 'the attendee never gets it');
+});

@@ -31,8 +31,12 @@ export interface Rooms {
   join(conn: Conn, room: RoomName, eventId: string): boolean;
   leave(conn: Conn, room: RoomName): boolean;
   leaveAll(conn: Conn): RoomName[];
-  /** Queues a frame for everyone in the room; frames of a room go out in the order they came. */
-  deliver(room: RoomName, data: Buffer): void;
+  /**
+   * Queues a frame for everyone in the room — or, with `only`, for the sockets it accepts (per-role
+   * delivery: staff and the session's speakers, never attendees); frames of a room go out in the
+   * order they came. `only` is asked when the frame is written, so who left or changed role by then counts.
+   */
+  deliver(room: RoomName, data: Buffer, only?: (conn: Conn) => boolean): void;
   /**
    * Frames queued for the room after this call wait until `until` settles (a re-check of who may
    * stay is taking members out: what came after the change must not reach them).
@@ -87,15 +91,17 @@ export function createRooms(opts: { log: Log; now?: () => number; metrics?: ApiM
   // One queue per room: a large room is written in slices that yield to the event loop, and the
   // next frame starts only when the previous one reached every socket, so each socket sees the
   // room's frames in order.
-  const queues = new Map<RoomName, (Buffer | Promise<unknown>)[]>();
-  async function drain(room: RoomName, queue: (Buffer | Promise<unknown>)[]) {
+  type Item = { data: Buffer; only?: (conn: Conn) => boolean } | Promise<unknown>;
+  const queues = new Map<RoomName, Item[]>();
+  async function drain(room: RoomName, queue: Item[]) {
     try {
-      for (let data = queue.shift(); data !== undefined; data = queue.shift()) {
-        if (!Buffer.isBuffer(data)) {
-          await data.catch(() => undefined);
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+        if (item instanceof Promise) {
+          await item.catch(() => undefined);
           continue;
         }
-        const targets = [...(members.get(room) ?? [])];
+        const { data, only } = item;
+        const targets = [...(members.get(room) ?? [])].filter((c) => !only || only(c));
         let sent = 0;
         for (let i = 0; i < targets.length; i++) {
           // a socket taken out of the room while a large room is written in slices gets no more of it
@@ -109,7 +115,7 @@ export function createRooms(opts: { log: Log; now?: () => number; metrics?: ApiM
     }
   }
 
-  const enqueue = (room: RoomName, item: Buffer | Promise<unknown>) => {
+  const enqueue = (room: RoomName, item: Item) => {
     const queue = queues.get(room);
     if (queue) return void queue.push(item);
     const fresh = [item];
@@ -146,8 +152,8 @@ export function createRooms(opts: { log: Log; now?: () => number; metrics?: ApiM
       for (const room of left) this.leave(conn, room);
       return left;
     },
-    deliver(room, data) {
-      if (members.has(room)) enqueue(room, data);
+    deliver(room, data, only) {
+      if (members.has(room)) enqueue(room, { data, only });
     },
     hold(room, until) {
       if (members.has(room)) enqueue(room, until);

@@ -17,6 +17,10 @@ export interface BusMessages {
   'auth.device-revoked': { userId: string; deviceId: string | null };
   /** The user's role or account changed: cached principals must be looked up again. */
   'auth.user-changed': { userId: string };
+  /** A stream's relay destinations were added, changed (enabled, disabled, URL, key) or removed: the relay re-reads them. */
+  'stream.destinations-changed': { streamId: string };
+  /** The relay wrote a destination's status (src/relays/status.ts): API nodes deliver `relay:status` from the row. */
+  'relay.status': { streamId: string; destinationId: string };
   /** A WebSocket frame for a room, serialised once by its publisher (see realtime/hub.ts). */
   'realtime.frame': { room: string; data: string };
   /** Take a user out of an event's rooms on every node (banned). */

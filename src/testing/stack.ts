@@ -1,5 +1,6 @@
 // A whole Onair for one integration test file: its own database, Redis prefix, media dir and
 // ports; real api, ingest and worker processes; a real nginx in front.
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../local/processes.js';
@@ -65,6 +66,8 @@ export async function startStack(
     JWT_SECRET: randomId(24),
     INTERNAL_API_KEY: randomId(16),
     PLAYBACK_SECRET: randomId(24),
+    // relay destinations' stream keys are sealed with it (api) and opened with it (worker)
+    RELAY_KEYS: `t1:${randomBytes(32).toString('base64')}`,
     PORT: String(apiPort),
     RTMP_PORT: String(rtmpPort),
     DATA_DIR: dataDir,

@@ -37,6 +37,8 @@ import { answerScrape, type Metrics } from '../../metrics.js';
 import { APP_ROOT } from '../../paths.js';
 import type { Redis } from '../../redis/connection.js';
 import { streamEndpoints } from '../../streams/routes.js';
+import { destinationEndpoints } from '../../relays/routes.js';
+import type { DestinationsService } from '../../relays/service.js';
 import { sessionStreamEndpoints } from '../../events/session-stream-routes.js';
 import type { StreamsService } from '../../streams/service.js';
 import { userEndpoints } from '../../users/routes.js';
@@ -67,6 +69,8 @@ export interface AppDeps {
   polls: PollsService;
   qna: QuestionsService;
   analytics: AnalyticsService;
+  /** Relay destinations of streams (the relay itself runs in the worker). */
+  destinations: DestinationsService;
   /** Recordings' lists and deletion (the writer and the finalise job live in the worker). */
   recordings: RecordingsService;
   /** This node's batcher of viewer lines (nginx's over UDP, heartbeats) into Redis. */
@@ -134,6 +138,7 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
     ...eventEndpoints({ events: deps.events, config: deps.config, moderation: deps.moderation }),
     ...streamEndpoints({ streams: deps.streams, config: deps.config, recordingsBytes: (ids) => bytesByStream(deps.db, ids) }),
     ...sessionStreamEndpoints({ events: deps.events, streams: deps.streams, config: deps.config }),
+    ...destinationEndpoints({ destinations: deps.destinations, events: deps.events }),
     ...chatEndpoints({ chat: deps.chat }),
     ...moderationEndpoints({ moderation: deps.moderation }),
     ...pollsEndpoints({ polls: deps.polls }),

@@ -26,6 +26,7 @@ import type { Metrics } from '../../metrics.js';
 import type { Bus } from '../../redis/bus.js';
 import type { Redis } from '../../redis/connection.js';
 import { createStreamsService } from '../../streams/service.js';
+import { createDestinationsService } from '../../relays/service.js';
 import { loadProfile } from '../../transcode/profiles.js';
 import { createUsersService } from '../../users/service.js';
 import type { AppDeps } from './app.js';
@@ -81,6 +82,7 @@ export function createAppDeps(o: { config: Config; log: Log; db: pg.Pool; redis:
     moderation,
     polls: createPollsService(engagement),
     qna: createQuestionsService(engagement),
+    destinations: createDestinationsService({ db, bus, log, relay: config.relay }),
     recordings: createRecordingsService({ db, config, events, streams, moderation, log, afterChange: playbackGate?.refresh }),
     analytics: createAnalyticsService({ db, redis, redisPrefix: config.redisPrefix, signals, collector: viewerLines, events, moderation }),
     viewerLines,

@@ -7,12 +7,27 @@ import type { Limits } from '../../realtime/limits.js';
 import { openSessions } from '../../analytics/playback-gate.js';
 import { createPresence } from '../../realtime/presence.js';
 import { relayStreamStatus } from '../../realtime/stream-status.js';
+import { relayRelayStatus } from '../../realtime/relay-status.js';
+import { destinationById } from '../../relays/repo.js';
+import { speakerIdsOf } from '../../events/sessions-repo.js';
 import { attachRealtime, type Realtime } from '../../realtime/server.js';
 
 export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; nodeId: string; limits?: Limits }): Realtime {
   const presence = createPresence({ redis: deps.redis, prefix: deps.config.redisPrefix, nodeId: o.nodeId, rooms: deps.rooms, hub: deps.hub, log: deps.log });
   // every API node sweeps the outbox: frames whose node could not publish them go out from here
   deps.outbox.start();
+  const sessionsNow = async (streamId: string, at: Date | null) => (await openSessions(deps.db, { ...deps.config.playbackWindow, streamId, at: at ?? undefined })).map((s) => s.id);
+  // relay destinations' status: to staff and the session's speakers in the room, never attendees
+  relayRelayStatus({
+    source: {
+      destination: (id) => destinationById(deps.db, id),
+      sessionsOf: (streamId) => sessionsNow(streamId, null),
+      speakersOf: (ids) => speakerIdsOf(deps.db, ids),
+    },
+    bus: o.bus,
+    deliver: (room, frame, only) => deps.rooms.deliver(room, Buffer.from(JSON.stringify(frame)), only),
+    log: deps.log,
+  });
   const realtime = attachRealtime(server, {
     log: deps.log,
     bus: o.bus,
@@ -33,7 +48,7 @@ export function attachWebSockets(server: Server, deps: AppDeps, o: { bus: Bus; n
     streamStatus: relayStreamStatus({
       source: {
         statusOf: (streamId) => deps.streams.broadcastStatus(streamId),
-        sessionsAt: async (streamId, at) => (await openSessions(deps.db, { ...deps.config.playbackWindow, streamId, at: at ?? undefined })).map((s) => s.id),
+        sessionsAt: sessionsNow,
       },
       bus: o.bus,
       deliver: (room, frame) => deps.rooms.deliver(room, Buffer.from(JSON.stringify(frame))),
