@@ -23,7 +23,7 @@ const HEADER_BYTES = 9;
 const TAG_HEADER_BYTES = 11;
 const PREV_SIZE_BYTES = 4;
 /** No real tag comes near this; a larger one means the stream is not FLV (or corrupt). */
-export const MAX_TAG_BYTES = 16 * 1024 * 1024;
+export const MAX_TAG_BYTES = 8 * 1024 * 1024;
 
 export function describeTag(o: { type: number; data: Buffer }): { keyframe: boolean; sequenceHeader: boolean } {
   const first = o.data[0] ?? 0;

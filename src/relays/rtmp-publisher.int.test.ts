@@ -63,3 +63,88 @@ t.test('one FLV source fans out to rtmp:// and rtmps:// destinations; both recor
   for (const key of [keyA, keyB]) t.notOk(logs.text().includes(key), 'no stream key in the logs');
   t.ok(logs.text().includes('live at the destination'), 'the logs say it (so the check above looked at real lines)');
 });
+
+t.test('a destination refusing the key: the publisher fails with a clear error, and the key is in neither the error nor the logs', async (t) => {
+  const good = `live_${randomId(8)}`;
+  const wrong = `live_${randomId(8)}`;
+  const dest = await startRtmpDestination(t, { acceptKey: good });
+  const logs = keptLog();
+  const p = new RtmpPublisher({ url: `rtmp://127.0.0.1:${dest.port}/live`, streamKey: wrong, log: logs.log });
+  p.start();
+  const source = flvTestSource(t, { seconds: 6, width: 320, height: 180 });
+  const fanout = new FlvFanout();
+  fanout.add(p);
+  void fanout.consume(source.stdout!);
+  const end = await p.done;
+  t.equal(end.state, 'failed');
+  t.match(end.lastError, /refused the stream|before accepting the stream \(is the stream key right\?\)/, `a clear error: ${end.lastError}`);
+  t.same(dest.publishNames, [wrong], 'the destination saw (and refused) our publish');
+  t.notOk(end.lastError!.includes(wrong), 'no key in the error');
+  t.notOk(logs.text().includes(wrong), 'no key in the logs');
+  t.ok(logs.text().includes(end.lastError!.replace(/[()?]/g, '').slice(0, 30)) || logs.text().includes('failed'), 'the failure is logged');
+});
+
+t.test('rtmps:// to a certificate from an unknown CA fails with an error naming the certificate; the same front with its CA trusted goes live', async (t) => {
+  const dest = await startRtmpDestination(t);
+  const ca = await makeTestCa('unknown');
+  const tlsPort = await startTlsFront(t, { targetPort: dest.port, ca });
+  const key = `live_${randomId(8)}`;
+  const logs = keptLog();
+  // only the system CAs: the test CA is not among them
+  const p = new RtmpPublisher({ url: `rtmps://localhost:${tlsPort}/live`, streamKey: key, log: logs.log });
+  p.start();
+  const end = await p.done;
+  t.equal(end.state, 'failed');
+  t.match(end.lastError, /TLS certificate is not signed by a trusted authority/);
+  t.notOk(logs.text().includes(key));
+  // and the same front with its CA trusted is accepted (so the refusal was the CA)
+  const ok = new RtmpPublisher({ url: `rtmps://localhost:${tlsPort}/live`, streamKey: key, log: logs.log, extraCaPem: ca.caPem });
+  ok.start();
+  const source = flvTestSource(t, { seconds: 4, width: 320, height: 180 });
+  const fanout = new FlvFanout();
+  fanout.add(ok);
+  void fanout.consume(source.stdout!);
+  await waitFor(() => ok.status().state === 'live', { what: 'the trusted relay live', timeoutMs: 15_000 });
+  ok.stop();
+});
+
+t.test('a slow destination never holds the source back: ffmpeg keeps real time, a fast destination alongside gets everything, the slow one drops to key frames and counts it', async (t) => {
+  const secs = 16;
+  const slowDest = await startRtmpDestination(t);
+  const fastDest = await startRtmpDestination(t);
+  const proxy = await startThrottleProxy(t, { targetPort: slowDest.port, bytesPerSecond: 25_000 });
+  const logs = keptLog();
+  const slowKey = `slow_${randomId(6)}`;
+  const fastKey = `fast_${randomId(6)}`;
+  const limits = { maxBytes: 512 * 1024, maxMs: 2_000 };
+  const slow = new RtmpPublisher({ url: `rtmp://127.0.0.1:${proxy.port}/live`, streamKey: slowKey, log: logs.log, limits });
+  const fast = new RtmpPublisher({ url: `rtmp://127.0.0.1:${fastDest.port}/live`, streamKey: fastKey, log: logs.log, limits });
+  const fanout = new FlvFanout();
+  fanout.add(slow);
+  fanout.add(fast);
+  slow.start();
+  fast.start();
+  const started = Date.now();
+  // ~8 Mbit/s: enough to fill the kernel's socket buffers (up to 4 MB on Debian) in a few seconds
+  const source = flvTestSource(t, { seconds: secs, width: 640, height: 360, videoKbps: 8000, noise: true });
+  await fanout.consume(source.stdout!);
+  const took = (Date.now() - started) / 1000;
+  // -re: the source takes its own duration; blocked by a slow reader it would take far longer
+  t.ok(took < secs + 6, `the source ran at its pace (${took.toFixed(1)} s for ${secs} s)`);
+  t.ok(fanout.lastTimestamp >= (secs - 1) * 1000, `the fan-out read all of it (${fanout.lastTimestamp} ms)`);
+  const s = slow.status();
+  t.equal(s.state, 'live', 'the slow destination is still live');
+  t.ok(s.keyframeDrops > 0, `drops to the next key frame were counted (${s.keyframeDrops}, ${s.droppedTags} tags)`);
+  t.ok(s.queuedBytes <= limits.maxBytes, `its queue stayed bounded (${s.queuedBytes} bytes)`);
+  t.ok(proxy.forwarded() < 25_000 * (took + 2), 'the proxy really throttled');
+  await waitFor(() => fast.status().queuedBytes === 0, { what: 'the fast queue to empty', timeoutMs: 10_000 });
+  t.equal(fast.status().keyframeDrops, 0, 'the fast destination lost nothing');
+  fast.stop();
+  slow.stop();
+  const rec = await waitFor(async () => {
+    const p = await probeRecording(fastDest.recording(fastKey));
+    return p.seconds > 0 ? p : null;
+  }, { what: 'the fast recording', timeoutMs: 10_000 });
+  t.equal(rec.width, 640);
+  t.ok(rec.seconds > secs - 3, `the fast destination recorded ${rec.seconds} s`);
+});

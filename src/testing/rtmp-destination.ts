@@ -198,12 +198,17 @@ export async function startThrottleProxy(t: Teardown, o: { targetPort: number; b
   return { port: (server.address() as net.AddressInfo).port, forwarded: () => forwarded };
 }
 
-/** ffmpeg encoding a test pattern in real time (-re) and writing it as FLV to its stdout. */
-export function flvTestSource(t: Teardown, o: { seconds: number; width: number; height: number; fps?: number; videoKbps?: number }): ChildProcess {
+/**
+ * ffmpeg encoding a test pattern in real time (-re) and writing it as FLV to its stdout. noise:
+ * film grain on every frame, so the encoder really spends videoKbps (a bare test pattern
+ * compresses to far less than asked).
+ */
+export function flvTestSource(t: Teardown, o: { seconds: number; width: number; height: number; fps?: number; videoKbps?: number; noise?: boolean }): ChildProcess {
   const fps = o.fps ?? 25;
   const kbps = o.videoKbps ?? 800;
   const gop = String(fps * 2);
   const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-f', 'lavfi', '-i', `testsrc=size=${o.width}x${o.height}:rate=${fps}`, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'];
+  if (o.noise) args.push('-vf', 'noise=alls=30:allf=t');
   args.push('-t', String(o.seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0');
   args.push('-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${kbps}k`, '-c:a', 'aac', '-b:a', '96k', '-f', 'flv', 'pipe:1');
   const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
