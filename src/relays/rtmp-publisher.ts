@@ -6,11 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Log } from '../log.js';
+import { redactText, type Log } from '../log.js';
 import { decodeAmf0All, encodeAmf0, encodeAmf0All, type Amf0 } from './amf0.js';
 import { TAG_AUDIO, TAG_SCRIPT, type FlvTag } from './flv-reader.js';
 import { ChunkReader, encodeMessage, type RtmpMessage } from './rtmp-chunks.js';
-import { describeTlsError, parseRtmpUrl, trustedCas, type RtmpTarget } from './rtmp-url.js';
+import { describeSocketError, scrubKey } from './relay-errors.js';
+import { parseRtmpUrl, trustedCas, type RtmpTarget } from './rtmp-url.js';
 import { DEFAULT_QUEUE_LIMITS, TagQueue, type TagQueueLimits } from './tag-queue.js';
 import { Throughput } from './throughput.js';
 
@@ -54,6 +55,8 @@ export class RtmpPublisher {
   private readonly reader = new ChunkReader();
   private readonly throughput = new Throughput();
   private readonly chunkSize: number;
+  /** The server URL for logs; redacted too, in case a key was pasted into its path. */
+  private readonly logUrl: string;
   private handshake: Buffer | null = Buffer.alloc(0); // null once done
   private received = 0;
   private ackedAt = 0;
@@ -71,6 +74,7 @@ export class RtmpPublisher {
     this.target = parseRtmpUrl(o.url);
     this.queue = new TagQueue(o.limits ?? DEFAULT_QUEUE_LIMITS);
     this.chunkSize = o.chunkSize ?? 4096;
+    this.logUrl = scrubKey(redactText(this.target.tcUrl), o.streamKey);
   }
 
   status(): PublisherStatus {
@@ -90,7 +94,7 @@ export class RtmpPublisher {
     if (this.state !== 'idle') return;
     this.state = 'connecting';
     const { host, port, secure } = this.target;
-    this.o.log.info({ destination: this.target.tcUrl }, 'Relay connecting to the destination.');
+    this.o.log.info({ destination: this.logUrl }, 'Relay connecting to the destination.');
     const socket = secure
       ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ca: trustedCas({ extraCaPem: this.o.extraCaPem, systemCaFile: this.o.systemCaFile }), rejectUnauthorized: true })
       : net.connect({ host, port });
@@ -99,7 +103,7 @@ export class RtmpPublisher {
     socket.once(secure ? 'secureConnect' : 'connect', () => this.sendC0C1());
     socket.on('data', (d: Buffer) => this.guard(() => this.onData(d)));
     socket.on('drain', () => this.guard(() => this.pump()));
-    socket.on('error', (err: NodeJS.ErrnoException) => this.fail(this.describeSocketError(err)));
+    socket.on('error', (err: NodeJS.ErrnoException) => this.fail(describeSocketError({ err, target: this.target, streamKey: this.o.streamKey })));
     socket.on('close', () => this.fail(this.publishSent && this.state === 'connecting' ? 'the destination closed the connection before accepting the stream (is the stream key right?)' : 'the destination closed the connection'));
     this.timer = setTimeout(() => this.fail(`the destination did not accept the stream within ${Math.round((this.o.connectTimeoutMs ?? 15_000) / 1000)} s`), this.o.connectTimeoutMs ?? 15_000);
   }
@@ -114,7 +118,7 @@ export class RtmpPublisher {
   stop(): void {
     if (this.state === 'failed' || this.state === 'stopped') return;
     this.state = 'stopped';
-    this.o.log.info({ destination: this.target.tcUrl }, 'Relay stopped.');
+    this.o.log.info({ destination: this.logUrl }, 'Relay stopped.');
     this.finish();
   }
 
@@ -203,7 +207,7 @@ export class RtmpPublisher {
     this.timer = null;
     this.state = 'live';
     this.connectedAt = new Date();
-    this.o.log.info({ destination: this.target.tcUrl }, 'Relay is live at the destination.');
+    this.o.log.info({ destination: this.logUrl }, 'Relay is live at the destination.');
     this.pump();
   }
 
@@ -263,21 +267,7 @@ export class RtmpPublisher {
   }
 
   private scrub(text: string): string {
-    const key = this.o.streamKey;
-    let out = text.replace(/[\r\n]+/g, ' ');
-    if (key) out = out.split(key).join('[stream key]');
-    return out.slice(0, 300);
-  }
-
-  private describeSocketError(err: NodeJS.ErrnoException): string {
-    const where = `${this.target.host}:${this.target.port}`;
-    const tlsWords = describeTlsError(err);
-    if (tlsWords) return tlsWords;
-    if (err.code === 'ECONNREFUSED') return `the destination refused the connection (nothing listening at ${where})`;
-    if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return `the destination's host name ${this.target.host} does not resolve`;
-    if (err.code === 'ETIMEDOUT' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return `the destination ${where} cannot be reached (${err.code})`;
-    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return 'the destination closed the connection';
-    return `the connection to the destination failed: ${this.scrub(err.message)}`;
+    return scrubKey(text, this.o.streamKey);
   }
 
   /** Anything unexpected from the network (a malformed answer) fails this publisher only. */
@@ -293,7 +283,7 @@ export class RtmpPublisher {
     if (this.state === 'failed' || this.state === 'stopped') return;
     this.state = 'failed';
     this.lastError = reason;
-    this.o.log.warn({ destination: this.target.tcUrl, reason }, 'Relay to the destination failed.');
+    this.o.log.warn({ destination: this.logUrl, reason }, 'Relay to the destination failed.');
     this.finish();
   }
 

@@ -47,13 +47,3 @@ export function trustedCas(o: { extraCaPem?: string | null; systemCaFile?: strin
   const system = existsSync(file) ? [readFileSync(file, 'utf8')] : [...tls.rootCertificates];
   return o.extraCaPem ? [...system, o.extraCaPem] : system;
 }
-
-/** A TLS failure in words an organiser can act on. */
-export function describeTlsError(err: NodeJS.ErrnoException): string {
-  const code = err.code ?? '';
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return "the destination's TLS certificate is for another host name";
-  if (code === 'CERT_HAS_EXPIRED') return "the destination's TLS certificate has expired";
-  if (/SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY_LEAF|CERT_UNTRUSTED/.test(code)) return `the destination's TLS certificate is not signed by a trusted authority (${code})`;
-  if (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || code.includes('CERT')) return `the TLS connection to the destination failed (${code})`;
-  return '';
-}
