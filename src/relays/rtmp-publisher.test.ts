@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { decodeAmf0All, encodeAmf0All, type Amf0 } from './amf0.js';
 import { ChunkReader, encodeMessage, type RtmpMessage } from './rtmp-chunks.js';
+import { TAG_VIDEO, type FlvTag } from './flv-reader.js';
 import { RtmpPublisher } from './rtmp-publisher.js';
 
 interface FakeServer {
@@ -123,4 +124,28 @@ t.test('nothing listening and a silent server are clear errors, within the conne
   const q = new RtmpPublisher({ url: `rtmp://127.0.0.1:${free}/live`, streamKey: 'k', log: keptLog().log });
   q.start();
   t.match((await q.done).lastError, /refused the connection \(nothing listening at 127\.0\.0\.1:\d+\)/);
+});
+
+t.test('a source restart (new ffmpeg run from zero) keeps the connection and the destination timeline going forward, from a key frame with headers again', async (t) => {
+  const srv = await fakeServer(t, (send) => send({ csid: 5, typeId: 20, streamId: 7, payload: encodeAmf0All('onStatus', 0, null, { level: 'status', code: 'NetStream.Publish.Start' }) }));
+  const p = new RtmpPublisher({ url: `rtmp://127.0.0.1:${srv.port}/live`, streamKey: 'k', log: keptLog().log });
+  p.start();
+  const video = (ts: number, key: boolean, header = false): FlvTag => ({ type: TAG_VIDEO, timestamp: ts, data: Buffer.from([key ? 0x17 : 0x27, header ? 0 : 1, 0, 0, 0, ts & 0xff]), keyframe: key, sequenceHeader: header });
+  const frames = () => srv.seen.filter((m) => m.typeId === 9 && m.payload[1] === 1);
+  const until = async (n: number) => {
+    for (let i = 0; i < 200 && frames().length < n; i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  p.offer(video(0, true, true));
+  for (let ts = 1000; ts <= 1400; ts += 40) p.offer(video(ts, ts === 1000));
+  await until(11);
+  p.sourceRestarted();
+  p.offer(video(0, true, true));
+  p.offer(video(0, false)); // not a start: dropped
+  p.offer(video(40, true));
+  p.offer(video(80, false));
+  await until(13);
+  t.same(frames().map((m) => m.timestamp), [0, 40, 80, 120, 160, 200, 240, 280, 320, 360, 400, 440, 480]);
+  t.equal(srv.seen.filter((m) => m.typeId === 9 && m.payload[1] === 0).length, 2, 'the sequence header again before the new run');
+  t.equal(p.status().state, 'live');
+  p.stop();
 });

@@ -43,6 +43,7 @@ const HANDSHAKE_BYTES = 1536;
 const WRITE_HIGH_WATER = 256 * 1024; // what may sit in the socket's buffer; the rest waits in the queue
 const CSID = { control: 2, command: 3, audio: 4, data: 5, video: 6 } as const;
 const TX = { connect: 1, releaseStream: 2, fcPublish: 3, createStream: 4, publish: 5 } as const;
+const FRAME_GAP_MS = 40;
 const FLASH_VER = 'FMLE/3.0 (compatible; Onair)';
 
 export class RtmpPublisher {
@@ -65,6 +66,7 @@ export class RtmpPublisher {
   private publishSent = false;
   private baseTs: number | null = null;
   private lastTs = 0;
+  private rebase = false;
   private timer: NodeJS.Timeout | null = null;
   private resolveDone!: (s: PublisherStatus) => void;
   /** Resolves once the publisher has failed or been stopped. */
@@ -113,6 +115,15 @@ export class RtmpPublisher {
     if (this.state === 'failed' || this.state === 'stopped') return;
     this.queue.push(tag);
     if (this.state === 'live') this.guard(() => this.pump());
+  }
+
+  /**
+   * The FLV source starts over (a new ffmpeg run, its timestamps from its own zero): the
+   * connection stays, the destination's timeline goes on from where it was.
+   */
+  sourceRestarted(): void {
+    this.queue.restart();
+    this.rebase = true;
   }
 
   stop(): void {
@@ -228,6 +239,9 @@ export class RtmpPublisher {
     let ts = this.lastTs; // headers go out at the time of what follows them
     if (t.type !== TAG_SCRIPT && !t.sequenceHeader) {
       // the destination's timeline starts at 0 at the first frame sent (its own key frame)
+      // after a source restart the new run's first frame follows the last one sent (one frame later)
+      if (this.rebase) this.baseTs = t.timestamp - (this.lastTs + FRAME_GAP_MS);
+      this.rebase = false;
       this.baseTs ??= t.timestamp;
       ts = Math.max(0, t.timestamp - this.baseTs);
       this.lastTs = ts;

@@ -74,6 +74,20 @@ export class TagQueue {
     return out;
   }
 
+  /**
+   * The source starts over (a new ffmpeg run after a restart or handover): what is queued and the
+   * old headers belong to the old run; the new run starts at its first key frame, headers first.
+   */
+  restart(): void {
+    for (let i = this.head; i < this.items.length; i++) this.drop(this.items[i]!);
+    this.items = [];
+    this.head = 0;
+    this.bytes = 0;
+    this.headers.clear();
+    this.waitingForKeyframe = true;
+    this.headersDue = true;
+  }
+
   private overLimit(): boolean {
     if (this.bytes > this.limits.maxBytes) return true;
     const first = this.items[this.head];
