@@ -148,3 +148,38 @@ t.test('a slow destination never holds the source back: ffmpeg keeps real time, 
   t.equal(rec.width, 640);
   t.ok(rec.seconds > secs - 3, `the fast destination recorded ${rec.seconds} s`);
 });
+
+t.test('a destination dying mid-stream fails its publisher in words; the other destination and the source carry on', async (t) => {
+  const secs = 8;
+  const dying = await startRtmpDestination(t);
+  const other = await startRtmpDestination(t);
+  const logs = keptLog();
+  const dyingKey = `live_${randomId(6)}`;
+  const otherKey = `live_${randomId(6)}`;
+  const d = new RtmpPublisher({ url: `rtmp://127.0.0.1:${dying.port}/live`, streamKey: dyingKey, log: logs.log });
+  const o = new RtmpPublisher({ url: `rtmp://127.0.0.1:${other.port}/live`, streamKey: otherKey, log: logs.log });
+  const fanout = new FlvFanout();
+  fanout.add(d);
+  fanout.add(o);
+  d.start();
+  o.start();
+  const started = Date.now();
+  const consumed = fanout.consume(flvTestSource(t, { seconds: secs, width: 320, height: 180 }).stdout!);
+  await waitFor(() => d.status().state === 'live' && o.status().state === 'live', { what: 'both live', timeoutMs: 15_000 });
+  await new Promise((r) => setTimeout(r, 2_000));
+  await dying.stop();
+  const end = await d.done;
+  t.equal(end.state, 'failed');
+  t.equal(end.lastError, 'the destination closed the connection');
+  await consumed;
+  t.ok((Date.now() - started) / 1000 < secs + 6, 'the source kept its pace');
+  t.equal(o.status().state, 'live', 'the other destination is still live');
+  await waitFor(() => o.status().queuedBytes === 0, { what: 'the queue to empty', timeoutMs: 10_000 });
+  o.stop();
+  const rec = await waitFor(async () => {
+    const p = await probeRecording(other.recording(otherKey));
+    return p.seconds > 0 ? p : null;
+  }, { what: 'the recording', timeoutMs: 10_000 });
+  t.ok(rec.decodedOk && rec.seconds > secs - 3, `the other destination recorded ${rec.seconds} s`);
+  t.notOk(logs.text().includes(dyingKey) || logs.text().includes(otherKey), 'no key in the logs');
+});
