@@ -138,15 +138,8 @@ export async function resealKey(db: Db, o: { id: string; from: SealedKey; to: Se
   return rowCount === 1;
 }
 
-export interface RelayStatusWrite {
-  id: string;
-  status: RelayStatus;
-  bytesSent: number;
-  bitrateKbps: number | null;
-  connectedAt: Date | null;
-  retries: number;
-  lastError: string | null;
-}
+/** What the relay reports of one destination: its status columns. */
+export type RelayStatusWrite = Pick<Destination, 'id' | 'status' | 'bytesSent' | 'bitrateKbps' | 'connectedAt' | 'retries' | 'lastError'>;
 
 /** The relay's report of one destination; returns its stream (null: the destination is gone). */
 export async function writeRelayStatus(db: Db, s: RelayStatusWrite): Promise<string | null> {
