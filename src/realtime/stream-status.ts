@@ -47,9 +47,15 @@ export function relayStreamStatus(o: { source: StreamStatusSource; bus: Bus; del
       return [...(rooms ?? [])].map(offline);
     }
     // the latest publish's start decides the session; a stream that never published: the open one now
-    const sessions = await o.source.sessionsAt(streamId, s.startedAt);
+    let sessions = await o.source.sessionsAt(streamId, s.startedAt);
     const renditions = s.renditions.map(({ name, width, height }) => ({ name, width, height }));
     if (sessions.length > 0) toldRooms.set(streamId, new Set(sessions));
+    else if (s.status === 'offline' || s.status === 'failed') {
+      // the broadcast's session is no longer the stream's (unassigned, e.g. a forced DELETE
+      // between the two reads): the rooms that watched it still learn that it ended
+      sessions = [...(toldRooms.get(streamId) ?? [])];
+      toldRooms.delete(streamId);
+    }
     return sessions.map((sessionId) => ({
       type: 'stream:status',
       sessionId,
