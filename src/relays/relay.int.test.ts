@@ -252,7 +252,8 @@ t.test('a destination killed mid-stream and restarted on its port: retrying in w
     t.equal((await destination(s.id, b.id)).status, 'live', `bystander live while the victim is down (${i + 1} s)`);
     await sleep(1_000);
   }
-  t.ok(sizes.every((n, i) => i === 0 || n > sizes[i - 1]!), `the bystander’s recording grew every second (${sizes.join(' → ')})`);
+  // sampled every second; a noisy machine may hold a write back a moment, never two seconds
+  t.ok(sizes.every((n, i) => i < 2 || n > sizes[i - 2]!), `the bystander’s recording kept growing (${sizes.join(' → ')})`);
   const down = await destination(s.id, a.id);
   t.match(down.status, /^(retrying|connecting)$/, `still trying (${down.status}, ${down.retries} retries)`);
   t.ok(down.retries >= 2, `it kept retrying while down (${down.retries})`);
@@ -325,9 +326,10 @@ t.test('destinations changed while live: an added one is live within seconds, a 
   const added = await until(s.id, b.id, (d) => d.status === 'live', { what: 'the added destination live', timeoutMs: 20_000 });
   t.ok(added.ms < 12_000, `added while live: live after ${added.ms} ms`);
   await waitFor(() => fileSize(destB.recording(keyB)) > 50_000, { what: 'the added destination to receive', timeoutMs: 10_000 });
+  t.pass('the added destination receives');
 
   const off = await call('PATCH', `/streams/${s.id}/destinations/${a.id}`, { enabled: false });
-  t.equal(off.status, 200);
+  t.equal(off.status, 200, 'disabled');
   const disabled = await until(s.id, a.id, (d) => d.status === 'idle', { what: 'the disabled destination idle', timeoutMs: 20_000 });
   t.ok(disabled.ms < 12_000, `disabled while live: idle after ${disabled.ms} ms`);
   await waitFor(() => publishConnection(destA, keyA).disconnected, { what: 'the disabled destination’s server to see the relay leave', timeoutMs: 10_000 });
@@ -338,9 +340,11 @@ t.test('destinations changed while live: an added one is live within seconds, a 
   t.equal((await destination(s.id, b.id)).status, 'live', 'the other destination is still live');
 
   // enabled again: back within seconds, a new connection
-  t.equal((await call('PATCH', `/streams/${s.id}/destinations/${a.id}`, { enabled: true })).status, 200);
+  t.equal((await call('PATCH', `/streams/${s.id}/destinations/${a.id}`, { enabled: true })).status, 200, 'enabled again');
   const again = await until(s.id, a.id, (d) => d.status === 'live' && d.connectedAt !== aLive.connectedAt, { what: 'the re-enabled destination live', timeoutMs: 20_000 });
   t.ok(again.ms < 12_000, `re-enabled: live after ${again.ms} ms`);
+  // the HLS output watched for a while after the last change too
+  await waitFor(() => playlist.segments() >= 10, { what: 'ten segments watched', timeoutMs: 40_000 });
   const bNow = await destination(s.id, b.id);
   t.same([bNow.status, bNow.connectedAt, bNow.retries], ['live', added.d.connectedAt, 0], 'the added destination kept its one connection throughout');
 
