@@ -6,7 +6,7 @@
 // anywhere; destinations added or disabled while live take effect within seconds without
 // restarting ffmpeg; `relay:status` of the real transitions reaches staff and speakers, never
 // attendees. One stack for the file; publishes of 30–60 s.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { parseSegments } from '../recordings/playlist.js';
@@ -148,6 +148,19 @@ async function ffmpegStarts(streamId: string) {
   // a first run says "Starting ffmpeg", every later run of the same publish "Resuming the stream's playlists"
   const logged = workerLog.split('\n').filter((l) => l.includes(streamId) && /Starting ffmpeg for the stream|Resuming the stream/.test(l)).length;
   return { transcodeStarts: r.body.items[0]?.transcodeStarts as number, logged };
+}
+
+/** Every process's command line on this machine (as any local user may read them). */
+function commandLines(): string[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .map((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ');
+      } catch {
+        return ''; // gone meanwhile
+      }
+    });
 }
 
 const fileSize = (f: string) => (existsSync(f) ? statSync(f).size : 0);
@@ -296,6 +309,10 @@ t.test('a destination refusing the key: retrying with an error that says so; no 
   const frame = await room.staffWs.next((f) => f.type === 'relay:status' && f.destinationId === d.id && f.status === 'retrying', { timeoutMs: 10_000 });
   t.match(frame.lastError, /refused the stream|is the stream key right/, 'staff are told why over /ws');
   t.equal(await stack.streamStatus(s.id), 'live', 'the stream itself is untouched');
+  // /proc/<pid>/cmdline is world-readable: the worker's ffmpeg (running now) must not hold the key
+  const cmdlines = commandLines();
+  t.ok(cmdlines.some((c) => c.includes('ffmpeg') && c.includes(s.playbackId)), 'the worker’s ffmpeg is among the command lines read');
+  t.notOk(cmdlines.some((c) => c.includes(key)), 'no process’s command line holds the destination’s key');
 
   await pub.stop();
   await until(s.id, d.id, (x) => x.status === 'idle', { what: 'idle once the publish ended', timeoutMs: 20_000 });
