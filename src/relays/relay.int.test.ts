@@ -6,11 +6,9 @@
 // anywhere; destinations added or disabled while live take effect within seconds without
 // restarting ffmpeg; `relay:status` of the real transitions reaches staff and speakers, never
 // attendees. One stack for the file; publishes of 30–60 s.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
 import t, { type Test } from 'tap';
-import { parseSegments } from '../recordings/playlist.js';
 import { getText, publishTestPattern, randomId, waitFor, type Publisher } from '../testing/harness.js';
+import { commandLines, fileSize, publishConnection, watchPlaylist } from '../testing/relay-checks.js';
 import { probeRecording, startRtmpDestination, type RtmpDestination } from '../testing/rtmp-destination.js';
 import { startStack } from '../testing/stack.js';
 import { joinedSession, type WsClient } from '../testing/ws.js';
@@ -91,49 +89,6 @@ async function goLive(t: Test, s: { id: string; streamKey: string; playbackId: s
   return pub;
 }
 
-/**
- * Polls a media playlist every second as a player does and keeps every media sequence number it
- * saw with its segment: a segment the HLS output skipped, a discontinuity (a restarted ffmpeg),
- * an ENDLIST or a stall shows up in `problems()`.
- */
-function watchPlaylist(url: string) {
-  const seen = new Map<number, string>();
-  const problems: string[] = [];
-  let lastNewAt = Date.now();
-  let longestStallMs = 0;
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      const r = await getText(url).catch(() => null);
-      if (r?.status === 200) {
-        if (r.text.includes('#EXT-X-ENDLIST')) problems.push('the playlist ended');
-        if (r.text.includes('#EXT-X-DISCONTINUITY')) problems.push('a discontinuity (ffmpeg restarted)');
-        const first = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(r.text)?.[1] ?? -1);
-        parseSegments(r.text).forEach((seg, i) => {
-          const prev = seen.get(first + i);
-          if (prev === undefined) {
-            seen.set(first + i, seg.name);
-            longestStallMs = Math.max(longestStallMs, Date.now() - lastNewAt);
-            lastNewAt = Date.now();
-          } else if (prev !== seg.name) problems.push(`sequence ${first + i} was ${prev}, then ${seg.name}`);
-        });
-      } else problems.push(`the playlist answered ${r?.status ?? 'nothing'}`);
-      await sleep(1_000);
-    }
-  })();
-  return {
-    segments: () => seen.size,
-    async stop() {
-      stopped = true;
-      await loop;
-      longestStallMs = Math.max(longestStallMs, Date.now() - lastNewAt);
-      const numbers = [...seen.keys()].sort((a, b) => a - b);
-      const missing = numbers.length === 0 ? [] : Array.from({ length: numbers.at(-1)! - numbers[0]! + 1 }, (_, i) => numbers[0]! + i).filter((n) => !seen.has(n));
-      return { segments: numbers.length, missing, problems: [...new Set(problems)], longestStallMs };
-    },
-  };
-}
-
 async function mediaPlaylistUrl(playbackId: string): Promise<string> {
   const master = (await getText(`${stack.base}/hls/${playbackId}/master.m3u8`)).text;
   const variant = master.split('\n').find((l) => l.endsWith('.m3u8'));
@@ -148,29 +103,6 @@ async function ffmpegStarts(streamId: string) {
   // a first run says "Starting ffmpeg", every later run of the same publish "Resuming the stream's playlists"
   const logged = workerLog.split('\n').filter((l) => l.includes(streamId) && /Starting ffmpeg for the stream|Resuming the stream/.test(l)).length;
   return { transcodeStarts: r.body.items[0]?.transcodeStarts as number, logged };
-}
-
-/** Every process's command line on this machine (as any local user may read them). */
-function commandLines(): string[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .map((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ');
-      } catch {
-        return ''; // gone meanwhile
-      }
-    });
-}
-
-const fileSize = (f: string) => (existsSync(f) ? statSync(f).size : 0);
-
-/** The nginx-rtmp connection (`*N`) that published the name, and whether nginx saw it disconnect. */
-function publishConnection(dest: RtmpDestination, name: string): { id: string | null; disconnected: boolean } {
-  const text = readFileSync(path.join(dest.dir, 'error.log'), 'utf8');
-  const ids = [...text.matchAll(new RegExp(`\\*(\\d+) publish: name='${name}'`, 'g'))].map((m) => m[1]!);
-  const id = ids.at(-1) ?? null;
-  return { id, disconnected: id !== null && new RegExp(`\\*${id} disconnect`).test(text) };
 }
 
 /** Staff, a speaker of the session and an attendee, all in the session room of a live session on the stream. */
