@@ -3,7 +3,9 @@
 // attendees out; the shells are never cached, the hashed assets for good, and the pages load
 // nothing from elsewhere.
 import t from 'tap';
+import type { Page } from 'playwright-core';
 import { launchChromium } from '../testing/browser.js';
+import { publishTestPattern } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 
 const stack = await startStack(t);
@@ -73,4 +75,46 @@ t.test('shells are never cached and say so; hashed assets are cached for good; t
   const root = await fetch(`${stack.base}/`, { redirect: 'manual' });
   t.equal(root.status, 302);
   t.equal(root.headers.get('location')?.replace(/^https?:\/\/[^/]+/, ''), '/events');
+});
+
+async function signIn(page: Page, email: string, password: string, next: string): Promise<void> {
+  await page.goto(`${stack.base}/signin?next=${encodeURIComponent(next)}`);
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${stack.base}${next}`);
+}
+
+t.test('the watch page: an offline slate that turns into the live video by itself, every quality selectable, then "ended"', async (t) => {
+  const s = await stack.createStream('watch page');
+  const { session } = await stack.liveSessionOn(s.id, 'Keynote');
+  const page = await browser.newPage();
+  t.teardown(() => page.close());
+  t.equal(session.watchUrl, `${stack.base}/watch/${session.id}`, 'the API names this page as the session’s watchUrl');
+  await signIn(page, 'admin@test.local', 'admin-password', new URL(session.watchUrl).pathname);
+  await page.getByRole('heading', { name: 'Main' }).waitFor();
+  const slate = page.getByRole('region', { name: 'Stream status' });
+  await slate.getByText(/offline right now/).waitFor();
+  t.pass('offline before the publish');
+  await page.getByRole('status', { name: 'Viewers' }).getByText('1 watching').waitFor({ timeout: 15_000 });
+  t.pass('"1 watching" (this page in the room)');
+
+  const pub = publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 1280, height: 720, fps: 15, seconds: 90, videoKbps: 1200 });
+  const video = page.getByLabel('Video: Main');
+  await video.waitFor({ timeout: 60_000 });
+  t.pass('the video replaced the slate without a reload');
+  const time = () => video.evaluate((v: HTMLVideoElement) => v.currentTime);
+  await page.waitForFunction(() => (document.querySelector('video')?.currentTime ?? 0) > 2, undefined, { timeout: 30_000 });
+  const quality = page.getByLabel('Quality');
+  t.same(await quality.locator('option').allTextContents(), ['Auto', '720p', '480p', '360p'], 'auto and every rung of the ladder');
+  for (const label of ['360p', '480p', '720p', 'Auto']) {
+    await quality.selectOption({ label });
+    const before = await time();
+    await page.waitForFunction((b) => (document.querySelector('video')?.currentTime ?? 0) > b + 1, before, { timeout: 30_000 });
+    t.pass(`plays on at ${label}`);
+  }
+  t.match(await page.getByTestId('latency').textContent(), /s behind live/, 'the distance to the live edge');
+  await pub.stop();
+  await slate.getByText('The broadcast has ended.').waitFor({ timeout: 60_000 });
+  t.pass('"ended" when the publish stops');
 });

@@ -6,6 +6,7 @@ import './styles.css';
 import { api } from './api.js';
 import { Events } from './pages/events.js';
 import { SignIn } from './pages/signin.js';
+import { Watch } from './pages/watch.js';
 import { navigate, onLinkClick, usePath } from './router.js';
 import { clearToken, readMe } from './session.js';
 
@@ -42,9 +43,17 @@ function App() {
           </nav>
         )}
       </header>
-      {pathname === '/signin' ? <SignIn /> : pathname === '/events' ? <Events /> : <NotFound />}
+      {page(pathname)}
     </div>
   );
+}
+
+function page(pathname: string) {
+  if (pathname === '/signin') return <SignIn />;
+  if (pathname === '/events') return <Events />;
+  const watch = /^\/watch\/([0-9a-f-]{36})$/.exec(pathname);
+  if (watch) return <Watch key={watch[1]} sessionId={watch[1]!} />;
+  return <NotFound />;
 }
 
 function NotFound() {
