@@ -104,7 +104,7 @@ export async function startTestNginx(t: Teardown, o: { dataDir: string; mediaDir
   }
   const proc = startChild({ name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: false }, { logDir, onConsole: () => undefined });
   t.teardown(() => proc.stop());
-  await waitFor(() => fetch(`http://127.0.0.1:${httpPort}/`).then((r) => r.ok, () => false), { what: 'nginx to answer', timeoutMs: 10_000 });
+  await waitFor(() => fetch(`http://127.0.0.1:${httpPort}/`, { redirect: 'manual' }).then((r) => r.status === 302, () => false), { what: 'nginx to answer', timeoutMs: 10_000 });
   return httpPort;
 }
 

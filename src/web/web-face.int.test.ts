@@ -4,7 +4,7 @@
 // nothing from elsewhere.
 import t from 'tap';
 import type { Page } from 'playwright-core';
-import { launchChromium } from '../testing/browser.js';
+import { launchBrowser, launchChromium } from '../testing/browser.js';
 import { publishTestPattern } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 
@@ -117,4 +117,70 @@ t.test('the watch page: an offline slate that turns into the live video by itsel
   await pub.stop();
   await slate.getByText('The broadcast has ended.').waitFor({ timeout: 60_000 });
   t.pass('"ended" when the publish stops');
+});
+
+t.test('two people chat beside the video: history on load, live messages both ways, the pinned message on top, typing, a mute told in words', async (t) => {
+  const s = await stack.createStream('chat page');
+  const { event, session } = await stack.liveSessionOn(s.id, 'Chat day');
+  const ann = await stack.user('Ann Chat');
+  const bob = await stack.user('Bob Chat');
+  for (const u of [ann, bob]) t.equal((await stack.api('POST', `/events/${event.id}/join`, undefined, u.token)).status, 201);
+  // history from before the page opened
+  const early = await stack.api('POST', `/chat/session/${session.id}`, { text: 'Welcome, everyone!' }, stack.token);
+  t.equal(early.status, 201);
+  t.equal((await stack.api('PATCH', `/chat/${early.body.id}/pin`, { pinned: true }, stack.token)).status, 200);
+  const many = await launchBrowser(t);
+  const pages: Page[] = [];
+  for (const u of [ann, bob]) {
+    const ctx = await many.newContext();
+    // the test can drop a page's WebSockets (Chromium's offline mode leaves open sockets alone)
+    await ctx.addInitScript(() => {
+      const Native = WebSocket;
+      const open: WebSocket[] = [];
+      (window as unknown as { dropSockets: () => void }).dropSockets = () => open.splice(0).forEach((ws) => ws.close());
+      window.WebSocket = class extends Native {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols);
+          open.push(this);
+        }
+      };
+    });
+    const page = await ctx.newPage();
+    await signIn(page, u.email, 'user-password', `/watch/${session.id}`);
+    pages.push(page);
+  }
+  const [pa, pb] = pages as [Page, Page];
+  for (const p of pages) {
+    await p.getByRole('list', { name: 'Messages' }).getByText('Welcome, everyone!').waitFor();
+    t.match(await p.getByLabel('Pinned message').textContent(), /Welcome, everyone!/, 'the pinned message on top');
+  }
+  await pa.getByLabel('Message', { exact: true }).fill('Hello from Ann');
+  await pb.getByText('Ann Chat is typing…').waitFor();
+  t.pass('Bob sees Ann typing');
+  await pa.getByRole('button', { name: 'Send' }).click();
+  for (const p of pages) await p.getByRole('list', { name: 'Messages' }).getByText('Hello from Ann').waitFor();
+  t.equal(await pa.getByRole('list', { name: 'Messages' }).getByText('Hello from Ann').count(), 1, 'Ann’s own message once (reconciled by its clientMsgId)');
+  await pb.getByLabel('Message', { exact: true }).fill('Hi Ann, Bob here');
+  await pb.getByLabel('Message', { exact: true }).press('Enter');
+  await pa.getByRole('list', { name: 'Messages' }).getByText('Hi Ann, Bob here').waitFor();
+  t.pass('live both ways');
+
+  // a dropped connection loses nothing: Bob goes offline, Ann writes, Bob comes back
+  let tickets = 0;
+  pb.on('request', (r) => void (r.url().endsWith('/api/realtime/ticket') && (tickets += 1)));
+  await pb.context().setOffline(true);
+  await pb.evaluate(() => (window as unknown as { dropSockets: () => void }).dropSockets());
+  await pa.getByLabel('Message', { exact: true }).fill('While you were away');
+  await pa.getByRole('button', { name: 'Send' }).click();
+  await pa.getByRole('list', { name: 'Messages' }).getByText('While you were away').waitFor();
+  await pb.context().setOffline(false);
+  await pb.getByRole('list', { name: 'Messages' }).getByText('While you were away').waitFor({ timeout: 30_000 });
+  t.pass('the missed message arrives after the reconnect');
+  t.ok(tickets >= 1, `the page opened a new WebSocket (${tickets} ticket(s) asked)`);
+
+  t.equal((await stack.api('POST', `/events/${event.id}/mutes`, { userId: bob.id, minutes: 10 }, stack.token)).status, 201);
+  await pb.getByLabel('Message', { exact: true }).fill('can I still talk?');
+  await pb.getByRole('button', { name: 'Send' }).click();
+  t.match(await pb.getByRole('alert').textContent(), /muted/i, 'a muted person is told so');
+  t.equal(await pa.getByRole('list', { name: 'Messages' }).getByText('can I still talk?').count(), 0, 'and nobody else sees it');
 });

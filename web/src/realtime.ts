@@ -7,13 +7,36 @@ export type StreamStatus = 'offline' | 'starting' | 'live' | 'reconnecting' | 'f
 export type ServerFrame =
   | { type: 'stream:status'; sessionId: string; status: StreamStatus; renditions: { name: string; width: number; height: number }[]; reason?: string }
   | { type: 'viewers:count'; sessionId: string; count: number }
+  | { type: 'chat:message'; message: ChatMessage }
+  | { type: 'chat:pinned'; sessionId: string; message: ChatMessage | null }
+  | { type: 'chat:deleted'; sessionId: string; messageId: string }
+  | { type: 'chat:settings'; settings: ChatSettings }
+  | { type: 'typing'; sessionId: string; user: { id: string; name: string } }
   | { type: 'room:closed'; room: string; code: string; reason: string }
   | { type: 'ack'; id: string }
   | { type: 'error'; id?: string; code: string; message: string };
+export interface ChatMessage {
+  id: string;
+  sessionId: string;
+  seq: number;
+  user: { id: string; name: string };
+  text: string;
+  createdAt: string;
+  clientMsgId: string | null;
+  pinned: boolean;
+}
+export interface ChatSettings {
+  sessionId: string;
+  enabled: boolean;
+  slowModeSeconds: number;
+  attendeesOnly: boolean;
+}
 type Frame<T extends ServerFrame['type']> = Extract<ServerFrame, { type: T }>;
 
 export interface Realtime {
   join(sessionId: string): void;
+  /** Sends a frame if connected (false otherwise: the caller uses the REST API instead). */
+  send(frame: object): boolean;
   on<T extends ServerFrame['type']>(type: T, fn: (frame: Frame<T>) => void): () => void;
   /** Connected now (false while reconnecting). */
   onState(fn: (connected: boolean) => void): () => void;
@@ -29,7 +52,11 @@ export function connectRealtime(): Realtime {
   let attempt = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
 
-  const send = (frame: object) => socket?.readyState === WebSocket.OPEN && socket.send(JSON.stringify(frame));
+  const send = (frame: object): boolean => {
+    if (socket?.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify(frame));
+    return true;
+  };
   const tell = (connected: boolean) => states.forEach((fn) => fn(connected));
 
   async function open() {
@@ -80,6 +107,7 @@ export function connectRealtime(): Realtime {
       sessions.add(sessionId);
       send({ type: 'session:join', sessionId });
     },
+    send,
     on(type, fn) {
       const set = listeners.get(type) ?? new Set();
       listeners.set(type, set);

@@ -4,6 +4,7 @@
 // many people watch.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from '../api.js';
+import { Chat } from '../chat.js';
 import { Player } from '../player.js';
 import { connectRealtime, type StreamStatus } from '../realtime.js';
 
@@ -36,6 +37,8 @@ export function Watch({ sessionId }: { sessionId: string }) {
   const [viewers, setViewers] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [removed, setRemoved] = useState<string | null>(null);
+  // one WebSocket for the page (the player's status, the count, the chat); this component is keyed by the session
+  const [rt] = useState(connectRealtime);
 
   const load = async () => {
     try {
@@ -50,7 +53,6 @@ export function Watch({ sessionId }: { sessionId: string }) {
 
   useEffect(() => {
     void load();
-    const rt = connectRealtime();
     rt.join(sessionId);
     const offs = [
       rt.on('stream:status', (f) => {
@@ -89,6 +91,7 @@ export function Watch({ sessionId }: { sessionId: string }) {
   const onAir = ON_AIR.includes(status) && session.playbackUrl && !removed;
   return (
     <main class="watch">
+      <div class="watch-main">
       <p class="muted">{event?.title}</p>
       <h1>{session.title}</h1>
       <div class="watch-meta">
@@ -111,6 +114,12 @@ export function Watch({ sessionId }: { sessionId: string }) {
       )}
       {session.description && <p>{session.description}</p>}
       {session.speakers.length > 0 && <p class="muted">With {session.speakers.map((s) => s.name).join(', ')}</p>}
+      </div>
+      {session.watch.allowed && !removed && (
+        <aside class="watch-side">
+          <Chat sessionId={sessionId} rt={rt} />
+        </aside>
+      )}
     </main>
   );
 }
