@@ -22,8 +22,18 @@ export interface Destination {
   createdAt: Date;
 }
 
-const COLUMNS = `id, stream_id AS "streamId", name, url, enabled, key_hint AS "keyHint", status,
-  bytes_sent::float8 AS "bytesSent", bitrate_kbps AS "bitrateKbps", connected_at AS "connectedAt", retries,
+/**
+ * A running relay writes its row at least every 5 s; a row left `connecting`, `live` or
+ * `retrying` for longer than this was written by a worker that died with nobody taking over
+ * (the stream ended meanwhile): it reads as `idle`.
+ */
+export const STALE_STATUS_SECONDS = 30;
+const RUNNING = `status IN ('connecting', 'live', 'retrying')`;
+const STALE = `(${RUNNING} AND status_updated_at < now() - interval '${STALE_STATUS_SECONDS} seconds')`;
+const COLUMNS = `id, stream_id AS "streamId", name, url, enabled, key_hint AS "keyHint",
+  CASE WHEN ${STALE} THEN 'idle' ELSE status END AS status,
+  bytes_sent::float8 AS "bytesSent", CASE WHEN ${STALE} THEN 0 ELSE bitrate_kbps END AS "bitrateKbps",
+  CASE WHEN ${STALE} THEN NULL ELSE connected_at END AS "connectedAt", retries,
   last_error AS "lastError", created_at AS "createdAt"`;
 
 /** Locks the stream's row (so two adds cannot both pass the limit); false when there is no such stream. */
@@ -155,7 +165,7 @@ export async function writeRelayStatus(db: Db, s: RelayStatusWrite): Promise<str
 /** Destinations by status, every status present (for /metrics). */
 export async function destinationsByStatus(db: Db): Promise<{ status: RelayStatus; enabled: boolean; count: number }[]> {
   const { rows } = await db.query<{ status: RelayStatus; enabled: boolean; count: number }>(
-    `SELECT status, enabled, count(*)::int AS count FROM stream_destinations GROUP BY status, enabled`,
+    `SELECT CASE WHEN ${STALE} THEN 'idle' ELSE status END AS status, enabled, count(*)::int AS count FROM stream_destinations GROUP BY 1, 2`,
   );
   return rows;
 }
