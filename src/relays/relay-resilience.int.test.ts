@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { freePort } from '../local/processes.js';
 import { getText, publishTestPattern, randomId, testDir, waitFor } from '../testing/harness.js';
 import { makeTestCa, probeRecording, startRtmpDestination, startThrottleProxy, startTlsFront } from '../testing/rtmp-destination.js';
 import { startStack } from '../testing/stack.js';
@@ -18,7 +19,13 @@ const caUnknown = await makeTestCa('relay-unknown');
 const caFile = path.join(testDir('relay-cas'), 'extra-cas.pem');
 writeFileSync(caFile, caTrusted.caPem + caOtherHost.caPem);
 
-const stack = await startStack(t, { workers: 2, extraEnv: { RELAY_ALLOW_PRIVATE: 'true', RELAY_CA_FILE: caFile } });
+// a /metrics port per worker: the slow-destination test reads the worker's memory there
+const metricsPorts: Record<string, number> = { 'worker-1': await freePort(), 'worker-2': await freePort() };
+const stack = await startStack(t, {
+  workers: 2,
+  extraEnv: { RELAY_ALLOW_PRIVATE: 'true', RELAY_CA_FILE: caFile },
+  workerEnv: (name) => ({ METRICS_PORT: String(metricsPorts[name] ?? 0) }),
+});
 const keysSent: string[] = [];
 const newKey = (label: string) => {
   const k = `${label}_${randomId(8)}`;
@@ -50,26 +57,33 @@ async function destinations(streamId: string): Promise<Map<string, DestinationVi
 }
 
 const segmentsOf = (playlist: string) => playlist.split('\n').filter((l) => l.endsWith('.ts'));
-const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+/** The worker's memory outside V8's heap (Buffers: where queued FLV tags live), from its /metrics. */
+async function externalMb(workerName: string): Promise<number> {
+  const r = await fetch(`http://127.0.0.1:${metricsPorts[workerName]}/metrics`, { headers: { authorization: `Bearer ${stack.env.INTERNAL_API_KEY}` } });
+  const v = /^onair_nodejs_external_memory_bytes(?:\{[^}]*\})? (\S+)$/m.exec(await r.text())?.[1];
+  if (v === undefined) throw new Error(`no onair_nodejs_external_memory_bytes in ${workerName}'s /metrics`);
+  return Number(v) / 1024 / 1024;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('a slow destination does not delay the HLS ladder: every rendition keeps its cadence, the other destination gets everything, the worker stays bounded', async (t) => {
-  const SECONDS = 45; // the slow destination's socket buffers (several MB) fill within ~15 s at ~6 Mbit/s
+  const SECONDS = 45; // the slow destination's socket buffers (several MB) fill within a few seconds at ~12 Mbit/s
   const s = await stack.createStream('slow-destination');
   const slowDest = await startRtmpDestination(t);
   const fastDest = await startRtmpDestination(t);
-  // ~200 kbit/s towards a destination that is sent ~6 Mbit/s
+  // ~200 kbit/s towards a destination that is sent ~12 Mbit/s (noise: x264 really spends it)
   const proxy = await startThrottleProxy(t, { targetPort: slowDest.port, bytesPerSecond: 25_000 });
   const slowKey = newKey('slow');
   const fastKey = newKey('fast');
   const slow = await addDestination(s.id, { name: 'Slow', url: `rtmp://127.0.0.1:${proxy.port}/live`, streamKey: slowKey });
   const fast = await addDestination(s.id, { name: 'Fast', url: `rtmp://127.0.0.1:${fastDest.port}/live`, streamKey: fastKey });
-  const pub = publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 854, height: 480, fps: 10, seconds: SECONDS, videoKbps: 6000, noise: true });
+  const pub = publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 854, height: 480, fps: 10, seconds: SECONDS, videoKbps: 12000, noise: true });
   await stack.waitForMaster(s.playbackId, 40_000);
   const liveAt = Date.now();
   const workerName = await stack.currentWorker(s.id);
   const workerPid = stack.roles.find((r) => r.name === workerName)!.child.pid!;
-  const rssAtLive = rssKb(workerPid);
+  const [rssAtLive, extAtLive] = [rssMb(workerPid), await externalMb(workerName)];
 
   const master = (await getText(`${stack.base}/hls/${s.playbackId}/master.m3u8`)).text;
   const renditions = master.split('\n').filter((l) => l.endsWith('.m3u8'));
@@ -79,18 +93,20 @@ t.test('a slow destination does not delay the HLS ladder: every rendition keeps 
   const newAt = new Map(renditions.map((r) => [r, [] as number[]]));
   const statusesSeen = { slow: new Set<string>(), fast: new Set<string>() };
   let rssMax = rssAtLive;
+  const extSamples: { at: number; mb: number }[] = [];
   let lastStatusPoll = 0;
   const watchUntil = liveAt + (SECONDS - 12) * 1000; // the source's last seconds end the stream: not watched
-  while (Date.now() < watchUntil) {
+  for (let first = true; Date.now() < watchUntil; first = false) {
     for (const r of renditions) {
       const pl = await getText(`${stack.base}/hls/${s.playbackId}/${r}`);
       for (const seg of segmentsOf(pl.text)) {
         if (seen.get(r)!.has(seg)) continue;
         seen.get(r)!.add(seg);
-        newAt.get(r)!.push(Date.now());
+        if (!first) newAt.get(r)!.push(Date.now()); // the first poll finds the segments made before it
       }
     }
-    rssMax = Math.max(rssMax, rssKb(workerPid));
+    rssMax = Math.max(rssMax, rssMb(workerPid));
+    extSamples.push({ at: Date.now(), mb: await externalMb(workerName) });
     if (Date.now() - lastStatusPoll > 2_000) {
       lastStatusPoll = Date.now();
       const ds = await destinations(s.id);
@@ -99,11 +115,13 @@ t.test('a slow destination does not delay the HLS ladder: every rendition keeps 
     }
     await sleep(250);
   }
-  const watched = (Date.now() - liveAt) / 1000;
+  const watchedUntil = Date.now();
+  const watched = (watchedUntil - liveAt) / 1000;
   for (const r of renditions) {
-    const times = newAt.get(r)!.slice(1); // the first poll finds the segments made before it
-    const gaps = times.map((at, i) => (i === 0 ? at - liveAt : at - times[i - 1]!));
-    const maxGap = Math.max(...gaps) / 1000;
+    const times = newAt.get(r)!;
+    // from live to the first new segment, between segments, and from the last one to the end of the watch
+    const marks = [liveAt, ...times, watchedUntil];
+    const maxGap = Math.max(...marks.slice(1).map((at, i) => at - marks[i]!)) / 1000;
     // 2 s segments: ~watched/2 new ones; wide margins for a shared 2-core machine
     t.ok(times.length >= (watched / 2) * 0.6, `${r}: ${times.length} new segments in ${watched.toFixed(0)} s`);
     t.ok(maxGap < 8, `${r}: no segment came more than 8 s after the previous one (longest gap ${maxGap.toFixed(1)} s)`);
@@ -116,13 +134,19 @@ t.test('a slow destination does not delay the HLS ladder: every rendition keeps 
   t.notOk(statusesSeen.fast.has('retrying') || statusesSeen.fast.has('failed'), `the fast destination's statuses: ${[...statusesSeen.fast].join(', ')}`);
   t.ok(['live', 'retrying'].includes(slowNow.status), `the slow destination is live (dropping to key frames) or retrying: ${slowNow.status} ${slowNow.lastError ?? ''}`);
   t.ok(statusesSeen.slow.has('live') || statusesSeen.slow.has('retrying'), `the slow destination's statuses: ${[...statusesSeen.slow].join(', ')}`);
-  t.ok(slowNow.bytesSent < fastNow.bytesSent / 2, `the slow destination took far less (${slowNow.bytesSent} bytes) than the fast one (${fastNow.bytesSent})`);
+  t.ok(slowNow.bytesSent < fastNow.bytesSent / 4, `the slow destination took far less (${slowNow.bytesSent} bytes) than the fast one (${fastNow.bytesSent})`);
   t.ok(proxy.forwarded() < 25_000 * (watched + 5), `the proxy really throttled (${proxy.forwarded()} bytes forwarded)`);
-  // the relay's per-destination queue is capped at 8 MB / 5 s of media; everything else the worker
-  // holds does not grow with the destination's backlog
-  const grewMb = (rssMax - rssAtLive) / 1024;
-  t.ok(grewMb < 64, `the worker's memory stayed bounded: RSS ${Math.round(rssAtLive / 1024)} MB when live, at most ${Math.round(rssMax / 1024)} MB (+${grewMb.toFixed(0)} MB)`);
-  t.comment(`slow destination: ${slowNow.status}, ${slowNow.bytesSent} bytes sent, retries ${slowNow.retries}; proxy forwarded ${proxy.forwarded()} bytes; RSS +${grewMb.toFixed(1)} MB`);
+  // The slow destination's queue is capped at 8 MB / 5 s of media (~7 MB at this bit rate); without
+  // a cap it would hold all the slow destination did not take, growing by ~1.4 MB/s. Queued tags are
+  // Buffers, outside V8's heap: the worker's external memory. Its peaks hold garbage not yet
+  // collected (tens of MB at this rate, capped or not), so what is compared is its floor over the
+  // watch's last 12 s (after a collection) against when the stream went live. RSS moves with V8's
+  // heap as much (it did not tell a capped queue from an uncapped one here): only reported.
+  const late = extSamples.filter((x) => x.at > watchedUntil - 12_000).map((x) => x.mb);
+  const floorGrew = Math.min(...late) - extAtLive;
+  const extMax = Math.max(...extSamples.map((x) => x.mb));
+  t.ok(late.length >= 5 && floorGrew < 20, `the worker's Buffers stayed bounded: external memory ${extAtLive.toFixed(0)} MB when live, its floor in the last 12 s +${floorGrew.toFixed(1)} MB (${late.length} samples; peak ${extMax.toFixed(0)} MB)`);
+  t.comment(`slow destination: ${slowNow.status}, ${slowNow.bytesSent} bytes sent, retries ${slowNow.retries}; proxy forwarded ${proxy.forwarded()} bytes; worker RSS ${rssAtLive.toFixed(0)} → max ${rssMax.toFixed(0)} MB`);
 
   await pub.exited;
   await waitFor(async () => [...(await destinations(s.id)).values()].every((d) => d.status === 'idle'), { what: 'both destinations idle after the publish', timeoutMs: 20_000, intervalMs: 500 });
