@@ -24,6 +24,8 @@ export interface RtmpDestination {
   /** What nginx recorded for a stream name (record all, one file per name). */
   recording(name: string): string;
   stop(): Promise<void>;
+  /** Starts nginx again after stop(): same port, directory and hook (a destination that comes back). */
+  restart(): Promise<void>;
 }
 
 function spawnKept(t: Teardown, cmd: string, args: string[]): { child: ChildProcess; output: () => string; stop: () => Promise<void> } {
@@ -119,15 +121,19 @@ rtmp {
 }
 `,
   );
-  const nginx = spawnKept(t, 'nginx', ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')]);
-  await waitFor(
-    async () => {
-      if (nginx.child.exitCode !== null) throw new Error(`nginx-rtmp exited: ${nginx.output()} ${await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '')}`);
-      return listening(port);
-    },
-    { what: 'nginx-rtmp to listen', timeoutMs: 15_000 },
-  );
-  return { port, dir, publishNames, events, recording: (name) => path.join(dir, 'rec', `${name}.flv`), stop: nginx.stop };
+  let nginx: ReturnType<typeof spawnKept>;
+  const start = async () => {
+    nginx = spawnKept(t, 'nginx', ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')]);
+    await waitFor(
+      async () => {
+        if (nginx.child.exitCode !== null) throw new Error(`nginx-rtmp exited: ${nginx.output()} ${await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '')}`);
+        return listening(port);
+      },
+      { what: 'nginx-rtmp to listen', timeoutMs: 15_000 },
+    );
+  };
+  await start();
+  return { port, dir, publishNames, events, recording: (name) => path.join(dir, 'rec', `${name}.flv`), stop: () => nginx.stop(), restart: start };
 }
 
 export interface TestCa {

@@ -31,7 +31,7 @@ export interface Stack {
   createStream(title?: string): Promise<{ id: string; streamKey: string; playbackId: string; playbackUrl: string }>;
   streamStatus(id: string): Promise<string>;
   /** A new signed-in user of the role (attendee unless told): id, name and a token. */
-  user(name: string, role?: 'attendee' | 'speaker' | 'moderator' | 'admin'): Promise<{ id: string; name: string; token: string }>;
+  user(name: string, role?: 'attendee' | 'speaker' | 'moderator' | 'admin'): Promise<{ id: string; name: string; email: string; token: string }>;
   /** A published public event live now (from an hour ago for four hours) with one session on the stream (an hour ago to two hours on). */
   liveSessionOn(streamId: string, title: string): Promise<{ event: any; session: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   rtmpUrl(key: string): string;
@@ -143,7 +143,7 @@ export async function startStack(
       const { rows } = await pool.query<{ id: string }>(`INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING id`, [email, name, role, await userHash]);
       const login = await api('POST', '/auth/login', { email, password: 'user-password' });
       if (login.status !== 200) throw new Error(`login of ${name} → ${login.status}`);
-      return { id: rows[0]!.id, name, token: login.body.token as string };
+      return { id: rows[0]!.id, name, email, token: login.body.token as string };
     },
     async liveSessionOn(streamId, title) {
       const at = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString();
