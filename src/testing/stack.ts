@@ -49,7 +49,8 @@ export async function startStack(
   o: {
     workers?: number;
     extraEnv?: NodeJS.ProcessEnv;
-    workerEnv?: NodeJS.ProcessEnv;
+    /** Every worker's extra env, or one per worker name (e.g. a METRICS_PORT each). */
+    workerEnv?: NodeJS.ProcessEnv | ((name: string) => NodeJS.ProcessEnv);
     /** A Postgres and Redis of this stack's own (privateServices), for outage drills; the suite's shared ones otherwise. */
     services?: PrivateServices;
   } = {},
@@ -90,7 +91,8 @@ export async function startStack(
   env.HLS_HOST = `127.0.0.1:${httpPort}`;
   addRole('api');
   addRole('ingest');
-  for (let i = 1; i <= (o.workers ?? 1); i++) addRole('worker', `worker-${i}`, o.workerEnv);
+  const workerEnv = (name: string) => (typeof o.workerEnv === 'function' ? o.workerEnv(name) : o.workerEnv);
+  for (let i = 1; i <= (o.workers ?? 1); i++) addRole('worker', `worker-${i}`, workerEnv(`worker-${i}`));
 
   const base = `http://127.0.0.1:${httpPort}`;
   const api: Stack['api'] = async (method, p, body, token) => {
@@ -162,7 +164,7 @@ export async function startStack(
       const { rows } = await pool.query(`SELECT worker_id FROM publish_sessions WHERE stream_id = $1 AND ended_at IS NULL`, [streamId]);
       return rows[0]?.worker_id as string;
     },
-    addWorker: (name) => addRole('worker', name, o.workerEnv),
+    addWorker: (name) => addRole('worker', name, workerEnv(name)),
     allLogs() {
       const logDir = path.join(dataDir, 'logs');
       const files = readdirSync(logDir).map((f) => readFileSync(path.join(logDir, f), 'utf8'));
