@@ -2,14 +2,19 @@
 // and lands back on the page they opened; the server's words reach the page; the console keeps
 // attendees out; the shells are never cached, the hashed assets for good, and the pages load
 // nothing from elsewhere.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import type { Page } from 'playwright-core';
 import { launchBrowser, launchChromium } from '../testing/browser.js';
-import { publishTestPattern } from '../testing/harness.js';
+import { publishTestPattern, testEnv } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 
 const stack = await startStack(t);
 const browser = await launchChromium(t);
+let manyPeople: Promise<import('playwright-core').Browser> | null = null;
+/** A browser whose contexts are separate people (own storage). */
+const many = () => (manyPeople ??= launchBrowser(t));
 
 t.test('a signed-out visitor opening a page signs in and lands back on it; a wrong password is told in words', async (t) => {
   const page = await browser.newPage();
@@ -77,6 +82,16 @@ t.test('shells are never cached and say so; hashed assets are cached for good; t
   t.equal(root.headers.get('location')?.replace(/^https?:\/\/[^/]+/, ''), '/events');
 });
 
+/** Screenshots are test artefacts: <test dir>/artifacts/screenshots (README "Tests"). */
+async function screenshot(page: Page, name: string, width: number, height: number): Promise<string> {
+  const dir = path.join(testEnv().workDir, '..', 'artifacts', 'screenshots');
+  mkdirSync(dir, { recursive: true });
+  await page.setViewportSize({ width, height });
+  const file = path.join(dir, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
 async function signIn(page: Page, email: string, password: string, next: string): Promise<void> {
   await page.goto(`${stack.base}/signin?next=${encodeURIComponent(next)}`);
   await page.getByLabel('E-mail').fill(email);
@@ -129,10 +144,9 @@ t.test('two people chat beside the video: history on load, live messages both wa
   const early = await stack.api('POST', `/chat/session/${session.id}`, { text: 'Welcome, everyone!' }, stack.token);
   t.equal(early.status, 201);
   t.equal((await stack.api('PATCH', `/chat/${early.body.id}/pin`, { pinned: true }, stack.token)).status, 200);
-  const many = await launchBrowser(t);
   const pages: Page[] = [];
   for (const u of [ann, bob]) {
-    const ctx = await many.newContext();
+    const ctx = await (await many()).newContext();
     // the test can drop a page's WebSockets (Chromium's offline mode leaves open sockets alone)
     await ctx.addInitScript(() => {
       const Native = WebSocket;
@@ -183,4 +197,57 @@ t.test('two people chat beside the video: history on load, live messages both wa
   await pb.getByRole('button', { name: 'Send' }).click();
   t.match(await pb.getByRole('alert').textContent(), /muted/i, 'a muted person is told so');
   t.equal(await pa.getByRole('list', { name: 'Messages' }).getByText('can I still talk?').count(), 0, 'and nobody else sees it');
+});
+
+t.test('a live poll moves on two attendees’ pages as they vote; a question is asked, upvoted and answered', async (t) => {
+  const s = await stack.createStream('poll page');
+  const { event, session } = await stack.liveSessionOn(s.id, 'Poll day');
+  const people = [await stack.user('Cleo Poll'), await stack.user('Dan Poll')];
+  const mod = await stack.user('Mia Mod', 'moderator');
+  for (const u of people) t.equal((await stack.api('POST', `/events/${event.id}/join`, undefined, u.token)).status, 201);
+  const pages: Page[] = [];
+  for (const u of people) {
+    const page = await (await (await many()).newContext()).newPage();
+    await signIn(page, u.email, 'user-password', `/watch/${session.id}`);
+    await page.getByRole('region', { name: 'Chat' }).waitFor();
+    pages.push(page);
+  }
+  const [pc, pd] = pages as [Page, Page];
+  const poll = await stack.api('POST', '/polls', { sessionId: session.id, question: 'Best talk?', options: ['Keynote', 'Panel'] }, mod.token);
+  t.equal(poll.status, 201, 'a moderator opens a poll');
+  for (const p of pages) await p.getByRole('article', { name: 'Best talk?' }).waitFor();
+  t.pass('it appears on both pages without a reload');
+  await pc.getByRole('button', { name: 'Keynote' }).click();
+  await pd.getByLabel('Keynote: 1 vote · 100 %').waitFor();
+  t.pass('Dan sees Cleo’s vote: "1 vote · 100 %"');
+  await pd.getByRole('button', { name: 'Panel' }).click();
+  for (const p of pages) {
+    await p.getByLabel('Keynote: 1 vote · 50 %').waitFor();
+    await p.getByLabel('Panel: 1 vote · 50 %').waitFor();
+  }
+  t.pass('both see 50 % / 50 %');
+  t.equal(await pd.getByRole('button', { name: 'Panel' }).getAttribute('aria-pressed'), 'true', 'Dan’s choice is marked');
+  t.equal((await stack.api('POST', `/polls/${poll.body.id}/close`, undefined, mod.token)).status, 200);
+  await pc.getByRole('article', { name: 'Best talk?' }).getByText('(closed)').waitFor();
+  t.equal(await pc.getByRole('article', { name: 'Best talk?' }).getByRole('button').count(), 0, 'a closed poll takes no votes');
+
+  await pc.getByLabel('Question', { exact: true }).fill('Will the slides be shared?');
+  await pc.getByRole('button', { name: 'Ask' }).click();
+  const onDan = pd.getByRole('list', { name: 'Questions asked' }).getByRole('listitem', { name: 'Will the slides be shared?' });
+  await onDan.waitFor();
+  t.pass('the question reaches the other page');
+  await pd.getByRole('button', { name: 'Upvote: Will the slides be shared?' }).click();
+  await pc.getByRole('button', { name: 'Upvote: Will the slides be shared?' }).getByText('▲ 1').waitFor();
+  t.pass('the upvote shows on the asker’s page');
+  t.ok(await pd.getByRole('button', { name: 'Upvote: Will the slides be shared?' }).isDisabled(), 'once per person');
+  const qid = (await stack.api('GET', `/questions/session/${session.id}`, undefined, mod.token)).body.items[0].id;
+  t.equal((await stack.api('POST', `/questions/${qid}/answer`, undefined, mod.token)).status, 200);
+  await onDan.getByText('Answered').waitFor();
+  t.pass('answered, live');
+  await pc.getByLabel('Message', { exact: true }).fill('Great keynote!');
+  await pc.getByRole('button', { name: 'Send' }).click();
+  await pd.getByRole('list', { name: 'Messages' }).getByText('Great keynote!').waitFor();
+  t.comment(`screenshots: ${await screenshot(pd, 'watch-desktop', 1280, 800)}, ${await screenshot(pd, 'watch-360', 360, 740)}`);
+  // at 360 px nothing is wider than the screen
+  t.ok(await pd.evaluate(() => document.documentElement.scrollWidth <= 360), 'no sideways scrolling at 360 px');
 });

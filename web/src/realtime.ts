@@ -12,6 +12,12 @@ export type ServerFrame =
   | { type: 'chat:deleted'; sessionId: string; messageId: string }
   | { type: 'chat:settings'; settings: ChatSettings }
   | { type: 'typing'; sessionId: string; user: { id: string; name: string } }
+  | { type: 'poll:new'; poll: Poll }
+  | { type: 'poll:vote'; poll: Poll }
+  | { type: 'poll:closed'; poll: Poll }
+  | { type: 'question:new'; question: Question }
+  | { type: 'question:answered'; question: Question }
+  | { type: 'question:upvote'; question: { id: string; sessionId: string; upvotes: number } }
   | { type: 'room:closed'; room: string; code: string; reason: string }
   | { type: 'ack'; id: string }
   | { type: 'error'; id?: string; code: string; message: string };
@@ -24,6 +30,26 @@ export interface ChatMessage {
   createdAt: string;
   clientMsgId: string | null;
   pinned: boolean;
+}
+export interface Poll {
+  id: string;
+  sessionId: string;
+  question: string;
+  options: { id: string; text: string; votes: number }[];
+  totalVotes: number;
+  closed: boolean;
+  createdAt: string;
+  myVote?: string | null;
+}
+export interface Question {
+  id: string;
+  sessionId: string;
+  user: { id: string; name: string } | null;
+  text: string;
+  upvotes: number;
+  answered: boolean;
+  createdAt: string;
+  upvotedByMe?: boolean;
 }
 export interface ChatSettings {
   sessionId: string;

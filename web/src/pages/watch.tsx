@@ -6,6 +6,8 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from '../api.js';
 import { Chat } from '../chat.js';
 import { Player } from '../player.js';
+import { Polls } from '../polls.js';
+import { Questions } from '../questions.js';
 import { connectRealtime, type StreamStatus } from '../realtime.js';
 
 interface Session {
@@ -117,7 +119,9 @@ export function Watch({ sessionId }: { sessionId: string }) {
       </div>
       {session.watch.allowed && !removed && (
         <aside class="watch-side">
+          <Polls sessionId={sessionId} rt={rt} />
           <Chat sessionId={sessionId} rt={rt} />
+          <Questions sessionId={sessionId} rt={rt} />
         </aside>
       )}
     </main>
