@@ -7,7 +7,7 @@ import path from 'node:path';
 import t from 'tap';
 import type { Page } from 'playwright-core';
 import { launchBrowser, launchChromium } from '../testing/browser.js';
-import { publishTestPattern, testEnv } from '../testing/harness.js';
+import { publishTestPattern, testEnv, waitFor } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
 
 const stack = await startStack(t);
@@ -129,6 +129,16 @@ t.test('the watch page: an offline slate that turns into the live video by itsel
     t.pass(`plays on at ${label}`);
   }
   t.match(await page.getByTestId('latency').textContent(), /s behind live/, 'the distance to the live edge');
+  // the player's heartbeats and its HLS requests are one viewer
+  const beats: number[] = [];
+  page.on('response', (r) => void (r.url().endsWith('/api/analytics/heartbeat') && beats.push(r.status())));
+  await waitFor(() => beats.length >= 1, { what: 'a heartbeat', timeoutMs: 25_000 });
+  t.same(beats, [202], 'the playing page says "still watching"');
+  const figures = await waitFor(async () => {
+    const f = (await stack.api('GET', `/analytics/sessions/${session.id}`, undefined, stack.token)).body;
+    return f.currentViewers >= 1 ? f : null;
+  }, { what: 'the viewer to be counted', timeoutMs: 15_000 });
+  t.equal(figures.currentViewers, 1, 'counted once: HLS requests and heartbeats are the same viewer');
   await pub.stop();
   await slate.getByText('The broadcast has ended.').waitFor({ timeout: 60_000 });
   t.pass('"ended" when the publish stops');

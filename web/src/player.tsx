@@ -3,10 +3,13 @@
 // A quality menu (auto and each rung), a live badge and the distance to the live edge. The
 // low-latency settings are one switch (`lowLatency`), for the low-latency mode.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError } from './api.js';
 
 export interface PlayerProps {
   src: string;
   title: string;
+  /** The session watched: the player says "still watching" for it (POST /api/analytics/heartbeat). */
+  sessionId: string;
   lowLatency?: boolean;
 }
 
@@ -27,7 +30,7 @@ export function sameOrigin(src: string): string {
   }
 }
 
-export function Player({ src, title, lowLatency = false }: PlayerProps) {
+export function Player({ src, title, sessionId, lowLatency = false }: PlayerProps) {
   const video = useRef<HTMLVideoElement>(null);
   const hlsRef = useRef<HlsInstance | null>(null);
   const [levels, setLevels] = useState<Level[]>([]);
@@ -83,6 +86,31 @@ export function Player({ src, title, lowLatency = false }: PlayerProps) {
       hlsRef.current = null;
     };
   }, [src, lowLatency]);
+
+  // "still watching" while the video plays: the API folds it into the same viewer as the player's
+  // HLS requests (one viewer per user and session), so it never counts anyone twice
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let stopped = false;
+    const beat = async () => {
+      let next = 10;
+      const el = video.current;
+      if (el && !el.paused && !el.ended) {
+        try {
+          next = (await api<{ nextInSeconds: number }>('POST', '/analytics/heartbeat', { sessionId })).nextInSeconds;
+        } catch (err) {
+          if (err instanceof ApiError && (err.status === 403 || err.status === 404)) return; // not (or no longer) allowed: stop
+          if (err instanceof ApiError && err.retryAfterSeconds) next = err.retryAfterSeconds;
+        }
+      }
+      if (!stopped) timer = setTimeout(() => void beat(), Math.max(4, next) * 1000);
+    };
+    timer = setTimeout(() => void beat(), 2_000);
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    };
+  }, [sessionId]);
 
   function pick(value: number) {
     setChoice(value);

@@ -110,7 +110,7 @@ export function Watch({ sessionId }: { sessionId: string }) {
           {event && !event.joined && <button type="button" onClick={join}>Join the event</button>}
         </div>
       ) : onAir ? (
-        <Player src={session.playbackUrl!} title={session.title} />
+        <Player src={session.playbackUrl!} title={session.title} sessionId={session.id} />
       ) : (
         <Slate session={session} status={status} endedHere={endedHere} />
       )}
