@@ -261,3 +261,64 @@ t.test('a live poll moves on two attendees’ pages as they vote; a question is 
   // at 360 px nothing is wider than the screen
   t.ok(await pd.evaluate(() => document.documentElement.scrollWidth <= 360), 'no sideways scrolling at 360 px');
 });
+
+t.test('register, set a password from an import’s link (the token stays out of the address), and an event page with readable branding, joining and its schedule', async (t) => {
+  const ctx = await (await many()).newContext();
+  const page = await ctx.newPage();
+  const email = `reg-${Date.now()}@example.com`;
+  await page.goto(`${stack.base}/signin`);
+  await page.getByRole('link', { name: 'Create an account' }).click();
+  await page.getByLabel('Name').fill('Rita Reg');
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill('short');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  t.match(await page.getByRole('alert').textContent(), /password/i, 'a refused password is told in the server’s words');
+  await page.getByLabel('Password').fill('a long enough password');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('status').getByText(/sign in/i).waitFor();
+  await signIn(page, email, 'a long enough password', '/events');
+  t.pass('the new account signs in');
+
+  const res = await fetch(`${stack.base}/api/users/import`, { method: 'POST', headers: { 'content-type': 'text/csv', authorization: `Bearer ${stack.token}` }, body: `email,name,role\nimp-${Date.now()}@example.com,Ivo Import,attendee\n` });
+  const imported = await res.json();
+  t.equal(res.status, 200, JSON.stringify(imported));
+  const row = imported.results[0];
+  const other = await (await many()).newContext();
+  const p2 = await other.newPage();
+  await p2.goto(`${stack.base}/set-password#token=${row.setPasswordToken}`);
+  await p2.getByRole('heading', { name: 'Set your password' }).waitFor();
+  t.equal(new URL(p2.url()).hash, '', 'the token is taken out of the address at once');
+  await p2.getByLabel('New password').fill('imported person password');
+  await p2.getByLabel('Repeat the password').fill('imported person password');
+  await p2.getByRole('button', { name: 'Set password' }).click();
+  await p2.getByRole('status').getByText('Your password is set.').waitFor();
+  await signIn(p2, row.email, 'imported person password', '/events');
+  t.pass('the imported person signs in with the password they set');
+
+  // an event with a light brand colour: its text must stay readable
+  const at = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString();
+  const ev = await stack.api('POST', '/events', { title: 'Sunny conf', startsAt: at(-1), endsAt: at(5), status: 'published', branding: { primaryColor: '#ffee00' } }, stack.token);
+  t.equal(ev.status, 201);
+  await stack.api('POST', `/events/${ev.body.id}/sessions`, { title: 'Opening', startsAt: at(2), endsAt: at(3) }, stack.token);
+  await page.goto(`${stack.base}/events`);
+  await page.getByRole('region', { name: 'Live now' }).getByRole('link', { name: 'Sunny conf' }).click();
+  await page.getByRole('heading', { name: 'Sunny conf' }).waitFor();
+  const join = page.getByRole('button', { name: 'Join the event' });
+  const ratio = await join.evaluate((b) => {
+    const parse = (c: string) => (c.match(/\d+/g) ?? []).slice(0, 3).map(Number);
+    const lum = (rgb: number[]) => {
+      const [r, g, bl] = rgb.map((v) => (v / 255 <= 0.03928 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r! + 0.7152 * g! + 0.0722 * bl!;
+    };
+    const s = getComputedStyle(b);
+    const [a, c] = [lum(parse(s.color)), lum(parse(s.backgroundColor))].sort((x, y) => y - x);
+    return (a! + 0.05) / (c! + 0.05);
+  });
+  t.ok(ratio >= 4.5, `the button text on the brand colour is readable (${ratio.toFixed(1)}:1)`);
+  const link = await page.getByRole('link', { name: 'Opening' }).evaluate((a) => getComputedStyle(a).color);
+  t.not(link, 'rgb(255, 238, 0)', 'links are not drawn in the light brand colour itself');
+  t.match(await page.getByRole('region', { name: 'Schedule' }).textContent(), /starts in 1 h 5\d min|starts in 2 h 0 min|starts in 1 h/, 'a countdown to the next session');
+  await join.click();
+  await page.getByRole('status').getByText('You are attending.').waitFor();
+  t.pass('joined from the event page');
+});

@@ -9,8 +9,15 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfterSeconds?: number,
+    /** Which fields were refused and why (400). */
+    readonly fields: { field: string; message: string }[] = [],
   ) {
     super(message);
+  }
+
+  /** The server's words, with each refused field's message. */
+  get words(): string {
+    return this.fields.length > 0 ? this.fields.map((f) => f.message).join(' ') : this.message;
   }
 }
 
@@ -29,8 +36,8 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   if (res.status === 204) return undefined as T;
   const data: unknown = await res.json().catch(() => null);
   if (res.ok) return data as T;
-  const problem = (data ?? {}) as { code?: string; detail?: string; retryAfterSeconds?: number };
+  const problem = (data ?? {}) as { code?: string; detail?: string; retryAfterSeconds?: number; errors?: { field: string; message: string }[] };
   // a dead token (signed out elsewhere, revoked device): forget it, the page asks to sign in again
   if (res.status === 401 && token) clearToken();
-  throw new ApiError(res.status, problem.code ?? 'error', problem.detail ?? `The server answered ${res.status}.`, problem.retryAfterSeconds);
+  throw new ApiError(res.status, problem.code ?? 'error', problem.detail ?? `The server answered ${res.status}.`, problem.retryAfterSeconds, problem.errors ?? []);
 }

@@ -4,17 +4,22 @@ import { render } from 'preact';
 import { useEffect } from 'preact/hooks';
 import './styles.css';
 import { api } from './api.js';
+import { EventPage } from './pages/event.js';
 import { Events } from './pages/events.js';
+import { Register, SetPassword } from './pages/register.js';
 import { SignIn } from './pages/signin.js';
 import { Watch } from './pages/watch.js';
 import { navigate, onLinkClick, usePath } from './router.js';
 import { clearToken, readMe } from './session.js';
 
+/** Pages a signed-out visitor may open. */
+const PUBLIC = ['/signin', '/register', '/set-password'];
+
 function App() {
   const path = usePath();
   const me = readMe();
   const pathname = path.split('?')[0]!;
-  const needsSignIn = pathname !== '/signin' && !me;
+  const needsSignIn = !PUBLIC.includes(pathname) && !me;
   useEffect(() => {
     if (needsSignIn) navigate(`/signin?next=${encodeURIComponent(path)}`, { replace: true });
     else if (pathname === '/') navigate('/events', { replace: true });
@@ -50,7 +55,11 @@ function App() {
 
 function page(pathname: string) {
   if (pathname === '/signin') return <SignIn />;
+  if (pathname === '/register') return <Register />;
+  if (pathname === '/set-password') return <SetPassword />;
   if (pathname === '/events') return <Events />;
+  const event = /^\/events\/([0-9a-f-]{36})$/.exec(pathname);
+  if (event) return <EventPage key={event[1]} eventId={event[1]!} />;
   const watch = /^\/watch\/([0-9a-f-]{36})$/.exec(pathname);
   if (watch) return <Watch key={watch[1]} sessionId={watch[1]!} />;
   return <NotFound />;

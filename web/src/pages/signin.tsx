@@ -21,7 +21,7 @@ export function SignIn() {
       saveSession(r.token, r.user);
       navigate(next, { replace: true });
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : 'Signing in failed. Try again.');
+      setError(err instanceof ApiError ? err.words : 'Signing in failed. Try again.');
     } finally {
       setBusy(false);
     }
@@ -47,6 +47,9 @@ export function SignIn() {
         <button type="submit" disabled={busy}>
           Sign in
         </button>
+        <p class="muted">
+          New here? <a href="/register">Create an account</a>
+        </p>
       </form>
     </main>
   );

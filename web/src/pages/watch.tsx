@@ -5,6 +5,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from '../api.js';
 import { Chat } from '../chat.js';
+import { brandVars } from '../colors.js';
+import { countdown } from './event.js';
 import { Player } from '../player.js';
 import { Polls } from '../polls.js';
 import { Questions } from '../questions.js';
@@ -27,6 +29,7 @@ interface EventInfo {
   id: string;
   title: string;
   joined: boolean;
+  branding: { primaryColor: string | null; secondaryColor: string | null; logoUrl: string | null; bannerUrl: string | null };
 }
 
 const ON_AIR: (StreamStatus | null)[] = ['live', 'reconnecting'];
@@ -92,9 +95,9 @@ export function Watch({ sessionId }: { sessionId: string }) {
 
   const onAir = ON_AIR.includes(status) && session.playbackUrl && !removed;
   return (
-    <main class="watch">
+    <main class="watch branded" style={event ? brandVars(event.branding) : {}}>
       <div class="watch-main">
-      <p class="muted">{event?.title}</p>
+      <p class="muted">{event && <a href={`/events/${event.id}`}>{event.title}</a>}</p>
       <h1>{session.title}</h1>
       <div class="watch-meta">
         {ON_AIR.includes(status) && <span class="badge live">{status === 'reconnecting' ? 'Reconnecting' : 'Live'}</span>}
@@ -147,15 +150,4 @@ function Slate({ session, status, endedHere }: { session: Session; status: Strea
       <p aria-live="polite">{text}</p>
     </div>
   );
-}
-
-function countdown(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  const d = Math.floor(s / 86400);
-  const h = Math.floor((s % 86400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  if (d > 0) return `${d} d ${h} h`;
-  if (h > 0) return `${h} h ${m} min`;
-  return `${m} min ${String(sec).padStart(2, '0')} s`;
 }
