@@ -9,8 +9,9 @@ import type { Page } from 'playwright-core';
 import { launchBrowser, launchChromium } from '../testing/browser.js';
 import { publishTestPattern, testEnv, waitFor } from '../testing/harness.js';
 import { startStack } from '../testing/stack.js';
+import { startRtmpDestination } from '../testing/rtmp-destination.js';
 
-const stack = await startStack(t);
+const stack = await startStack(t, { extraEnv: { RELAY_ALLOW_PRIVATE: 'true' } });
 const browser = await launchChromium(t);
 let manyPeople: Promise<import('playwright-core').Browser> | null = null;
 /** A browser whose contexts are separate people (own storage). */
@@ -321,4 +322,50 @@ t.test('register, set a password from an import’s link (the token stays out of
   await join.click();
   await page.getByRole('status').getByText('You are attending.').waitFor();
   t.pass('joined from the event page');
+});
+
+t.test('the console: create a stream (key shown once, copy, OBS settings), see it live with its health and picture, relay it to a destination and disable it', async (t) => {
+  const page = await (await (await many()).newContext({ permissions: ['clipboard-read', 'clipboard-write'] })).newPage();
+  await signIn(page, 'admin@test.local', 'admin-password', '/console');
+  await page.getByRole('heading', { name: 'Streams' }).waitFor();
+  await page.getByRole('form', { name: 'New stream' }).getByLabel('Title').fill('Console stream');
+  await page.getByRole('button', { name: 'Create stream' }).click();
+  const keyBox = page.getByRole('region', { name: 'Stream key' });
+  const key = await keyBox.getByLabel('Stream key').inputValue();
+  t.match(key, /^live_/, 'the key is shown once');
+  await keyBox.getByRole('button', { name: 'Copy' }).click();
+  t.equal(await page.evaluate(() => navigator.clipboard.readText()), key, 'Copy puts it on the clipboard');
+  t.match(await keyBox.textContent(), /Server rtmp:\/\//, 'with the OBS settings to paste');
+  await keyBox.getByRole('button', { name: 'I have stored the key' }).click();
+  await page.getByRole('list', { name: 'Streams' }).getByRole('link', { name: 'Console stream' }).click();
+  await page.getByRole('heading', { name: /Console stream/ }).waitFor();
+
+  const pub = publishTestPattern(t, { url: stack.rtmpUrl(key), width: 1280, height: 720, fps: 15, seconds: 120, videoKbps: 1200 });
+  const health = page.getByRole('region', { name: 'Live health' });
+  await health.getByText('1280×720 · 15 fps', { exact: false }).waitFor({ timeout: 60_000 });
+  await page.getByRole('heading', { name: /Console stream live/ }).waitFor({ timeout: 60_000 });
+  t.pass('live, with the source’s size and rate');
+  await health.getByText(/720p.*, 480p, 360p/).waitFor();
+  await health.getByText(/speed \d/).waitFor({ timeout: 30_000 });
+  await health.getByRole('img', { name: 'Live picture' }).waitFor({ timeout: 30_000 });
+  t.ok(await health.getByRole('img', { name: 'Live picture' }).evaluate((i: HTMLImageElement) => i.complete && i.naturalWidth > 0), 'the live picture loads');
+  t.match(await page.getByRole('list', { name: 'Publish log' }).textContent(), /./, 'the publish log told to the broadcaster');
+
+  const destKey = `dk_${Date.now()}`;
+  const dest = await startRtmpDestination(t, { acceptKey: destKey });
+  const relays = page.getByRole('region', { name: 'Relay destinations' });
+  await relays.getByLabel('Name').fill('Local nginx');
+  await relays.getByLabel('Server URL').fill(`rtmp://127.0.0.1:${dest.port}/live`);
+  await relays.getByLabel('Destination stream key').fill(destKey);
+  await relays.getByRole('button', { name: 'Add destination' }).click();
+  const row = relays.getByRole('row', { name: 'Local nginx' });
+  await row.getByTestId('relay-state').getByText(/^live/).waitFor({ timeout: 30_000 });
+  t.pass('the destination goes live in the console');
+  t.match(await row.textContent(), new RegExp(`key …${destKey.slice(-4)}`), 'only the key’s last four characters are shown');
+  t.notOk((await page.content()).includes(destKey), 'the destination key is nowhere in the page');
+  await relays.getByLabel('Enabled: Local nginx').uncheck();
+  await row.getByTestId('relay-state').getByText(/^idle/).waitFor({ timeout: 30_000 });
+  t.pass('disabled: idle');
+  t.comment(`screenshot: ${await screenshot(page, 'console-stream', 1280, 900)}`);
+  await pub.stop();
 });

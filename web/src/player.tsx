@@ -4,6 +4,7 @@
 // low-latency settings are one switch (`lowLatency`), for the low-latency mode.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError } from './api.js';
+import { sameOrigin } from './urls.js';
 
 export interface PlayerProps {
   src: string;
@@ -20,15 +21,6 @@ interface Level {
 
 type HlsInstance = import('hls.js').default;
 
-/** The playback URL as a path of this site: the page and the media come from the same nginx. */
-export function sameOrigin(src: string): string {
-  try {
-    const u = new URL(src, location.href);
-    return u.pathname.startsWith('/hls/') ? u.pathname + u.search : src;
-  } catch {
-    return src;
-  }
-}
 
 export function Player({ src, title, sessionId, lowLatency = false }: PlayerProps) {
   const video = useRef<HTMLVideoElement>(null);

@@ -1,10 +1,14 @@
-// The organiser console (/console): staff and speakers only; an attendee is sent back to the
-// events. Its pages arrive with issue 13's next steps.
+// The organiser console (/console): staff, and speakers for their sessions' tools; an attendee is
+// sent back to the events. One shell; its pages follow the address like the attendee app's.
 import { render } from 'preact';
 import '../styles.css';
+import { onLinkClick, usePath } from '../router.js';
 import { readMe } from '../session.js';
+import { StreamPage } from './stream.js';
+import { Streams } from './streams.js';
 
 function Console() {
+  const path = usePath();
   const me = readMe();
   if (!me) {
     location.replace(`/signin?next=${encodeURIComponent(location.pathname)}`);
@@ -14,12 +18,36 @@ function Console() {
     location.replace('/events');
     return null;
   }
+  const staff = me.role === 'admin' || me.role === 'moderator';
+  const pathname = path.split('?')[0]!;
+  let page;
+  const stream = /^\/console\/streams\/([0-9a-f-]{36})$/.exec(pathname);
+  if (pathname === '/console' || pathname === '/console/') {
+    page = staff ? <Streams /> : <Home name={me.name} />;
+  } else if (pathname === '/console/streams' && staff) page = <Streams />;
+  else if (stream && staff) page = <StreamPage streamId={stream[1]!} canEdit={me.role === 'admin'} />;
+  else page = <Home name={me.name} />;
+  return (
+    <div onClick={onLinkClick}>
+      <header class="bar">
+        <a href="/console" class="brand">
+          Onair console
+        </a>
+        <nav aria-label="Console">
+          {staff && <a href="/console/streams">Streams</a>}
+          <a href="/events">Back to the events</a>
+        </nav>
+      </header>
+      {page}
+    </div>
+  );
+}
+
+function Home({ name }: { name: string }) {
   return (
     <main>
       <h1>Console</h1>
-      <p>
-        Signed in as {me.name} ({me.role}). <a href="/events">Back to the events</a>
-      </p>
+      <p>Signed in as {name}. Your sessions' tools are on their watch pages.</p>
     </main>
   );
 }

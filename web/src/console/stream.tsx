@@ -1,0 +1,146 @@
+// One stream in the console: its state and live health (source, transcoder, renditions, the live
+// picture, the log told to the broadcaster), its controls (enable, stop, a new key), its relay
+// destinations and its recordings. Read again every few seconds while open.
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError } from '../api.js';
+import { sameOrigin } from '../urls.js';
+import { Destinations } from './destinations.js';
+import { KeyOnce, StatusBadge, type Stream } from './streams.js';
+
+interface PublishSession {
+  id: string;
+  startedAt: string;
+  endedAt: string | null;
+  endReason: string | null;
+  source: { videoCodec: string | null; audioCodec: string | null; width: number | null; height: number | null; fps: number | null; videoBitrateKbps: number | null };
+  workerId: string | null;
+  log: { at: string; level: string; message: string }[];
+}
+interface Recording {
+  id: string;
+  status: string;
+  startedAt: string;
+  durationSeconds: number | null;
+  sizeBytes: number | null;
+  replayUrl: string | null;
+  downloadUrl: string | null;
+}
+
+export function StreamPage({ streamId, canEdit }: { streamId: string; canEdit: boolean }) {
+  const [stream, setStream] = useState<Stream | null>(null);
+  const [publishes, setPublishes] = useState<PublishSession[]>([]);
+  const [recordings, setRecordings] = useState<Recording[]>([]);
+  const [keyShown, setKeyShown] = useState<Stream | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const load = async () => {
+    try {
+      setStream(await api<Stream>('GET', `/streams/${streamId}`));
+      setPublishes((await api<{ items: PublishSession[] }>('GET', `/streams/${streamId}/sessions?limit=5`)).items);
+      if (canEdit) setRecordings((await api<{ items: Recording[] }>('GET', `/streams/${streamId}/recordings?limit=20`)).items);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.words : 'The stream could not be loaded.');
+    }
+  };
+  useEffect(() => {
+    void load();
+    const t = setInterval(() => void load(), 3_000);
+    return () => clearInterval(t);
+  }, [streamId]);
+
+  const act = (fn: () => Promise<unknown>) => async () => {
+    setError(null);
+    try {
+      await fn();
+      await load();
+    } catch (err) {
+      setError(err instanceof ApiError ? err.words : 'That did not work.');
+    }
+  };
+
+  if (!stream) return <main>{error ? <p role="alert" class="error">{error}</p> : <p aria-live="polite">Loading…</p>}</main>;
+  const current = publishes.find((p) => !p.endedAt) ?? publishes[0];
+  const src = current?.source;
+  return (
+    <main>
+      <p>
+        <a href="/console/streams">Streams</a>
+      </p>
+      <h1>
+        {stream.title} <StatusBadge status={stream.status} />
+      </h1>
+      {stream.statusReason && <p class="muted">{stream.statusReason}</p>}
+      {error && <p role="alert" class="error">{error}</p>}
+      {keyShown && <KeyOnce stream={keyShown} onClose={() => setKeyShown(null)} />}
+      {canEdit && (
+        <div class="actions" role="group" aria-label="Stream controls">
+          <button type="button" onClick={act(() => api('PATCH', `/streams/${streamId}`, { enabled: !stream.enabled }))}>
+            {stream.enabled ? 'Disable' : 'Enable'}
+          </button>
+          <button type="button" disabled={stream.status === 'offline'} onClick={act(() => api('POST', `/streams/${streamId}/stop`))}>
+            Stop
+          </button>
+          <button
+            type="button"
+            onClick={act(async () => {
+              if (!confirm('Make a new stream key? The encoder using the old one is disconnected.')) return;
+              setKeyShown(await api<Stream>('POST', `/streams/${streamId}/regenerate-key`));
+            })}
+          >
+            New stream key
+          </button>
+        </div>
+      )}
+      <section class="panel" aria-label="Live health">
+        <h2>Live health</h2>
+        <div class="health">
+          {stream.thumbnailUrl && <img src={sameOrigin(stream.thumbnailUrl)} alt="Live picture" width={320} height={180} />}
+          <dl>
+            <dt>Source</dt>
+            <dd>{src && src.width ? `${src.width}×${src.height} · ${src.fps ?? '?'} fps · ${src.videoBitrateKbps ?? '?'} kb/s · ${src.videoCodec}/${src.audioCodec ?? 'no audio'}` : 'nothing published'}</dd>
+            <dt>Transcoder</dt>
+            <dd>{stream.progress ? `speed ${stream.progress.speed?.toFixed(2) ?? '?'}× · ${stream.progress.fps ?? '?'} fps` : '—'}</dd>
+            <dt>Renditions</dt>
+            <dd>{stream.renditions.map((r) => `${r.name}${r.passthrough ? ' (source)' : ''}`).join(', ') || '—'}</dd>
+            <dt>Worker</dt>
+            <dd>{current?.workerId ?? '—'}</dd>
+          </dl>
+        </div>
+        {current && (
+          <>
+            <h3>What the broadcaster was told</h3>
+            <ol class="log" aria-label="Publish log">
+              {current.log.slice(-20).map((l, i) => (
+                <li key={i} class={`log-${l.level}`}>
+                  <time>{new Date(l.at).toLocaleTimeString()}</time> {l.message}
+                </li>
+              ))}
+            </ol>
+          </>
+        )}
+      </section>
+      <Destinations streamId={streamId} canEdit={canEdit} />
+      {canEdit && (
+        <section class="panel" aria-label="Recordings">
+          <h2>Recordings</h2>
+          {recordings.length === 0 && <p class="muted">None.</p>}
+          <ul class="cards">
+            {recordings.map((r) => (
+              <li key={r.id}>
+                {new Date(r.startedAt).toLocaleString()} · {r.status}
+                {r.durationSeconds ? ` · ${Math.round(r.durationSeconds / 60)} min` : ''}
+                {r.sizeBytes ? ` · ${(r.sizeBytes / 1e6).toFixed(1)} MB` : ''}{' '}
+                {r.downloadUrl && <a href={sameOrigin(r.downloadUrl)}>Download</a>}{' '}
+                <button type="button" class="link" disabled={r.status === 'recording' || r.status === 'finalising'} onClick={act(async () => {
+                  if (confirm('Delete this recording and its files?')) await api('DELETE', `/recordings/${r.id}`);
+                })}>
+                  Delete
+                </button>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+    </main>
+  );
+}
