@@ -203,11 +203,31 @@ t.test('two people chat beside the video: history on load, live messages both wa
   t.pass('the missed message arrives after the reconnect');
   t.ok(tickets >= 1, `the page opened a new WebSocket (${tickets} ticket(s) asked)`);
 
-  t.equal((await stack.api('POST', `/events/${event.id}/mutes`, { userId: bob.id, minutes: 10 }, stack.token)).status, 201);
+  // the admin moderates from the same chat view: pin, delete, mute, then ban
+  const padm = await (await (await many()).newContext()).newPage();
+  await signIn(padm, 'admin@test.local', 'admin-password', `/watch/${session.id}`);
+  const msgs = padm.getByRole('list', { name: 'Messages' });
+  await msgs.getByText('Hi Ann, Bob here').waitFor();
+  await padm.getByRole('group', { name: 'Moderate: Hi Ann, Bob here' }).getByRole('button', { name: 'Pin' }).click();
+  await pa.getByLabel('Pinned message').getByText('Hi Ann, Bob here').waitFor();
+  t.pass('pinned from the chat view, on top for everyone');
+  await padm.getByRole('group', { name: 'Moderate: Hello from Ann' }).getByRole('button', { name: 'Delete' }).click();
+  await pb.getByRole('list', { name: 'Messages' }).getByText('Hello from Ann').waitFor({ state: 'detached' });
+  t.pass('deleted from the chat view, gone for everyone');
+  t.equal(await pb.getByRole('group', { name: 'Moderate: While you were away' }).count(), 0, 'attendees cannot moderate others’ messages');
+  await padm.getByRole('group', { name: 'Moderate: Hi Ann, Bob here' }).getByRole('button', { name: 'Mute 10 min' }).click();
   await pb.getByLabel('Message', { exact: true }).fill('can I still talk?');
   await pb.getByRole('button', { name: 'Send' }).click();
   t.match(await pb.getByRole('alert').textContent(), /muted/i, 'a muted person is told so');
   t.equal(await pa.getByRole('list', { name: 'Messages' }).getByText('can I still talk?').count(), 0, 'and nobody else sees it');
+  padm.once('dialog', (d) => void d.accept());
+  await padm.getByRole('group', { name: 'Moderate: Hi Ann, Bob here' }).getByRole('button', { name: 'Ban' }).click();
+  await pb.getByRole('alert').getByText(/removed/i).waitFor({ timeout: 15_000 });
+  t.pass('a banned person’s page says so');
+  t.equal(await pb.getByRole('region', { name: 'Chat' }).count(), 0, 'and their chat is gone');
+  await padm.getByRole('group', { name: 'Chat settings' }).getByLabel('Slow mode').selectOption({ label: '10 s' });
+  await pa.getByText('Slow mode: one message every 10 s.').waitFor();
+  t.pass('slow mode set from the chat view reaches the attendees');
 });
 
 t.test('a live poll moves on two attendees’ pages as they vote; a question is asked, upvoted and answered', async (t) => {
@@ -224,8 +244,15 @@ t.test('a live poll moves on two attendees’ pages as they vote; a question is 
     pages.push(page);
   }
   const [pc, pd] = pages as [Page, Page];
-  const poll = await stack.api('POST', '/polls', { sessionId: session.id, question: 'Best talk?', options: ['Keynote', 'Panel'] }, mod.token);
-  t.equal(poll.status, 201, 'a moderator opens a poll');
+  // the moderator, in a third browser context, opens the poll from the watch page
+  const pm = await (await (await many()).newContext()).newPage();
+  const modUser = await stack.db.query(`SELECT email FROM users WHERE id = $1`, [mod.id]);
+  await signIn(pm, modUser.rows[0].email, 'user-password', `/watch/${session.id}`);
+  const newPoll = pm.getByRole('form', { name: 'New poll' });
+  await newPoll.getByLabel('Poll question').fill('Best talk?');
+  await newPoll.getByLabel('Options (one per line)').fill('Keynote\nPanel');
+  await newPoll.getByRole('button', { name: 'Open poll' }).click();
+  t.pass('a moderator opens a poll from the page');
   for (const p of pages) await p.getByRole('article', { name: 'Best talk?' }).waitFor();
   t.pass('it appears on both pages without a reload');
   await pc.getByRole('button', { name: 'Keynote' }).click();
@@ -238,9 +265,11 @@ t.test('a live poll moves on two attendees’ pages as they vote; a question is 
   }
   t.pass('both see 50 % / 50 %');
   t.equal(await pd.getByRole('button', { name: 'Panel' }).getAttribute('aria-pressed'), 'true', 'Dan’s choice is marked');
-  t.equal((await stack.api('POST', `/polls/${poll.body.id}/close`, undefined, mod.token)).status, 200);
+  await pm.getByLabel('Panel: 1 vote · 50 %').waitFor();
+  await pm.getByRole('button', { name: 'Close poll' }).click();
   await pc.getByRole('article', { name: 'Best talk?' }).getByText('(closed)').waitFor();
   t.equal(await pc.getByRole('article', { name: 'Best talk?' }).getByRole('button').count(), 0, 'a closed poll takes no votes');
+  t.equal(await pc.getByRole('form', { name: 'New poll' }).count(), 0, 'attendees have no poll tools');
 
   await pc.getByLabel('Question', { exact: true }).fill('Will the slides be shared?');
   await pc.getByRole('button', { name: 'Ask' }).click();
@@ -251,8 +280,7 @@ t.test('a live poll moves on two attendees’ pages as they vote; a question is 
   await pc.getByRole('button', { name: 'Upvote: Will the slides be shared?' }).getByText('▲ 1').waitFor();
   t.pass('the upvote shows on the asker’s page');
   t.ok(await pd.getByRole('button', { name: 'Upvote: Will the slides be shared?' }).isDisabled(), 'once per person');
-  const qid = (await stack.api('GET', `/questions/session/${session.id}`, undefined, mod.token)).body.items[0].id;
-  t.equal((await stack.api('POST', `/questions/${qid}/answer`, undefined, mod.token)).status, 200);
+  await pm.getByRole('button', { name: 'Mark answered: Will the slides be shared?' }).click();
   await onDan.getByText('Answered').waitFor();
   t.pass('answered, live');
   await pc.getByLabel('Message', { exact: true }).fill('Great keynote!');

@@ -21,7 +21,7 @@ interface Pending {
   failed?: string;
 }
 
-export function Chat({ sessionId, rt }: { sessionId: string; rt: Realtime }) {
+export function Chat({ sessionId, eventId, rt, staff }: { sessionId: string; eventId: string; rt: Realtime; staff: boolean }) {
   const me = readMe();
   const [messages, setMessages] = useState<ChatMessage[]>([]);
   const [pending, setPending] = useState<Pending[]>([]);
@@ -129,6 +129,18 @@ export function Chat({ sessionId, rt }: { sessionId: string; rt: Realtime }) {
     }
   }
 
+  /** A moderation step: its refusal (if any) is told in the server's words. */
+  const moderate = (fn: () => Promise<unknown>) => async () => {
+    setNotice(null);
+    try {
+      await fn();
+    } catch (err) {
+      setNotice(err instanceof ApiError ? err.words : 'That did not work.');
+    }
+  };
+  const changeSettings = (change: Partial<ChatSettings>) =>
+    moderate(async () => setSettings(await api<ChatSettings>('PUT', `/chat/session/${sessionId}/settings`, { enabled: settings?.enabled ?? true, slowModeSeconds: settings?.slowModeSeconds ?? 0, attendeesOnly: settings?.attendeesOnly ?? false, ...change })))();
+
   function onInput(value: string) {
     setText(value);
     const s = st.current;
@@ -149,10 +161,58 @@ export function Chat({ sessionId, rt }: { sessionId: string; rt: Realtime }) {
         </p>
       )}
       {rules && <p class="muted">{rules}</p>}
+      {staff && settings && (
+        <div class="row-form" role="group" aria-label="Chat settings">
+          <label class="inline">
+            <input type="checkbox" checked={settings.enabled} onChange={(e) => changeSettings({ enabled: e.currentTarget.checked })} /> Chat on
+          </label>
+          <label class="inline">
+            Slow mode
+            <select value={String(settings.slowModeSeconds)} onChange={(e) => changeSettings({ slowModeSeconds: Number(e.currentTarget.value) })}>
+              {[0, 5, 10, 30, 60].map((n) => (
+                <option key={n} value={String(n)}>
+                  {n === 0 ? 'off' : `${n} s`}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label class="inline">
+            <input type="checkbox" checked={settings.attendeesOnly} onChange={(e) => changeSettings({ attendeesOnly: e.currentTarget.checked })} /> Attendees only
+          </label>
+        </div>
+      )}
       <ol ref={list} class="messages" aria-label="Messages" aria-live="polite">
         {messages.map((m) => (
-          <li key={m.id}>
+          <li key={m.id} aria-label={`${m.user.name}: ${m.text}`}>
             <strong>{m.user.name}</strong> {m.text}
+            {(staff || m.user.id === me?.id) && (
+              <span class="tools" role="group" aria-label={`Moderate: ${m.text}`}>
+                {staff && (
+                  <button type="button" class="link" onClick={moderate(() => api('PATCH', `/chat/${m.id}/pin`, { pinned: pinned?.id !== m.id }))}>
+                    {pinned?.id === m.id ? 'Unpin' : 'Pin'}
+                  </button>
+                )}
+                <button type="button" class="link" onClick={moderate(() => api('DELETE', `/chat/${m.id}`))}>
+                  Delete
+                </button>
+                {staff && m.user.id !== me?.id && (
+                  <>
+                    <button type="button" class="link" onClick={moderate(() => api('POST', `/events/${eventId}/mutes`, { userId: m.user.id, minutes: 10 }))}>
+                      Mute 10 min
+                    </button>
+                    <button
+                      type="button"
+                      class="link"
+                      onClick={moderate(async () => {
+                        if (confirm(`Ban ${m.user.name} from this event?`)) await api('POST', `/events/${eventId}/bans`, { userId: m.user.id });
+                      })}
+                    >
+                      Ban
+                    </button>
+                  </>
+                )}
+              </span>
+            )}
           </li>
         ))}
         {pending.map((p) => (

@@ -5,9 +5,11 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from './api.js';
 import type { Poll, Realtime } from './realtime.js';
 
-export function Polls({ sessionId, rt }: { sessionId: string; rt: Realtime }) {
+export function Polls({ sessionId, rt, host }: { sessionId: string; rt: Realtime; host: boolean }) {
   const [polls, setPolls] = useState<Poll[]>([]);
   const [error, setError] = useState<string | null>(null);
+  const [question, setQuestion] = useState('');
+  const [options, setOptions] = useState('');
 
   useEffect(() => {
     // frames carry counts, not this person's vote: keep myVote from what we know
@@ -37,11 +39,46 @@ export function Polls({ sessionId, rt }: { sessionId: string; rt: Realtime }) {
     }
   }
 
-  if (polls.length === 0 && !error) return null;
+  async function create(e: Event) {
+    e.preventDefault();
+    setError(null);
+    try {
+      const p = await api<Poll>('POST', '/polls', { sessionId, question, options: options.split('\n').map((o) => o.trim()).filter(Boolean) });
+      setPolls((all) => (all.some((x) => x.id === p.id) ? all : [p, ...all]));
+      setQuestion('');
+      setOptions('');
+    } catch (err) {
+      setError(err instanceof ApiError ? err.words : 'The poll was not opened.');
+    }
+  }
+
+  async function close(poll: Poll) {
+    setError(null);
+    try {
+      await api('POST', `/polls/${poll.id}/close`);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.words : 'The poll was not closed.');
+    }
+  }
+
+  if (polls.length === 0 && !error && !host) return null;
   return (
     <section class="panel" aria-label="Polls">
       <h2>Polls</h2>
       {error && <p role="alert" class="error">{error}</p>}
+      {host && (
+        <form class="stack" aria-label="New poll" onSubmit={create}>
+          <label>
+            Poll question
+            <input required maxLength={300} value={question} onInput={(e) => setQuestion(e.currentTarget.value)} />
+          </label>
+          <label>
+            Options (one per line)
+            <textarea required rows={3} value={options} onInput={(e) => setOptions(e.currentTarget.value)} />
+          </label>
+          <button type="submit">Open poll</button>
+        </form>
+      )}
       {polls.map((poll) => (
         <article key={poll.id} class="poll" aria-label={poll.question}>
           <h3>
@@ -73,6 +110,11 @@ export function Polls({ sessionId, rt }: { sessionId: string; rt: Realtime }) {
           <p class="muted" aria-live="polite">
             {poll.totalVotes} {poll.totalVotes === 1 ? 'vote' : 'votes'} in all{poll.closed ? ' · closed' : ''}
           </p>
+          {host && !poll.closed && (
+            <button type="button" class="link" onClick={() => void close(poll)}>
+              Close poll
+            </button>
+          )}
         </article>
       ))}
     </section>

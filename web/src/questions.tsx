@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from './api.js';
 import type { Question, Realtime } from './realtime.js';
 
-export function Questions({ sessionId, rt }: { sessionId: string; rt: Realtime }) {
+export function Questions({ sessionId, rt, host }: { sessionId: string; rt: Realtime; host: boolean }) {
   const [items, setItems] = useState<Question[]>([]);
   const [order, setOrder] = useState<'top' | 'new'>('top');
   const [text, setText] = useState('');
@@ -55,6 +55,16 @@ export function Questions({ sessionId, rt }: { sessionId: string; rt: Realtime }
     }
   }
 
+  async function answer(q: Question) {
+    setNotice(null);
+    try {
+      const a = await api<Question>('POST', `/questions/${q.id}/answer`);
+      setItems((all) => all.map((x) => (x.id === q.id ? { ...x, answered: a.answered } : x)));
+    } catch (err) {
+      setNotice(err instanceof ApiError ? err.words : 'That did not work.');
+    }
+  }
+
   const sorted = [...items].sort((a, b) => (order === 'top' ? b.upvotes - a.upvotes || a.createdAt.localeCompare(b.createdAt) : b.createdAt.localeCompare(a.createdAt)));
   return (
     <section class="panel" aria-label="Questions">
@@ -86,6 +96,14 @@ export function Questions({ sessionId, rt }: { sessionId: string; rt: Realtime }
               <button type="button" class="link" disabled={q.upvotedByMe} onClick={() => upvote(q)} aria-label={`Upvote: ${q.text}`}>
                 ▲ {q.upvotes}
               </button>
+              {host && !q.answered && (
+                <>
+                  {' · '}
+                  <button type="button" class="link" onClick={() => void answer(q)} aria-label={`Mark answered: ${q.text}`}>
+                    Mark answered
+                  </button>
+                </>
+              )}
             </p>
           </li>
         ))}

@@ -11,6 +11,7 @@ import { Player } from '../player.js';
 import { Polls } from '../polls.js';
 import { Questions } from '../questions.js';
 import { connectRealtime, type StreamStatus } from '../realtime.js';
+import { readMe } from '../session.js';
 
 interface Session {
   id: string;
@@ -94,6 +95,10 @@ export function Watch({ sessionId }: { sessionId: string }) {
   }
 
   const onAir = ON_AIR.includes(status) && session.playbackUrl && !removed;
+  // the tools each role has here: staff moderate everything; the session's speakers host its polls and questions
+  const me = readMe();
+  const staff = me?.role === 'admin' || me?.role === 'moderator';
+  const host = staff || session.speakers.some((s) => s.id === me?.id);
   return (
     <main class="watch branded" style={event ? brandVars(event.branding) : {}}>
       <div class="watch-main">
@@ -122,9 +127,9 @@ export function Watch({ sessionId }: { sessionId: string }) {
       </div>
       {session.watch.allowed && !removed && (
         <aside class="watch-side">
-          <Polls sessionId={sessionId} rt={rt} />
-          <Chat sessionId={sessionId} rt={rt} />
-          <Questions sessionId={sessionId} rt={rt} />
+          <Polls sessionId={sessionId} rt={rt} host={host} />
+          <Chat sessionId={sessionId} eventId={session.eventId} rt={rt} staff={staff} />
+          <Questions sessionId={sessionId} rt={rt} host={host} />
         </aside>
       )}
     </main>
