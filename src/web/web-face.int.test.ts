@@ -102,7 +102,7 @@ async function signIn(page: Page, email: string, password: string, next: string)
 }
 
 t.test('the watch page: an offline slate that turns into the live video by itself, every quality selectable, then "ended"', async (t) => {
-  const s = await stack.createStream('watch page');
+  const s = (await stack.api('POST', '/streams', { title: 'watch page', record: true }, stack.token)).body; // recorded: the replay follows
   const { session } = await stack.liveSessionOn(s.id, 'Keynote');
   const page = await browser.newPage();
   t.teardown(() => page.close());
@@ -143,6 +143,14 @@ t.test('the watch page: an offline slate that turns into the live video by itsel
   await pub.stop();
   await slate.getByText('The broadcast has ended.').waitFor({ timeout: 60_000 });
   t.pass('"ended" when the publish stops');
+  // the recording is finalised a little later: the page offers the replay by itself
+  await waitFor(async () => (await stack.api('GET', `/sessions/${session.id}/recordings`, undefined, stack.token)).body.items.some((r: { status: string }) => r.status === 'ready'), { what: 'the recording to be ready', timeoutMs: 90_000 });
+  await page.getByText('The broadcast has ended. Watch the replay:').waitFor({ timeout: 30_000 });
+  const replay = page.getByLabel('Video: Main (replay)');
+  await replay.waitFor();
+  await page.waitForFunction(() => (document.querySelector('video')?.currentTime ?? 0) > 2, undefined, { timeout: 30_000 });
+  t.pass('the replay plays');
+  t.equal(await page.getByText('Replay', { exact: true }).count(), 1, 'marked as a replay, not live');
 });
 
 t.test('two people chat beside the video: history on load, live messages both ways, the pinned message on top, typing, a mute told in words', async (t) => {

@@ -12,6 +12,8 @@ export interface PlayerProps {
   /** The session watched: the player says "still watching" for it (POST /api/analytics/heartbeat). */
   sessionId: string;
   lowLatency?: boolean;
+  /** A replay (VOD): no live badge, no distance to the live edge. */
+  replay?: boolean;
 }
 
 interface Level {
@@ -22,7 +24,7 @@ interface Level {
 type HlsInstance = import('hls.js').default;
 
 
-export function Player({ src, title, sessionId, lowLatency = false }: PlayerProps) {
+export function Player({ src, title, sessionId, lowLatency = false, replay = false }: PlayerProps) {
   const video = useRef<HTMLVideoElement>(null);
   const hlsRef = useRef<HlsInstance | null>(null);
   const [levels, setLevels] = useState<Level[]>([]);
@@ -82,6 +84,7 @@ export function Player({ src, title, sessionId, lowLatency = false }: PlayerProp
   // "still watching" while the video plays: the API folds it into the same viewer as the player's
   // HLS requests (one viewer per user and session), so it never counts anyone twice
   useEffect(() => {
+    if (replay) return; // a replay is counted from its own requests (replay lines), not as live watching
     let timer: ReturnType<typeof setTimeout> | null = null;
     let stopped = false;
     const beat = async () => {
@@ -102,7 +105,7 @@ export function Player({ src, title, sessionId, lowLatency = false }: PlayerProp
       stopped = true;
       if (timer) clearTimeout(timer);
     };
-  }, [sessionId]);
+  }, [sessionId, replay]);
 
   function pick(value: number) {
     setChoice(value);
@@ -114,9 +117,13 @@ export function Player({ src, title, sessionId, lowLatency = false }: PlayerProp
     <div class="player">
       <video ref={video} controls muted playsInline aria-label={`Video: ${title}`} />
       <div class="player-bar">
-        <span class="badge live" aria-label="Live">
-          LIVE
-        </span>
+        {replay ? (
+          <span class="badge">Replay</span>
+        ) : (
+          <span class="badge live" aria-label="Live">
+            LIVE
+          </span>
+        )}
         <span class="muted" aria-live="off" data-testid="latency">
           {latency !== null ? `${latency.toFixed(1)} s behind live` : ''}
         </span>

@@ -2,7 +2,7 @@
 // the broadcast is on, otherwise a slate ("starting soon" with a countdown, offline, ended) that
 // turns into the video by itself when the stream goes live (`stream:status` over /ws), and how
 // many people watch.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError } from '../api.js';
 import { Chat } from '../chat.js';
 import { brandVars } from '../colors.js';
@@ -43,6 +43,11 @@ export function Watch({ sessionId }: { sessionId: string }) {
   const [viewers, setViewers] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [removed, setRemoved] = useState<string | null>(null);
+  const [replayUrl, setReplayUrl] = useState<string | null>(null);
+  const statusRef = useRef<StreamStatus | null>(null);
+  const replayRef = useRef<string | null>(null);
+  statusRef.current = status;
+  replayRef.current = replayUrl;
   // one WebSocket for the page (the player's status, the count, the chat); this component is keyed by the session
   const [rt] = useState(connectRealtime);
 
@@ -51,6 +56,11 @@ export function Watch({ sessionId }: { sessionId: string }) {
       const s = await api<Session>('GET', `/sessions/${sessionId}`);
       setSession(s);
       setStatus(s.streamStatus);
+      // after the broadcast: the newest ready recording of this session, if any
+      if (s.watch.allowed && !ON_AIR.includes(s.streamStatus)) {
+        const recs = await api<{ items: { status: string; replayUrl: string | null }[] }>('GET', `/sessions/${sessionId}/recordings?limit=5`).catch(() => ({ items: [] }));
+        setReplayUrl(recs.items.find((r) => r.status === 'ready' && r.replayUrl)?.replayUrl ?? null);
+      } else setReplayUrl(null);
       setEvent(await api<EventInfo>('GET', `/events/${s.eventId}`));
     } catch (err) {
       setError(err instanceof ApiError ? err.message : 'The session could not be loaded.');
@@ -70,13 +80,19 @@ export function Watch({ sessionId }: { sessionId: string }) {
         });
         // the playback URL (and whether this person may watch) comes with the session
         if (f.status === 'live') void load();
+
       }),
       rt.on('viewers:count', (f) => f.sessionId === sessionId && setViewers(f.count)),
       rt.on('room:closed', (f) => setRemoved(f.reason)),
       // after a reconnect: read the state again (a frame missed while away)
       rt.onState((connected) => connected && void load()),
     ];
+    // a recording is finalised a little after the broadcast ends: look for the replay now and then
+    const look = setInterval(() => {
+      if (!ON_AIR.includes(statusRef.current) && !replayRef.current) void load();
+    }, 10_000);
     return () => {
+      clearInterval(look);
       offs.forEach((off) => off());
       rt.close();
     };
@@ -119,6 +135,11 @@ export function Watch({ sessionId }: { sessionId: string }) {
         </div>
       ) : onAir ? (
         <Player src={session.playbackUrl!} title={session.title} sessionId={session.id} />
+      ) : replayUrl ? (
+        <>
+          <p class="muted">The broadcast has ended. Watch the replay:</p>
+          <Player src={replayUrl} title={`${session.title} (replay)`} sessionId={session.id} replay />
+        </>
       ) : (
         <Slate session={session} status={status} endedHere={endedHere} />
       )}
