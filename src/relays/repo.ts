@@ -152,10 +152,17 @@ export async function writeRelayStatus(db: Db, s: RelayStatusWrite): Promise<str
   return rows[0]?.streamId ?? null;
 }
 
-/** Destinations by status, every status present (for /metrics). */
-export async function destinationsByStatus(db: Db): Promise<{ status: RelayStatus; enabled: boolean; count: number }[]> {
-  const { rows } = await db.query<{ status: RelayStatus; enabled: boolean; count: number }>(
-    `SELECT status, enabled, count(*)::int AS count FROM stream_destinations GROUP BY status, enabled`,
+/** What /metrics shows of one destination (its stream's id and its status columns). */
+export type DestinationSample = Pick<Destination, 'id' | 'streamId' | 'status' | 'enabled' | 'bytesSent' | 'bitrateKbps' | 'retries'>;
+
+/**
+ * Every destination's status, for /metrics at scrape time. Bounded: at most
+ * RELAY_MAX_DESTINATIONS per stream; a deleted destination (or stream) is simply not here.
+ */
+export async function destinationSamples(db: Db): Promise<DestinationSample[]> {
+  const { rows } = await db.query<DestinationSample>(
+    `SELECT id, stream_id AS "streamId", status, enabled, bytes_sent::float8 AS "bytesSent", bitrate_kbps AS "bitrateKbps", retries
+       FROM stream_destinations ORDER BY stream_id, id`,
   );
   return rows;
 }
