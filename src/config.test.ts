@@ -253,13 +253,15 @@ t.test('RECORDING_RETENTION_EVERY: hourly by default, 1 s to a day', async (t) =
 
 t.test('relays: 10 destinations, no private addresses, RELAY_KEYS parsed (first encrypts) and never echoed', async (t) => {
   const c = loadConfig(base, 'api');
-  t.same({ max: c.relay.maxDestinations, allowPrivate: c.relay.allowPrivate, keys: c.relay.keys }, { max: 10, allowPrivate: false, keys: [] }, 'unset: no keys (destinations are refused until RELAY_KEYS is set)');
+  t.same({ max: c.relay.maxDestinations, allowPrivate: c.relay.allowPrivate, keys: c.relay.keys, caFile: c.relay.caFile }, { max: 10, allowPrivate: false, keys: [], caFile: null }, 'unset: no keys (destinations are refused until RELAY_KEYS is set)');
   const k1 = Buffer.alloc(32, 1).toString('base64');
   const k2 = Buffer.alloc(32, 2).toString('base64url');
   const set = loadConfig({ ...base, RELAY_MAX_DESTINATIONS: '3', RELAY_ALLOW_PRIVATE: 'true', RELAY_KEYS: ` new:${k2} , old:${k1}` }, 'worker');
   t.equal(set.relay.maxDestinations, 3);
   t.equal(set.relay.allowPrivate, true);
   t.same(set.relay.keys.map((k) => [k.id, k.key.toString('hex')]), [['new', Buffer.alloc(32, 2).toString('hex')], ['old', Buffer.alloc(32, 1).toString('hex')]]);
+  t.equal(loadConfig({ ...base, RELAY_CA_FILE: '/etc/onair/relay-ca.pem' }, 'worker').relay.caFile, '/etc/onair/relay-ca.pem');
+  t.throws(() => loadConfig({ ...base, RELAY_CA_FILE: 'relay-ca.pem' }, 'worker'), /RELAY_CA_FILE must be an absolute path to a PEM file, but it is "relay-ca.pem"/);
   const secretish = 'c2VjcmV0LXNob3J0LWtleQ==';
   const err = t.throws(() => loadConfig({ ...base, RELAY_MAX_DESTINATIONS: '0', RELAY_ALLOW_PRIVATE: 'yes', RELAY_KEYS: `a:${secretish},${k1},a:${k1},a:${k1}` }, 'api')) as ConfigError;
   t.match(err.message, /RELAY_MAX_DESTINATIONS must be a whole number from 1 to 100, but it is "0"/);

@@ -104,6 +104,8 @@ export interface RelaySettings {
   allowPrivate: boolean;
   /** RELAY_KEYS: the first encrypts, all decrypt (rotation); empty when unset (destinations are then refused). */
   keys: RelayKey[];
+  /** RELAY_CA_FILE: a PEM file of CAs trusted for RTMPS destinations on top of the system store (the worker reads it at start); null when unset. */
+  caFile: string | null;
 }
 
 export interface Recordings {
@@ -485,7 +487,9 @@ function relaySettings(env: Env, problems: string[], int: (name: string, fallbac
   }
   const allowRaw = env.RELAY_ALLOW_PRIVATE?.trim() || 'false';
   if (allowRaw !== 'true' && allowRaw !== 'false') problems.push(`RELAY_ALLOW_PRIVATE must be true or false, but it is "${allowRaw}".`);
-  return { maxDestinations: int('RELAY_MAX_DESTINATIONS', 10, 1, 100), allowPrivate: allowRaw === 'true', keys };
+  const caFile = env.RELAY_CA_FILE?.trim() || null;
+  if (caFile !== null && !path.isAbsolute(caFile)) problems.push(`RELAY_CA_FILE must be an absolute path to a PEM file, but it is "${caFile}".`);
+  return { maxDestinations: int('RELAY_MAX_DESTINATIONS', 10, 1, 100), allowPrivate: allowRaw === 'true', keys, caFile };
 }
 
 /** The public URLs a stream is reached at; one place so API and banner agree. */

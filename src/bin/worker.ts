@@ -12,13 +12,20 @@ import { thumbnailOutput } from '../transcode/thumbnail-output.js';
 import { createLiveJobHandler } from '../transcode/live-job.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { startMetricsServer } from './metrics-server.js';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createFinaliseQueue, RECORDINGS_QUEUE } from '../recordings/jobs.js';
 import { createFinaliseHandler } from '../recordings/finalise.js';
 import { startRecordingSweep } from '../recordings/sweep.js';
 import { recordingOutput } from '../recordings/recording-output.js';
 import type { RecorderDeps } from '../recordings/recorder.js';
 import type { LiveTranscodeJob } from '../streams/types.js';
+import { AppError } from '../errors.js';
+import { PermanentRelayError } from '../relays/destination-relay.js';
+import { relayOutput, type RelayOutputDeps } from '../relays/relay-output.js';
+import { RtmpPublisher } from '../relays/rtmp-publisher.js';
+import { createDestinationsService } from '../relays/service.js';
+import { recordRelayStatus } from '../relays/status.js';
+import { checkDestinationHost } from '../relays/url-check.js';
 import { runRole } from './role.js';
 
 await runRole('worker', async ({ config, log, onShutdown }) => {
@@ -37,6 +44,7 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
   onShutdown(() => finaliseQueue.close());
   const metrics = createMetrics('worker');
   const core = createTranscodeCore({ db, bus, log });
+  const relayDeps = await createRelayDeps();
   const recorderDeps = (job: LiveTranscodeJob): RecorderDeps => ({
     db,
     finalise: finaliseQueue,
@@ -66,6 +74,7 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
       others: [
         ...(job.record ? [recordingOutput({ job, mediaDir: config.mediaDir, deps: recorderDeps(job) })] : []),
         thumbnailOutput({ job, mediaDir: config.mediaDir, metrics: metrics.metrics }),
+        relayOutput({ streamId: job.streamId, deps: relayDeps }),
       ],
     }),
   });
@@ -117,5 +126,41 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
   const brokenLives = startBrokenLivesSweep({ core, mediaDir: config.mediaDir, log });
   onShutdown(() => brokenLives.stop());
   await startMetricsServer({ config, log, onShutdown, registry: metrics.registry });
+
+  /** What every stream's relay output uses: its destinations, their changes, the checks before a connect, the status rows. */
+  async function createRelayDeps(): Promise<RelayOutputDeps> {
+    let extraCaPem: string | null = null;
+    if (config.relay.caFile) {
+      extraCaPem = await readFile(config.relay.caFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new Error(`RELAY_CA_FILE ${config.relay.caFile} can not be read (${err.code ?? err.message}).`);
+      });
+      if (!extraCaPem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`RELAY_CA_FILE ${config.relay.caFile} holds no PEM certificate.`);
+    }
+    const destinations = createDestinationsService({ db, bus, log, relay: config.relay });
+    // one subscription for the worker; each running relay listens for its own stream
+    const listeners = new Map<string, Set<() => void>>();
+    await bus.subscribe('stream.destinations-changed', ({ streamId }) => {
+      for (const fn of listeners.get(streamId) ?? []) fn();
+    });
+    return {
+      destinations: (streamId) => destinations.destinationsForRelay(streamId),
+      onChange(streamId, fn) {
+        const set = listeners.get(streamId) ?? new Set();
+        listeners.set(streamId, set.add(fn));
+        return () => void (set.delete(fn), set.size === 0 && listeners.delete(streamId));
+      },
+      async checkHost(host) {
+        try {
+          return await checkDestinationHost({ host }, { allowPrivate: config.relay.allowPrivate });
+        } catch (err) {
+          if (err instanceof AppError && err.code === 'destination_private') throw new PermanentRelayError(err.message);
+          throw err;
+        }
+      },
+      newPublisher: (o) => new RtmpPublisher(o),
+      report: (s, announce) => recordRelayStatus({ db, bus, log }, s, announce),
+      extraCaPem,
+    };
+  }
   log.info({ concurrency: config.workerConcurrency, mediaDir: config.mediaDir }, 'Transcode worker ready.');
 });

@@ -22,8 +22,18 @@ export interface Destination {
   createdAt: Date;
 }
 
-const COLUMNS = `id, stream_id AS "streamId", name, url, enabled, key_hint AS "keyHint", status,
-  bytes_sent::float8 AS "bytesSent", bitrate_kbps AS "bitrateKbps", connected_at AS "connectedAt", retries,
+/**
+ * A running relay writes its row at least every 5 s; a row left `connecting`, `live` or
+ * `retrying` for longer than this was written by a worker that died with nobody taking over
+ * (the stream ended meanwhile): it reads as `idle`.
+ */
+export const STALE_STATUS_SECONDS = 30;
+const RUNNING = `status IN ('connecting', 'live', 'retrying')`;
+const STALE = `(${RUNNING} AND status_updated_at < now() - interval '${STALE_STATUS_SECONDS} seconds')`;
+const COLUMNS = `id, stream_id AS "streamId", name, url, enabled, key_hint AS "keyHint",
+  CASE WHEN ${STALE} THEN 'idle' ELSE status END AS status,
+  bytes_sent::float8 AS "bytesSent", CASE WHEN ${STALE} THEN 0 ELSE bitrate_kbps END AS "bitrateKbps",
+  CASE WHEN ${STALE} THEN NULL ELSE connected_at END AS "connectedAt", retries,
   last_error AS "lastError", created_at AS "createdAt"`;
 
 /** Locks the stream's row (so two adds cannot both pass the limit); false when there is no such stream. */
@@ -156,12 +166,14 @@ export async function writeRelayStatus(db: Db, s: RelayStatusWrite): Promise<str
 export type DestinationSample = Pick<Destination, 'id' | 'streamId' | 'status' | 'enabled' | 'bytesSent' | 'bitrateKbps' | 'retries'>;
 
 /**
- * Every destination's status, for /metrics at scrape time. Bounded: at most
- * RELAY_MAX_DESTINATIONS per stream; a deleted destination (or stream) is simply not here.
+ * Every destination's status, for /metrics at scrape time (a stale running status reads idle,
+ * as in the API). Bounded: at most RELAY_MAX_DESTINATIONS per stream; a deleted destination (or
+ * stream) is simply not here.
  */
 export async function destinationSamples(db: Db): Promise<DestinationSample[]> {
   const { rows } = await db.query<DestinationSample>(
-    `SELECT id, stream_id AS "streamId", status, enabled, bytes_sent::float8 AS "bytesSent", bitrate_kbps AS "bitrateKbps", retries
+    `SELECT id, stream_id AS "streamId", CASE WHEN ${STALE} THEN 'idle' ELSE status END AS status, enabled,
+        bytes_sent::float8 AS "bytesSent", CASE WHEN ${STALE} THEN 0 ELSE bitrate_kbps END AS "bitrateKbps", retries
        FROM stream_destinations ORDER BY stream_id, id`,
   );
   return rows;

@@ -31,6 +31,8 @@ export interface PublisherStatus {
 export interface RtmpPublisherOptions {
   url: string; // rtmp(s)://host[:port]/app, without the key
   streamKey: string;
+  /** The address to connect to, as checked right before (url-check.ts): no second DNS answer between the check and the connect. The URL's host still names the server (TLS). */
+  address?: string;
   log: Log;
   extraCaPem?: string | null;
   systemCaFile?: string;
@@ -96,10 +98,11 @@ export class RtmpPublisher {
     if (this.state !== 'idle') return;
     this.state = 'connecting';
     const { host, port, secure } = this.target;
+    const address = this.o.address ?? host;
     this.o.log.info({ destination: this.logUrl }, 'Relay connecting to the destination.');
     const socket = secure
-      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ca: trustedCas({ extraCaPem: this.o.extraCaPem, systemCaFile: this.o.systemCaFile }), rejectUnauthorized: true })
-      : net.connect({ host, port });
+      ? tls.connect({ host: address, port, servername: net.isIP(host) ? undefined : host, ca: trustedCas({ extraCaPem: this.o.extraCaPem, systemCaFile: this.o.systemCaFile }), rejectUnauthorized: true })
+      : net.connect({ host: address, port });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.once(secure ? 'secureConnect' : 'connect', () => this.sendC0C1());

@@ -21,12 +21,13 @@ export interface NewDestination {
 }
 export type DestinationChange = Partial<NewDestination>;
 
-/** What the relay gets: the decrypted key is in memory only. */
+/** What the relay gets: the decrypted key is in memory only (null when it can not be decrypted, with the problem in words). */
 export interface RelayDestination {
   id: string;
   name: string;
   url: string;
-  key: string;
+  key: string | null;
+  problem?: string;
 }
 
 export interface DestinationsService {
@@ -34,7 +35,7 @@ export interface DestinationsService {
   create(streamId: string, d: NewDestination): Promise<repo.Destination>;
   update(streamId: string, id: string, change: DestinationChange): Promise<repo.Destination>;
   remove(streamId: string, id: string): Promise<void>;
-  /** The stream's enabled destinations with their keys; one that cannot be decrypted is left out (and logged, without its key). */
+  /** The stream's enabled destinations with their keys; one that cannot be decrypted comes with `key: null` and the problem (logged, without its key). */
   destinationsForRelay(streamId: string): Promise<RelayDestination[]>;
   /** Re-encrypts every key sealed under another key than RELAY_KEYS' first (rotation); returns how many. */
   reencrypt(): Promise<number>;
@@ -105,6 +106,7 @@ export function createDestinationsService(o: { db: pg.Pool; bus: Bus; log: Log; 
         } catch (err) {
           if (!(err instanceof RelayKeyError)) throw err;
           log.error({ streamId, destinationId: row.id, reason: err.reason }, `A relay destination is skipped: ${err.message}`);
+          out.push({ id: row.id, name: row.name, url: row.url, key: null, problem: `its stream key can not be decrypted with the server's RELAY_KEYS (${err.reason}); set the stream key again` });
         }
       }
       return out;
