@@ -197,5 +197,5 @@ t.test('the Grafana dashboard is valid and queries only metrics that exist', asy
   t.ok(used.size >= 20, `${used.size} metric names used`);
   for (const name of used) t.ok(known.has(name), `${name} exists in metrics.ts (or the process metrics)`);
   const rows = dash.panels.filter((p: { type: string }) => p.type === 'row').map((p: { title: string }) => p.title);
-  t.same(rows, ['Ingest', 'Transcoding', 'HLS', 'API', 'WebSocket', 'Viewer analytics', 'Processes']);
+  t.same(rows, ['Ingest', 'Transcoding', 'HLS', 'Relays', 'API', 'WebSocket', 'Viewer analytics', 'Processes']);
 });
