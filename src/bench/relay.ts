@@ -125,6 +125,8 @@ async function main(): Promise<void> {
     say(`  ${String(n).padStart(2)} destination(s): ffmpeg ${w.ffmpeg.toFixed(3)}, worker ${w.worker.toFixed(3)}, nginx ${w.nginx.toFixed(3)} cores; relayed ${w.relayedMbps.toFixed(1)} Mb/s${n ? ` (${(w.relayedMbps / n).toFixed(2)} each)` : ''}; other load ${w.other.toFixed(2)} cores`);
     if (slow.length) throw new Error(`${slow.length} destination(s) got under 2 Mb/s of a 4.5 Mb/s source in the window: the relay fell behind`);
     if (n === 0 && w.relayedMbps > 0) throw new Error('bytes were relayed with every destination disabled');
+    const rowsMbps = w.perDestinationMbps.reduce((a, b) => a + b, 0);
+    if (n > 0 && Math.abs(w.relayedMbps - rowsMbps) > 0.35 * rowsMbps) throw new Error(`the worker's onair_relay_sent_bytes_total (${w.relayedMbps.toFixed(1)} Mb/s) disagrees with the destinations' rows (${rowsMbps.toFixed(1)} Mb/s)`);
   }
   await switchTo(app, stream.id, all, 0);
 
