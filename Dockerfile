@@ -9,7 +9,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
 COPY tsconfig.json ./
 COPY src ./src
+COPY web ./web
 RUN npx --no-install tsc -p tsconfig.json \
+ && npx --no-install tsc -p web/tsconfig.json \
+ && npx --no-install vite build --config web/vite.config.ts --logLevel warn \
  && npm prune --omit=dev --no-audit --no-fund --loglevel=error
 
 # ---- runtime ---------------------------------------------------------------------------------

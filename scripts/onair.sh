@@ -48,10 +48,13 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
 fi
 
-if [ ! -f dist/.built ] || [ -n "$(find src migrations ffmpeg-profiles nginx tsconfig.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
+if [ ! -f dist/.built ] || [ -n "$(find src web migrations ffmpeg-profiles nginx tsconfig.json package-lock.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
   echo "onair: building …"
   rm -rf dist
   npx --no-install tsc -p tsconfig.json
+  # the web face: type-checked, then bundled by Vite into dist/site (nginx serves it)
+  npx --no-install tsc -p web/tsconfig.json
+  npx --no-install vite build --config web/vite.config.ts --logLevel warn
   touch dist/.built
 fi
 

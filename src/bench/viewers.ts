@@ -383,7 +383,7 @@ async function main(): Promise<void> {
       async () => {
         if (role.process.exitCode !== null) throw new Error(`nginx-${label} role exited: ${role.stderrTail()}`);
         const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-        return pid > 0 && (await fetch(`http://127.0.0.1:${port}/`).catch(() => null))?.ok ? pid : null;
+        return pid > 0 && (await fetch(`http://127.0.0.1:${port}/`, { redirect: 'manual' }).catch(() => null))?.status === 302 ? pid : null;
       },
       { what: `nginx-${label}`, timeoutMs: 15_000 },
     );

@@ -195,6 +195,7 @@ function printBanner(o: { showPassword: boolean; adminEmail: string; adminPasswo
     '================================================================================',
     ' Onair is running.  Ctrl-C stops everything.',
     '--------------------------------------------------------------------------------',
+    ` Web             ${cfg.publicScheme}://${cfg.hlsHost}/   (sign in below; organisers: /console)`,
     ` Admin login     ${o.adminEmail}  /  ${o.adminPassword ? (o.showPassword ? o.adminPassword : `(see ${path.join(cfg.dataDir, 'secrets.json')})`) : '(your ADMIN_PASSWORD)'}`,
     `                 curl -X POST ${api}/auth/login -H 'content-type: application/json' -d '{"email":"${o.adminEmail}","password":"…"}'`,
     ` RTMP server     ${rtmpIngestUrl(cfg)}`,

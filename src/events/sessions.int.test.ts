@@ -104,6 +104,7 @@ t.test('playbackUrl: joining is the ticket', async (t) => {
   t.equal(before.status, 200);
   sessionSchema.strict().parse(before.body);
   t.match(before.body, { playbackUrl: null, streamId: null, streamStatus: 'offline', watch: { allowed: false, reason: 'Join the event to watch.' } });
+  t.match(before.body.watchUrl, new RegExp(`^https?://[^/]+/watch/${s.id}$`), 'the watch page is given to everyone who may see the session (it asks them to join)');
   t.equal((await call('POST', `/events/${e.id}/join`, { token: alice.token })).status, 201);
   const after = await call('GET', `/sessions/${s.id}`, { token: alice.token });
   t.match(after.body, { streamId: null, watch: { allowed: true } }, 'a joined attendee may watch; the stream id stays staff-only');

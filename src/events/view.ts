@@ -61,6 +61,7 @@ export const sessionSchema = z.object({
     .describe(
       'A JPEG of the live picture, renewed every few seconds, for lists and consoles; given with playbackUrl (same token, window and bans; fetching it is not counted as watching). Null unless the stream is live and its picture is fresh.',
     ),
+  watchUrl: z.string().describe('The session’s watch page in the web face (the player, chat, polls and Q&A); signed-out visitors sign in there first.'),
   watch: z.object({ allowed: z.boolean(), reason: z.string().nullable() }).describe('Whether you may watch, and if not, why.'),
   createdAt: isoDate,
   updatedAt: isoDate,
@@ -134,6 +135,7 @@ export function sessionView(
     live: s.stream?.status === 'live' || s.stream?.status === 'reconnecting',
     playbackUrl: watch.allowed && s.stream ? url(s.stream.playbackId) : null,
     thumbnailUrl: thumbnail && s.stream ? viewerThumbnailUrl(config, viewer(s.stream.playbackId)) : null,
+    watchUrl: `${config.publicScheme}://${config.hlsHost}/watch/${s.id}`,
     watch,
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),

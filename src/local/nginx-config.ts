@@ -2,7 +2,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DENY_MARKERS, OPEN_MARKERS, PREVIEW_SESSION_B64, REPLAY_MARKERS } from '../analytics/playback.js';
-import { NGINX_DIR } from '../paths.js';
+import { NGINX_DIR, WEB_DIR } from '../paths.js';
 import { THUMBNAIL_NAME } from '../thumbnails.js';
 
 export interface NginxVars {
@@ -17,10 +17,25 @@ export interface NginxVars {
   user?: string | null; // only meaningful when nginx starts as root
   /** Per-viewer playback tokens (PLAYBACK_TOKENS=on): the secret nginx checks them with. */
   playbackSecret?: string | null;
+  /** The built web face (dist/site); the shipped one unless a test says otherwise. */
+  webDir?: string;
 }
 
+// The web face's HTML shells: never cached; no referrer leaves them (a set-password link's token
+// sits in the #fragment, and no page URL goes to another site); only this origin's scripts,
+// styles, images, media (hls.js feeds the video from blob: URLs, and runs a worker from one) and
+// connections (/api, /ws).
+const WEB_SHELL_HEADERS = [
+  `add_header Cache-Control "no-cache" always;`,
+  `add_header Referrer-Policy "no-referrer" always;`,
+  `add_header X-Content-Type-Options nosniff always;`,
+  `add_header X-Frame-Options DENY always;`,
+  `add_header Content-Security-Policy "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'" always;`,
+].map((l) => `      ${l}`).join('\n');
+
 export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.join(NGINX_DIR, 'onair.conf.template'), 'utf8')): string {
-  for (const [name, dir] of [['mediaDir', vars.mediaDir], ['recordingsDir', vars.recordingsDir ?? '/'], ['runDir', vars.runDir], ['logDir', vars.logDir]] as const) {
+  const webDir = vars.webDir ?? WEB_DIR;
+  for (const [name, dir] of [['mediaDir', vars.mediaDir], ['recordingsDir', vars.recordingsDir ?? '/'], ['runDir', vars.runDir], ['logDir', vars.logDir], ['webDir', webDir]] as const) {
     // these land unquoted in the config: refuse what would change its meaning
     if (!/^\/[A-Za-z0-9_./@+-]*$/.test(dir)) throw new Error(`${name} "${dir}" must be an absolute path without spaces or special characters for nginx.`);
   }
@@ -29,6 +44,8 @@ export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.
     mediaDir: vars.mediaDir,
     runDir: vars.runDir,
     logDir: vars.logDir,
+    webDir,
+    webShellHeaders: WEB_SHELL_HEADERS,
     apiUpstreams: vars.apiUpstreams.map((u) => `    server ${u} max_fails=0;`).join('\n'),
     workerProcesses: String(vars.workerProcesses ?? 'auto'),
     userDirective: vars.user ? `user ${vars.user};` : '',

@@ -5,7 +5,7 @@
 // hls.js and the media share one origin and no CORS or mixed-content question arises.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { APP_ROOT } from '../paths.js';
 import { testEnv, type Teardown } from './harness.js';
 
@@ -36,6 +36,16 @@ export async function launchChromium(t: Teardown): Promise<BrowserContext> {
     await browser.close().catch(() => undefined);
     rmSync(profile, { recursive: true, force: true });
   });
+  return browser;
+}
+
+/**
+ * Chromium for tests with several people: each `newContext()` is a separate browser profile
+ * (its own storage, so its own signed-in user). Closed at teardown.
+ */
+export async function launchBrowser(t: Teardown): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+  t.teardown(() => browser.close().catch(() => undefined));
   return browser;
 }
 

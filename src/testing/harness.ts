@@ -104,7 +104,7 @@ export async function startTestNginx(t: Teardown, o: { dataDir: string; mediaDir
   }
   const proc = startChild({ name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: false }, { logDir, onConsole: () => undefined });
   t.teardown(() => proc.stop());
-  await waitFor(() => fetch(`http://127.0.0.1:${httpPort}/`).then((r) => r.ok, () => false), { what: 'nginx to answer', timeoutMs: 10_000 });
+  await waitFor(() => fetch(`http://127.0.0.1:${httpPort}/`, { redirect: 'manual' }).then((r) => r.status === 302, () => false), { what: 'nginx to answer', timeoutMs: 10_000 });
   return httpPort;
 }
 
@@ -136,11 +136,13 @@ export interface Publisher {
 /** Publishes an ffmpeg lavfi test pattern (H.264 + AAC unless told otherwise) in real time. */
 export function publishTestPattern(
   t: Teardown,
-  o: { url: string; width: number; height: number; fps: number; seconds: number; videoKbps?: number; videoCodec?: 'libx264' | 'flv1'; audio?: boolean; gopSeconds?: number },
+  o: { url: string; width: number; height: number; fps: number; seconds: number; videoKbps?: number; videoCodec?: 'libx264' | 'flv1'; audio?: boolean; gopSeconds?: number; noise?: boolean },
 ): Publisher {
   const kbps = o.videoKbps ?? 1500;
   const args = ['-hide_banner', '-loglevel', 'warning', '-re', '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`];
   if (o.audio !== false) args.push('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000');
+  // noise: film grain on every frame, so the encoder really spends videoKbps (a bare pattern compresses to far less)
+  if (o.noise) args.push('-vf', 'noise=alls=30:allf=t');
   args.push('-t', String(o.seconds));
   if ((o.videoCodec ?? 'libx264') === 'libx264') {
     const gop = String(o.fps * (o.gopSeconds ?? 2));

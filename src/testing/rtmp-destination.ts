@@ -17,11 +17,15 @@ export const STUNNEL = '/usr/bin/stunnel4';
 export interface RtmpDestination {
   port: number;
   dir: string;
-  /** Stream names nginx-rtmp asked the hook about (only with acceptKey). */
+  /** Stream names nginx-rtmp asked the hook about (only with acceptKey or recordEvents). */
   publishNames: string[];
+  /** Every publish and publish_done nginx-rtmp reported, in order, with the time it came (only with recordEvents). */
+  events: PublishEvent[];
   /** What nginx recorded for a stream name (record all, one file per name). */
   recording(name: string): string;
   stop(): Promise<void>;
+  /** Starts nginx again after stop(): same port, directory and hook (a destination that comes back). */
+  restart(): Promise<void>;
 }
 
 function spawnKept(t: Teardown, cmd: string, args: string[]): { child: ChildProcess; output: () => string; stop: () => Promise<void> } {
@@ -46,15 +50,30 @@ const listening = (port: number) =>
     s.once('error', () => r(false));
   });
 
-/** A tiny on_publish endpoint: 2xx for the one accepted key, 403 for any other. */
-async function startPublishHook(t: Teardown, acceptKey: string, names: string[]): Promise<number> {
+export interface PublishEvent {
+  call: 'publish' | 'publish_done';
+  name: string;
+  at: number; // Date.now() when the hook was called
+}
+
+/**
+ * A tiny on_publish / on_publish_done endpoint: publish answers 2xx for the one accepted key and
+ * 403 for any other (any key when acceptKey is undefined); publish_done is always 2xx.
+ */
+async function startPublishHook(t: Teardown, o: { acceptKey: string | undefined; names: string[]; events: PublishEvent[] }): Promise<number> {
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       const name = new URLSearchParams(body).get('name') ?? '';
-      names.push(name);
-      res.writeHead(name === acceptKey ? 200 : 403).end();
+      if (req.url === '/on_publish_done') {
+        o.events.push({ call: 'publish_done', name, at: Date.now() });
+        res.writeHead(200).end();
+        return;
+      }
+      o.names.push(name);
+      o.events.push({ call: 'publish', name, at: Date.now() });
+      res.writeHead(o.acceptKey === undefined || name === o.acceptKey ? 200 : 403).end();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -62,13 +81,19 @@ async function startPublishHook(t: Teardown, acceptKey: string, names: string[])
   return (server.address() as net.AddressInfo).port;
 }
 
-/** nginx-rtmp on a free port, application `live`, recording every stream to <dir>/rec/<name>.flv. */
-export async function startRtmpDestination(t: Teardown, o: { acceptKey?: string } = {}): Promise<RtmpDestination> {
+/**
+ * nginx-rtmp on a free port, application `live`, recording every stream to <dir>/rec/<name>.flv.
+ * acceptKey: only that stream name may publish. recordEvents: every publish and publish_done is
+ * kept in `events` (to see that a destination never has two publishers at once).
+ */
+export async function startRtmpDestination(t: Teardown, o: { acceptKey?: string; recordEvents?: boolean } = {}): Promise<RtmpDestination> {
   if (!existsSync(RTMP_MODULE)) throw new Error(`${RTMP_MODULE} is missing: npm test installs libnginx-mod-rtmp (or apt-get install libnginx-mod-rtmp).`);
   const dir = testDir('rtmp-dest');
   await mkdir(path.join(dir, 'rec'), { recursive: true, mode: 0o777 });
   const publishNames: string[] = [];
-  const hookPort = o.acceptKey === undefined ? null : await startPublishHook(t, o.acceptKey, publishNames);
+  const events: PublishEvent[] = [];
+  const hooked = o.acceptKey !== undefined || o.recordEvents === true;
+  const hookPort = hooked ? await startPublishHook(t, { acceptKey: o.acceptKey, names: publishNames, events }) : null;
   const port = await freePort();
   const conf = path.join(dir, 'nginx.conf');
   await writeFile(
@@ -90,30 +115,39 @@ rtmp {
       record_path ${dir}/rec;
       record_unique off;
       ${hookPort ? `on_publish http://127.0.0.1:${hookPort}/on_publish;` : ''}
+      ${hookPort ? `on_publish_done http://127.0.0.1:${hookPort}/on_publish_done;` : ''}
     }
   }
 }
 `,
   );
-  const nginx = spawnKept(t, 'nginx', ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')]);
-  await waitFor(
-    async () => {
-      if (nginx.child.exitCode !== null) throw new Error(`nginx-rtmp exited: ${nginx.output()} ${await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '')}`);
-      return listening(port);
-    },
-    { what: 'nginx-rtmp to listen', timeoutMs: 15_000 },
-  );
-  return { port, dir, publishNames, recording: (name) => path.join(dir, 'rec', `${name}.flv`), stop: nginx.stop };
+  let nginx: ReturnType<typeof spawnKept>;
+  const start = async () => {
+    nginx = spawnKept(t, 'nginx', ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')]);
+    await waitFor(
+      async () => {
+        if (nginx.child.exitCode !== null) throw new Error(`nginx-rtmp exited: ${nginx.output()} ${await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '')}`);
+        return listening(port);
+      },
+      { what: 'nginx-rtmp to listen', timeoutMs: 15_000 },
+    );
+  };
+  await start();
+  return { port, dir, publishNames, events, recording: (name) => path.join(dir, 'rec', `${name}.flv`), stop: () => nginx.stop(), restart: start };
 }
 
 export interface TestCa {
   caPem: string;
+  caFile: string;
   certFile: string;
   keyFile: string;
 }
 
-/** A throwaway CA and a server certificate it signs for localhost / 127.0.0.1. */
-export async function makeTestCa(name: string): Promise<TestCa> {
+/**
+ * A throwaway CA and a server certificate it signs for localhost / 127.0.0.1 (or for the
+ * subjectAltName given, e.g. "DNS:other.example": a certificate for another host).
+ */
+export async function makeTestCa(name: string, o: { subjectAltName?: string } = {}): Promise<TestCa> {
   const dir = testDir(`ca-${name}`);
   const f = (n: string) => path.join(dir, n);
   const ssl = async (args: string[]) => {
@@ -122,9 +156,9 @@ export async function makeTestCa(name: string): Promise<TestCa> {
   };
   await ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=Onair test CA ${name}`, '-keyout', f('ca.key'), '-out', f('ca.pem')]);
   await ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', f('server.key'), '-out', f('server.csr')]);
-  await writeFile(f('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
+  await writeFile(f('ext.cnf'), `subjectAltName=${o.subjectAltName ?? 'DNS:localhost,IP:127.0.0.1'}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`);
   await ssl(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('ext.cnf'), '-out', f('server.pem')]);
-  return { caPem: await readFile(f('ca.pem'), 'utf8'), certFile: f('server.pem'), keyFile: f('server.key') };
+  return { caPem: await readFile(f('ca.pem'), 'utf8'), caFile: f('ca.pem'), certFile: f('server.pem'), keyFile: f('server.key') };
 }
 
 /** stunnel4 terminating TLS on a free port and passing the plain bytes to targetPort. */

@@ -48,6 +48,11 @@ async function main(): Promise<number> {
     }
     let files = findTests(path.join(APP_ROOT, 'dist'));
     if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
+    // tap given no file runs every test it finds: a filter that matches nothing is a mistake
+    if (filter.length && files.length === 0) {
+      process.stderr.write(`No compiled test file matches ${filter.join(', ')} (is it built?).\n`);
+      return 1;
+    }
     const tap = path.join(APP_ROOT, 'node_modules', '.bin', 'tap');
     const child = spawn(tap, ['--disable-coverage', '--jobs=2', '--timeout=300', ...files], {
       stdio: 'inherit',

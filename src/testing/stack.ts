@@ -31,7 +31,7 @@ export interface Stack {
   createStream(title?: string): Promise<{ id: string; streamKey: string; playbackId: string; playbackUrl: string }>;
   streamStatus(id: string): Promise<string>;
   /** A new signed-in user of the role (attendee unless told): id, name and a token. */
-  user(name: string, role?: 'attendee' | 'speaker' | 'moderator' | 'admin'): Promise<{ id: string; name: string; token: string }>;
+  user(name: string, role?: 'attendee' | 'speaker' | 'moderator' | 'admin'): Promise<{ id: string; name: string; email: string; token: string }>;
   /** A published public event live now (from an hour ago for four hours) with one session on the stream (an hour ago to two hours on). */
   liveSessionOn(streamId: string, title: string): Promise<{ event: any; session: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   rtmpUrl(key: string): string;
@@ -49,7 +49,8 @@ export async function startStack(
   o: {
     workers?: number;
     extraEnv?: NodeJS.ProcessEnv;
-    workerEnv?: NodeJS.ProcessEnv;
+    /** Every worker's extra env, or one per worker name (e.g. a METRICS_PORT each). */
+    workerEnv?: NodeJS.ProcessEnv | ((name: string) => NodeJS.ProcessEnv);
     /** A Postgres and Redis of this stack's own (privateServices), for outage drills; the suite's shared ones otherwise. */
     services?: PrivateServices;
   } = {},
@@ -90,7 +91,8 @@ export async function startStack(
   env.HLS_HOST = `127.0.0.1:${httpPort}`;
   addRole('api');
   addRole('ingest');
-  for (let i = 1; i <= (o.workers ?? 1); i++) addRole('worker', `worker-${i}`, o.workerEnv);
+  const workerEnv = (name: string) => (typeof o.workerEnv === 'function' ? o.workerEnv(name) : o.workerEnv);
+  for (let i = 1; i <= (o.workers ?? 1); i++) addRole('worker', `worker-${i}`, workerEnv(`worker-${i}`));
 
   const base = `http://127.0.0.1:${httpPort}`;
   const api: Stack['api'] = async (method, p, body, token) => {
@@ -141,7 +143,7 @@ export async function startStack(
       const { rows } = await pool.query<{ id: string }>(`INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING id`, [email, name, role, await userHash]);
       const login = await api('POST', '/auth/login', { email, password: 'user-password' });
       if (login.status !== 200) throw new Error(`login of ${name} → ${login.status}`);
-      return { id: rows[0]!.id, name, token: login.body.token as string };
+      return { id: rows[0]!.id, name, email, token: login.body.token as string };
     },
     async liveSessionOn(streamId, title) {
       const at = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString();
@@ -162,7 +164,7 @@ export async function startStack(
       const { rows } = await pool.query(`SELECT worker_id FROM publish_sessions WHERE stream_id = $1 AND ended_at IS NULL`, [streamId]);
       return rows[0]?.worker_id as string;
     },
-    addWorker: (name) => addRole('worker', name, o.workerEnv),
+    addWorker: (name) => addRole('worker', name, workerEnv(name)),
     allLogs() {
       const logDir = path.join(dataDir, 'logs');
       const files = readdirSync(logDir).map((f) => readFileSync(path.join(logDir, f), 'utf8'));

@@ -1,0 +1,152 @@
+// The video player: hls.js (its light build: no subtitles, DRM or alternative audio, which Onair
+// never sends), loaded only when there is something to play, or the browser's own HLS (Safari).
+// A quality menu (auto and each rung), a live badge and the distance to the live edge. The
+// low-latency settings are one switch (`lowLatency`), for the low-latency mode.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError } from './api.js';
+
+export interface PlayerProps {
+  src: string;
+  title: string;
+  /** The session watched: the player says "still watching" for it (POST /api/analytics/heartbeat). */
+  sessionId: string;
+  lowLatency?: boolean;
+}
+
+interface Level {
+  index: number;
+  height: number;
+}
+
+type HlsInstance = import('hls.js').default;
+
+/** The playback URL as a path of this site: the page and the media come from the same nginx. */
+export function sameOrigin(src: string): string {
+  try {
+    const u = new URL(src, location.href);
+    return u.pathname.startsWith('/hls/') ? u.pathname + u.search : src;
+  } catch {
+    return src;
+  }
+}
+
+export function Player({ src, title, sessionId, lowLatency = false }: PlayerProps) {
+  const video = useRef<HTMLVideoElement>(null);
+  const hlsRef = useRef<HlsInstance | null>(null);
+  const [levels, setLevels] = useState<Level[]>([]);
+  const [choice, setChoice] = useState(-1); // -1: auto
+  const [latency, setLatency] = useState<number | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+
+  useEffect(() => {
+    const el = video.current;
+    if (!el) return;
+    let stopped = false;
+    const url = sameOrigin(src);
+    (async () => {
+      const { default: Hls } = await import('hls.js/dist/hls.light.mjs');
+      if (stopped) return;
+      if (!Hls.isSupported()) {
+        // Safari on iOS: no MSE, native HLS instead (its own quality choice)
+        if (el.canPlayType('application/vnd.apple.mpegurl')) el.src = url;
+        else setProblem('This browser can not play the stream.');
+        return;
+      }
+      const hls = new Hls({
+        lowLatencyMode: lowLatency,
+        // low latency: catch up gently when behind, and start at the live edge once
+        ...(lowLatency ? { maxLiveSyncPlaybackRate: 1.5, liveSyncDurationCount: 1 } : {}),
+        backBufferLength: 30,
+      });
+      hlsRef.current = hls;
+      hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
+        setLevels(data.levels.map((l, index) => ({ index, height: l.height })).sort((a, b) => b.height - a.height));
+        void el.play().catch(() => undefined); // muted autoplay; otherwise the controls start it
+      });
+      hls.on(Hls.Events.ERROR, (_e, data) => {
+        if (!data.fatal) return;
+        if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+          setProblem('The stream is not reachable right now; retrying…');
+          setTimeout(() => hls.startLoad(), 2_000);
+        } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+        else setProblem('Playback stopped with an error.');
+      });
+      hls.on(Hls.Events.FRAG_LOADED, () => setProblem(null));
+      hls.loadSource(url);
+      hls.attachMedia(el);
+    })();
+    const timer = setInterval(() => {
+      const hls = hlsRef.current;
+      setLatency(hls && Number.isFinite(hls.latency) && hls.latency > 0 ? hls.latency : null);
+    }, 1000);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+      hlsRef.current?.destroy();
+      hlsRef.current = null;
+    };
+  }, [src, lowLatency]);
+
+  // "still watching" while the video plays: the API folds it into the same viewer as the player's
+  // HLS requests (one viewer per user and session), so it never counts anyone twice
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let stopped = false;
+    const beat = async () => {
+      let next = 10;
+      const el = video.current;
+      if (el && !el.paused && !el.ended) {
+        try {
+          next = (await api<{ nextInSeconds: number }>('POST', '/analytics/heartbeat', { sessionId })).nextInSeconds;
+        } catch (err) {
+          if (err instanceof ApiError && (err.status === 403 || err.status === 404)) return; // not (or no longer) allowed: stop
+          if (err instanceof ApiError && err.retryAfterSeconds) next = err.retryAfterSeconds;
+        }
+      }
+      if (!stopped) timer = setTimeout(() => void beat(), Math.max(4, next) * 1000);
+    };
+    timer = setTimeout(() => void beat(), 2_000);
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    };
+  }, [sessionId]);
+
+  function pick(value: number) {
+    setChoice(value);
+    const hls = hlsRef.current;
+    if (hls) hls.currentLevel = value; // -1: automatic
+  }
+
+  return (
+    <div class="player">
+      <video ref={video} controls muted playsInline aria-label={`Video: ${title}`} />
+      <div class="player-bar">
+        <span class="badge live" aria-label="Live">
+          LIVE
+        </span>
+        <span class="muted" aria-live="off" data-testid="latency">
+          {latency !== null ? `${latency.toFixed(1)} s behind live` : ''}
+        </span>
+        {levels.length > 0 && (
+          <label class="inline">
+            Quality
+            <select value={String(choice)} onChange={(e) => pick(Number(e.currentTarget.value))}>
+              <option value="-1">Auto</option>
+              {levels.map((l) => (
+                <option key={l.index} value={String(l.index)}>
+                  {l.height}p
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+      </div>
+      {problem && (
+        <p role="status" class="muted">
+          {problem}
+        </p>
+      )}
+    </div>
+  );
+}
