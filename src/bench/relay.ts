@@ -21,7 +21,8 @@ import { summarize, type Window } from './relay-summary.js';
 const SOURCE_SECONDS = 20; // bench:transcode's cached source, looped
 const CONFIGS = [0, 1, 3, 10] as const;
 const ORDER = [0, 1, 3, 10, 10, 3, 1, 0];
-const WINDOW_S = benchInt('relay', { name: 'BENCH_RELAY_WINDOW_S', fallback: 25, min: 5, max: 300 });
+/** Loops of the source per window: every window then encodes the same pictures (the ladder's CPU varies with them). */
+const WINDOW_LOOPS = benchInt('relay', { name: 'BENCH_RELAY_WINDOW_LOOPS', fallback: 1, min: 1, max: 15 });
 const SETTLE_MS = 3_000; // after the switch: connects and status writes done
 /** Per destination (ffmpeg + worker) at most this share of the ladder's CPU. */
 const TARGET = 0.05;
@@ -58,7 +59,7 @@ async function switchTo(app: Appliance, streamId: string, all: Destination[], n:
   });
 }
 
-async function measure(o: { app: Appliance; streamId: string; n: number; ffmpegPid: number; nginxPid: number }): Promise<Window> {
+async function measure(o: { app: Appliance; streamId: string; n: number; ffmpegPid: number; nginxPid: number; windowSeconds: number }): Promise<Window> {
   const workerPid = o.app.worker.process.pid!;
   const read = async () => ({
     at: performance.now(),
@@ -70,7 +71,7 @@ async function measure(o: { app: Appliance; streamId: string; n: number; ffmpegP
     rows: await destinations(o.app, o.streamId),
   });
   const a = await read();
-  await sleep(WINDOW_S * 1000);
+  await sleep(o.windowSeconds * 1000);
   const b = await read();
   if (a.ffmpeg === null || b.ffmpeg === null || (await ffmpegOf(workerPid)) !== o.ffmpegPid) throw new Error('the worker’s ffmpeg restarted during the window: see the worker log');
   const wall = (b.at - a.at) / 1000;
@@ -91,9 +92,9 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   const busyCpusBefore = await checkIdle();
   const source = await ensureSource({ seconds: SOURCE_SECONDS, ...OBS_LIKE_1080P });
-  await probeDuration(source);
+  const windowSeconds = round((await probeDuration(source)) * WINDOW_LOOPS, 3);
   const { work, keep } = await benchWorkDir('relay');
-  say(`bench:relay on ${machine.nproc} × ${machine.cpuModel}: one 1080p30 source (${path.basename(source)}, looped, -re -c copy) relayed to ${CONFIGS.join(', ')} nginx-rtmp destinations; windows of ${WINDOW_S} s in the order ${ORDER.join(' ')}.`);
+  say(`bench:relay on ${machine.nproc} × ${machine.cpuModel}: one 1080p30 source (${path.basename(source)}, looped, -re -c copy) relayed to ${CONFIGS.join(', ')} nginx-rtmp destinations; windows of ${windowSeconds} s (${WINDOW_LOOPS} loop(s) of the source) in the order ${ORDER.join(' ')}.`);
   const nginx = await startDestinationServer(work);
   const app = await startAppliance(work);
 
@@ -119,7 +120,7 @@ async function main(): Promise<void> {
     if (isEnding()) return;
     await switchTo(app, stream.id, all, n);
     await sleep(SETTLE_MS);
-    const w = await measure({ app, streamId: stream.id, n, ffmpegPid, nginxPid: nginx.pid });
+    const w = await measure({ app, streamId: stream.id, n, ffmpegPid, nginxPid: nginx.pid, windowSeconds });
     windows.push(w);
     const slow = w.perDestinationMbps.filter((r) => r < 2);
     say(`  ${String(n).padStart(2)} destination(s): ffmpeg ${w.ffmpeg.toFixed(3)}, worker ${w.worker.toFixed(3)}, nginx ${w.nginx.toFixed(3)} cores; relayed ${w.relayedMbps.toFixed(1)} Mb/s${n ? ` (${(w.relayedMbps / n).toFixed(2)} each)` : ''}; other load ${w.other.toFixed(2)} cores`);
@@ -140,7 +141,7 @@ async function main(): Promise<void> {
     machine: { ...machine, busyCpusBefore },
     source: { file: path.basename(source), ...OBS_LIKE_1080P, published: 'ffmpeg -re -stream_loop -1 -c copy over RTMP to the ingest' },
     method: 'CPU user+system from /proc over each window; configurations switched live through the API (enabled/disabled) in the order ' + ORDER.join(' ') + '; per destination = (CPU(n) − CPU(0)) / n of the worker’s ffmpeg + Node process; the ladder = the ffmpeg at 0 destinations',
-    windowSeconds: WINDOW_S,
+    windowSeconds,
     windows: windows.map((w) => ({ ...w, ffmpeg: round(w.ffmpeg, 4), worker: round(w.worker, 4), nginx: round(w.nginx, 4), other: round(w.other, 3), relayedMbps: round(w.relayedMbps, 2), perDestinationMbps: w.perDestinationMbps.map((x) => round(x, 2)) })),
     ladderCores: ladder,
     repeatSpreadCores,
