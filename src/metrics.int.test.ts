@@ -3,12 +3,14 @@
 import t from 'tap';
 import { freePort } from './local/processes.js';
 import { publishTestPattern, waitFor } from './testing/harness.js';
+import { startRtmpDestination } from './testing/rtmp-destination.js';
 import { startStack } from './testing/stack.js';
 import { connectWs } from './testing/ws.js';
 
 const [ingestPort, workerPort] = [await freePort(), await freePort()];
-// extraEnv reaches every role; the api serves /metrics on PORT and ignores METRICS_PORT
-const stack = await startStack(t, { extraEnv: { METRICS_PORT: String(ingestPort) }, workerEnv: { METRICS_PORT: String(workerPort) } });
+// extraEnv reaches every role; the api serves /metrics on PORT and ignores METRICS_PORT; the
+// relay test's destination is on 127.0.0.1 (RELAY_ALLOW_PRIVATE)
+const stack = await startStack(t, { extraEnv: { METRICS_PORT: String(ingestPort), RELAY_ALLOW_PRIVATE: 'true' }, workerEnv: { METRICS_PORT: String(workerPort) } });
 const key = stack.env.INTERNAL_API_KEY!;
 const urls = {
   api: `http://127.0.0.1:${stack.apiPort}/metrics`,
@@ -133,4 +135,38 @@ t.test('refused publishes are counted by reason', async (t) => {
   publishTestPattern(t, { url: stack.rtmpUrl('live_not-a-real-key-000000000000'), width: 320, height: 240, fps: 10, seconds: 5 });
   await waitFor(async () => (await at('ingest', 'onair_ingest_publishes_refused_total', { reason: 'unknown_key' }))! > before, { what: 'the refusal to be counted', timeoutMs: 15_000 });
   t.pass('unknown_key counted');
+});
+
+t.test('relay series move with a real relay: the worker counts bytes and connects, the api shows the destination live, then idle', async (t) => {
+  const dest = await startRtmpDestination(t);
+  const s = await stack.createStream('metrics-relay');
+  const key = 'metrics-relay-key-0123';
+  const added = await stack.api('POST', `/streams/${s.id}/destinations`, { name: 'Local', url: `rtmp://127.0.0.1:${dest.port}/live`, streamKey: key }, stack.token);
+  t.equal(added.status, 201, JSON.stringify(added.body));
+  const d = added.body as { id: string };
+  const statusLine = (status: string) => `onair_relay_destination_status{destination="${d.id}",stream="${s.id}",status="${status}",role="api"} 1`;
+  t.ok((await scrape('api')).includes(statusLine('idle')), 'idle before the publish');
+  const before = await scrape('worker');
+  const bytes0 = value(before, 'onair_relay_sent_bytes_total')!;
+  const live0 = value(before, 'onair_relay_connects_total', { outcome: 'live' })!;
+  t.equal(typeof bytes0, 'number', 'the worker shows the counter before any relay');
+
+  const pub = publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 90, videoKbps: 600 });
+  await stack.waitForMaster(s.playbackId);
+  const worker = await waitFor(async () => {
+    const text = await scrape('worker');
+    return (value(text, 'onair_relay_sent_bytes_total') ?? 0) > bytes0 + 50_000 && (value(text, 'onair_relay_connects_total', { outcome: 'live' }) ?? 0) > live0 ? text : null;
+  }, { what: 'the worker to count relayed bytes and a live connect', timeoutMs: 30_000 });
+  t.equal(value(worker, 'onair_relay_keyframe_drops_total'), 0, 'a fast destination: no drops');
+  const api = await waitFor(async () => {
+    const text = await scrape('api');
+    return text.includes(statusLine('live')) && (value(text, 'onair_relay_destination_sent_bytes_total', { destination: d.id }) ?? 0) > 0 && (value(text, 'onair_relay_destination_bitrate_kbps', { destination: d.id }) ?? 0) > 0 ? text : null;
+  }, { what: 'the api to show the destination live with bytes and a bitrate', timeoutMs: 30_000 });
+  t.pass('the destination shows live, with bytes sent and a bitrate');
+  t.equal(value(api, 'onair_relay_destination_retries_total', { destination: d.id }), 0);
+  t.notOk([api, worker].join('\n').includes(key), 'no destination key in /metrics');
+
+  await pub.stop();
+  await waitFor(async () => (await scrape('api')).includes(statusLine('idle')), { what: 'the destination idle after the publish', timeoutMs: 45_000 });
+  t.pass('idle again once the publish ended');
 });

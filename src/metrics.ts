@@ -3,7 +3,16 @@
 // that records them; nothing here is a module-level singleton.
 //
 // Labels are bounded on purpose: route templates, methods, status codes, refusal reasons,
-// profile and rendition names, queue states. Never a stream key, stream id, session id or user.
+// profile and rendition names, queue states. Never a stream key, session id or user, and a
+// stream id only as below.
+//
+// One exception, on the API's relay series: `destination` (a relay destination's id) and
+// `stream` (its stream's id). A destination is a configured object, like a route: an admin
+// creates it, there are at most RELAY_MAX_DESTINATIONS per stream, and its series vanish at the
+// next scrape after it is deleted (they are read from Postgres at scrape time, not kept here).
+// Its id is no secret (the API answers it to staff and the session's speakers; its key and URL
+// are never a label), and an operator needs to see *which* destination is failing. Publishes,
+// sessions, viewers and users are events, not configuration: they never become labels.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,12 +37,22 @@ export interface ApiMetrics {
   rollupSeconds: Histogram;
   /** Recordings: bytes and count by status (Postgres) and the recordings volume's free space, read at scrape time. */
   readRecordings(read: () => Promise<RecordingCounts>): void;
-  /** Relay destinations by status and whether enabled (Postgres), read at scrape time. */
-  readDestinations(read: () => Promise<DestinationCounts>): void;
+  /** Relay destinations (Postgres), read at scrape time: counts by status and enabled, and each one's status. */
+  readDestinations(read: () => Promise<DestinationSample[]>): void;
 }
 
+export const RELAY_CONNECT_OUTCOMES = ['live', 'failed'] as const;
 export const RELAY_STATUS_LABELS = ['idle', 'connecting', 'live', 'retrying', 'failed'] as const;
-export type DestinationCounts = { status: string; enabled: boolean; count: number }[];
+/** One relay destination as its row says (the relay writes the status columns). */
+export interface DestinationSample {
+  id: string;
+  streamId: string;
+  status: string;
+  enabled: boolean;
+  bytesSent: number;
+  bitrateKbps: number | null;
+  retries: number;
+}
 
 export const RECORDING_STATUS_LABELS = ['recording', 'finalising', 'ready', 'failed'] as const;
 export interface RecordingCounts {
@@ -82,6 +101,12 @@ export interface WorkerMetrics {
   firstSegmentSeconds: Histogram<'profile'>;
   /** Live thumbnails written (transcode/thumbnail-writer.ts): flat while streams are live means they fail. */
   thumbnailsWritten: Counter;
+  /** Relays (relays/relay-output.ts), all destinations together (per destination: the API's onair_relay_destination_* series). Bytes written to destinations. */
+  relaySentBytes: Counter;
+  /** Relay connects by outcome: `live` (the destination accepted the publish) or `failed` (refused, unreachable, TLS, timed out). */
+  relayConnects: Counter<'outcome'>;
+  /** Times a destination's queue overflowed (it was slower than the source) and was dropped up to the next key frame. */
+  relayKeyframeDrops: Counter;
   /** Records the last ffmpeg progress of one running transcode (key: any object owned by it). */
   ffmpegReport(key: object, profile: string, sample: FfmpegSample): void;
   /** The transcode's ffmpeg stopped: it no longer counts in the speed/fps gauges. */
@@ -172,21 +197,7 @@ function apiMetrics(registers: Registry[]): ApiMetrics {
       if (now?.freeBytes != null) this.set(now.freeBytes);
     },
   });
-  let readDestinations: (() => Promise<DestinationCounts>) | null = null;
-  new Gauge({
-    name: 'onair_relay_destinations',
-    help: 'Relay destinations by status (idle, connecting, live, retrying, failed) and whether enabled, from the stream_destinations table.',
-    labelNames: ['status', 'enabled'] as const,
-    registers,
-    async collect() {
-      if (!readDestinations) return;
-      const now = await readDestinations().catch(() => null); // Postgres away: the series go stale rather than report 0
-      if (!now) return;
-      for (const status of RELAY_STATUS_LABELS) {
-        for (const enabled of [true, false]) this.set({ status, enabled: String(enabled) }, now.find((r) => r.status === status && r.enabled === enabled)?.count ?? 0);
-      }
-    },
-  });
+  const readDestinations = relayDestinationSeries(registers);
   return {
     httpRequestSeconds: new Histogram({
       name: 'onair_http_request_duration_seconds',
@@ -206,10 +217,78 @@ function apiMetrics(registers: Registry[]): ApiMetrics {
     readRecordings(read) {
       readRecordings = read;
     },
-    readDestinations(read) {
-      readDestinations = read;
-    },
+    readDestinations,
   };
+}
+
+/**
+ * The API's relay series, read from Postgres at scrape time (one read per scrape, shared by the
+ * gauges): destinations counted by status and enabled, and one series per destination (labelled
+ * by its id and its stream's id, see the header) for its status, bytes sent, bitrate and retries.
+ * The per-destination series are rebuilt at every scrape, so a deleted destination's vanish.
+ */
+function relayDestinationSeries(registers: Registry[]): (read: () => Promise<DestinationSample[]>) => void {
+  let read: (() => Promise<DestinationSample[]>) | null = null;
+  let pending: Promise<DestinationSample[] | null> | null = null;
+  const now = () => {
+    if (!read) return Promise.resolve(null);
+    if (!pending) {
+      pending = read().catch(() => null); // Postgres away: the series go stale rather than report 0
+      // a scrape calls every collect in one synchronous pass: they all get this read; the next scrape reads anew
+      queueMicrotask(() => (pending = null));
+    }
+    return pending;
+  };
+  new Gauge({
+    name: 'onair_relay_destinations',
+    help: 'Relay destinations by status (idle, connecting, live, retrying, failed) and whether enabled, from the stream_destinations table.',
+    labelNames: ['status', 'enabled'] as const,
+    registers,
+    async collect() {
+      const rows = await now();
+      if (!rows) return;
+      for (const status of RELAY_STATUS_LABELS) {
+        for (const enabled of [true, false]) this.set({ status, enabled: String(enabled) }, rows.filter((r) => r.status === status && r.enabled === enabled).length);
+      }
+    },
+  });
+  /** Per destination: reset, then one sample per row still there. */
+  const perDestination = (fill: (r: DestinationSample, labels: { destination: string; stream: string }) => void) =>
+    async function (this: { reset(): void }) {
+      const rows = await now();
+      if (!rows) return;
+      this.reset();
+      for (const r of rows) fill(r, { destination: r.id, stream: r.streamId });
+    };
+  const status = new Gauge({
+    name: 'onair_relay_destination_status',
+    help: 'Each relay destination\'s status as its relay last wrote it: one series per destination, value 1, its status in the status label (idle, connecting, live, retrying, failed).',
+    labelNames: ['destination', 'stream', 'status'] as const,
+    registers,
+    collect: perDestination((r, l) => status.set({ ...l, status: r.status }, 1)),
+  });
+  const sent = new Counter({
+    name: 'onair_relay_destination_sent_bytes_total',
+    help: 'Bytes the relay has sent to each destination, as its row says (starts again at 0 when the destination is relayed anew).',
+    labelNames: ['destination', 'stream'] as const,
+    registers,
+    collect: perDestination((r, l) => sent.inc(l, Math.max(0, r.bytesSent))),
+  });
+  const bitrate = new Gauge({
+    name: 'onair_relay_destination_bitrate_kbps',
+    help: 'Each relay destination\'s bitrate over the last few seconds in kbit/s, as its relay last wrote it (0 when it never sent).',
+    labelNames: ['destination', 'stream'] as const,
+    registers,
+    collect: perDestination((r, l) => bitrate.set(l, r.bitrateKbps ?? 0)),
+  });
+  const retries = new Counter({
+    name: 'onair_relay_destination_retries_total',
+    help: 'Times the relay has retried each destination after a failure, as its row says.',
+    labelNames: ['destination', 'stream'] as const,
+    registers,
+    collect: perDestination((r, l) => retries.inc(l, Math.max(0, r.retries))),
+  });
+  return (r) => void (read = r);
 }
 
 function ingestMetrics(registers: Registry[]): IngestMetrics {
@@ -300,6 +379,13 @@ function workerMetrics(registers: Registry[]): WorkerMetrics {
       for (const [profile, v] of lowest('fps')) this.set({ profile }, v);
     },
   });
+  const connects = new Counter({
+    name: 'onair_relay_connects_total',
+    help: 'Relay connects to destinations by outcome: live (the destination accepted the publish) or failed (refused, unreachable, TLS, timed out).',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  for (const outcome of RELAY_CONNECT_OUTCOMES) connects.inc({ outcome }, 0); // both show, at 0
   let readCounts: (() => Promise<Record<string, number>>) | null = null;
   new Gauge({
     name: 'onair_transcode_queue_jobs',
@@ -333,6 +419,13 @@ function workerMetrics(registers: Registry[]): WorkerMetrics {
       registers,
     }),
     thumbnailsWritten: new Counter({ name: 'onair_thumbnails_written_total', help: 'Live stream thumbnails (JPEG) written to the media dir.', registers }),
+    relaySentBytes: new Counter({ name: 'onair_relay_sent_bytes_total', help: 'Bytes this worker\'s relays sent to their destinations (all destinations together).', registers }),
+    relayConnects: connects,
+    relayKeyframeDrops: new Counter({
+      name: 'onair_relay_keyframe_drops_total',
+      help: 'Times a relay destination was slower than the source: its queue overflowed and was dropped up to the next key frame (the source and the other outputs did not wait).',
+      registers,
+    }),
     ffmpegReport(key, profile, sample) {
       running.set(key, { profile, speed: sample.speed, fps: sample.fps });
     },

@@ -12,7 +12,7 @@ import { createRedis } from '../redis/connection.js';
 import { createRetention, scheduleRetention } from '../recordings/retention.js';
 import { freeBytes } from '../recordings/files.js';
 import { totalsByStatus } from '../recordings/queries.js';
-import { destinationsByStatus } from '../relays/repo.js';
+import { destinationSamples } from '../relays/repo.js';
 import { loadProfile } from '../transcode/profiles.js';
 import { runRole } from './role.js';
 
@@ -86,9 +86,10 @@ await runRole('api', async ({ config, log, onShutdown }) => {
     metrics.metrics.readRecordings(async () => ({ byStatus: await totalsByStatus(db), freeBytes: await freeBytes(dir) }));
     log.info({ retentionDays, everySeconds: retentionEverySeconds }, retentionDays > 0 ? `Recordings older than ${retentionDays} day(s) are deleted (checked every ${retentionEverySeconds} s).` : 'Recordings are kept for ever (RECORDING_RETENTION_DAYS=0); directories without a recording are still removed.');
   }
-  // relay destinations: by status in /metrics; keys sealed under an older RELAY_KEYS entry are
-  // re-encrypted under the first one (key rotation; every node may do it: each row is swapped once)
-  metrics.metrics.readDestinations(() => destinationsByStatus(db));
+  // relay destinations: counts by status and each one's status in /metrics; keys sealed under an
+  // older RELAY_KEYS entry are re-encrypted under the first one (key rotation; every node may do
+  // it: each row is swapped once)
+  metrics.metrics.readDestinations(() => destinationSamples(db));
   if (config.relay.keys.length === 0) log.warn('RELAY_KEYS is not set: relay destinations cannot be added (and existing ones are not relayed).');
   void deps.destinations.reencrypt().catch((err: unknown) => log.error({ err: (err as Error).message }, 'Could not re-encrypt relay destination keys under the first RELAY_KEYS entry; the next start tries again.'));
   if (config.internalApiKey) log.info({ port: config.port }, `Metrics at http://<this node>:${config.port}/metrics (Authorization: Bearer <INTERNAL_API_KEY>; not proxied by nginx).`);

@@ -160,6 +160,12 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
       newPublisher: (o) => new RtmpPublisher(o),
       report: (s, announce) => recordRelayStatus({ db, bus, log }, s, announce),
       extraCaPem,
+      // all destinations together; each one's own figures are in its row (the API's /metrics)
+      counted: (outcome) => metrics.metrics.relayConnects.inc({ outcome }),
+      progress: ({ bytes, keyframeDrops }) => {
+        metrics.metrics.relaySentBytes.inc(bytes);
+        metrics.metrics.relayKeyframeDrops.inc(keyframeDrops);
+      },
     };
   }
   log.info({ concurrency: config.workerConcurrency, mediaDir: config.mediaDir }, 'Transcode worker ready.');

@@ -40,6 +40,8 @@ export interface DestinationRelayDeps {
   backoffMs?: (n: number) => number;
   /** Aggregate counters (worker metrics), optional. */
   counted?: (event: 'live' | 'failed') => void;
+  /** Aggregate counters (worker metrics), optional: bytes sent and queue overflows since the last call. */
+  progress?: (delta: { bytes: number; keyframeDrops: number }) => void;
 }
 
 export const BACKOFF_CAP_MS = 10_000;
@@ -60,6 +62,10 @@ export class DestinationRelay {
   private stopped = false;
   /** Bytes of the publishers that ended (this broadcast, on this worker). */
   private bytesBefore = 0;
+  /** Queue overflows of the publishers that ended. */
+  private dropsBefore = 0;
+  /** What `progress` has been told so far. */
+  private counted = { bytes: 0, keyframeDrops: 0 };
   private reported: { status: RelayStatus; lastError: string | null; at: number } | null = null;
   private reporting: Promise<void> = Promise.resolve();
   private source: TagSource | null = null;
@@ -105,6 +111,7 @@ export class DestinationRelay {
     this.stopped = true;
     this.clearRetry();
     this.dropPublisher();
+    this.countProgress();
     if (final) await this.sync(true, final);
   }
 
@@ -112,6 +119,7 @@ export class DestinationRelay {
   async sync(force = false, override?: RelayStatus): Promise<void> {
     if (this.stopped && override === undefined) return; // stopped: only the final word is written
     const p = this.publisher?.status();
+    this.countProgress(p);
     if (p?.state === 'live' && p.connectedAt && Date.now() - p.connectedAt.getTime() > HEALTHY_MS) this.failuresInRow = 0;
     const status = override ?? this.status(p);
     const lastError = status === 'live' ? null : this.lastError;
@@ -176,6 +184,7 @@ export class DestinationRelay {
       this.source?.remove(publisher);
       this.publisher = null;
       this.bytesBefore += end.bytesSent;
+      this.dropsBefore += end.keyframeDrops;
       if (end.state === 'failed') this.failed(end.lastError ?? 'the connection to the destination ended');
     });
   }
@@ -205,8 +214,19 @@ export class DestinationRelay {
     if (!p) return;
     this.publisher = null;
     this.source?.remove(p);
-    this.bytesBefore += p.status().bytesSent;
+    const end = p.status();
+    this.bytesBefore += end.bytesSent;
+    this.dropsBefore += end.keyframeDrops;
     p.stop();
+  }
+
+  /** Tells the aggregate counters what was sent and dropped since the last time (every sync, and the last of a publisher). */
+  private countProgress(p = this.publisher?.status()): void {
+    const bytes = this.bytesBefore + (p?.bytesSent ?? 0);
+    const keyframeDrops = this.dropsBefore + (p?.keyframeDrops ?? 0);
+    const delta = { bytes: Math.max(0, bytes - this.counted.bytes), keyframeDrops: Math.max(0, keyframeDrops - this.counted.keyframeDrops) };
+    this.counted = { bytes, keyframeDrops };
+    if (delta.bytes > 0 || delta.keyframeDrops > 0) this.deps.progress?.(delta);
   }
 
   private clearRetry(): void {

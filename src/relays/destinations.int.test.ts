@@ -1,8 +1,9 @@
 // Relay destinations against a real stack (api, ingest, nginx, Postgres, Redis): CRUD, the key
 // write-only (never in an answer, a log line or the database in the clear), the per-stream
 // limit, SSRF refusal, speakers reading status, `relay:status` to staff and speakers but never
-// attendees, /metrics, bus announcements and key rotation. The relay itself is not here: the
-// status it will write is written through its own function (recordRelayStatus).
+// attendees, /metrics (counts, and each destination's status), bus announcements and key
+// rotation. The relay itself is not here: the status it will write is written through its own
+// function (recordRelayStatus).
 import t from 'tap';
 import { loadConfig, type RelaySettings } from '../config.js';
 import { createLog } from '../log.js';
@@ -205,6 +206,41 @@ t.test('/metrics: destinations by status and enabled, read at scrape time', asyn
   const live = value(before, 'live');
   await recordRelayStatus({ db: stack.db, bus, log }, { id: d.id, status: 'live', bytesSent: 1, bitrateKbps: 100, connectedAt: new Date(), retries: 0, lastError: null });
   t.equal(value(await scrape(), 'live'), live + 1, 'one more live destination');
+});
+
+t.test('/metrics: each destination\'s status, bytes sent, bitrate and retries, labelled by its id and its stream\'s; gone when it is deleted', async (t) => {
+  const s = await stack.createStream('metrics-each');
+  const key = newKey();
+  const add = async (name: string) => (await call('POST', `/streams/${s.id}/destinations`, { name, url: 'rtmp://198.51.100.51/app', streamKey: key })).body as { id: string };
+  const [a, b] = [await add('Each A'), await add('Each B')];
+  const scrape = async () => (await fetch(`http://127.0.0.1:${stack.apiPort}/metrics`, { headers: { authorization: `Bearer ${stack.env.INTERNAL_API_KEY}` } })).text();
+  /** The samples of one metric for one destination, as `{labels} value` lines. */
+  const series = (text: string, name: string, id: string) => text.split('\n').filter((l) => l.startsWith(`${name}{destination="${id}",stream="${s.id}",`));
+
+  let text = await scrape();
+  t.same(series(text, 'onair_relay_destination_status', a.id), [`onair_relay_destination_status{destination="${a.id}",stream="${s.id}",status="idle",role="api"} 1`], 'a new destination: idle');
+  t.same(series(text, 'onair_relay_destination_sent_bytes_total', a.id), [`onair_relay_destination_sent_bytes_total{destination="${a.id}",stream="${s.id}",role="api"} 0`]);
+
+  const status = { bytesSent: 0, bitrateKbps: null, connectedAt: null, lastError: null };
+  await recordRelayStatus({ db: stack.db, bus, log }, { ...status, id: a.id, status: 'live', bytesSent: 9_876_543, bitrateKbps: 4_512.5, connectedAt: new Date(), retries: 1 });
+  await recordRelayStatus({ db: stack.db, bus, log }, { ...status, id: b.id, status: 'retrying', retries: 3, lastError: 'The destination refused the stream key' });
+  text = await scrape();
+  t.same(series(text, 'onair_relay_destination_status', a.id), [`onair_relay_destination_status{destination="${a.id}",stream="${s.id}",status="live",role="api"} 1`], 'one series, its new status');
+  t.same(series(text, 'onair_relay_destination_sent_bytes_total', a.id), [`onair_relay_destination_sent_bytes_total{destination="${a.id}",stream="${s.id}",role="api"} 9876543`]);
+  t.same(series(text, 'onair_relay_destination_bitrate_kbps', a.id), [`onair_relay_destination_bitrate_kbps{destination="${a.id}",stream="${s.id}",role="api"} 4512.5`]);
+  t.same(series(text, 'onair_relay_destination_retries_total', a.id), [`onair_relay_destination_retries_total{destination="${a.id}",stream="${s.id}",role="api"} 1`]);
+  t.same(series(text, 'onair_relay_destination_status', b.id), [`onair_relay_destination_status{destination="${b.id}",stream="${s.id}",status="retrying",role="api"} 1`]);
+  t.same(series(text, 'onair_relay_destination_retries_total', b.id), [`onair_relay_destination_retries_total{destination="${b.id}",stream="${s.id}",role="api"} 3`]);
+  t.same(series(text, 'onair_relay_destination_bitrate_kbps', b.id), [`onair_relay_destination_bitrate_kbps{destination="${b.id}",stream="${s.id}",role="api"} 0`], 'no bitrate yet: 0');
+  t.notOk(text.includes(key), 'no key in /metrics');
+  t.notOk(text.includes('198.51.100.51'), 'no destination URL in /metrics');
+
+  t.equal((await call('DELETE', `/streams/${s.id}/destinations/${b.id}`)).status, 204);
+  text = await scrape();
+  t.notOk(text.includes(b.id), 'a deleted destination has no series left');
+  t.equal(series(text, 'onair_relay_destination_status', a.id).length, 1, 'the other stays');
+  t.equal((await call('DELETE', `/streams/${s.id}`)).status, 204);
+  t.notOk((await scrape()).includes(s.id), 'a deleted stream (its destinations with it) leaves no series');
 });
 
 t.test('key rotation: the first RELAY_KEYS entry re-encrypts the rows of the others; an unknown key id is not relayed', async (t) => {

@@ -162,10 +162,19 @@ export async function writeRelayStatus(db: Db, s: RelayStatusWrite): Promise<str
   return rows[0]?.streamId ?? null;
 }
 
-/** Destinations by status, every status present (for /metrics). */
-export async function destinationsByStatus(db: Db): Promise<{ status: RelayStatus; enabled: boolean; count: number }[]> {
-  const { rows } = await db.query<{ status: RelayStatus; enabled: boolean; count: number }>(
-    `SELECT CASE WHEN ${STALE} THEN 'idle' ELSE status END AS status, enabled, count(*)::int AS count FROM stream_destinations GROUP BY 1, 2`,
+/** What /metrics shows of one destination (its stream's id and its status columns). */
+export type DestinationSample = Pick<Destination, 'id' | 'streamId' | 'status' | 'enabled' | 'bytesSent' | 'bitrateKbps' | 'retries'>;
+
+/**
+ * Every destination's status, for /metrics at scrape time (a stale running status reads idle,
+ * as in the API). Bounded: at most RELAY_MAX_DESTINATIONS per stream; a deleted destination (or
+ * stream) is simply not here.
+ */
+export async function destinationSamples(db: Db): Promise<DestinationSample[]> {
+  const { rows } = await db.query<DestinationSample>(
+    `SELECT id, stream_id AS "streamId", CASE WHEN ${STALE} THEN 'idle' ELSE status END AS status, enabled,
+        bytes_sent::float8 AS "bytesSent", CASE WHEN ${STALE} THEN 0 ELSE bitrate_kbps END AS "bitrateKbps", retries
+       FROM stream_destinations ORDER BY stream_id, id`,
   );
   return rows;
 }
