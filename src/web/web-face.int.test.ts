@@ -403,5 +403,38 @@ t.test('the console: create a stream (key shown once, copy, OBS settings), see i
   await row.getByTestId('relay-state').getByText(/^idle/).waitFor({ timeout: 30_000 });
   t.pass('disabled: idle');
   t.comment(`screenshot: ${await screenshot(page, 'console-stream', 1280, 900)}`);
+
+  // an event and a session on this stream, made and published from the console; its analytics and CSV
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Events', exact: true }).click();
+  const newEvent = page.getByRole('form', { name: 'New event' });
+  await newEvent.getByLabel('Event title').fill('Console conf');
+  const now = new Date(Date.now() - 30 * 60_000);
+  const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  await newEvent.getByLabel('Starts').fill(local(now));
+  await newEvent.getByLabel('Ends').fill(local(new Date(now.getTime() + 4 * 3_600_000)));
+  await newEvent.getByLabel('Brand colour').fill('#ffcc00');
+  t.match(await page.getByRole('img', { name: 'Branding preview' }).textContent(), /Console conf/, 'the branding preview follows the form');
+  await newEvent.getByRole('button', { name: 'Create event' }).click();
+  await page.getByRole('heading', { name: 'Console conf' }).waitFor();
+  const sessions = page.getByRole('form', { name: 'New session' });
+  await sessions.getByLabel('Session title').fill('Opening keynote');
+  await sessions.getByLabel('Session starts').fill(local(now));
+  await sessions.getByLabel('Session ends').fill(local(new Date(now.getTime() + 2 * 3_600_000)));
+  await sessions.getByLabel('Stream').selectOption({ label: 'Console stream' });
+  await sessions.getByRole('button', { name: 'Add session' }).click();
+  await page.getByRole('region', { name: 'Sessions' }).getByRole('link', { name: 'Opening keynote' }).waitFor();
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await page.getByRole('button', { name: 'Back to draft' }).waitFor();
+  t.pass('event created, session on the stream added, event published — all from the console');
+  const ev = (await stack.api('GET', '/events?limit=100', undefined, stack.token)).body.items.find((e: { title: string }) => e.title === 'Console conf');
+  t.match(ev, { status: 'published', branding: { primaryColor: '#ffcc00' } }, 'as the API says');
+  const analytics = page.getByRole('region', { name: 'Analytics' });
+  await analytics.getByText('Unique viewers').waitFor();
+  const download = page.waitForEvent('download');
+  await analytics.getByRole('button', { name: 'Export activity report (CSV)' }).click();
+  const file = await (await download).path();
+  const csv = (await import('node:fs')).readFileSync(file!, 'utf8');
+  t.match(csv.split(/\r?\n/)[0], /email/i, 'the CSV activity report downloads, with its header row');
+  t.comment(`screenshot: ${await screenshot(page, 'console-event', 1280, 900)}`);
   await pub.stop();
 });

@@ -4,6 +4,7 @@ import { render } from 'preact';
 import '../styles.css';
 import { onLinkClick, usePath } from '../router.js';
 import { readMe } from '../session.js';
+import { ConsoleEvent, ConsoleEvents } from './events.js';
 import { StreamPage } from './stream.js';
 import { Streams } from './streams.js';
 
@@ -22,10 +23,13 @@ function Console() {
   const pathname = path.split('?')[0]!;
   let page;
   const stream = /^\/console\/streams\/([0-9a-f-]{36})$/.exec(pathname);
+  const event = /^\/console\/events\/([0-9a-f-]{36})$/.exec(pathname);
   if (pathname === '/console' || pathname === '/console/') {
     page = staff ? <Streams /> : <Home name={me.name} />;
   } else if (pathname === '/console/streams' && staff) page = <Streams />;
   else if (stream && staff) page = <StreamPage streamId={stream[1]!} canEdit={me.role === 'admin'} />;
+  else if (pathname === '/console/events' && staff) page = <ConsoleEvents />;
+  else if (event && staff) page = <ConsoleEvent key={event[1]} eventId={event[1]!} admin={me.role === 'admin'} />;
   else page = <Home name={me.name} />;
   return (
     <div onClick={onLinkClick}>
@@ -34,6 +38,7 @@ function Console() {
           Onair console
         </a>
         <nav aria-label="Console">
+          {staff && <a href="/console/events">Events</a>}
           {staff && <a href="/console/streams">Streams</a>}
           <a href="/events">Back to the events</a>
         </nav>

@@ -1,0 +1,237 @@
+// The console's events: the list (drafts too), a new event with its branding previewed live, and
+// an event's page — its fields, publishing, its sessions (each with a stream), and its analytics.
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError } from '../api.js';
+import { brandVars } from '../colors.js';
+import { navigate } from '../router.js';
+import { EventAnalytics } from './analytics.js';
+import type { Stream } from './streams.js';
+
+interface EventItem {
+  id: string;
+  title: string;
+  description: string;
+  startsAt: string;
+  endsAt: string;
+  timezone: string;
+  status: 'draft' | 'published';
+  visibility: 'public' | 'private';
+  phase: string;
+  attendeeCount: number;
+  branding: { primaryColor: string | null; secondaryColor: string | null; logoUrl: string | null; bannerUrl: string | null };
+}
+interface SessionItem {
+  id: string;
+  title: string;
+  startsAt: string;
+  endsAt: string;
+  streamId: string | null;
+  streamStatus: string | null;
+}
+
+/** datetime-local ↔ ISO: the organiser types local time, the API keeps instants. */
+const toLocal = (iso: string) => {
+  const d = new Date(iso);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+};
+const fromLocal = (v: string) => new Date(v).toISOString();
+const inHours = (h: number) => toLocal(new Date(Date.now() + h * 3_600_000).toISOString());
+
+function useAction(setError: (e: string | null) => void) {
+  return (fn: () => Promise<unknown>) => async () => {
+    setError(null);
+    try {
+      await fn();
+    } catch (err) {
+      setError(err instanceof ApiError ? err.words : 'That did not work.');
+    }
+  };
+}
+
+/** The branding fields with a live preview of what attendees will see (and its readable text). */
+function BrandingFields({ primary, setPrimary, title }: { primary: string; setPrimary: (v: string) => void; title: string }) {
+  return (
+    <div class="row-form">
+      <label class="inline">
+        Brand colour
+        <input type="color" value={primary} onInput={(e) => setPrimary(e.currentTarget.value)} />
+      </label>
+      <div class="preview branded" style={brandVars({ primaryColor: primary, secondaryColor: null })} role="img" aria-label="Branding preview">
+        <span class="preview-title">{title || 'Your event'}</span>
+        <span class="preview-button">Join the event</span>
+        <a>A link</a>
+      </div>
+    </div>
+  );
+}
+
+export function ConsoleEvents() {
+  const [events, setEvents] = useState<EventItem[]>([]);
+  const [title, setTitle] = useState('');
+  const [startsAt, setStartsAt] = useState(inHours(24));
+  const [endsAt, setEndsAt] = useState(inHours(26));
+  const [primary, setPrimary] = useState('#0b57d0');
+  const [error, setError] = useState<string | null>(null);
+  const act = useAction(setError);
+  useEffect(() => {
+    api<{ items: EventItem[] }>('GET', '/events?limit=100')
+      .then((r) => setEvents(r.items))
+      .catch((err) => setError(err instanceof ApiError ? err.words : 'The events could not be loaded.'));
+  }, []);
+  return (
+    <main>
+      <h1>Events</h1>
+      <form
+        class="panel stack"
+        aria-label="New event"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void act(async () => {
+            const ev = await api<EventItem>('POST', '/events', {
+              title,
+              startsAt: fromLocal(startsAt),
+              endsAt: fromLocal(endsAt),
+              timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+              branding: { primaryColor: primary },
+            });
+            navigate(`/console/events/${ev.id}`);
+          })();
+        }}
+      >
+        <h2>New event</h2>
+        <label>
+          Event title
+          <input required maxLength={200} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
+        </label>
+        <div class="row-form">
+          <label>
+            Starts
+            <input type="datetime-local" required value={startsAt} onInput={(e) => setStartsAt(e.currentTarget.value)} />
+          </label>
+          <label>
+            Ends
+            <input type="datetime-local" required value={endsAt} onInput={(e) => setEndsAt(e.currentTarget.value)} />
+          </label>
+        </div>
+        <BrandingFields primary={primary} setPrimary={setPrimary} title={title} />
+        {error && <p role="alert" class="error">{error}</p>}
+        <button type="submit">Create event</button>
+      </form>
+      <ul class="cards" aria-label="Events">
+        {events.map((e) => (
+          <li key={e.id}>
+            <a href={`/console/events/${e.id}`}>{e.title}</a> <span class="muted">· {e.status} · {e.phase} · {e.attendeeCount} attending</span>
+          </li>
+        ))}
+      </ul>
+    </main>
+  );
+}
+
+export function ConsoleEvent({ eventId, admin }: { eventId: string; admin: boolean }) {
+  const [event, setEvent] = useState<EventItem | null>(null);
+  const [sessions, setSessions] = useState<SessionItem[]>([]);
+  const [streams, setStreams] = useState<Stream[]>([]);
+  const [primary, setPrimary] = useState('#0b57d0');
+  const [sTitle, setSTitle] = useState('');
+  const [sStart, setSStart] = useState(inHours(1));
+  const [sEnd, setSEnd] = useState(inHours(2));
+  const [sStream, setSStream] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const act = useAction(setError);
+  const load = async () => {
+    const ev = await api<EventItem>('GET', `/events/${eventId}`);
+    setEvent(ev);
+    setPrimary(ev.branding.primaryColor ?? '#0b57d0');
+    setSessions((await api<{ items: SessionItem[] }>('GET', `/events/${eventId}/sessions?limit=100`)).items);
+    if (admin) setStreams((await api<{ items: Stream[] }>('GET', '/streams?limit=100')).items);
+  };
+  useEffect(() => {
+    void act(load)();
+  }, [eventId]);
+  if (!event) return <main>{error ? <p role="alert" class="error">{error}</p> : <p aria-live="polite">Loading…</p>}</main>;
+  return (
+    <main>
+      <p>
+        <a href="/console/events">Events</a>
+      </p>
+      <h1>{event.title}</h1>
+      <p class="muted">
+        {event.status} · {new Date(event.startsAt).toLocaleString()} – {new Date(event.endsAt).toLocaleString()} · <a href={`/events/${event.id}`}>attendees’ page</a>
+      </p>
+      {error && <p role="alert" class="error">{error}</p>}
+      {admin && (
+        <div class="actions" role="group" aria-label="Event controls">
+          {event.status === 'draft' ? (
+            <button type="button" onClick={act(async () => (await api('PUT', `/events/${eventId}`, { status: 'published' }), load()))}>
+              Publish
+            </button>
+          ) : (
+            <button type="button" onClick={act(async () => (await api('PUT', `/events/${eventId}`, { status: 'draft' }), load()))}>
+              Back to draft
+            </button>
+          )}
+        </div>
+      )}
+      {admin && (
+        <section class="panel" aria-label="Branding">
+          <h2>Branding</h2>
+          <BrandingFields primary={primary} setPrimary={setPrimary} title={event.title} />
+          <button type="button" onClick={act(async () => (await api('PUT', `/events/${eventId}`, { branding: { ...event.branding, primaryColor: primary } }), load()))}>
+            Save branding
+          </button>
+        </section>
+      )}
+      <section class="panel" aria-label="Sessions">
+        <h2>Sessions</h2>
+        <ul class="cards">
+          {sessions.map((s) => (
+            <li key={s.id}>
+              <a href={`/watch/${s.id}`}>{s.title}</a> <span class="muted">· {new Date(s.startsAt).toLocaleString()} · {s.streamStatus ?? 'no stream'}</span>
+            </li>
+          ))}
+        </ul>
+        {admin && (
+          <form
+            class="row-form"
+            aria-label="New session"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void act(async () => {
+                await api('POST', `/events/${eventId}/sessions`, { title: sTitle, startsAt: fromLocal(sStart), endsAt: fromLocal(sEnd), ...(sStream ? { streamId: sStream } : {}) });
+                setSTitle('');
+                await load();
+              })();
+            }}
+          >
+            <label>
+              Session title
+              <input required maxLength={200} value={sTitle} onInput={(e) => setSTitle(e.currentTarget.value)} />
+            </label>
+            <label>
+              Session starts
+              <input type="datetime-local" required value={sStart} onInput={(e) => setSStart(e.currentTarget.value)} />
+            </label>
+            <label>
+              Session ends
+              <input type="datetime-local" required value={sEnd} onInput={(e) => setSEnd(e.currentTarget.value)} />
+            </label>
+            <label>
+              Stream
+              <select value={sStream} onChange={(e) => setSStream(e.currentTarget.value)}>
+                <option value="">none</option>
+                {streams.map((s) => (
+                  <option key={s.id} value={s.id}>
+                    {s.title}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <button type="submit">Add session</button>
+          </form>
+        )}
+      </section>
+      <EventAnalytics eventId={eventId} />
+    </main>
+  );
+}
