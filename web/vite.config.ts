@@ -16,8 +16,17 @@ export default defineConfig({
     target: 'es2022',
     sourcemap: false,
     reportCompressedSize: false,
+    modulePreload: { polyfill: false }, // every browser hls.js plays in knows modulepreload
     rollupOptions: {
       input: { index: here('index.html'), console: here('console.html') },
+      // what both pages share gets a name that says so (rollup would name it after one of its modules)
+      output: {
+        manualChunks(id) {
+          if (id.includes('/node_modules/preact/')) return 'preact';
+          if (/\/web\/src\/(api|session|router|colors|urls|styles)\./.test(id)) return 'shared';
+          return undefined;
+        },
+      },
     },
   },
 });
