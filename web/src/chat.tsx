@@ -5,6 +5,7 @@
 // their clientMsgId; the pinned message stays on top; who is typing; the server's notices
 // (slow mode, muted, banned, chat off) in words.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { action } from './actions.js';
 import { api, ApiError } from './api.js';
 import type { ChatMessage, ChatSettings, Realtime } from './realtime.js';
 import { readMe } from './session.js';
@@ -130,14 +131,7 @@ export function Chat({ sessionId, eventId, rt, staff }: { sessionId: string; eve
   }
 
   /** A moderation step: its refusal (if any) is told in the server's words. */
-  const moderate = (fn: () => Promise<unknown>) => async () => {
-    setNotice(null);
-    try {
-      await fn();
-    } catch (err) {
-      setNotice(err instanceof ApiError ? err.words : 'That did not work.');
-    }
-  };
+  const moderate = action(setNotice);
   const changeSettings = (change: Partial<ChatSettings>) =>
     moderate(async () => setSettings(await api<ChatSettings>('PUT', `/chat/session/${sessionId}/settings`, { enabled: settings?.enabled ?? true, slowModeSeconds: settings?.slowModeSeconds ?? 0, attendeesOnly: settings?.attendeesOnly ?? false, ...change })))();
 

@@ -1,7 +1,8 @@
 // A stream's relay destinations (multistreaming): add one (its key is write-only), enable or
 // disable it, remove it, and see each one's state — connecting, live with its bit rate,
 // retrying with the reason in words — refreshed every few seconds.
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
+import { action, usePolling } from '../actions.js';
 import { api, ApiError } from '../api.js';
 
 interface Destination {
@@ -27,21 +28,8 @@ export function Destinations({ streamId, canEdit }: { streamId: string; canEdit:
     api<{ items: Destination[] }>('GET', `/streams/${streamId}/destinations?limit=100`)
       .then((r) => setItems(r.items))
       .catch((err) => setError(err instanceof ApiError ? err.words : 'The destinations could not be loaded.'));
-  useEffect(() => {
-    void load();
-    const t = setInterval(() => void load(), 3_000);
-    return () => clearInterval(t);
-  }, [streamId]);
-
-  const act = (fn: () => Promise<unknown>) => async () => {
-    setError(null);
-    try {
-      await fn();
-      await load();
-    } catch (err) {
-      setError(err instanceof ApiError ? err.words : 'That did not work.');
-    }
-  };
+  usePolling(load, 3_000, [streamId]);
+  const act = action(setError, load);
 
   return (
     <section class="panel" aria-label="Relay destinations">

@@ -1,6 +1,8 @@
 // The console's events: the list (drafts too), a new event with its branding previewed live, and
 // an event's page — its fields, publishing, its sessions (each with a stream), and its analytics.
+import type { Branding } from '../types.js';
 import { useEffect, useState } from 'preact/hooks';
+import { action } from '../actions.js';
 import { api, ApiError } from '../api.js';
 import { brandVars } from '../colors.js';
 import { navigate } from '../router.js';
@@ -18,7 +20,7 @@ interface EventItem {
   visibility: 'public' | 'private';
   phase: string;
   attendeeCount: number;
-  branding: { primaryColor: string | null; secondaryColor: string | null; logoUrl: string | null; bannerUrl: string | null };
+  branding: Branding;
 }
 interface SessionItem {
   id: string;
@@ -36,17 +38,6 @@ const toLocal = (iso: string) => {
 };
 const fromLocal = (v: string) => new Date(v).toISOString();
 const inHours = (h: number) => toLocal(new Date(Date.now() + h * 3_600_000).toISOString());
-
-function useAction(setError: (e: string | null) => void) {
-  return (fn: () => Promise<unknown>) => async () => {
-    setError(null);
-    try {
-      await fn();
-    } catch (err) {
-      setError(err instanceof ApiError ? err.words : 'That did not work.');
-    }
-  };
-}
 
 /** The branding fields with a live preview of what attendees will see (and its readable text). */
 function BrandingFields({ primary, setPrimary, title }: { primary: string; setPrimary: (v: string) => void; title: string }) {
@@ -72,7 +63,7 @@ export function ConsoleEvents() {
   const [endsAt, setEndsAt] = useState(inHours(26));
   const [primary, setPrimary] = useState('#0b57d0');
   const [error, setError] = useState<string | null>(null);
-  const act = useAction(setError);
+  const act = action(setError);
   useEffect(() => {
     api<{ items: EventItem[] }>('GET', '/events?limit=100')
       .then((r) => setEvents(r.items))
@@ -138,7 +129,7 @@ export function ConsoleEvent({ eventId, admin }: { eventId: string; admin: boole
   const [sEnd, setSEnd] = useState(inHours(2));
   const [sStream, setSStream] = useState('');
   const [error, setError] = useState<string | null>(null);
-  const act = useAction(setError);
+  const act = action(setError);
   const load = async () => {
     const ev = await api<EventItem>('GET', `/events/${eventId}`);
     setEvent(ev);

@@ -1,7 +1,8 @@
 // One stream in the console: its state and live health (source, transcoder, renditions, the live
 // picture, the log told to the broadcaster), its controls (enable, stop, a new key), its relay
 // destinations and its recordings. Read again every few seconds while open.
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
+import { action, usePolling } from '../actions.js';
 import { api, ApiError } from '../api.js';
 import { sameOrigin } from '../urls.js';
 import { Destinations } from './destinations.js';
@@ -42,21 +43,8 @@ export function StreamPage({ streamId, canEdit }: { streamId: string; canEdit: b
       setError(err instanceof ApiError ? err.words : 'The stream could not be loaded.');
     }
   };
-  useEffect(() => {
-    void load();
-    const t = setInterval(() => void load(), 3_000);
-    return () => clearInterval(t);
-  }, [streamId]);
-
-  const act = (fn: () => Promise<unknown>) => async () => {
-    setError(null);
-    try {
-      await fn();
-      await load();
-    } catch (err) {
-      setError(err instanceof ApiError ? err.words : 'That did not work.');
-    }
-  };
+  usePolling(load, 3_000, [streamId]);
+  const act = action(setError, load);
 
   if (!stream) return <main>{error ? <p role="alert" class="error">{error}</p> : <p aria-live="polite">Loading…</p>}</main>;
   const current = publishes.find((p) => !p.endedAt) ?? publishes[0];

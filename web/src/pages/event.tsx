@@ -1,6 +1,7 @@
 // An event's page: its branding (colours with readable text, logo and banner), what it is, joining
 // it, and its schedule — each session with its time, a countdown while it is ahead, a live badge,
 // and the way to its watch page.
+import type { Branding } from '../types.js';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from '../api.js';
 import { brandVars, ownImage } from '../colors.js';
@@ -16,7 +17,7 @@ interface EventDetail {
   joined: boolean;
   attendeeCount: number;
   attendeeLimit: number | null;
-  branding: { primaryColor: string | null; secondaryColor: string | null; logoUrl: string | null; bannerUrl: string | null };
+  branding: Branding;
 }
 interface SessionItem {
   id: string;

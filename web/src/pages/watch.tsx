@@ -2,6 +2,7 @@
 // the broadcast is on, otherwise a slate ("starting soon" with a countdown, offline, ended) that
 // turns into the video by itself when the stream goes live (`stream:status` over /ws), and how
 // many people watch.
+import type { Branding } from '../types.js';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError } from '../api.js';
 import { Chat } from '../chat.js';
@@ -30,7 +31,7 @@ interface EventInfo {
   id: string;
   title: string;
   joined: boolean;
-  branding: { primaryColor: string | null; secondaryColor: string | null; logoUrl: string | null; bannerUrl: string | null };
+  branding: Branding;
 }
 
 const ON_AIR: (StreamStatus | null)[] = ['live', 'reconnecting'];
