@@ -7,6 +7,7 @@ import { readMe } from '../session.js';
 import { ConsoleEvent, ConsoleEvents } from './events.js';
 import { StreamPage } from './stream.js';
 import { Streams } from './streams.js';
+import { Users } from './users.js';
 
 function Console() {
   const path = usePath();
@@ -29,6 +30,7 @@ function Console() {
   } else if (pathname === '/console/streams' && staff) page = <Streams />;
   else if (stream && staff) page = <StreamPage streamId={stream[1]!} canEdit={me.role === 'admin'} />;
   else if (pathname === '/console/events' && staff) page = <ConsoleEvents />;
+  else if (pathname === '/console/users' && me.role === 'admin') page = <Users />;
   else if (event && staff) page = <ConsoleEvent key={event[1]} eventId={event[1]!} admin={me.role === 'admin'} />;
   else page = <Home name={me.name} />;
   return (
@@ -40,6 +42,7 @@ function Console() {
         <nav aria-label="Console">
           {staff && <a href="/console/events">Events</a>}
           {staff && <a href="/console/streams">Streams</a>}
+          {me.role === 'admin' && <a href="/console/users">Users</a>}
           <a href="/events">Back to the events</a>
         </nav>
       </header>
