@@ -149,3 +149,24 @@ t.test('a source restart (new ffmpeg run from zero) keeps the connection and the
   t.equal(p.status().state, 'live');
   p.stop();
 });
+
+t.test('after a source restart at a low frame rate the new run’s first frame comes one frame interval of the source later (never two frames in one frame slot)', async (t) => {
+  const srv = await fakeServer(t, (send) => send({ csid: 5, typeId: 20, streamId: 7, payload: encodeAmf0All('onStatus', 0, null, { level: 'status', code: 'NetStream.Publish.Start' }) }));
+  const p = new RtmpPublisher({ url: `rtmp://127.0.0.1:${srv.port}/live`, streamKey: 'k', log: keptLog().log });
+  p.start();
+  const video = (ts: number, key: boolean, header = false): FlvTag => ({ type: TAG_VIDEO, timestamp: ts, data: Buffer.from([key ? 0x17 : 0x27, header ? 0 : 1, 0, 0, 0, ts & 0xff]), keyframe: key, sequenceHeader: header });
+  const frames = () => srv.seen.filter((m) => m.typeId === 9 && m.payload[1] === 1);
+  const until = async (n: number) => {
+    for (let i = 0; i < 200 && frames().length < n; i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  p.offer(video(0, true, true));
+  for (let ts = 500; ts <= 800; ts += 100) p.offer(video(ts, ts === 500)); // 10 fps
+  await until(4);
+  p.sourceRestarted();
+  p.offer(video(0, true, true));
+  p.offer(video(0, true));
+  p.offer(video(100, false));
+  await until(6);
+  t.same(frames().map((m) => m.timestamp), [0, 100, 200, 300, 400, 500]);
+  p.stop();
+});

@@ -8,7 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { redactText, type Log } from '../log.js';
 import { decodeAmf0All, encodeAmf0, encodeAmf0All, type Amf0 } from './amf0.js';
-import { TAG_AUDIO, TAG_SCRIPT, type FlvTag } from './flv-reader.js';
+import { TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, type FlvTag } from './flv-reader.js';
 import { ChunkReader, encodeMessage, type RtmpMessage } from './rtmp-chunks.js';
 import { describeSocketError, scrubKey } from './relay-errors.js';
 import { parseRtmpUrl, trustedCas, type RtmpTarget } from './rtmp-url.js';
@@ -45,6 +45,7 @@ const HANDSHAKE_BYTES = 1536;
 const WRITE_HIGH_WATER = 256 * 1024; // what may sit in the socket's buffer; the rest waits in the queue
 const CSID = { control: 2, command: 3, audio: 4, data: 5, video: 6 } as const;
 const TX = { connect: 1, releaseStream: 2, fcPublish: 3, createStream: 4, publish: 5 } as const;
+// the gap before a new run's first frame until the source's own frame interval is known
 const FRAME_GAP_MS = 40;
 const FLASH_VER = 'FMLE/3.0 (compatible; Onair)';
 
@@ -68,6 +69,8 @@ export class RtmpPublisher {
   private publishSent = false;
   private baseTs: number | null = null;
   private lastTs = 0;
+  private lastVideoTs: number | null = null;
+  private frameGapMs = FRAME_GAP_MS; // the source's frame interval, as last seen
   private rebase = false;
   private timer: NodeJS.Timeout | null = null;
   private resolveDone!: (s: PublisherStatus) => void;
@@ -242,12 +245,20 @@ export class RtmpPublisher {
     let ts = this.lastTs; // headers go out at the time of what follows them
     if (t.type !== TAG_SCRIPT && !t.sequenceHeader) {
       // the destination's timeline starts at 0 at the first frame sent (its own key frame)
-      // after a source restart the new run's first frame follows the last one sent (one frame later)
-      if (this.rebase) this.baseTs = t.timestamp - (this.lastTs + FRAME_GAP_MS);
+      // after a source restart the new run's first frame follows the last one sent, one frame
+      // interval of the source later (a shorter gap puts two frames of a low frame rate into one
+      // frame slot: ffmpeg, and so a platform's transcoder, reads non-monotonic timestamps)
+      const rebased = this.rebase;
+      if (rebased) this.baseTs = t.timestamp - (this.lastTs + this.frameGapMs);
       this.rebase = false;
       this.baseTs ??= t.timestamp;
       ts = Math.max(0, t.timestamp - this.baseTs);
       this.lastTs = ts;
+      if (t.type === TAG_VIDEO) {
+        const gap = this.lastVideoTs === null ? 0 : ts - this.lastVideoTs;
+        if (!rebased && gap > 0 && gap <= 1_000) this.frameGapMs = gap; // the join itself is no frame interval
+        this.lastVideoTs = ts;
+      }
     }
     if (t.type === TAG_SCRIPT) {
       this.send({ csid: CSID.data, typeId: 18, streamId: this.streamId, timestamp: ts, payload: Buffer.concat([encodeAmf0('@setDataFrame'), t.data]) });
