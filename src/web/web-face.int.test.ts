@@ -472,3 +472,24 @@ t.test('the console’s users: import a CSV with its per-row report and set-pass
   await p2.getByRole('status').getByText('Your password is set.').waitFor();
   t.pass('the link from the report sets the password');
 });
+
+t.test('the console edits an event’s details and removes a session', async (t) => {
+  const at = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString();
+  const ev = (await stack.api('POST', '/events', { title: 'Draft day', startsAt: at(24), endsAt: at(26) }, stack.token)).body;
+  const ses = (await stack.api('POST', `/events/${ev.id}/sessions`, { title: 'Cancelled talk', startsAt: at(24), endsAt: at(25) }, stack.token)).body;
+  t.ok(ses.id, 'a session to remove');
+  const page = await (await (await many()).newContext()).newPage();
+  await signIn(page, 'admin@test.local', 'admin-password', `/console/events/${ev.id}`);
+  const details = page.getByRole('form', { name: 'Event details' });
+  await details.getByLabel('Event title').fill('Launch day');
+  await details.getByLabel('Description').fill('Everything new, live.');
+  await details.getByLabel('Visibility').selectOption('private');
+  await details.getByLabel('Attendee limit').fill('250');
+  await details.getByRole('button', { name: 'Save details' }).click();
+  await page.getByRole('heading', { name: 'Launch day' }).waitFor();
+  t.match((await stack.api('GET', `/events/${ev.id}`, undefined, stack.token)).body, { title: 'Launch day', description: 'Everything new, live.', visibility: 'private', attendeeLimit: 250 }, 'saved as the API says');
+  page.once('dialog', (d) => void d.accept());
+  await page.getByRole('button', { name: 'Remove session Cancelled talk' }).click();
+  await page.getByRole('region', { name: 'Sessions' }).getByText('Cancelled talk').waitFor({ state: 'detached' });
+  t.equal((await stack.api('GET', `/sessions/${ses.id}`, undefined, stack.token)).status, 404, 'the session is gone');
+});

@@ -20,6 +20,7 @@ interface EventItem {
   visibility: 'public' | 'private';
   phase: string;
   attendeeCount: number;
+  attendeeLimit: number | null;
   branding: Branding;
 }
 interface SessionItem {
@@ -164,6 +165,7 @@ export function ConsoleEvent({ eventId, admin }: { eventId: string; admin: boole
           )}
         </div>
       )}
+      {admin && <EventFields event={event} onSaved={load} setError={setError} />}
       {admin && (
         <section class="panel" aria-label="Branding">
           <h2>Branding</h2>
@@ -178,7 +180,23 @@ export function ConsoleEvent({ eventId, admin }: { eventId: string; admin: boole
         <ul class="cards">
           {sessions.map((s) => (
             <li key={s.id}>
-              <a href={`/watch/${s.id}`}>{s.title}</a> <span class="muted">· {new Date(s.startsAt).toLocaleString()} · {s.streamStatus ?? 'no stream'}</span>
+              <a href={`/watch/${s.id}`}>{s.title}</a> <span class="muted">· {new Date(s.startsAt).toLocaleString()} – {new Date(s.endsAt).toLocaleTimeString()} · {s.streamStatus ?? 'no stream'}</span>
+              {admin && (
+                <>
+                  {' '}
+                  <button
+                    type="button"
+                    class="link"
+                    aria-label={`Remove session ${s.title}`}
+                    onClick={act(async () => {
+                      if (confirm(`Remove the session “${s.title}”?`)) await api('DELETE', `/sessions/${s.id}`);
+                      await load();
+                    })}
+                  >
+                    Remove
+                  </button>
+                </>
+              )}
             </li>
           ))}
         </ul>
@@ -224,5 +242,60 @@ export function ConsoleEvent({ eventId, admin }: { eventId: string; admin: boole
       </section>
       <EventAnalytics eventId={eventId} />
     </main>
+  );
+}
+
+/** The event's own fields: title, description, times, visibility, attendee limit. */
+function EventFields({ event, onSaved, setError }: { event: EventItem; onSaved: () => Promise<void>; setError: (e: string | null) => void }) {
+  const [title, setTitle] = useState(event.title);
+  const [description, setDescription] = useState(event.description);
+  const [startsAt, setStartsAt] = useState(toLocal(event.startsAt));
+  const [endsAt, setEndsAt] = useState(toLocal(event.endsAt));
+  const [visibility, setVisibility] = useState(event.visibility);
+  const [limit, setLimit] = useState(event.attendeeLimit === null ? '' : String(event.attendeeLimit));
+  const act = action(setError, onSaved);
+  return (
+    <form
+      class="panel stack"
+      aria-label="Event details"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void act(() =>
+          api('PUT', `/events/${event.id}`, { title, description, startsAt: fromLocal(startsAt), endsAt: fromLocal(endsAt), visibility, attendeeLimit: limit === '' ? null : Number(limit) }),
+        )();
+      }}
+    >
+      <h2>Details</h2>
+      <label>
+        Event title
+        <input required maxLength={200} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
+      </label>
+      <label>
+        Description
+        <textarea rows={3} maxLength={5000} value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
+      </label>
+      <div class="row-form">
+        <label>
+          Starts
+          <input type="datetime-local" required value={startsAt} onInput={(e) => setStartsAt(e.currentTarget.value)} />
+        </label>
+        <label>
+          Ends
+          <input type="datetime-local" required value={endsAt} onInput={(e) => setEndsAt(e.currentTarget.value)} />
+        </label>
+        <label>
+          Visibility
+          <select value={visibility} onChange={(e) => setVisibility(e.currentTarget.value as EventItem['visibility'])}>
+            <option value="public">public</option>
+            <option value="private">private (attendees added by an admin)</option>
+          </select>
+        </label>
+        <label>
+          Attendee limit
+          <input type="number" min={1} value={limit} onInput={(e) => setLimit(e.currentTarget.value)} placeholder="none" />
+        </label>
+      </div>
+      <button type="submit">Save details</button>
+    </form>
   );
 }
