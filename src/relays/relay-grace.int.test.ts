@@ -6,6 +6,7 @@
 // one that does not come back ends it once the grace runs out. The two tests share one stream and
 // one destination (the second drill is the end of the first publish), so the file pays one stack
 // start, one go-live and one grace: ~70–90 s on this machine.
+import { listDestinations, type DestinationView } from '../testing/relay-checks.js';
 import t from 'tap';
 import { publishTestPattern, randomId, waitFor, run } from '../testing/harness.js';
 import { probeRecording, startRtmpDestination } from '../testing/rtmp-destination.js';
@@ -15,15 +16,6 @@ const GRACE = 12; // seconds: well over the drill's 4 s away, short enough for t
 const stack = await startStack(t, { workers: 1, extraEnv: { RELAY_ALLOW_PRIVATE: 'true', RECONNECT_GRACE_SECONDS: String(GRACE) } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface DestinationView {
-  id: string;
-  status: string;
-  bytesSent: number;
-  bitrateKbps: number | null;
-  connectedAt: string | null;
-  retries: number;
-  lastError: string | null;
-}
 
 const s = await stack.createStream('relay through the grace');
 const key = `grace-key-${randomId(8)}`;
@@ -33,9 +25,8 @@ if (made.status !== 201) throw new Error(`add destination → ${made.status} ${J
 const destId = (made.body as DestinationView).id;
 
 async function destination(): Promise<DestinationView> {
-  const r = await stack.api('GET', `/streams/${s.id}/destinations`, undefined, stack.token);
-  const d = (r.body.items as DestinationView[]).find((x) => x.id === destId);
-  if (!d) throw new Error(`destination ${destId} is not listed: ${JSON.stringify(r.body)}`);
+  const d = (await listDestinations((p) => stack.api('GET', p, undefined, stack.token), s.id)).get(destId);
+  if (!d) throw new Error(`destination ${destId} is not listed`);
   return d;
 }
 const publish = () => publishTestPattern(t, { url: stack.rtmpUrl(s.streamKey), width: 640, height: 360, fps: 10, seconds: 180, videoKbps: 500 });

@@ -5,6 +5,7 @@
 // killed with SIGKILL hands its relays to another worker, never two publishers at a destination.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { listDestinations, type DestinationView } from '../testing/relay-checks.js';
 import t from 'tap';
 import { freePort } from '../local/processes.js';
 import { getText, publishTestPattern, randomId, testDir, waitFor } from '../testing/harness.js';
@@ -33,16 +34,6 @@ const newKey = (label: string) => {
   return k;
 };
 
-interface DestinationView {
-  id: string;
-  name: string;
-  status: string;
-  bytesSent: number;
-  bitrateKbps: number | null;
-  connectedAt: string | null;
-  retries: number;
-  lastError: string | null;
-}
 
 async function addDestination(streamId: string, d: { name: string; url: string; streamKey: string }): Promise<DestinationView> {
   const r = await stack.api('POST', `/streams/${streamId}/destinations`, d, stack.token);
@@ -50,11 +41,7 @@ async function addDestination(streamId: string, d: { name: string; url: string; 
   return r.body;
 }
 
-async function destinations(streamId: string): Promise<Map<string, DestinationView>> {
-  const r = await stack.api('GET', `/streams/${streamId}/destinations`, undefined, stack.token);
-  if (r.status !== 200) throw new Error(`list destinations: ${r.status}`);
-  return new Map((r.body.items as DestinationView[]).map((d) => [d.id, d]));
-}
+const destinations = (streamId: string) => listDestinations((p) => stack.api('GET', p, undefined, stack.token), streamId);
 
 const segmentsOf = (playlist: string) => playlist.split('\n').filter((l) => l.endsWith('.ts'));
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;

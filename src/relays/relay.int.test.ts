@@ -8,7 +8,7 @@
 // attendees. One stack for the file; publishes of 30–60 s.
 import t, { type Test } from 'tap';
 import { getText, publishTestPattern, randomId, waitFor, type Publisher } from '../testing/harness.js';
-import { commandLines, fileSize, publishConnection, watchPlaylist } from '../testing/relay-checks.js';
+import { commandLines, fileSize, listDestinations, publishConnection, watchPlaylist, type DestinationView } from '../testing/relay-checks.js';
 import { probeRecording, startRtmpDestination, type RtmpDestination } from '../testing/rtmp-destination.js';
 import { startStack } from '../testing/stack.js';
 import { joinedSession, type WsClient } from '../testing/ws.js';
@@ -33,16 +33,6 @@ async function call(method: string, p: string, body?: unknown, token = stack.tok
   return r;
 }
 
-interface DestinationView {
-  id: string;
-  name: string;
-  status: 'idle' | 'connecting' | 'live' | 'retrying' | 'failed';
-  bytesSent: number;
-  bitrateKbps: number | null;
-  connectedAt: string | null;
-  retries: number;
-  lastError: string | null;
-}
 
 async function newStream(title: string) {
   const s = await stack.createStream(title);
@@ -57,9 +47,8 @@ async function addDestination(streamId: string, o: { name: string; dest: RtmpDes
 }
 
 async function destination(streamId: string, id: string): Promise<DestinationView> {
-  const r = await call('GET', `/streams/${streamId}/destinations`);
-  const d = (r.body.items as DestinationView[]).find((x) => x.id === id);
-  if (!d) throw new Error(`destination ${id} is not listed: ${JSON.stringify(r.body)}`);
+  const d = (await listDestinations((p) => call('GET', p), streamId)).get(id);
+  if (!d) throw new Error(`destination ${id} is not listed`);
   return d;
 }
 

@@ -74,3 +74,22 @@ export function publishConnection(dest: RtmpDestination, name: string): { id: st
   const id = ids.at(-1) ?? null;
   return { id, disconnected: id !== null && new RegExp(`\\*${id} disconnect`).test(text) };
 }
+
+/** A relay destination as the API answers it. */
+export interface DestinationView {
+  id: string;
+  name: string;
+  status: 'idle' | 'connecting' | 'live' | 'retrying' | 'failed';
+  bytesSent: number;
+  bitrateKbps: number | null;
+  connectedAt: string | null;
+  retries: number;
+  lastError: string | null;
+}
+
+/** A stream's relay destinations as the API lists them, by id (`get` asks the API: a stack's, or a recording wrapper of it). */
+export async function listDestinations(get: (path: string) => Promise<{ status: number; body: any }>, streamId: string): Promise<Map<string, DestinationView>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const r = await get(`/streams/${streamId}/destinations`);
+  if (r.status !== 200) throw new Error(`list destinations: ${r.status} ${JSON.stringify(r.body)}`);
+  return new Map((r.body.items as DestinationView[]).map((d) => [d.id, d]));
+}
