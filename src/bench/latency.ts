@@ -1,6 +1,7 @@
 // bench:latency: time from a publisher's first byte to "playable" HLS, the real appliance
 // (node dist/bin/all.js: ingest → BullMQ → ffmpeg ladder → nginx) against nginx-rtmp's HLS
 // module (Debian's libnginx-mod-rtmp, repackaging only), same file, same run, alternating.
+import { nginxRtmpPreamble, RTMP_MODULE } from '../testing/nginx-rtmp.js';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -36,7 +37,6 @@ const STARTUP_TIMEOUT_MS = 180_000; // first start runs initdb
 const SETTLE_TIMEOUT_MS = 30_000;
 const SETTLE_PAUSE_MS = 2_000; // let the CPU go idle between rounds
 const BENCH_DEADLINE_MS = 20 * 60_000;
-const RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
 const ADMIN_EMAIL = 'bench@onair.local';
 
 type Side = 'ours' | 'peer';
@@ -309,16 +309,7 @@ interface Peer {
 
 /** nginx.conf for the peer (pure). Paths land unquoted, so they are checked by the caller. */
 function peerConfig(o: { dir: string; rtmpPort: number; httpPort: number; user: string | null }): string {
-  return `load_module ${RTMP_MODULE};
-daemon off;
-# one worker: nginx-rtmp's live applications are per worker (no rtmp_auto_push needed)
-worker_processes 1;
-pid ${o.dir}/nginx.pid;
-error_log ${o.dir}/error.log warn;
-${o.user ? `user ${o.user};` : ''}
-
-events { worker_connections 256; }
-
+  return `${nginxRtmpPreamble({ dir: o.dir, user: o.user })}
 rtmp {
   server {
     listen 127.0.0.1:${o.rtmpPort};

@@ -2,6 +2,7 @@
 // per destination; nothing recorded, so the disk stays out of it), the appliance's roles (api,
 // ingest, worker; node dist/bin/<role>.js as the shipped image runs them), an admin token, and
 // the worker's ffmpeg found in /proc.
+import { nginxRtmpPreamble, RTMP_MODULE } from '../testing/nginx-rtmp.js';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
@@ -13,7 +14,6 @@ import { freePort, isRoot } from '../local/processes.js';
 import { waitFor } from '../testing/harness.js';
 import { onCleanup, say, startBackingServices, startChild, startNodeBin, stopChild, type Child } from './common.js';
 
-export const RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
 
 export interface DestinationServer {
   port: number;
@@ -23,14 +23,7 @@ export interface DestinationServer {
 
 /** nginx.conf of the destinations (pure): live, no recording, no HLS; one worker. */
 export function destinationConfig(o: { dir: string; port: number; user: string | null }): string {
-  return `load_module ${RTMP_MODULE};
-daemon off;
-worker_processes 1;
-pid ${o.dir}/nginx.pid;
-error_log ${o.dir}/error.log warn;
-${o.user ? `user ${o.user};` : ''}
-events { worker_connections 256; }
-rtmp {
+  return `${nginxRtmpPreamble({ dir: o.dir, user: o.user })}rtmp {
   server {
     listen 127.0.0.1:${o.port};
     chunk_size 4096;

@@ -2,6 +2,7 @@
 // what it receives (optionally accepting one stream key only, through its on_publish hook), a
 // TLS terminator (stunnel4) with a test CA in front of it, a throttling TCP proxy (a slow
 // destination), and ffmpeg writing a test pattern as FLV to its stdout (the relay's source).
+import { nginxRtmpPreamble, RTMP_MODULE } from './nginx-rtmp.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -11,7 +12,6 @@ import path from 'node:path';
 import { freePort, isRoot } from '../local/processes.js';
 import { run, testDir, waitFor, type Teardown } from './harness.js';
 
-export const RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
 export const STUNNEL = '/usr/bin/stunnel4';
 
 export interface RtmpDestination {
@@ -98,14 +98,7 @@ export async function startRtmpDestination(t: Teardown, o: { acceptKey?: string;
   const conf = path.join(dir, 'nginx.conf');
   await writeFile(
     conf,
-    `load_module ${RTMP_MODULE};
-daemon off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log info;
-${isRoot() ? 'user root;' : ''}
-events { worker_connections 64; }
-rtmp {
+    `${nginxRtmpPreamble({ dir, user: isRoot() ? 'root' : null, logLevel: 'info', connections: 64 })}rtmp {
   server {
     listen 127.0.0.1:${port};
     chunk_size 4096;
