@@ -1,6 +1,6 @@
 // The video player: hls.js (its light build: no subtitles, DRM or alternative audio, which Onair
 // never sends), loaded only when there is something to play, or the browser's own HLS (Safari).
-// A quality menu (auto and each rung), a live badge and the distance to the live edge. The
+// A quality menu (auto and each rung) and the distance to the live edge (the page shows whether it is live). The
 // low-latency settings are one switch (`lowLatency`), for the low-latency mode.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError } from './api.js';
@@ -12,7 +12,7 @@ export interface PlayerProps {
   /** The session watched: the player says "still watching" for it (POST /api/analytics/heartbeat). */
   sessionId: string;
   lowLatency?: boolean;
-  /** A replay (VOD): no live badge, no distance to the live edge. */
+  /** A replay (VOD): marked as such, no heartbeat. */
   replay?: boolean;
 }
 
@@ -117,13 +117,7 @@ export function Player({ src, title, sessionId, lowLatency = false, replay = fal
     <div class="player">
       <video ref={video} controls muted playsInline aria-label={`Video: ${title}`} />
       <div class="player-bar">
-        {replay ? (
-          <span class="badge">Replay</span>
-        ) : (
-          <span class="badge live" aria-label="Live">
-            LIVE
-          </span>
-        )}
+        {replay && <span class="badge">Replay</span>}
         <span class="muted" aria-live="off" data-testid="latency">
           {latency !== null ? `${latency.toFixed(1)} s behind live` : ''}
         </span>

@@ -40,6 +40,23 @@ const toLocal = (iso: string) => {
 const fromLocal = (v: string) => new Date(v).toISOString();
 const inHours = (h: number) => toLocal(new Date(Date.now() + h * 3_600_000).toISOString());
 
+/** A start and an end typed in local time (labels "Starts"/"Ends", or with a prefix such as "Session"). */
+function TimeFields(o: { prefix?: string; startsAt: string; endsAt: string; setStartsAt: (v: string) => void; setEndsAt: (v: string) => void }) {
+  const name = (word: string) => (o.prefix ? `${o.prefix} ${word.toLowerCase()}` : word);
+  return (
+    <>
+      <label>
+        {name('Starts')}
+        <input type="datetime-local" required value={o.startsAt} onInput={(e) => o.setStartsAt(e.currentTarget.value)} />
+      </label>
+      <label>
+        {name('Ends')}
+        <input type="datetime-local" required value={o.endsAt} onInput={(e) => o.setEndsAt(e.currentTarget.value)} />
+      </label>
+    </>
+  );
+}
+
 /** The branding fields with a live preview of what attendees will see (and its readable text). */
 function BrandingFields({ primary, setPrimary, title }: { primary: string; setPrimary: (v: string) => void; title: string }) {
   return (
@@ -96,14 +113,7 @@ export function ConsoleEvents() {
           <input required maxLength={200} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
         </label>
         <div class="row-form">
-          <label>
-            Starts
-            <input type="datetime-local" required value={startsAt} onInput={(e) => setStartsAt(e.currentTarget.value)} />
-          </label>
-          <label>
-            Ends
-            <input type="datetime-local" required value={endsAt} onInput={(e) => setEndsAt(e.currentTarget.value)} />
-          </label>
+          <TimeFields startsAt={startsAt} endsAt={endsAt} setStartsAt={setStartsAt} setEndsAt={setEndsAt} />
         </div>
         <BrandingFields primary={primary} setPrimary={setPrimary} title={title} />
         {error && <p role="alert" class="error">{error}</p>}
@@ -217,14 +227,7 @@ export function ConsoleEvent({ eventId, admin }: { eventId: string; admin: boole
               Session title
               <input required maxLength={200} value={sTitle} onInput={(e) => setSTitle(e.currentTarget.value)} />
             </label>
-            <label>
-              Session starts
-              <input type="datetime-local" required value={sStart} onInput={(e) => setSStart(e.currentTarget.value)} />
-            </label>
-            <label>
-              Session ends
-              <input type="datetime-local" required value={sEnd} onInput={(e) => setSEnd(e.currentTarget.value)} />
-            </label>
+            <TimeFields prefix="Session" startsAt={sStart} endsAt={sEnd} setStartsAt={setSStart} setEndsAt={setSEnd} />
             <label>
               Stream
               <select value={sStream} onChange={(e) => setSStream(e.currentTarget.value)}>
@@ -275,14 +278,7 @@ function EventFields({ event, onSaved, setError }: { event: EventItem; onSaved: 
         <textarea rows={3} maxLength={5000} value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
       </label>
       <div class="row-form">
-        <label>
-          Starts
-          <input type="datetime-local" required value={startsAt} onInput={(e) => setStartsAt(e.currentTarget.value)} />
-        </label>
-        <label>
-          Ends
-          <input type="datetime-local" required value={endsAt} onInput={(e) => setEndsAt(e.currentTarget.value)} />
-        </label>
+        <TimeFields startsAt={startsAt} endsAt={endsAt} setStartsAt={setStartsAt} setEndsAt={setEndsAt} />
         <label>
           Visibility
           <select value={visibility} onChange={(e) => setVisibility(e.currentTarget.value as EventItem['visibility'])}>
