@@ -284,6 +284,7 @@ t.test('stopping: held requests are answered 503; a restarted origin answers fro
   origin.kill('SIGTERM');
   t.equal((await w.response).status, 503, 'the held request is answered, not dropped');
   t.equal(await origin.exited, 0, 'a clean stop');
+  t.equal((await get(plainUrl('720p', 'index.m3u8'))).status, 404, 'while no origin answers: 404, as for a file that is not there');
   const newest = `# newest ${hd.msn}.${hd.part}`;
   origin = await startOrigin(); // no message since: all it knows is the last key
   const r = await get(plainUrl('720p', 'index.m3u8'));

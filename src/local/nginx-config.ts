@@ -4,6 +4,7 @@ import path from 'node:path';
 import { DENY_MARKERS, OPEN_MARKERS, PREVIEW_SESSION_B64, REPLAY_MARKERS } from '../analytics/playback.js';
 import { NGINX_DIR, WEB_DIR } from '../paths.js';
 import { THUMBNAIL_NAME } from '../thumbnails.js';
+import { PART_FILE_CACHE, toOrigin } from './nginx-llhls.js';
 
 export interface NginxVars {
   httpPort: number;
@@ -126,26 +127,6 @@ function viewerLocationOf(vars: NginxVars, kind: 'playlist' | 'part' | 'segment'
     `      }`,
   ].join('\n');
 }
-
-/**
- * Low-latency mode (src/llhls/): a media playlist that is not on disk, or a part not written yet,
- * is asked of the playlist origin on the plain path, after the token and the gate checked; a 200
- * from it writes the viewer line as a file served from disk does (same location, same log). The
- * origin hands a held part back with X-Accel-Redirect to this very URI (X-Onair-Uri), which then
- * finds the file. Standard mode never gets here for a file that exists.
- */
-function toOrigin(kind: 'playlist' | 'part'): string[] {
-  return [
-    `        if (!-f $request_filename) {`,
-    `          proxy_pass http://onair_origin/hls/$onair_pid/$onair_vpath$is_args$args;`,
-    `          error_page 502 504 = @onair_no_origin;`,
-    ...(kind === 'part' ? [`          add_header Cache-Control "no-cache" always;`, `          add_header Access-Control-Allow-Origin "*" always;`] : []),
-    `        }`,
-  ];
-}
-
-/** LL parts: immutable once written, but a miss is never cached (the hinted part is asked for before it exists). */
-const PART_FILE_CACHE = `        open_file_cache max=20000 inactive=20s; open_file_cache_valid 1s; open_file_cache_errors off;`;
 
 /** The viewer token path's prefix, up to the file: the same regex in every viewer location. */
 const VIEWER_PREFIX = `^/hls/(?<onair_pid>[A-Za-z0-9_-]{1,64})/v/(?<onair_vid>(?<onair_vsess>[A-Za-z0-9_-]{22})[A-Za-z0-9_-]{22})\\.(?<onair_vexp>[0-9]{1,12})\\.(?<onair_vsig>[A-Za-z0-9_-]{22})/`;
