@@ -12,6 +12,7 @@
 // shipped nginx configuration with playback tokens on (token check, gate lookup and a viewer line
 // per request, as for real viewers). The clients and the feed run in this process.
 import { randomUUID } from 'node:crypto';
+import { chmod, mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -69,11 +70,15 @@ runBench('bench:llorigin', async () => {
   const dataDir = path.join(work, 'data');
   const mediaDir = path.join(dataDir, 'media');
   const logDir = path.join(dataDir, 'logs');
+  // nginx's workers (www-data when we are root) must reach the media dir: no 0700 parent on the way
+  await mkdir(mediaDir, { recursive: true, mode: 0o755 });
+  await chmod(dataDir, 0o755);
   const redisSvc = await startRedis({ dir: path.join(dataDir, 'redis'), password: randomUUID(), logDir, onConsole: () => undefined });
   onCleanup(() => redisSvc.process.stop());
   const prefix = 'bench';
   const originPort = await freePort();
-  const origin = startNodeBin('origin', 'origin', { PATH: process.env.PATH, NODE_ENV: 'production', REDIS_URL: redisSvc.url, REDIS_PREFIX: prefix, ORIGIN_PORT: String(originPort), DATA_DIR: dataDir, LOG_LEVEL: 'warn', INTERNAL_API_KEY: randomUUID() }, path.join(logDir, 'origin.log'));
+  const metricsKey = randomUUID();
+  const origin = startNodeBin('origin', 'origin', { PATH: process.env.PATH, NODE_ENV: 'production', REDIS_URL: redisSvc.url, REDIS_PREFIX: prefix, ORIGIN_PORT: String(originPort), DATA_DIR: dataDir, LOG_LEVEL: 'warn', INTERNAL_API_KEY: metricsKey }, path.join(logDir, 'origin.log'));
   await waitFor(() => fetch(`http://127.0.0.1:${originPort}/healthz`).then((r) => r.ok, () => false), { what: 'the origin' });
   const httpPort = await freePort();
   const nginx = prepareNginx({ dataDir, logDir, httpPort, mediaDir, recordingsDir: path.join(dataDir, 'recordings'), apiUpstreams: [`127.0.0.1:${await freePort()}`], originUpstreams: [`127.0.0.1:${originPort}`], runAsRoot: isRoot(), playbackSecret: SECRET });
@@ -150,6 +155,9 @@ runBench('bench:llorigin', async () => {
   stop = true;
   await Promise.race([Promise.all(clients), sleep(8_000)]);
 
+  // how much of it is the bus: the origin's histogram of publish → taken in (cumulative buckets, whole run)
+  const scrape = await (await fetch(`http://127.0.0.1:${originPort}/metrics`, { headers: { authorization: `Bearer ${metricsKey}` } })).text();
+  const lagBuckets = Object.fromEntries([...scrape.matchAll(/^onair_llhls_message_lag_seconds_bucket\{le="([^"]+)"[^}]*\} (\d+)$/gm)].map((m) => [`≤${m[1]} s`, Number(m[2])]));
   const sorted = [...latencies].sort((a, b) => a - b);
   const cores = (a: number | null, b: number | null) => (a === null || b === null ? null : round((b - a) / wall, 3));
   const result = {
@@ -165,6 +173,7 @@ runBench('bench:llorigin', async () => {
     partWrittenToPlaylistMs: { p50: round(percentile(sorted, 50) ?? NaN, 2), p99: round(percentile(sorted, 99) ?? NaN, 2), max: round(sorted.at(-1) ?? NaN, 2) },
     cpuCores: { origin: cores(cpu0.origin, cpu1.origin), nginx: cores(cpu0.nginx, cpu1.nginx), benchProcess: round((cpu1.self.user + cpu1.self.system) / 1e6 / wall, 3) },
     feed: feed.stats(),
+    busLagBuckets: lagBuckets,
   };
   say(JSON.stringify(result, null, 2));
   const verdict = result.errors === 0 && (result.partWrittenToPlaylistMs.p99 ?? Infinity) <= 20;

@@ -8,7 +8,7 @@
 // still checked and still writing viewer lines), a restarted origin answers from the last key,
 // and malformed messages do not crash it.
 import { createSocket } from 'node:dgram';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { openDatagram, viewerDatagramKey } from '../analytics/viewer-datagram.js';
@@ -230,6 +230,13 @@ t.test('the hinted part is held and then served by nginx from disk; a future par
   t.equal((await get(plainUrl('720p', far))).status, 404, 'a part after the hinted one: 404 at once');
   t.equal((await get(tokenUrl('720p', `p${hd.msn + 5}.0.m4s`))).status, 404, 'on the token path too');
   t.equal((await get(plainUrl('720p', 'p0.0.m4s'))).status, 404, 'an old part that is not there');
+  // the newest part, named by the feed but not readable where nginx looks: handed back once, then 404 (no redirect loop, no 500)
+  // (a fresh part: one nginx served before may still come from its open-file cache for a second)
+  await hd.next();
+  const newest = `p${hd.msn}.${hd.part}.m4s`;
+  rmSync(path.join(mediaDir, 'hls', PID, '720p', newest));
+  t.equal((await get(tokenUrl('720p', newest))).status, 404, 'a part the origin handed back that nginx still cannot find: 404');
+  t.equal((await get(plainUrl('720p', newest))).status, 404, 'on the plain path too');
   t.equal(await held('part'), 0);
 });
 

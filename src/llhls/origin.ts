@@ -18,6 +18,8 @@ import type { Entry, OriginState, Waiter } from './origin-state.js';
 export const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 /** The header nginx sends with the URI the viewer asked for (token path or plain), where a held part is handed back to. */
 export const RETURN_URI_HEADER = 'x-onair-uri';
+/** Marks a part handed back to nginx: if nginx asks again for it (the file is not readable there), 404 rather than a redirect loop. */
+const HANDED_BACK = 'onair_handed_back';
 
 export interface OriginHttpOptions {
   state: OriginState;
@@ -161,7 +163,12 @@ export function createOriginHttp(o: OriginHttpOptions) {
     });
   };
 
-  const part = async (req: IncomingMessage, res: ServerResponse, pid: string, rend: string, name: string) => {
+  const part = async (req: IncomingMessage, res: ServerResponse, pid: string, rend: string, name: string, query: string) => {
+    if (new URLSearchParams(query).has(HANDED_BACK)) {
+      // we handed this part back already and nginx still did not find the file: never loop
+      count('part', 'not_found');
+      return plain(res, 404, 'The part is not readable where nginx serves it.\n');
+    }
     const e = await o.state.lookup(pid, rend);
     if (!e) {
       count('part', 'unavailable');
@@ -172,7 +179,7 @@ export function createOriginHttp(o: OriginHttpOptions) {
       count('part', outcome);
       if (res.headersSent || res.destroyed) return;
       // nginx serves the file from disk at the viewer's own URI (token, gate and viewer line as for any part)
-      res.writeHead(200, { 'x-accel-redirect': back, 'cache-control': 'no-cache', 'content-length': 0 }).end();
+      res.writeHead(200, { 'x-accel-redirect': `${back}?${HANDED_BACK}=1`, 'cache-control': 'no-cache', 'content-length': 0 }).end();
     };
     const notFound = () => {
       count('part', 'not_found');
@@ -220,7 +227,7 @@ export function createOriginHttp(o: OriginHttpOptions) {
         file === 'index.m3u8'
           ? playlist(req, res, pid, rend, query)
           : file.endsWith('.m4s') && LL_MEDIA_NAME_PATTERN.test(file)
-            ? part(req, res, pid, rend, file)
+            ? part(req, res, pid, rend, file, query)
             : Promise.resolve(plain(res, 404, 'Not found.\n'));
       work.catch((err: unknown) => {
         o.log.error({ err }, 'An origin request failed.');
