@@ -8,7 +8,7 @@
 // still checked and still writing viewer lines), a restarted origin answers from the last key,
 // and malformed messages do not crash it.
 import { createSocket } from 'node:dgram';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { openDatagram, viewerDatagramKey } from '../analytics/viewer-datagram.js';
@@ -292,6 +292,10 @@ t.test('stopping: held requests are answered 503; a restarted origin answers fro
   t.equal((await w.response).status, 503, 'the held request is answered, not dropped');
   t.equal(await origin.exited, 0, 'a clean stop');
   t.equal((await get(plainUrl('720p', 'index.m3u8'))).status, 404, 'while no origin answers: 404, as for a file that is not there');
+  t.equal((await get(tokenUrl('720p', 'index.m3u8?_HLS_msn=1'))).status, 404, 'on the token path too');
+  const logs = ['nginx-access.log', 'nginx-error.log'].map((f) => readFileSync(path.join(dataDir, 'logs', f), 'utf8')).join('\n');
+  t.match(logs, /connect\(\) failed/, 'the plain path logged the unreachable origin');
+  t.notOk(logs.includes(token.split('.').at(-1)!), 'no log line holds the playback token (the viewer path logs no upstream errors)');
   const newest = `# newest ${hd.msn}.${hd.part}`;
   origin = await startOrigin(); // no message since: all it knows is the last key
   const r = await get(plainUrl('720p', 'index.m3u8'));
