@@ -55,6 +55,8 @@ export interface EndpointDef<P, Q, B> {
   bodyLimit?: string;
   /** Raw bodies: the 413's words (e.g. the limit in the uploader's terms). */
   tooLarge?: string;
+  /** The 415's words for a body of another type (default: the types accepted). */
+  wrongType?: string;
   /** The handler checks each row of the body itself (NUL characters included): no whole-body NUL refusal. */
   rowsCheckedByHandler?: boolean;
   answers: Record<number, Answer>;
@@ -74,6 +76,7 @@ export interface Endpoint {
   bodyTypes?: readonly BodyType[];
   bodyLimit?: string;
   tooLarge?: string;
+  wrongType?: string;
   rowsCheckedByHandler?: boolean;
   answers: Record<number, Answer>;
   handle(ctx: Ctx<any, any, any>): Promise<void>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -151,7 +154,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], a
         if (!roleMay(principal.role, e.action) && !alsoRule(e.action)) throw forbidden();
       }
       if (e.body && hasBody(req) && !req.is([...types])) {
-        throw new AppError(415, 'unsupported_media_type', `Send the body as ${types.join(' or ')}.`);
+        throw new AppError(415, 'unsupported_media_type', e.wrongType ?? `Send the body as ${types.join(' or ')}.`);
       }
       next();
     }, ...parsers, async (req, res) => {

@@ -46,6 +46,7 @@ export function uploadEndpoints(deps: { config: Config; moderation: Pick<Moderat
       body: imageBody,
       bodyTypes: RAW_IMAGE_TYPES,
       bodyLimit: `${UPLOAD_MAX_BYTES}b`,
+      wrongType: `Send ${TAKEN}, with its Content-Type (${RAW_IMAGE_TYPES.join(', ')}).`,
       tooLarge: 'The image is larger than 2 MB; make it smaller (a logo or banner needs far less) and upload it again.',
       answers: {
         201: { description: 'Stored.', schema: uploadedSchema },

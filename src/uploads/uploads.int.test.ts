@@ -78,17 +78,17 @@ t.test('refused with words: SVG, a renamed text file, a type that does not match
   const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>');
   const before = filesIn(api.config.uploadsDir);
   const cases: [string, Buffer, string | null, number, string, RegExp][] = [
-    ['SVG as SVG', svg, 'image/svg+xml', 415, 'unsupported_media_type', /Send the body as image\/png or image\/jpeg or image\/webp or image\/gif/],
+    ['SVG as SVG', svg, 'image/svg+xml', 415, 'unsupported_media_type', /Send a PNG, JPEG, WebP or GIF image \(SVG is not taken: it can carry script\), with its Content-Type \(image\/png, image\/jpeg, image\/webp, image\/gif\)/],
     ['SVG sent as PNG', svg, 'image/png', 415, 'unsupported_media_type', /not a PNG, JPEG, WebP or GIF image \(SVG is not taken: it can carry script\)/],
     ['a text file renamed logo.png', Buffer.from('just some notes, saved as logo.png\n'), 'image/png', 415, 'unsupported_media_type', /not a PNG, JPEG, WebP or GIF image/],
-    ['text/plain', Buffer.from('hello'), 'text/plain', 415, 'unsupported_media_type', /Send the body as image\/png/],
+    ['text/plain', Buffer.from('hello'), 'text/plain', 415, 'unsupported_media_type', /Send a PNG, JPEG, WebP or GIF image/],
     ['a PNG sent as JPEG', png, 'image/jpeg', 415, 'type_mismatch', /is a PNG image but was sent as image\/jpeg; send it with Content-Type: image\/png/],
     ['cut short', png.subarray(0, png.length - 20), 'image/png', 400, 'bad_image', /cut short/],
     ['9000 px wide', pngClaiming(9000, 10), 'image/png', 400, 'bad_image', /9000 × 10 px; an image must be 1 to 8000 px on each side/],
     ['0 px', pngClaiming(0, 0), 'image/png', 400, 'bad_image', /1 to 8000 px/],
     ['larger than 2 MB', Buffer.concat([png, Buffer.alloc(2 * 1024 * 1024)]), 'image/png', 413, 'payload_too_large', /larger than 2 MB/],
     ['empty', Buffer.alloc(0), 'image/png', 400, 'bad_request', /body is empty|image's bytes/],
-    ['no content type', png, null, 415, 'unsupported_media_type', /Send the body as image\/png/],
+    ['no content type', png, null, 415, 'unsupported_media_type', /Send a PNG, JPEG, WebP or GIF image/],
   ];
   for (const [what, bytes, type, status, code, words] of cases) {
     const r = await upload(bytes, type);
