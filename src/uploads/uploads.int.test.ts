@@ -100,6 +100,14 @@ t.test('refused with words: SVG, a renamed text file, a type that does not match
   await answersChecked(api);
 });
 
+t.test('far past the limit (25 MB, past the 20 MB nginx takes for /api/): nginx refuses it before buffering it, with the same problem answer', async (t) => {
+  const png = await testImage('png', { width: 40, height: 40, seed: 6 });
+  const r = await upload(Buffer.concat([png, Buffer.alloc(25 * 1024 * 1024)]), 'image/png');
+  t.equal(r.status, 413);
+  t.equal(r.headers.get('content-type'), 'application/problem+json');
+  t.match(r.body, { status: 413, code: 'payload_too_large', detail: /larger than 2 MB/ });
+});
+
 t.test('admins only: anonymous 401, attendee, speaker and moderator 403', async (t) => {
   const png = await testImage('png', { width: 20, height: 20, seed: 7 });
   t.equal((await upload(png, 'image/png', { token: null })).status, 401);
