@@ -107,6 +107,9 @@ export const ACCESS = {
   'streams.recordings': { roles: ['admin'] },
   'sessions.recordings': { roles: 'signed-in' },
   'recordings.delete': { roles: ['admin'] },
+
+  // Uploaded branding images (src/uploads/): stored on the appliance and served by nginx
+  'uploads.image': { roles: ['admin'] },
 } as const satisfies Record<string, Rule>;
 
 export type Action = keyof typeof ACCESS;

@@ -4,9 +4,9 @@ import type { Branding } from '../types.js';
 import { useEffect, useState } from 'preact/hooks';
 import { action } from '../actions.js';
 import { api, ApiError } from '../api.js';
-import { brandVars } from '../colors.js';
 import { navigate } from '../router.js';
 import { EventAnalytics } from './analytics.js';
+import { BrandingFields, brandingBody, draftOf } from './branding.js';
 import type { Stream } from './streams.js';
 
 interface EventItem {
@@ -57,29 +57,12 @@ function TimeFields(o: { prefix?: string; startsAt: string; endsAt: string; setS
   );
 }
 
-/** The branding fields with a live preview of what attendees will see (and its readable text). */
-function BrandingFields({ primary, setPrimary, title }: { primary: string; setPrimary: (v: string) => void; title: string }) {
-  return (
-    <div class="row-form">
-      <label class="inline">
-        Brand colour
-        <input type="color" value={primary} onInput={(e) => setPrimary(e.currentTarget.value)} />
-      </label>
-      <div class="preview branded" style={brandVars({ primaryColor: primary, secondaryColor: null })} role="img" aria-label="Branding preview">
-        <span class="preview-title">{title || 'Your event'}</span>
-        <span class="preview-button">Join the event</span>
-        <a>A link</a>
-      </div>
-    </div>
-  );
-}
-
 export function ConsoleEvents() {
   const [events, setEvents] = useState<EventItem[]>([]);
   const [title, setTitle] = useState('');
   const [startsAt, setStartsAt] = useState(inHours(24));
   const [endsAt, setEndsAt] = useState(inHours(26));
-  const [primary, setPrimary] = useState('#0b57d0');
+  const [branding, setBranding] = useState(draftOf(null));
   const [error, setError] = useState<string | null>(null);
   const act = action(setError);
   useEffect(() => {
@@ -101,7 +84,7 @@ export function ConsoleEvents() {
               startsAt: fromLocal(startsAt),
               endsAt: fromLocal(endsAt),
               timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-              branding: { primaryColor: primary },
+              branding: brandingBody(branding),
             });
             navigate(`/console/events/${ev.id}`);
           })();
@@ -115,7 +98,7 @@ export function ConsoleEvents() {
         <div class="row-form">
           <TimeFields startsAt={startsAt} endsAt={endsAt} setStartsAt={setStartsAt} setEndsAt={setEndsAt} />
         </div>
-        <BrandingFields primary={primary} setPrimary={setPrimary} title={title} />
+        <BrandingFields value={branding} onChange={setBranding} title={title} />
         {error && <p role="alert" class="error">{error}</p>}
         <button type="submit">Create event</button>
       </form>
@@ -134,7 +117,7 @@ export function ConsoleEvent({ eventId, admin }: { eventId: string; admin: boole
   const [event, setEvent] = useState<EventItem | null>(null);
   const [sessions, setSessions] = useState<SessionItem[]>([]);
   const [streams, setStreams] = useState<Stream[]>([]);
-  const [primary, setPrimary] = useState('#0b57d0');
+  const [branding, setBranding] = useState(draftOf(null));
   const [sTitle, setSTitle] = useState('');
   const [sStart, setSStart] = useState(inHours(1));
   const [sEnd, setSEnd] = useState(inHours(2));
@@ -144,7 +127,7 @@ export function ConsoleEvent({ eventId, admin }: { eventId: string; admin: boole
   const load = async () => {
     const ev = await api<EventItem>('GET', `/events/${eventId}`);
     setEvent(ev);
-    setPrimary(ev.branding.primaryColor ?? '#0b57d0');
+    setBranding(draftOf(ev.branding));
     setSessions((await api<{ items: SessionItem[] }>('GET', `/events/${eventId}/sessions?limit=100`)).items);
     if (admin) setStreams((await api<{ items: Stream[] }>('GET', '/streams?limit=100')).items);
   };
@@ -179,8 +162,8 @@ export function ConsoleEvent({ eventId, admin }: { eventId: string; admin: boole
       {admin && (
         <section class="panel" aria-label="Branding">
           <h2>Branding</h2>
-          <BrandingFields primary={primary} setPrimary={setPrimary} title={event.title} />
-          <button type="button" onClick={act(async () => (await api('PUT', `/events/${eventId}`, { branding: { ...event.branding, primaryColor: primary } }), load()))}>
+          <BrandingFields value={branding} onChange={setBranding} title={event.title} />
+          <button type="button" onClick={act(async () => (await api('PUT', `/events/${eventId}`, { branding: brandingBody(branding, event.branding) }), load()))}>
             Save branding
           </button>
         </section>
