@@ -1,27 +1,38 @@
-// An event's sessions in the console: the schedule with each session's stream state, removing a
-// session, and adding one (admins).
+// An event's sessions in the console: the schedule with each session's speakers and stream state;
+// admins add a session, edit one (title, description, times, speakers, stream) or remove it.
 import { useEffect, useState } from 'preact/hooks';
 import { action } from '../actions.js';
 import { api } from '../api.js';
+import { SessionForm, type SessionDraft, type Speaker } from './session-form.js';
 import type { Stream } from './streams.js';
-import { fromLocal, inHours, TimeFields } from './time-fields.js';
+import { inHours, toLocal } from './time-fields.js';
 
 export interface SessionItem {
   id: string;
   title: string;
+  description: string;
   startsAt: string;
   endsAt: string;
+  speakers: Speaker[];
   streamId: string | null;
   streamStatus: string | null;
 }
 
+const draftOf = (s: SessionItem): SessionDraft => ({
+  title: s.title,
+  description: s.description,
+  startsAt: toLocal(s.startsAt),
+  endsAt: toLocal(s.endsAt),
+  speakers: s.speakers,
+  streamId: s.streamId ?? '',
+});
+
 export function EventSessions({ eventId, admin }: { eventId: string; admin: boolean }) {
   const [sessions, setSessions] = useState<SessionItem[]>([]);
   const [streams, setStreams] = useState<Stream[]>([]);
-  const [sTitle, setSTitle] = useState('');
-  const [sStart, setSStart] = useState(inHours(1));
-  const [sEnd, setSEnd] = useState(inHours(2));
-  const [sStream, setSStream] = useState('');
+  const [editing, setEditing] = useState<string | null>(null);
+  // a new key gives the next session an empty form
+  const [added, setAdded] = useState(0);
   const [error, setError] = useState<string | null>(null);
   const act = action(setError);
   const load = async () => {
@@ -38,10 +49,17 @@ export function EventSessions({ eventId, admin }: { eventId: string; admin: bool
       <ul class="cards">
         {sessions.map((s) => (
           <li key={s.id}>
-            <a href={`/watch/${s.id}`}>{s.title}</a> <span class="muted">· {new Date(s.startsAt).toLocaleString()} – {new Date(s.endsAt).toLocaleTimeString()} · {s.streamStatus ?? 'no stream'}</span>
+            <a href={`/watch/${s.id}`}>{s.title}</a>{' '}
+            <span class="muted">
+              · {new Date(s.startsAt).toLocaleString()} – {new Date(s.endsAt).toLocaleTimeString()} · {s.streamStatus ?? 'no stream'}
+              {s.speakers.length > 0 && ` · with ${s.speakers.map((x) => x.name).join(', ')}`}
+            </span>
             {admin && (
               <>
                 {' '}
+                <button type="button" class="link" aria-expanded={editing === s.id} aria-label={`Edit session ${s.title}`} onClick={() => setEditing(editing === s.id ? null : s.id)}>
+                  Edit
+                </button>{' '}
                 <button
                   type="button"
                   class="link"
@@ -55,40 +73,39 @@ export function EventSessions({ eventId, admin }: { eventId: string; admin: bool
                 </button>
               </>
             )}
+            {admin && editing === s.id && (
+              <SessionForm
+                name={`Edit session ${s.title}`}
+                formId={`session-${s.id}`}
+                initial={draftOf(s)}
+                streams={streams}
+                submitLabel="Save session"
+                save={(body) => api('PUT', `/sessions/${s.id}`, body)}
+                onSaved={async () => {
+                  setEditing(null);
+                  await act(load)();
+                }}
+                onCancel={() => setEditing(null)}
+              />
+            )}
           </li>
         ))}
       </ul>
       {admin && (
-        <form
-          class="row-form"
-          aria-label="New session"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void act(async () => {
-              await api('POST', `/events/${eventId}/sessions`, { title: sTitle, startsAt: fromLocal(sStart), endsAt: fromLocal(sEnd), ...(sStream ? { streamId: sStream } : {}) });
-              setSTitle('');
-              await load();
-            })();
+        <SessionForm
+          key={added}
+          name="New session"
+          heading="New session"
+          formId="new-session"
+          initial={{ title: '', description: '', startsAt: inHours(1), endsAt: inHours(2), speakers: [], streamId: '' }}
+          streams={streams}
+          submitLabel="Add session"
+          save={(body) => api('POST', `/events/${eventId}/sessions`, body)}
+          onSaved={async () => {
+            setAdded((n) => n + 1);
+            await act(load)();
           }}
-        >
-          <label>
-            Session title
-            <input required maxLength={200} value={sTitle} onInput={(e) => setSTitle(e.currentTarget.value)} />
-          </label>
-          <TimeFields prefix="Session" startsAt={sStart} endsAt={sEnd} setStartsAt={setSStart} setEndsAt={setSEnd} />
-          <label>
-            Stream
-            <select value={sStream} onChange={(e) => setSStream(e.currentTarget.value)}>
-              <option value="">none</option>
-              {streams.map((s) => (
-                <option key={s.id} value={s.id}>
-                  {s.title}
-                </option>
-              ))}
-            </select>
-          </label>
-          <button type="submit">Add session</button>
-        </form>
+        />
       )}
     </section>
   );

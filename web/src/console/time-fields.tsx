@@ -20,15 +20,18 @@ export function TimeFields(o: { prefix?: string; startsAt: string; endsAt: strin
     const error = o.errors?.[key];
     const id = `${o.idPrefix ?? 'times'}-${key}-error`;
     return (
-      <label>
-        {name(word)}
-        <input type="datetime-local" required value={value} onInput={(e) => set(e.currentTarget.value)} aria-invalid={error ? true : undefined} aria-describedby={error ? id : undefined} />
+      <div class="field">
+        <label>
+          {name(word)}
+          <input type="datetime-local" required value={value} onInput={(e) => set(e.currentTarget.value)} aria-invalid={error ? true : undefined} aria-describedby={error ? id : undefined} />
+        </label>
+        {/* outside the label: the field's name stays its label, the message is its description */}
         {error && (
           <span id={id} class="error field-error">
             {error}
           </span>
         )}
-      </label>
+      </div>
     );
   };
   return (
