@@ -51,6 +51,13 @@ export interface SourceInfo {
   videoBitrateKbps: number | null;
   audioBitrateKbps: number | null;
   avcProfile: { profileIdc: number; constraints: number; levelIdc: number } | null;
+  /**
+   * The publisher's keyframe interval and whether it sends B-frames, as the ingest measured them
+   * (low-latency streams: absent or null = not measured). Low-latency mode passes the top rung
+   * through only with keyframes at most LL_COPY_MAX_GOP_SECONDS apart.
+   */
+  keyframeIntervalSeconds?: number | null;
+  bFrames?: boolean | null;
 }
 
 export interface PublishGrant {

@@ -3,7 +3,8 @@
 // follow the address like the attendee app's.
 import { render } from 'preact';
 import '../styles.css';
-import { onLinkClick, usePath } from '../router.js';
+import { Frame } from '../frame.js';
+import { usePath } from '../router.js';
 import { readMe } from '../session.js';
 import { ConsoleEvent, ConsoleEvents } from './events.js';
 import { MySessions } from './my-sessions.js';
@@ -36,21 +37,25 @@ function Console() {
   else if (event && staff) page = <ConsoleEvent key={event[1]} eventId={event[1]!} admin={me.role === 'admin'} />;
   else page = <MySessions name={me.name} />;
   return (
-    <div onClick={onLinkClick}>
-      <header class="bar">
-        <a href="/console" class="brand">
-          Onair console
-        </a>
-        <nav aria-label="Console">
-          {staff && <a href="/console/events">Events</a>}
-          {staff && <a href="/console/streams">Streams</a>}
-          {me.role === 'admin' && <a href="/console/users">Users</a>}
-          <a href="/console/my-sessions">My sessions</a>
-          <a href="/events">Back to the events</a>
-        </nav>
-      </header>
+    <Frame
+      path={path}
+      header={
+        <header class="bar">
+          <a href="/console" class="brand">
+            Onair console
+          </a>
+          <nav aria-label="Console">
+            {staff && <a href="/console/events">Events</a>}
+            {staff && <a href="/console/streams">Streams</a>}
+            {me.role === 'admin' && <a href="/console/users">Users</a>}
+            <a href="/console/my-sessions">My sessions</a>
+            <a href="/events">Back to the events</a>
+          </nav>
+        </header>
+      }
+    >
       {page}
-    </div>
+    </Frame>
   );
 }
 
