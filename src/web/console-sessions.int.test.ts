@@ -90,7 +90,7 @@ t.test('an admin edits a session: a refused end is told next to its field; times
   t.same((await made('GET', `/sessions/${ses.id}`, undefined)).speakers, [], 'the speaker is taken off');
 });
 
-t.test('the new-session form takes speakers and the stream', async (t) => {
+t.test('the new-session form takes speakers and the stream; a stream busy at that time is told next to it', async (t) => {
   const ev = await made('POST', '/events', { title: 'New conf', startsAt: at(-1).toISOString(), endsAt: at(6).toISOString() });
   const stream = await made('POST', '/streams', { title: 'New stream' });
   const kim = await stack.user('Kim Moderator', 'moderator');
@@ -103,6 +103,14 @@ t.test('the new-session form takes speakers and the stream', async (t) => {
   await form.getByLabel('Find a speaker').fill('Kim Mod');
   await form.getByRole('button', { name: 'Add speaker Kim Moderator' }).click();
   await form.getByLabel('Stream').selectOption({ label: 'New stream' });
+  // the stream carries another event's session at that time: the conflict is told next to "Stream"
+  const other = await made('POST', '/events', { title: 'Elsewhere', startsAt: at(-1).toISOString(), endsAt: at(6).toISOString() });
+  await made('POST', `/events/${other.id}/sessions`, { title: 'Booked', startsAt: at(1.5).toISOString(), endsAt: at(2.5).toISOString(), streamId: stream.id });
+  await form.getByRole('button', { name: 'Add session' }).click();
+  const streamField = form.getByLabel('Stream');
+  await waitFor(async () => (await streamField.getAttribute('aria-invalid')) === 'true', { what: 'the stream marked invalid', timeoutMs: 10_000 });
+  t.match(await description(page, streamField), /already assigned to session "Booked"/, 'the conflict, next to the stream');
+  await form.getByLabel('Session ends').fill(localTime(at(1.25)));
   await form.getByRole('button', { name: 'Add session' }).click();
   await page.getByRole('region', { name: 'Sessions' }).getByRole('link', { name: 'Workshop' }).waitFor();
   const [made1] = (await made('GET', `/events/${ev.id}/sessions`, undefined)).items;
