@@ -53,12 +53,14 @@ t.test('an admin edits a session: a refused end is told next to its field; times
   const endsAt = at(4.5);
   await form.getByLabel('Session starts').fill(localTime(startsAt));
   await ends.fill(localTime(endsAt));
+  t.equal(await ends.getAttribute('aria-invalid'), null, 'the message goes once the field is changed');
   await form.getByLabel('Description').fill('Three people, one stage.');
   await form.getByLabel('Find a speaker').fill('Sam');
   await form.getByRole('button', { name: 'Add speaker Samira Speaker' }).click();
   t.equal(await form.getByRole('button', { name: 'Add speaker Samuel Attendee' }).count(), 0, 'an attendee is not offered as a speaker');
   await form.getByRole('list', { name: 'Chosen speakers' }).getByText('Samira Speaker').waitFor();
   await form.getByLabel('Stream').selectOption({ label: 'Edit stream' });
+  t.comment(`screenshot: ${await screenshot(page, { name: 'console-session-edit', width: 1280, height: 900 })}`);
   await form.getByRole('button', { name: 'Save session' }).click();
   await form.waitFor({ state: 'detached' });
   await page.getByRole('region', { name: 'Sessions' }).getByText(/with Samira Speaker/).waitFor();

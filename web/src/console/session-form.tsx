@@ -79,7 +79,12 @@ export function SessionForm(o: {
   const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
   const [general, setGeneral] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const set = (patch: Partial<SessionDraft>) => setD((x) => ({ ...x, ...patch }));
+  const set = (patch: Partial<SessionDraft>) => {
+    setD((x) => ({ ...x, ...patch }));
+    // a field changed since the refusal no longer carries its message
+    const changed = Object.keys(patch).map((k) => (k === 'speakers' ? 'speakerIds' : k) as Field);
+    setErrors((e) => (changed.some((f) => e[f]) ? Object.fromEntries(Object.entries(e).filter(([f]) => !changed.includes(f as Field))) : e));
+  };
   const eid = (f: Field) => `${o.formId}-${f}-error`;
 
   async function submit(e: Event) {
