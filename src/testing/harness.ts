@@ -136,7 +136,7 @@ export interface Publisher {
 /** Publishes an ffmpeg lavfi test pattern (H.264 + AAC unless told otherwise) in real time. */
 export function publishTestPattern(
   t: Teardown,
-  o: { url: string; width: number; height: number; fps: number; seconds: number; videoKbps?: number; videoCodec?: 'libx264' | 'flv1'; audio?: boolean; gopSeconds?: number; noise?: boolean },
+  o: { url: string; width: number; height: number; fps: number; seconds: number; videoKbps?: number; videoCodec?: 'libx264' | 'flv1'; audio?: boolean; gopSeconds?: number; noise?: boolean; bFrames?: number },
 ): Publisher {
   const kbps = o.videoKbps ?? 1500;
   const args = ['-hide_banner', '-loglevel', 'warning', '-re', '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`];
@@ -147,6 +147,7 @@ export function publishTestPattern(
   if ((o.videoCodec ?? 'libx264') === 'libx264') {
     const gop = String(o.fps * (o.gopSeconds ?? 2));
     args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0');
+    if (o.bFrames) args.push('-bf', String(o.bFrames)); // ultrafast sends none by itself
   } else {
     args.push('-c:v', 'flv1');
   }
