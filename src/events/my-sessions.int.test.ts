@@ -65,6 +65,17 @@ t.test('a draft event’s session shows once the event is published', async (t) 
   t.ok((await mine(spk.token)).items.some((s) => s.id === hidden.id), 'listed once published');
 });
 
+t.test('the speaker’s session stream says whether it is low-latency (what the encoder should send)', async (t) => {
+  const ll = await call('POST', '/streams', { token: admin.token, body: { title: 'Fast hall', lowLatency: true } });
+  t.equal(ll.status, 201);
+  const s = await call('POST', `/events/${conf.id}/sessions`, { token: admin.token, body: { title: 'Fast talk', startsAt: at(7), endsAt: at(8), speakerIds: [spk.id], streamId: ll.body.id } });
+  t.equal(s.status, 201);
+  const seen = await call('GET', `/sessions/${s.body.id}/stream`, { token: spk.token });
+  t.match(seen.body, { title: 'Fast hall', lowLatency: true });
+  const fresh = await call('POST', `/sessions/${s.body.id}/stream/regenerate-key`, { token: spk.token });
+  t.match(fresh.body, { lowLatency: true, streamKey: /^live_/ });
+});
+
 t.test('taken off a session, it is gone from the list; someone who speaks at none gets an empty list; signed out is 401', async (t) => {
   t.equal((await call('PUT', `/sessions/${late.id}`, { token: admin.token, body: { speakerIds: [] } })).status, 200);
   t.notOk((await mine(spk.token)).items.some((s) => s.id === late.id));

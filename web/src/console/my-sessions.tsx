@@ -26,6 +26,7 @@ interface SessionStream {
   renditions: Stream['renditions'];
   thumbnailUrl: string | null;
   rtmpUrl: string;
+  lowLatency: boolean;
   lastPublish: PublishSession | null;
   streamKey?: string;
 }
