@@ -95,7 +95,7 @@ export function Streams() {
 }
 
 /** The stream key, shown once (create, regenerate), with a copy button and what to paste in OBS. */
-export function KeyOnce({ stream, onClose }: { stream: Stream; onClose: () => void }) {
+export function KeyOnce({ stream, onClose }: { stream: Pick<Stream, 'title' | 'rtmpUrl' | 'streamKey' | 'lowLatency'>; onClose: () => void }) {
   const [copied, setCopied] = useState(false);
   const copy = async () => {
     try {
