@@ -4,6 +4,7 @@
 import { useState } from 'preact/hooks';
 import { action, usePolling } from '../actions.js';
 import { api, ApiError } from '../api.js';
+import { Player } from '../player.js';
 import { sameOrigin } from '../urls.js';
 import { Destinations } from './destinations.js';
 import { LiveHealth, type PublishSession } from './live-health.js';
@@ -24,6 +25,8 @@ export function StreamPage({ streamId, canEdit }: { streamId: string; canEdit: b
   const [publishes, setPublishes] = useState<PublishSession[]>([]);
   const [recordings, setRecordings] = useState<Recording[]>([]);
   const [keyShown, setKeyShown] = useState<Stream | null>(null);
+  /** The recording being played on the page (its id). */
+  const [playing, setPlaying] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   const load = async () => {
@@ -85,12 +88,21 @@ export function StreamPage({ streamId, canEdit }: { streamId: string; canEdit: b
                 {new Date(r.startedAt).toLocaleString()} · {r.status}
                 {r.durationSeconds ? ` · ${Math.round(r.durationSeconds / 60)} min` : ''}
                 {r.sizeBytes ? ` · ${(r.sizeBytes / 1e6).toFixed(1)} MB` : ''}{' '}
+                {r.replayUrl && (
+                  <button type="button" class="link" aria-pressed={playing === r.id} onClick={() => setPlaying(playing === r.id ? null : r.id)}>
+                    {playing === r.id ? 'Close player' : 'Play'}
+                  </button>
+                )}{' '}
                 {r.downloadUrl && <a href={sameOrigin(r.downloadUrl)}>Download</a>}{' '}
                 <button type="button" class="link" disabled={r.status === 'recording' || r.status === 'finalising'} onClick={act(async () => {
                   if (confirm('Delete this recording and its files?')) await api('DELETE', `/recordings/${r.id}`);
                 })}>
                   Delete
                 </button>
+                {playing === r.id && r.replayUrl && (
+                  // the staff preview's token: a recording played here is never counted as a viewer
+                  <Player src={r.replayUrl} title={`Recording of ${new Date(r.startedAt).toLocaleString()}`} sessionId="" replay />
+                )}
               </li>
             ))}
           </ul>
