@@ -89,6 +89,8 @@ export interface Config {
   playbackWindow: { leadSeconds: number; graceSeconds: number };
   /** api: how often this node brings the playback gate's marker files in line with the database. */
   playbackGateSeconds: number;
+  /** UPLOADS_DIR: uploaded branding images (src/uploads/), written by the api, served by nginx under /uploads/. */
+  uploadsDir: string;
   /** Relay destinations (src/relays/): how many per stream, whether private addresses are allowed, the keys their stream keys are encrypted with. */
   relay: RelaySettings;
 }
@@ -386,6 +388,16 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   if (inside(recordingsDir, mediaDir) || inside(mediaDir, recordingsDir)) {
     problems.push(`RECORDINGS_DIR "${recordingsDir}" and MEDIA_DIR "${mediaDir}" must not contain each other (a live URL must never open a recording).`);
   }
+  const uploadsDir = path.resolve(cwd, str('UPLOADS_DIR', path.join(dataDir, 'uploads')));
+  // like the media dir, it lands unquoted in nginx's config
+  if (!/^\/[A-Za-z0-9_./@+-]*$/.test(uploadsDir)) {
+    problems.push(`UPLOADS_DIR (or DATA_DIR) "${uploadsDir}" may only hold letters, digits and _ . / @ + - (no spaces).`);
+  }
+  for (const [name, dir] of [['MEDIA_DIR', mediaDir], ['RECORDINGS_DIR', recordingsDir]] as const) {
+    if (inside(uploadsDir, dir) || inside(dir, uploadsDir)) {
+      problems.push(`UPLOADS_DIR "${uploadsDir}" and ${name} "${dir}" must not contain each other (each is served by nginx under its own path and rules).`);
+    }
+  }
   const recordRaw = str('RECORD_BY_DEFAULT', 'false');
   if (recordRaw !== 'true' && recordRaw !== 'false') problems.push(`RECORD_BY_DEFAULT must be true or false, but it is "${recordRaw}".`);
 
@@ -462,6 +474,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
       retentionEverySeconds: retentionEvery ?? 3600,
       minFreeBytes: int('RECORDING_MIN_FREE_MB', 2048, 0, 1024 * 1024 * 1024) * 1024 * 1024,
     },
+    uploadsDir,
     metricsPort,
     metricsHost,
     playbackTokens,

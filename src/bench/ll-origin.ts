@@ -56,7 +56,7 @@ runBench('bench:llorigin', async () => {
   const origin = startNodeBin('origin', 'origin', { PATH: process.env.PATH, NODE_ENV: 'production', REDIS_URL: redisSvc.url, REDIS_PREFIX: prefix, ORIGIN_PORT: String(originPort), DATA_DIR: dataDir, LOG_LEVEL: 'warn', INTERNAL_API_KEY: metricsKey }, path.join(logDir, 'origin.log'));
   await waitFor(() => fetch(`http://127.0.0.1:${originPort}/healthz`).then((r) => r.ok, () => false), { what: 'the origin' });
   const httpPort = await freePort();
-  const nginx = prepareNginx({ dataDir, logDir, httpPort, mediaDir, recordingsDir: path.join(dataDir, 'recordings'), apiUpstreams: [`127.0.0.1:${await freePort()}`], originUpstreams: [`127.0.0.1:${originPort}`], runAsRoot: isRoot(), playbackSecret: SECRET });
+  const nginx = prepareNginx({ dataDir, logDir, httpPort, mediaDir, recordingsDir: path.join(dataDir, 'recordings'), uploadsDir: path.join(dataDir, 'uploads'), apiUpstreams: [`127.0.0.1:${await freePort()}`], originUpstreams: [`127.0.0.1:${originPort}`], runAsRoot: isRoot(), playbackSecret: SECRET });
   const ngx = startChild('nginx', nginx.command, nginx.args);
   onCleanup(async () => void ngx.process.kill('SIGQUIT'));
   const base = `http://127.0.0.1:${httpPort}`;

@@ -110,6 +110,8 @@ async function main() {
     ...process.env,
     DATA_DIR: cfg.dataDir,
     MEDIA_DIR: cfg.mediaDir,
+    // the api writes uploads where nginx (rendered here) serves them from: one resolved path for both
+    UPLOADS_DIR: cfg.uploadsDir,
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
     JWT_SECRET: cfg.jwtSecret || secrets.jwtSecret,
@@ -129,7 +131,7 @@ async function main() {
   const code = await migrate.firstExit;
   if (code !== 0) throw new Error(`Migrations failed (exit ${code}); see ${path.join(cfg.logDir, 'migrate.log')}.`);
 
-  const nginx = prepareNginx({ dataDir: cfg.dataDir, logDir: cfg.logDir, httpPort: cfg.httpPort, mediaDir: cfg.mediaDir, recordingsDir: cfg.recordings.dir, apiUpstreams: cfg.apiUpstreams, originUpstreams: cfg.origin.upstreams, runAsRoot: isRoot(), playbackSecret: cfg.playbackTokens ? env.PLAYBACK_SECRET! : null });
+  const nginx = prepareNginx({ dataDir: cfg.dataDir, logDir: cfg.logDir, httpPort: cfg.httpPort, mediaDir: cfg.mediaDir, recordingsDir: cfg.recordings.dir, uploadsDir: cfg.uploadsDir, apiUpstreams: cfg.apiUpstreams, originUpstreams: cfg.origin.upstreams, runAsRoot: isRoot(), playbackSecret: cfg.playbackTokens ? env.PLAYBACK_SECRET! : null });
   const nginxLogs = ['nginx-access.log', 'nginx-error.log'].map((f) => path.join(cfg.logDir, f));
   for (const f of nginxLogs) createPrivateFile(f); // nginx would create them 0644
   children.push(startChild({ name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: true }, common));

@@ -81,3 +81,12 @@ t.test('the worker writes recordings, the api deletes them and nginx serves them
     t.ok(services[role]!.volumes?.includes(`recordings:${dir}`), `${role} mounts recordings at ${dir}`);
   }
 });
+
+t.test('the api writes uploaded images and nginx serves them: both mount the one uploads volume where UPLOADS_DIR points', async (t) => {
+  for (const role of ['api', 'nginx']) {
+    const env = resolved(services[role]!.environment ?? {});
+    const dir = loadConfig(env, role as Role).uploadsDir;
+    t.ok(services[role]!.volumes?.includes(`uploads:${dir}`), `${role} mounts uploads at ${dir}`);
+  }
+  t.ok(Object.hasOwn((parse(readFileSync(path.join(APP_ROOT, 'docker-compose.yml'), 'utf8')) as { volumes: object }).volumes, 'uploads'), 'a named volume of its own');
+});

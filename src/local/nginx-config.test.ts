@@ -1,7 +1,7 @@
 import t from 'tap';
 import { renderNginxConfig } from './nginx-config.js';
 
-const vars = { httpPort: 8080, mediaDir: '/var/lib/onair/media', runDir: '/var/lib/onair/nginx', logDir: '/var/lib/onair/logs', apiUpstreams: ['127.0.0.1:3000', 'api2:3000'] };
+const vars = { httpPort: 8080, mediaDir: '/var/lib/onair/media', runDir: '/var/lib/onair/nginx', logDir: '/var/lib/onair/logs', uploadsDir: '/var/lib/onair/uploads', apiUpstreams: ['127.0.0.1:3000', 'api2:3000'] };
 
 t.test('the shipped template renders with every placeholder filled', async (t) => {
   const conf = renderNginxConfig(vars);
@@ -143,4 +143,18 @@ t.test('low-latency mode: what is not on disk goes to the playlist origin, after
   t.notMatch(viewer('ts\\|mp4'), /onair_origin/, 'and never to the origin');
   t.match(conf, /location ~ \\\.m3u8\$ \{[^]*?if \(!-f \$request_filename\) \{\s+proxy_pass http:\/\/onair_origin;/, 'the plain path: a missing playlist to the origin as is');
   t.match(conf, /location ~ \\\.m4s\$ \{[^]*?open_file_cache_errors off;[^]*?if \(!-f \$request_filename\) \{\s+proxy_pass http:\/\/onair_origin;/, 'a missing part likewise');
+});
+
+t.test('uploads: only content-addressed names under /uploads/, from UPLOADS_DIR, cached for good, typed by extension, inert', async (t) => {
+  const conf = renderNginxConfig(vars);
+  const block = conf.slice(conf.indexOf('location /uploads/ {'), conf.indexOf('location /api/ {'));
+  t.match(block, /disable_symlinks on from=\/var\/lib\/onair\/uploads;/);
+  t.match(block, /location ~ "\^\/uploads\/\(\?<onair_upload>\[0-9a-f\]\{64\}\\\.\(\?:png\|jpg\|webp\|gif\)\)\$" \{/, 'only <sha256>.<ext> names');
+  t.match(block, /alias \/var\/lib\/onair\/uploads\/\$onair_upload;/);
+  t.match(block, /types \{ image\/png png; image\/jpeg jpg; image\/webp webp; image\/gif gif; \}/);
+  t.match(block, /Cache-Control "public, max-age=31536000, immutable" always;/);
+  t.match(block, /X-Content-Type-Options nosniff always;/);
+  t.match(block, /Content-Security-Policy "default-src 'none'; sandbox" always;/);
+  t.match(block, /\}\s+return 404;\s+\}/, 'anything else under /uploads/ (the directory, temp files) is 404');
+  t.throws(() => renderNginxConfig({ ...vars, uploadsDir: '/srv/my uploads' }), /uploadsDir/);
 });

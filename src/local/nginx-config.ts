@@ -11,6 +11,8 @@ export interface NginxVars {
   mediaDir: string;
   /** RECORDINGS_DIR: replays and downloads are served from it under /replay/ (none when absent). */
   recordingsDir?: string;
+  /** UPLOADS_DIR: uploaded branding images, served under /uploads/ (nginx/onair.conf.template). */
+  uploadsDir: string;
   runDir: string; // pid file and *_temp_path dirs
   logDir: string;
   apiUpstreams: string[];
@@ -38,13 +40,14 @@ const WEB_SHELL_HEADERS = [
 
 export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.join(NGINX_DIR, 'onair.conf.template'), 'utf8')): string {
   const webDir = vars.webDir ?? WEB_DIR;
-  for (const [name, dir] of [['mediaDir', vars.mediaDir], ['recordingsDir', vars.recordingsDir ?? '/'], ['runDir', vars.runDir], ['logDir', vars.logDir], ['webDir', webDir]] as const) {
+  for (const [name, dir] of [['mediaDir', vars.mediaDir], ['recordingsDir', vars.recordingsDir ?? '/'], ['uploadsDir', vars.uploadsDir], ['runDir', vars.runDir], ['logDir', vars.logDir], ['webDir', webDir]] as const) {
     // these land unquoted in the config: refuse what would change its meaning
     if (!/^\/[A-Za-z0-9_./@+-]*$/.test(dir)) throw new Error(`${name} "${dir}" must be an absolute path without spaces or special characters for nginx.`);
   }
   const values: Record<string, string> = {
     httpPort: String(vars.httpPort),
     mediaDir: vars.mediaDir,
+    uploadsDir: vars.uploadsDir,
     runDir: vars.runDir,
     logDir: vars.logDir,
     webDir,
@@ -273,7 +276,7 @@ function replayLocation(vars: NginxVars): string {
 export const viewerLinesFile = (runDir: string) => path.join(runDir, 'viewer-lines.log');
 
 /** Writes the rendered config under <dataDir>/nginx and returns how to run nginx in the foreground. */
-export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: number; mediaDir: string; recordingsDir: string; apiUpstreams: string[]; originUpstreams?: string[]; runAsRoot: boolean; playbackSecret: string | null }) {
+export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: number; mediaDir: string; recordingsDir: string; uploadsDir: string; apiUpstreams: string[]; originUpstreams?: string[]; runAsRoot: boolean; playbackSecret: string | null }) {
   const runDir = path.join(o.dataDir, 'nginx');
   for (const d of [runDir, o.logDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
   // the media dir may be a read-only or foreign-owned volume (compose): prepare it only if we can
@@ -295,6 +298,13 @@ export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: num
     // read-only or foreign-owned (compose): replay answers 404 until it exists
   }
   const recordingsDir = existsSync(o.recordingsDir) ? realpathSync(o.recordingsDir) : o.recordingsDir;
+  // and the uploads dir (the api writes into it; a volume shared with the api under compose)
+  try {
+    mkdirSync(o.uploadsDir, { recursive: true, mode: 0o755 });
+  } catch {
+    // read-only or foreign-owned: /uploads/ answers 404 until the api's first upload creates it
+  }
+  const uploadsDir = existsSync(o.uploadsDir) ? realpathSync(o.uploadsDir) : o.uploadsDir;
   const conf = path.join(runDir, 'nginx.conf');
   writeFileSync(
     conf,
@@ -302,6 +312,7 @@ export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: num
       httpPort: o.httpPort,
       mediaDir,
       recordingsDir,
+      uploadsDir,
       runDir,
       logDir: o.logDir,
       apiUpstreams: o.apiUpstreams,
