@@ -16,7 +16,7 @@ import { testImage } from '../testing/images.js';
 import { connectWs } from '../testing/ws.js';
 
 const dataDir = testDir('all');
-const ports = { HTTP_PORT: String(await freePort()), RTMP_PORT: String(await freePort()), PORT: String(await freePort()) };
+const ports = { HTTP_PORT: String(await freePort()), RTMP_PORT: String(await freePort()), PORT: String(await freePort()), ORIGIN_PORT: String(await freePort()) };
 
 function start() {
   const child = spawn(process.execPath, [path.join(APP_ROOT, 'dist', 'bin', 'all.js')], {
@@ -83,6 +83,10 @@ async function apiOnLoopbackOnly(t: Test) {
   });
   t.not(reached, 'connected', `the API port is not reachable on ${outside} (${reached})`);
   t.equal((await fetch(`http://127.0.0.1:${port}/api/health`)).status, 200, 'but is on loopback');
+  // the LL-HLS playlist origin, supervised like the other roles, where nginx finds it (loopback)
+  const originPort = Number(ports.ORIGIN_PORT);
+  await waitFor(() => fetch(`http://127.0.0.1:${originPort}/healthz`).then((r) => r.ok, () => false), { what: 'the origin to be healthy' });
+  t.same(boundAddresses(originPort), ['tcp 0100007F'], `the origin on port ${originPort} is bound to 127.0.0.1 only`);
 }
 
 /** JWTs, WebSocket tickets and playback tokens this test used: none may reach a log file. */
