@@ -1,0 +1,76 @@
+// One publish session of a low-latency stream: the constants every rendition shares and that must
+// never change while the session lasts (Apple clients stop for good on a PART-TARGET or
+// PART-HOLD-BACK change, mediamtx#6237; TARGETDURATION may not grow), the file-name prefix, and the
+// wall clock that gives every rendition the same PROGRAM-DATE-TIME for the same media time.
+import { badRequest } from '../errors.js';
+import { RenditionPackager } from './packager.js';
+import type { LlConstants, WallClock } from './types.js';
+
+export interface LlSessionOptions {
+  /** per publish session, e.g. 8 random hex digits: makes every file name immutable */
+  prefix: string;
+  /** integer seconds, from the publisher's GOP (e.g. ceil of the measured keyframe interval) */
+  targetDuration: number;
+  /** seconds: the fragment duration ffmpeg is asked for (-frag_duration), 0.2 by default */
+  nominalPart?: number;
+  /** seconds a segment must reach before an independent part may start the next one; 0.5 × TD by default */
+  minSegment?: number;
+  /** complete segments kept in the playlist, 7 by default (Apple: ≥ 6) */
+  windowSegments?: number;
+}
+
+const PREFIX = /^[A-Za-z0-9_-]{1,40}$/;
+
+export function llConstants(options: LlSessionOptions): LlConstants {
+  const problems: string[] = [];
+  const nominal = options.nominalPart ?? 0.2;
+  const td = options.targetDuration;
+  if (!PREFIX.test(options.prefix)) problems.push('prefix must be 1–40 letters, digits, "_" or "-"');
+  if (!Number.isInteger(td) || td < 1 || td > 10) problems.push('targetDuration must be a whole number of seconds from 1 to 10');
+  if (!(nominal >= 0.1 && nominal <= 1)) problems.push('nominalPart must be between 0.1 and 1 s');
+  const minSegment = options.minSegment ?? td * 0.5;
+  if (!(minSegment > 0 && minSegment <= td)) problems.push('minSegment must be above 0 and at most targetDuration');
+  const windowSegments = options.windowSegments ?? 7;
+  if (!Number.isInteger(windowSegments) || windowSegments < 6) problems.push('windowSegments must be a whole number ≥ 6');
+  if (problems.length) throw badRequest(`Low-latency session settings: ${problems.join('; ')}.`);
+  const partTarget = Math.ceil((nominal / 0.85) * 1000) / 1000;
+  return {
+    prefix: options.prefix,
+    targetDuration: td,
+    partTarget,
+    partHoldBack: Math.round(3 * partTarget * 1000) / 1000,
+    minSegment,
+    windowSegments,
+  };
+}
+
+export class LlSession implements WallClock {
+  readonly constants: LlConstants;
+  /** per ffmpeg run: which wall-clock instant a media time of that run stands for */
+  private readonly anchors = new Map<number, { media: number; wallMs: number }>();
+
+  constructor(options: LlSessionOptions) {
+    this.constants = llConstants(options);
+  }
+
+  /** A packager for one rendition; `name` is only used in error messages and rendition reports. */
+  rendition(name: string): RenditionPackager {
+    return new RenditionPackager({ name, constants: this.constants, clock: this });
+  }
+
+  /**
+   * The wall-clock time (ms) of media time `media` in run `run`. The first rendition to ask in a
+   * run fixes the anchor: a part reaches the packager about when its last frame was produced, so
+   * the end of that first part is taken to be `nowMs`. Later renditions reuse it, so the same
+   * instant gets the same PROGRAM-DATE-TIME in every playlist.
+   */
+  wallClock(options: { run: number; media: number; anchorMedia: number; nowMs: number }): number {
+    let anchor = this.anchors.get(options.run);
+    if (!anchor) {
+      anchor = { media: options.anchorMedia, wallMs: options.nowMs };
+      this.anchors.set(options.run, anchor);
+      for (const run of this.anchors.keys()) if (run < options.run - 1) this.anchors.delete(run);
+    }
+    return Math.round(anchor.wallMs + (options.media - anchor.media) * 1000);
+  }
+}
