@@ -33,7 +33,8 @@ export function llConstants(options: LlSessionOptions): LlConstants {
   const windowSegments = options.windowSegments ?? 7;
   if (!Number.isInteger(windowSegments) || windowSegments < 6) problems.push('windowSegments must be a whole number ≥ 6');
   if (problems.length) throw badRequest(`Low-latency session settings: ${problems.join('; ')}.`);
-  const partTarget = Math.ceil((nominal / 0.85) * 1000) / 1000;
+  // rounded down: rounding up (0.236 for 0.2) would put every nominal 200 ms part under 85 %
+  const partTarget = Math.floor((nominal / 0.85) * 1000) / 1000;
   return {
     prefix: options.prefix,
     targetDuration: td,

@@ -3,7 +3,7 @@
 export interface LlConstants {
   prefix: string;
   targetDuration: number;
-  /** nominal / 0.85, rounded up to the millisecond: a one-frame overrun still fits, a nominal part is ≥ 85 % */
+  /** nominal / 0.85, rounded down to the millisecond (so a nominal part stays ≥ 85 % of it); a one-frame overrun still fits */
   partTarget: number;
   /** 3 × PART-TARGET (RFC: ≥ 2×, SHOULD 3×; Apple: MUST ≥ 3×) */
   partHoldBack: number;
