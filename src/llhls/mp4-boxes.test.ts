@@ -64,6 +64,9 @@ t.test('malformed streams give a typed Mp4FormatError, and the splitter stays fa
   t.equal(garbage.code, 'bad_media');
   t.equal(garbage.status, 422);
   t.match(garbage.message, /four-character code/);
+  const text = caught(() => new BoxSplitter().push(Buffer.from('this is not an mp4 stream at all')));
+  t.equal(text.reason, 'malformed', 'printable garbage too: not a top-level box type');
+  t.match(text.message, /Not a fragmented-MP4 stream: a top-level box of type ' is '/);
 
   const huge = new BoxSplitter({ maxBoxBytes: 1024 * 1024 });
   const head = Buffer.alloc(8);

@@ -92,6 +92,9 @@ export class BoxSplitter {
     if (!isFourCC(type)) {
       throw new Mp4FormatError('malformed', `Not an MP4 box at offset ${this.offset}: the type bytes are not a four-character code.`);
     }
+    if (!TOP_LEVEL.has(type.toString('latin1'))) {
+      throw new Mp4FormatError('malformed', `Not a fragmented-MP4 stream: a top-level box of type ${typeName(type)} at offset ${this.offset}.`);
+    }
     let size: number;
     let headerSize = 8;
     if (size32 === 1) {
@@ -127,6 +130,13 @@ export class BoxSplitter {
     return { type: bytes.toString('latin1', 4, 8), bytes, headerSize };
   }
 }
+
+/**
+ * The top-level boxes of ISO/IEC 14496-12 (and 23001-18 emsg) that may appear in a file or a
+ * fragmented stream. Anything else at the top level means the bytes are not MP4 at all (or the
+ * framing was lost), which is better said at once than after buffering a "box" of random size.
+ */
+const TOP_LEVEL = new Set(['ftyp', 'styp', 'moov', 'moof', 'mdat', 'mfra', 'free', 'skip', 'sidx', 'ssix', 'prft', 'emsg', 'meta', 'uuid', 'pdin', 'wide', 'udta']);
 
 function isFourCC(b: Buffer): boolean {
   for (const c of b) if (c < 0x20 || c > 0x7e) return false;

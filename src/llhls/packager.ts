@@ -54,6 +54,8 @@ export class RenditionPackager {
   private anchorMedia: number | null = null;
   private hadSegments = false;
   private runHasSegment = false;
+  /** PROGRAM-DATE-TIME of the end of the last complete segment: the next run starts no earlier */
+  private wallEndMs = 0;
   private nextMsn = 1; // hls.js ≤ 1.7.1 mishandles MSN 0 (notes §1.2)
   private nextSeq = 1;
   private ended = false;
@@ -236,7 +238,7 @@ export class RenditionPackager {
       name: fileNames.segment(this.c.prefix, msn),
       init: this.init!.name,
       discontinuity: this.hadSegments && !this.runHasSegment,
-      wallClockMs: this.clock.wallClock({ run: this.run, media: info.start, anchorMedia: this.anchorMedia, nowMs }),
+      wallClockMs: this.clock.wallClock({ run: this.run, media: info.start, anchorMedia: this.anchorMedia, nowMs, notBeforeMs: this.wallEndMs }),
       start: info.start,
       duration: 0,
       parts: [],
@@ -259,6 +261,7 @@ export class RenditionPackager {
     s.bytes += done.size;
     s.seconds += done.duration;
     if (done.duration > 0) s.peak = Math.max(s.peak, (done.size * 8) / done.duration);
+    this.wallEndMs = Math.max(this.wallEndMs, done.wallClockMs + Math.round(done.duration * 1000));
     this.window.add(done, nowMs);
     this.window.update(null, nowMs);
   }

@@ -65,10 +65,13 @@ export class LlSession implements WallClock {
    * the end of that first part is taken to be `nowMs`. Later renditions reuse it, so the same
    * instant gets the same PROGRAM-DATE-TIME in every playlist.
    */
-  wallClock(options: { run: number; media: number; anchorMedia: number; nowMs: number }): number {
+  wallClock(options: { run: number; media: number; anchorMedia: number; nowMs: number; notBeforeMs: number }): number {
     let anchor = this.anchors.get(options.run);
     if (!anchor) {
-      anchor = { media: options.anchorMedia, wallMs: options.nowMs };
+      // a run fed faster than real time (a backlog after a restart) must not start before the
+      // previous run's media ended: PROGRAM-DATE-TIME never goes backwards
+      const floor = options.notBeforeMs + (options.anchorMedia - options.media) * 1000;
+      anchor = { media: options.anchorMedia, wallMs: Math.max(options.nowMs, floor) };
       this.anchors.set(options.run, anchor);
       for (const run of this.anchors.keys()) if (run < options.run - 1) this.anchors.delete(run);
     }

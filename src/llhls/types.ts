@@ -12,7 +12,7 @@ export interface LlConstants {
 }
 
 export interface WallClock {
-  wallClock(options: { run: number; media: number; anchorMedia: number; nowMs: number }): number;
+  wallClock(options: { run: number; media: number; anchorMedia: number; nowMs: number; notBeforeMs: number }): number;
 }
 
 /** A file for the caller to write atomically (name.tmp, then rename) before it renders the playlist. */

@@ -1,0 +1,125 @@
+// Restarts (a new ffmpeg run), the sliding window with its deletion list, and malformed input.
+import t from 'tap';
+import { LlSession } from './session.js';
+import { renderMediaPlaylist } from './media-playlist.js';
+import { Mp4FormatError } from './errors.js';
+import { FIXTURES, feedLadder, feedRun, parseMediaPlaylist, readFixture } from '../testing/llhls-fixtures.js';
+
+const START = Date.UTC(2026, 11, 7, 20, 0, 0);
+
+t.test('a restart: EXT-X-DISCONTINUITY, a new init section, MSN and PDT continuing', async (t) => {
+  const session = new LlSession({ prefix: 'run', targetDuration: 1 });
+  const p = session.rendition('copy');
+  const bytes = readFixture(FIXTURES.gop1Copy);
+  // 400 ms per chunk: slower than real time (~20 chunks for 6 s of media), as a live run is
+  const first = feedRun({ packager: p, bytes, seed: 1, nowMs: START, msPerChunk: 400 });
+  const second = feedRun({ packager: p, bytes, seed: 2, nowMs: first.nowMs + 3000, msPerChunk: 400 });
+  t.same(first.files.filter((f) => f.kind === 'init').map((f) => f.name), ['run-init1.mp4']);
+  t.same(second.files.filter((f) => f.kind === 'init').map((f) => f.name), ['run-init2.mp4'], 'a new init name');
+  t.ok(second.files[0]!.bytes.equals(first.files[0]!.bytes), 'same bytes, since the same encoder settings: the name is what changes');
+  const segs = p.state().segments;
+  t.same(segs.map((s) => s.msn), [6, 7, 8, 9, 10, 11, 12], 'MSN continues across the restart (window of 7)');
+  t.same(segs.map((s) => s.discontinuity), [false, true, false, false, false, false, false]);
+  t.same(segs.map((s) => s.init), ['run-init1.mp4', ...Array(6).fill('run-init2.mp4')]);
+  t.ok(segs[1]!.wallClockMs >= first.nowMs + 3000 - 1000, 'the new run\'s PDT comes from the wall clock of its first part: it jumps over the gap');
+  const playlist = parseMediaPlaylist(renderMediaPlaylist({ state: p.state(), others: [] }));
+  const seven = playlist.segments.find((s) => s.msn === 7)!;
+  t.ok(seven.discontinuity, 'rendered: EXT-X-DISCONTINUITY before the first segment of the new run');
+  t.equal(seven.map, 'run-init2.mp4', 'rendered: EXT-X-MAP of the new init');
+  t.equal(playlist.segments.find((s) => s.msn === 6)!.map, 'run-init1.mp4');
+  t.equal(playlist.tags.get('#EXT-X-DISCONTINUITY-SEQUENCE'), undefined, 'no discontinuity has left the window yet');
+
+  // one more run pushes the discontinuity out of the window
+  // a run fed much faster than real time (a backlog) right after: PDT still never goes backwards
+  feedRun({ packager: p, bytes, seed: 3, nowMs: second.nowMs + 1, msPerChunk: 1 });
+  const all = p.state().segments;
+  for (let i = 1; i < all.length; i++) {
+    t.ok(all[i]!.wallClockMs >= all[i - 1]!.wallClockMs + Math.round(1000 * all[i - 1]!.duration), `PDT of ${all[i]!.msn} after the end of ${all[i - 1]!.msn}`);
+  }
+  const later = parseMediaPlaylist(renderMediaPlaylist({ state: p.state(), others: [] }));
+  t.same(later.tags.get('#EXT-X-DISCONTINUITY-SEQUENCE'), ['1'], 'DISCONTINUITY-SEQUENCE counts the one that left');
+  t.same(later.segments.map((s) => s.msn), [12, 13, 14, 15, 16, 17, 18]);
+});
+
+t.test('the window: ≥ 6 segments, parts for the last ~3 TD, files deletable ≥ 3 TD after they left', async (t) => {
+  const session = new LlSession({ prefix: 'win', targetDuration: 1 });
+  const p = session.rendition('copy');
+  const bytes = readFixture(FIXTURES.gop1Copy);
+  const lastListed = new Map<string, number>(); // name → last time it was in the rendered playlist
+  const deleted = new Map<string, number>();
+  const written = new Set<string>();
+  let nowMs = START;
+  let maxSegments = 0;
+  const check = (at: number) => {
+    const text = renderMediaPlaylist({ state: p.state(), others: [] });
+    const pl = parseMediaPlaylist(text);
+    const complete = pl.segments.filter((s) => s.uri);
+    maxSegments = Math.max(maxSegments, complete.length);
+    const withParts = pl.segments.filter((s) => s.parts.length > 0);
+    const partSeconds = withParts.reduce((a, s) => a + s.parts.reduce((b, x) => b + x.duration, 0), 0);
+    if (partSeconds > 3 * 1 + 1.05) t.fail(`parts listed for the last ${partSeconds.toFixed(2)} s: more than 3 TD + one segment`);
+    if (complete.length >= 3 && withParts.length < 2) t.fail('the last segments list their parts');
+    for (const name of [...text.matchAll(/(win-[a-z]+\d+\.m(?:4s|p4))/g)].map((m) => m[1]!)) lastListed.set(name, at);
+    for (const name of p.expired(at)) {
+      if (deleted.has(name)) t.fail(`${name} returned twice`);
+      deleted.set(name, at);
+      if (text.includes(name)) t.fail(`${name} deletable while in the playlist`);
+      // (a burst of parts in one chunk can retire parts that were never in a rendered playlist)
+      if (lastListed.has(name) && at - lastListed.get(name)! < 3000) t.fail(`${name} deletable less than 3 TD after it left the playlist (${lastListed.get(name)} → ${at})`);
+    }
+    return complete.length;
+  };
+  for (let run = 0; run < 4; run++) {
+    // 300 ms per chunk: about real time for these small files, so files age as they would live
+    const fed = feedLadder({ packagers: [p], inputs: [bytes], seed: 40 + run, nowMs, msPerChunk: 300, onStep: (s) => {
+      for (const f of s.files) written.add(f.name);
+      check(s.nowMs);
+    } });
+    nowMs = fed.nowMs + 500;
+    const listed = check(nowMs);
+    if (run > 0) t.ok(listed >= 6 && listed <= 7, `${listed} segments listed after run ${run + 1}`);
+  }
+  t.equal(maxSegments, 7, 'the window holds 7 segments');
+  t.ok(deleted.size > 40, `${deleted.size} files deletable by now`);
+  t.ok([...deleted.keys()].some((n) => n.includes('init1')), 'the first run\'s init once no segment uses it');
+  t.ok([...deleted.keys()].every((n) => written.has(n)), 'only names that were written');
+  t.equal(new Set(deleted.keys()).size, deleted.size, 'each name once');
+  t.same(p.expired(nowMs), [], 'nothing twice');
+});
+
+t.test('malformed input: a typed error in the result, never a throw; the next run works', async (t) => {
+  const session = new LlSession({ prefix: 'bad', targetDuration: 1 });
+  const good = readFixture(FIXTURES.gop1Copy);
+
+  const garbage = session.rendition('garbage');
+  const r1 = garbage.push(Buffer.from('this is not an mp4 stream at all'), START);
+  t.type(r1.error, Mp4FormatError);
+  t.equal(r1.error?.reason, 'malformed');
+  t.equal(garbage.push(good, START).error, r1.error, 'the run stays failed: later bytes are ignored');
+  t.same(garbage.endRun(START).error, r1.error, 'endRun reports it once more');
+  const after = garbage.push(good, START + 10);
+  t.equal(after.error, undefined, 'a new run after endRun works');
+  t.ok(after.files.some((f) => f.kind === 'part'));
+
+  const truncated = session.rendition('truncated');
+  const cut = truncated.push(good.subarray(0, good.length - 5000), START);
+  t.equal(cut.error, undefined);
+  const ended = truncated.endRun(START + 10);
+  t.equal(ended.error?.reason, 'truncated', 'a pipe that ended inside a box');
+  t.ok(ended.files.some((f) => f.kind === 'segment'), 'the open segment is still completed from its whole parts');
+
+  const huge = session.rendition('huge');
+  const head = Buffer.from(good.subarray(0, 8));
+  head.writeUInt32BE(0x7fffffff, 0);
+  t.equal(huge.push(head, START).error?.reason, 'too_large');
+
+  const orphan = session.rendition('orphan');
+  const moofAt = good.indexOf('moof', 0, 'latin1') - 4;
+  t.equal(orphan.push(good.subarray(moofAt), START).error?.reason, 'unexpected', 'a moof before any init section');
+
+  const corrupt = session.rendition('corrupt');
+  const bad = Buffer.from(good);
+  const trun = bad.indexOf('trun', moofAt, 'latin1');
+  bad.writeUInt32BE(5_000_000, trun + 8); // sample_count far beyond the box
+  t.equal(corrupt.push(bad, START).error?.reason, 'malformed', 'a trun whose count runs past its box');
+});
