@@ -35,13 +35,13 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Random chunk sizes from 1 byte to 8 KiB, now and then a larger one, as a pipe delivers them. */
-export function randomChunks(bytes: Buffer, random: () => number): Buffer[] {
+/** Random chunk sizes from 1 byte to `max` (8 KiB), now and then 64 KiB, as a pipe delivers them. */
+export function randomChunks(bytes: Buffer, random: () => number, max = 8192): Buffer[] {
   const out: Buffer[] = [];
   let pos = 0;
   while (pos < bytes.length) {
     const r = random();
-    const size = r < 0.1 ? 1 + Math.floor(random() * 16) : r < 0.95 ? 1 + Math.floor(random() * 8192) : 65536;
+    const size = r < 0.1 ? 1 + Math.floor(random() * 16) : r < 0.95 ? 1 + Math.floor(random() * max) : 65536;
     out.push(bytes.subarray(pos, pos + size));
     pos += size;
   }
@@ -156,10 +156,11 @@ export function feedLadder(options: {
   seed: number;
   nowMs: number;
   msPerChunk?: number;
+  maxChunk?: number;
   onStep?: (step: LadderStep) => void;
 }): { files: LlFile[][]; nowMs: number } {
   const random = seededRandom(options.seed);
-  const queues = options.inputs.map((bytes) => randomChunks(bytes, random));
+  const queues = options.inputs.map((bytes) => randomChunks(bytes, random, options.maxChunk));
   const files: LlFile[][] = options.inputs.map(() => []);
   let nowMs = options.nowMs;
   for (;;) {
