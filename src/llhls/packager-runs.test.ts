@@ -123,3 +123,28 @@ t.test('malformed input: a typed error in the result, never a throw; the next ru
   bad.writeUInt32BE(5_000_000, trun + 8); // sample_count far beyond the box
   t.equal(corrupt.push(bad, START).error?.reason, 'malformed', 'a trun whose count runs past its box');
 });
+
+t.test('parts over PART-TARGET and segments over TARGETDURATION are counted for the caller to log', async (t) => {
+  // a session whose settings do not match the publisher: 100 ms parts asked for, ffmpeg made 200 ms;
+  // TD 1 fixed, but the publisher's GOP is 2 s
+  const session = new LlSession({ prefix: 'mis', targetDuration: 1, nominalPart: 0.1 });
+  const p = session.rendition('copy');
+  feedRun({ packager: p, bytes: readFixture(FIXTURES.gop2bfCopy), seed: 5, nowMs: START });
+  const m = p.measured();
+  t.ok(m.overlongParts >= 25, `${m.overlongParts} parts over PART-TARGET ${session.constants.partTarget}`);
+  t.equal(m.overlongSegments, 3, 'every 2 s segment is over TARGETDURATION 1');
+  t.equal(session.constants.partTarget, 0.117, 'PART-TARGET stays what the session fixed');
+
+  const fine = new LlSession({ prefix: 'ok', targetDuration: 2 }).rendition('copy');
+  feedRun({ packager: fine, bytes: readFixture(FIXTURES.gop2bfCopy), seed: 5, nowMs: START });
+  t.same([fine.measured().overlongParts, fine.measured().overlongSegments], [0, 0], 'none with matching settings');
+});
+
+t.test('session settings are checked, every problem in one message', async (t) => {
+  t.throws(() => new LlSession({ prefix: 'a/b', targetDuration: 1.5, nominalPart: 2, windowSegments: 3 }), {
+    code: 'bad_request',
+    message: /prefix must be.*targetDuration must be.*nominalPart must be.*windowSegments must be/,
+  });
+  const c = new LlSession({ prefix: 'p', targetDuration: 2 }).constants;
+  t.same([c.partTarget, c.partHoldBack, c.minSegment, c.windowSegments], [0.235, 0.705, 1, 7], 'the defaults');
+});

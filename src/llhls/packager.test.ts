@@ -62,6 +62,8 @@ for (const pair of PAIRS) {
           const concat = Buffer.concat(seg.parts.map((p) => byName.get(p.name)!.bytes));
           t.ok(byName.get(seg.name)!.bytes.equals(concat), `segment ${seg.msn} = the concatenation of its ${seg.parts.length} parts`);
           seg.parts.forEach((p, i) => {
+            const file = byName.get(p.name)!;
+            if (file.kind !== 'part' || file.msn !== seg.msn || file.part.index !== i) t.fail(`part file ${p.name} says where it belongs`);
             t.equal(p.independent, startsWithSync(byName.get(p.name)!.bytes, init), `INDEPENDENT exactly on a sync start (${seg.msn}.${i})`);
             if (p.duration > partTarget) t.fail(`part ${seg.msn}.${i} is ${p.duration} s > PART-TARGET ${partTarget}`);
             const exempt = i === seg.parts.length - 1 || p.independent;

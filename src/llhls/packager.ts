@@ -35,6 +35,8 @@ export interface RenditionStats {
   height?: number;
   /** parts longer than PART-TARGET (ffmpeg was asked for shorter ones; should stay 0) */
   overlongParts: number;
+  /** segments whose rounded duration is above TARGETDURATION (a GOP longer than TD was fixed from) */
+  overlongSegments: number;
   /** parts before the first independent one of a run (cannot start a segment) */
   droppedParts: number;
 }
@@ -59,7 +61,7 @@ export class RenditionPackager {
   private nextMsn = 1; // hls.js ≤ 1.7.1 mishandles MSN 0 (notes §1.2)
   private nextSeq = 1;
   private ended = false;
-  private stats = { bytes: 0, seconds: 0, peak: 0, segments: 0, overlong: 0, dropped: 0 };
+  private stats = { bytes: 0, seconds: 0, peak: 0, segments: 0, overlongSegments: 0, overlong: 0, dropped: 0 };
 
   constructor(options: { name: string; constants: LlConstants; clock: WallClock }) {
     this.name = options.name;
@@ -153,6 +155,7 @@ export class RenditionPackager {
       width: this.lastInit?.video?.width,
       height: this.lastInit?.video?.height,
       overlongParts: s.overlong,
+      overlongSegments: s.overlongSegments,
       droppedParts: s.dropped,
     };
   }
@@ -173,7 +176,7 @@ export class RenditionPackager {
         this.run += 1;
         this.init = { info, name: fileNames.init(this.c.prefix, this.run) };
         this.lastInit = info;
-        files.push({ kind: 'init', name: this.init.name, bytes: Buffer.concat([this.ftyp, box.bytes]) });
+        files.push({ kind: 'init', name: this.init.name, bytes: Buffer.concat([this.ftyp, box.bytes]), run: this.run });
         return;
       }
       case 'moof':
@@ -225,7 +228,7 @@ export class RenditionPackager {
     open.seg.duration += info.duration;
     open.seg.size += bytes.length;
     open.bytes.push(bytes);
-    files.push({ kind: 'part', name: part.name, bytes });
+    files.push({ kind: 'part', name: part.name, bytes, msn: open.seg.msn, part });
     this.window.update(this.open?.seg ?? null, nowMs);
   }
 
@@ -255,11 +258,14 @@ export class RenditionPackager {
     const { seg, bytes } = this.open;
     this.open = null;
     const done: SegmentInfo = { ...seg, complete: true };
-    files.push({ kind: 'segment', name: done.name, bytes: Buffer.concat(bytes, done.size) });
+    files.push({ kind: 'segment', name: done.name, bytes: Buffer.concat(bytes, done.size), segment: done });
     const s = this.stats;
     s.segments += 1;
     s.bytes += done.size;
     s.seconds += done.duration;
+    // EXTINF rounded must not exceed TARGETDURATION (RFC 8216bis §4.4.3.1): only an irregular
+    // publisher GOP longer than the one TD was fixed from can cause it; counted for the caller to log
+    if (Math.round(done.duration) > this.c.targetDuration) s.overlongSegments += 1;
     if (done.duration > 0) s.peak = Math.max(s.peak, (done.size * 8) / done.duration);
     this.wallEndMs = Math.max(this.wallEndMs, done.wallClockMs + Math.round(done.duration * 1000));
     this.window.add(done, nowMs);

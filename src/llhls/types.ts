@@ -15,13 +15,15 @@ export interface WallClock {
   wallClock(options: { run: number; media: number; anchorMedia: number; nowMs: number; notBeforeMs: number }): number;
 }
 
-/** A file for the caller to write atomically (name.tmp, then rename) before it renders the playlist. */
-export interface LlFile {
-  kind: 'init' | 'part' | 'segment';
-  /** relative to the rendition's playlist */
-  name: string;
-  bytes: Buffer;
-}
+/**
+ * A file for the caller to write atomically (name.tmp, then rename) before it renders the playlist
+ * that lists it. `name` is relative to the rendition's playlist. Parts and segments come with what
+ * the origin and analytics need to know about them (the part's MSN and index, the segment's info).
+ */
+export type LlFile =
+  | { kind: 'init'; name: string; bytes: Buffer; run: number }
+  | { kind: 'part'; name: string; bytes: Buffer; msn: number; part: PartInfo }
+  | { kind: 'segment'; name: string; bytes: Buffer; segment: SegmentInfo };
 
 export interface PartInfo {
   /** session-wide part number (names the file; the preload hint is always the next one) */
