@@ -2,7 +2,7 @@
 // with what the packager measured (RFC 8216bis §4.4.6.2): BANDWIDTH = the peak segment bit rate,
 // AVERAGE-BANDWIDTH = the mean over the session's segments, CODECS from the init section (avcC,
 // esds), RESOLUTION, FRAME-RATE. Audio is muxed into every rendition, so there is no EXT-X-MEDIA.
-import type { RenditionStats } from './packager.js';
+import type { RenditionStats } from './rendition-stats.js';
 
 export interface Variant {
   /** the rendition's media playlist, relative to the master, e.g. '720p/index.m3u8' */

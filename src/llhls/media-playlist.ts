@@ -42,6 +42,7 @@ export function renderMediaPlaylist(options: { state: RenditionState; others: Ot
     }
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(seg.wallClockMs).toISOString()}`);
     if (seg.msn >= state.partsFromMsn || !seg.complete) lines.push(...partLines(seg));
+    if (seg.gap) lines.push('#EXT-X-GAP');
     if (seg.complete) lines.push(`#EXTINF:${seconds(seg.duration)},`, seg.name);
   }
   if (state.ended) {

@@ -3,6 +3,9 @@ import t from 'tap';
 import { LlSession } from './session.js';
 import { renderMediaPlaylist } from './media-playlist.js';
 import { Mp4FormatError } from './errors.js';
+import { BoxSplitter } from './mp4-boxes.js';
+import { readMoov } from './moov.js';
+import { describeFragment } from './fragment.js';
 import { FIXTURES, feedLadder, feedRun, parseMediaPlaylist, readFixture } from '../testing/llhls-fixtures.js';
 
 const START = Date.UTC(2026, 11, 7, 20, 0, 0);
@@ -147,4 +150,39 @@ t.test('session settings are checked, every problem in one message', async (t) =
   });
   const c = new LlSession({ prefix: 'p', targetDuration: 2 }).constants;
   t.same([c.partTarget, c.partHoldBack, c.minSegment, c.windowSegments], [0.235, 0.705, 1, 7], 'the defaults');
+});
+
+/** The fixture up to (not including) its last IDR fragment: a pipe that stopped one segment short. */
+function cutBeforeLastIdr(bytes: Buffer): Buffer {
+  const boxes = new BoxSplitter().push(bytes);
+  const moov = boxes.find((b) => b.type === 'moov')!;
+  const init = readMoov(moov.bytes.subarray(moov.headerSize));
+  let last = -1;
+  boxes.forEach((b, i) => {
+    if (b.type === 'moof' && describeFragment(b.bytes.subarray(b.headerSize), init).independent) last = i;
+  });
+  return Buffer.concat(boxes.slice(0, last).map((b) => b.bytes));
+}
+
+t.test('a restart after one rung got one segment further: a GAP segment keeps the MSNs aligned', async (t) => {
+  const session = new LlSession({ prefix: 'gap', targetDuration: 1 });
+  const [a, b] = [session.rendition('copy'), session.rendition('x264')];
+  const copy = readFixture(FIXTURES.gop1Copy);
+  const x264 = readFixture(FIXTURES.gop1X264);
+  const run1 = feedLadder({ packagers: [a, b], inputs: [copy, cutBeforeLastIdr(x264)], seed: 8, nowMs: START, msPerChunk: 300 });
+  t.same([a.state().segments.at(-1)!.msn, b.state().segments.at(-1)!.msn], [6, 5], 'the x264 rung ended one segment short');
+  const run2 = feedLadder({ packagers: [b, a], inputs: [x264, copy], seed: 9, nowMs: run1.nowMs + 2000, msPerChunk: 300 });
+  const msns = (p: typeof a) => p.state().segments.filter((s) => s.discontinuity || s.msn > 6).map((s) => s.msn);
+  t.same(msns(a), msns(b), 'the second run has the same MSNs in both rungs');
+  t.equal(a.state().segments.find((s) => s.discontinuity)!.msn, 7);
+  const gap = b.state().segments.find((s) => s.gap)!;
+  t.equal(gap.msn, 6, 'segment 6 is a gap in the rung that never had it');
+  t.ok(Math.abs(gap.duration - a.state().segments.find((s) => s.msn === 6)!.duration) < 1e-9, 'as long as the other rung\'s');
+  t.notOk([...run1.files[1]!, ...run2.files[0]!].some((f) => f.name === gap.name), 'its file is never written');
+  const text = renderMediaPlaylist({ state: b.state(), others: [] });
+  t.match(text, new RegExp(`#EXT-X-PROGRAM-DATE-TIME:[^\\n]+\\n#EXT-X-GAP\\n#EXTINF:${gap.duration.toFixed(5)},\\n${gap.name}\\n#EXT-X-DISCONTINUITY\\n`), 'rendered: EXT-X-GAP, then the discontinuity');
+  const segs = b.state().segments;
+  for (let i = 1; i < segs.length; i++) t.ok(segs[i]!.wallClockMs >= segs[i - 1]!.wallClockMs, `PDT of ${segs[i]!.msn} not before ${segs[i - 1]!.msn}`);
+  const later = feedLadder({ packagers: [a, b], inputs: [copy, x264], seed: 10, nowMs: run2.nowMs + 1000, msPerChunk: 300 });
+  t.notOk(b.expired(later.nowMs + 60_000).includes(gap.name), 'and never on the deletion list');
 });

@@ -15,7 +15,8 @@ import { describeFragment, type FragmentInfo } from './fragment.js';
 import { readMoov, type InitInfo } from './moov.js';
 import { fileNames } from './names.js';
 import { Window } from './window.js';
-import type { LlConstants, LlFile, PartInfo, RenditionReport, RenditionState, SegmentInfo, WallClock } from './types.js';
+import { StatsCollector, type RenditionStats } from './rendition-stats.js';
+import type { LlConstants, LlFile, PartInfo, RenditionReport, RenditionState, SegmentInfo, SessionLink } from './types.js';
 
 export interface PushResult {
   /** to write (atomically, in this order) before the next playlist is rendered */
@@ -24,27 +25,10 @@ export interface PushResult {
   error?: Mp4FormatError;
 }
 
-/** Measured over the session's complete segments (the master playlist's BANDWIDTH and friends). */
-export interface RenditionStats {
-  segments: number;
-  peakBitsPerSecond: number;
-  averageBitsPerSecond: number;
-  framesPerSecond: number;
-  codecs: string[];
-  width?: number;
-  height?: number;
-  /** parts longer than PART-TARGET (ffmpeg was asked for shorter ones; should stay 0) */
-  overlongParts: number;
-  /** segments whose rounded duration is above TARGETDURATION (a GOP longer than TD was fixed from) */
-  overlongSegments: number;
-  /** parts before the first independent one of a run (cannot start a segment) */
-  droppedParts: number;
-}
-
 export class RenditionPackager {
   readonly name: string;
   private readonly c: LlConstants;
-  private readonly clock: WallClock;
+  private readonly clock: SessionLink;
   private readonly window: Window;
   private splitter = new BoxSplitter();
   private run = 0;
@@ -61,13 +45,14 @@ export class RenditionPackager {
   private nextMsn = 1; // hls.js ≤ 1.7.1 mishandles MSN 0 (notes §1.2)
   private nextSeq = 1;
   private ended = false;
-  private stats = { bytes: 0, seconds: 0, peak: 0, segments: 0, overlongSegments: 0, overlong: 0, dropped: 0 };
+  private readonly stats: StatsCollector;
 
-  constructor(options: { name: string; constants: LlConstants; clock: WallClock }) {
+  constructor(options: { name: string; constants: LlConstants; clock: SessionLink }) {
     this.name = options.name;
     this.c = options.constants;
     this.clock = options.clock;
     this.window = new Window(this.c);
+    this.stats = new StatsCollector(this.c);
   }
 
   /** Bytes from the current run's pipe. Never throws for bad media: see PushResult.error. */
@@ -143,25 +128,10 @@ export class RenditionPackager {
     return { lastMsn: last.msn, lastPart: last.parts.length - 1 };
   }
 
+  /** BANDWIDTH, CODECS, RESOLUTION, FRAME-RATE for the master playlist, and counters to log. */
   measured(): RenditionStats {
-    const s = this.stats;
-    const tracks = this.lastInit ? [...this.lastInit.tracks.values()] : [];
-    return {
-      segments: s.segments,
-      peakBitsPerSecond: Math.round(s.peak),
-      averageBitsPerSecond: s.seconds > 0 ? Math.round((s.bytes * 8) / s.seconds) : 0,
-      framesPerSecond: median(this.partRates),
-      codecs: tracks.map((t) => t.codec).filter((x): x is string => x !== null),
-      width: this.lastInit?.video?.width,
-      height: this.lastInit?.video?.height,
-      overlongParts: s.overlong,
-      overlongSegments: s.overlongSegments,
-      droppedParts: s.dropped,
-    };
+    return this.stats.result();
   }
-
-  private lastInit: InitInfo | null = null;
-  private readonly partRates: number[] = [];
 
   private onBox(box: Mp4Box, nowMs: number, files: LlFile[]): void {
     const body = box.bytes.subarray(box.headerSize);
@@ -175,7 +145,7 @@ export class RenditionPackager {
         const info = readMoov(body);
         this.run += 1;
         this.init = { info, name: fileNames.init(this.c.prefix, this.run) };
-        this.lastInit = info;
+        this.stats.onInit(info);
         files.push({ kind: 'init', name: this.init.name, bytes: Buffer.concat([this.ftyp, box.bytes]), run: this.run });
         return;
       }
@@ -199,19 +169,13 @@ export class RenditionPackager {
 
   private onPart(info: FragmentInfo, bytes: Buffer, nowMs: number, files: LlFile[]): void {
     if (!this.open && !info.independent) {
-      this.stats.dropped += 1; // a segment must start with an IDR
+      this.stats.onDroppedPart(); // a segment must start with an IDR
       return;
     }
     if (this.open && info.independent && info.start - this.open.seg.start >= this.c.minSegment - info.halfFrame) {
       this.closeOpen(nowMs, files);
     }
-    if (info.duration > this.c.partTarget + 1e-9) this.stats.overlong += 1;
-    if (info.frames > 1 && info.duration > 0) {
-      // per-part rates, median of the recent ones: the stretched first frame of a run and FLV's
-      // 33/34 ms jitter would skew a plain frames/seconds
-      this.partRates.push(info.frames / info.duration);
-      if (this.partRates.length > 64) this.partRates.shift();
-    }
+    this.stats.onPart(info);
     if (!this.open) this.openSegment(info, nowMs);
     const open = this.open!;
     const part: PartInfo = {
@@ -232,8 +196,14 @@ export class RenditionPackager {
     this.window.update(this.open?.seg ?? null, nowMs);
   }
 
+  /** The MSN the next segment will get (the session aligns the first one of a run across rungs). */
+  get nextMediaSequence(): number {
+    return this.nextMsn;
+  }
+
   private openSegment(info: FragmentInfo, nowMs: number): void {
     if (this.anchorMedia === null) this.anchorMedia = info.start + info.duration;
+    if (this.hadSegments && !this.runHasSegment) this.fillGaps(nowMs);
     const msn = this.nextMsn;
     this.nextMsn += 1;
     const seg: SegmentInfo = {
@@ -247,10 +217,41 @@ export class RenditionPackager {
       parts: [],
       size: 0,
       complete: false,
+      gap: false,
     };
     this.hadSegments = true;
     this.runHasSegment = true;
     this.open = { seg, bytes: [] };
+  }
+
+  /**
+   * Before the first segment of a new run: if another rung completed more segments in the previous
+   * run (its pipe delivered one more IDR part before ffmpeg stopped), list GAP segments up to the
+   * run's common first MSN, so the same MSN means the same instant in every rung.
+   */
+  private fillGaps(nowMs: number): void {
+    const target = this.clock.firstMsnOfRun(this.run);
+    const init = this.window.segments.at(-1)?.init ?? this.init!.name;
+    while (this.nextMsn < target) {
+      const msn = this.nextMsn;
+      this.nextMsn += 1;
+      const duration = this.clock.durationOf(msn) ?? this.c.partTarget;
+      const gap: SegmentInfo = {
+        msn,
+        name: fileNames.segment(this.c.prefix, msn),
+        init,
+        discontinuity: false,
+        wallClockMs: this.wallEndMs,
+        start: 0,
+        duration,
+        parts: [],
+        size: 0,
+        complete: true,
+        gap: true,
+      };
+      this.wallEndMs += Math.round(duration * 1000);
+      this.window.add(gap, nowMs);
+    }
   }
 
   private closeOpen(nowMs: number, files: LlFile[]): void {
@@ -259,24 +260,12 @@ export class RenditionPackager {
     this.open = null;
     const done: SegmentInfo = { ...seg, complete: true };
     files.push({ kind: 'segment', name: done.name, bytes: Buffer.concat(bytes, done.size), segment: done });
-    const s = this.stats;
-    s.segments += 1;
-    s.bytes += done.size;
-    s.seconds += done.duration;
-    // EXTINF rounded must not exceed TARGETDURATION (RFC 8216bis §4.4.3.1): only an irregular
-    // publisher GOP longer than the one TD was fixed from can cause it; counted for the caller to log
-    if (Math.round(done.duration) > this.c.targetDuration) s.overlongSegments += 1;
-    if (done.duration > 0) s.peak = Math.max(s.peak, (done.size * 8) / done.duration);
+    this.stats.onSegment(done);
     this.wallEndMs = Math.max(this.wallEndMs, done.wallClockMs + Math.round(done.duration * 1000));
+    this.clock.noteSegment(done.msn, done.duration);
     this.window.add(done, nowMs);
     this.window.update(null, nowMs);
   }
-}
-
-function median(values: number[]): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 function asFormatError(err: unknown): Mp4FormatError {

@@ -4,7 +4,7 @@
 // wall clock that gives every rendition the same PROGRAM-DATE-TIME for the same media time.
 import { badRequest } from '../errors.js';
 import { RenditionPackager } from './packager.js';
-import type { LlConstants, WallClock } from './types.js';
+import type { LlConstants, SessionLink } from './types.js';
 
 export interface LlSessionOptions {
   /** per publish session, e.g. 8 random hex digits: makes every file name immutable */
@@ -45,10 +45,14 @@ export function llConstants(options: LlSessionOptions): LlConstants {
   };
 }
 
-export class LlSession implements WallClock {
+export class LlSession implements SessionLink {
   readonly constants: LlConstants;
   /** per ffmpeg run: which wall-clock instant a media time of that run stands for */
   private readonly anchors = new Map<number, { media: number; wallMs: number }>();
+  private readonly renditions: RenditionPackager[] = [];
+  private readonly runFirstMsn = new Map<number, number>();
+  /** recent segment durations by MSN (the longest rung's), for other rungs' GAP segments */
+  private readonly durations = new Map<number, number>();
 
   constructor(options: LlSessionOptions) {
     this.constants = llConstants(options);
@@ -56,7 +60,33 @@ export class LlSession implements WallClock {
 
   /** A packager for one rendition; `name` is only used in error messages and rendition reports. */
   rendition(name: string): RenditionPackager {
-    return new RenditionPackager({ name, constants: this.constants, clock: this });
+    const packager = new RenditionPackager({ name, constants: this.constants, clock: this });
+    this.renditions.push(packager);
+    return packager;
+  }
+
+  /**
+   * The first MSN of run `run`, the same for every rendition: the highest next MSN among them when
+   * the first one opens a segment of that run. This relies on the caller ending every rendition's
+   * previous run (endRun when its pipe closes) before the new ffmpeg's output arrives, which one
+   * ffmpeg per stream gives naturally.
+   */
+  firstMsnOfRun(run: number): number {
+    let msn = this.runFirstMsn.get(run);
+    if (msn === undefined) {
+      msn = Math.max(...this.renditions.map((r) => r.nextMediaSequence));
+      this.runFirstMsn.set(run, msn);
+    }
+    return msn;
+  }
+
+  noteSegment(msn: number, duration: number): void {
+    this.durations.set(msn, Math.max(duration, this.durations.get(msn) ?? 0));
+    this.durations.delete(msn - 64);
+  }
+
+  durationOf(msn: number): number | undefined {
+    return this.durations.get(msn);
   }
 
   /**

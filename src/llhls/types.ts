@@ -11,8 +11,14 @@ export interface LlConstants {
   windowSegments: number;
 }
 
-export interface WallClock {
+/** What a rendition's packager asks of its session (LlSession), so that all rungs agree. */
+export interface SessionLink {
   wallClock(options: { run: number; media: number; anchorMedia: number; nowMs: number; notBeforeMs: number }): number;
+  /** the MSN every rendition gives the first segment of run `run` (> 1) */
+  firstMsnOfRun(run: number): number;
+  /** a rendition completed segment `msn` (the longest duration is kept, for other rungs' gaps) */
+  noteSegment(msn: number, duration: number): void;
+  durationOf(msn: number): number | undefined;
 }
 
 /**
@@ -55,6 +61,11 @@ export interface SegmentInfo {
   size: number;
   /** false for the segment still receiving parts */
   complete: boolean;
+  /**
+   * EXT-X-GAP: a placeholder this rung never had (another rung completed one more segment before
+   * a restart); keeps MSNs equal across rungs. Its file is never written; players must not fetch it.
+   */
+  gap: boolean;
 }
 
 /** Everything a media playlist is rendered from; a snapshot, safe to keep. */

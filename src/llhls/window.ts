@@ -20,7 +20,7 @@ export class Window {
       const old = this.segments[0]!;
       this.retirePartsBelow(old.msn + 1, nowMs);
       this.segments.shift();
-      this.retired.push({ name: old.name, atMs: nowMs });
+      if (!old.gap) this.retired.push({ name: old.name, atMs: nowMs }); // a gap's file was never written
       // inits only move forward: once the first listed segment uses a later one, the old one is unused
       if (this.segments[0]!.init !== old.init) this.retired.push({ name: old.init, atMs: nowMs });
       if (old.discontinuity) this.discontinuitySequence += 1;
