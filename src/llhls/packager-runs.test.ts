@@ -1,5 +1,6 @@
 // Restarts (a new ffmpeg run), the sliding window with its deletion list, and malformed input.
 import t from 'tap';
+import { M3U8Parser } from 'hls.js';
 import { LlSession } from './session.js';
 import { renderMediaPlaylist } from './media-playlist.js';
 import { Mp4FormatError } from './errors.js';
@@ -181,6 +182,8 @@ t.test('a restart after one rung got one segment further: a GAP segment keeps th
   t.notOk([...run1.files[1]!, ...run2.files[0]!].some((f) => f.name === gap.name), 'its file is never written');
   const text = renderMediaPlaylist({ state: b.state(), others: [] });
   t.match(text, new RegExp(`#EXT-X-PROGRAM-DATE-TIME:[^\\n]+\\n#EXT-X-GAP\\n#EXTINF:${gap.duration.toFixed(5)},\\n${gap.name}\\n#EXT-X-DISCONTINUITY\\n`), 'rendered: EXT-X-GAP, then the discontinuity');
+  const parsed = M3U8Parser.parseLevelPlaylist(text, 'https://h/x264/index.m3u8', 0, 'main' as never, 0, null);
+  t.same(parsed.fragments.filter((f) => f.gap).map((f) => f.sn), [6], 'hls.js reads it as a gap (never loaded)');
   const segs = b.state().segments;
   for (let i = 1; i < segs.length; i++) t.ok(segs[i]!.wallClockMs >= segs[i - 1]!.wallClockMs, `PDT of ${segs[i]!.msn} not before ${segs[i - 1]!.msn}`);
   const later = feedLadder({ packagers: [a, b], inputs: [copy, x264], seed: 10, nowMs: run2.nowMs + 1000, msPerChunk: 300 });
