@@ -121,6 +121,16 @@ t.test('malformed input: a typed error in the result, never a throw; the next ru
   const moofAt = good.indexOf('moof', 0, 'latin1') - 4;
   t.equal(orphan.push(good.subarray(moofAt), START).error?.reason, 'unexpected', 'a moof before any init section');
 
+  const lonely = session.rendition('lonely');
+  const moofEnd = moofAt + good.readUInt32BE(moofAt);
+  t.equal(lonely.push(good.subarray(0, moofEnd), START).error, undefined);
+  t.equal(lonely.endRun(START).error?.reason, 'truncated', 'a pipe that ended between a moof and its mdat');
+
+  const noIdr = new LlSession({ prefix: 'big', targetDuration: 2, maxSegmentBytes: 15_000 }).rendition('copy');
+  const grown = noIdr.push(readFixture(FIXTURES.gop2bfCopy), START);
+  t.equal(grown.error?.reason, 'too_large', 'an open segment over maxSegmentBytes fails the run (bounded memory)');
+  t.match(grown.error?.message, /without a new IDR/);
+
   const corrupt = session.rendition('corrupt');
   const bad = Buffer.from(good);
   const trun = bad.indexOf('trun', moofAt, 'latin1');
@@ -150,7 +160,7 @@ t.test('session settings are checked, every problem in one message', async (t) =
     message: /prefix must be.*targetDuration must be.*nominalPart must be.*windowSegments must be/,
   });
   const c = new LlSession({ prefix: 'p', targetDuration: 2 }).constants;
-  t.same([c.partTarget, c.partHoldBack, c.minSegment, c.windowSegments], [0.235, 0.705, 1, 7], 'the defaults');
+  t.same([c.partTarget, c.partHoldBack, c.minSegment, c.windowSegments, c.maxSegmentBytes], [0.235, 0.705, 1, 7, 64 * 1024 * 1024], 'the defaults');
 });
 
 /** The fixture up to (not including) its last IDR fragment: a pipe that stopped one segment short. */

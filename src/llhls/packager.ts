@@ -55,7 +55,11 @@ export class RenditionPackager {
     this.stats = new StatsCollector(this.c);
   }
 
-  /** Bytes from the current run's pipe. Never throws for bad media: see PushResult.error. */
+  /**
+   * Bytes from the current run's pipe. Never throws for bad media: see PushResult.error. The chunk
+   * is referenced, not copied, until its boxes are complete: do not reuse its memory (Node's
+   * stream chunks are fresh buffers).
+   */
   push(chunk: Uint8Array, nowMs: number): PushResult {
     if (this.ended) return { files: [], error: new Mp4FormatError('unexpected', `Rendition ${this.name} has ended.`) };
     if (this.runFailed) return { files: [], error: this.runFailed };
@@ -78,6 +82,7 @@ export class RenditionPackager {
     if (!error) {
       try {
         this.splitter.end();
+        if (this.moof) throw new Mp4FormatError('truncated', `The stream of rendition ${this.name} ended between a moof and its mdat.`);
       } catch (err) {
         error = asFormatError(err);
       }
@@ -178,6 +183,9 @@ export class RenditionPackager {
     this.stats.onPart(info);
     if (!this.open) this.openSegment(info, nowMs);
     const open = this.open!;
+    if (open.seg.size + bytes.length > this.c.maxSegmentBytes) {
+      throw new Mp4FormatError('too_large', `Segment ${open.seg.msn} of rendition ${this.name} passed ${this.c.maxSegmentBytes} bytes (${open.seg.duration.toFixed(1)} s) without a new IDR to cut at.`);
+    }
     const part: PartInfo = {
       seq: this.nextSeq,
       name: fileNames.part(this.c.prefix, this.nextSeq),

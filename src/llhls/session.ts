@@ -17,6 +17,11 @@ export interface LlSessionOptions {
   minSegment?: number;
   /** complete segments kept in the playlist, 7 by default (Apple: ≥ 6) */
   windowSegments?: number;
+  /**
+   * bytes an open segment may hold (its parts are kept until it is complete), 64 MiB by default:
+   * a stream whose IDRs stop coming fails its run instead of growing without bound
+   */
+  maxSegmentBytes?: number;
 }
 
 const PREFIX = /^[A-Za-z0-9_-]{1,40}$/;
@@ -32,6 +37,8 @@ export function llConstants(options: LlSessionOptions): LlConstants {
   if (!(minSegment > 0 && minSegment <= td)) problems.push('minSegment must be above 0 and at most targetDuration');
   const windowSegments = options.windowSegments ?? 7;
   if (!Number.isInteger(windowSegments) || windowSegments < 6) problems.push('windowSegments must be a whole number ≥ 6');
+  const maxSegmentBytes = options.maxSegmentBytes ?? 64 * 1024 * 1024;
+  if (!Number.isInteger(maxSegmentBytes) || maxSegmentBytes < 1024) problems.push('maxSegmentBytes must be a whole number ≥ 1024');
   if (problems.length) throw badRequest(`Low-latency session settings: ${problems.join('; ')}.`);
   // rounded down: rounding up (0.236 for 0.2) would put every nominal 200 ms part under 85 %
   const partTarget = Math.floor((nominal / 0.85) * 1000) / 1000;
@@ -42,6 +49,7 @@ export function llConstants(options: LlSessionOptions): LlConstants {
     partHoldBack: Math.round(3 * partTarget * 1000) / 1000,
     minSegment,
     windowSegments,
+    maxSegmentBytes,
   };
 }
 

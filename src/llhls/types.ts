@@ -9,6 +9,7 @@ export interface LlConstants {
   partHoldBack: number;
   minSegment: number;
   windowSegments: number;
+  maxSegmentBytes: number;
 }
 
 /** What a rendition's packager asks of its session (LlSession), so that all rungs agree. */
