@@ -41,3 +41,16 @@ t.test('frame rates snap to the nearest common rate within 0.2 %', async (t) => 
   t.equal(frameRate(25.001), 25);
   t.equal(frameRate(27.5), 27.5, 'an odd rate as measured');
 });
+
+t.test('a track whose codec string is unknown: CODECS left out rather than naming only the audio', async (t) => {
+  const bytes = Buffer.from(readFixture(FIXTURES.gop1Copy));
+  const entry = bytes.indexOf('avc1', 0, 'latin1');
+  t.ok(entry > 0 && entry < bytes.indexOf('moof', 0, 'latin1'), 'the sample entry in the moov');
+  bytes.write('hvc1', entry, 'latin1'); // an HEVC entry: no codec string is built for it
+  const p = new LlSession({ prefix: 'h', targetDuration: 1 }).rendition('hevc');
+  feedLadder({ packagers: [p], inputs: [bytes], seed: 1, nowMs: 0 });
+  t.same(p.measured().codecs, []);
+  const text = renderMasterPlaylist([{ uri: 'hevc/index.m3u8', stats: p.measured() }])!;
+  t.notMatch(text, /CODECS/);
+  t.match(text, /RESOLUTION=320x180/);
+});

@@ -11,6 +11,7 @@ export interface RenditionStats {
   peakBitsPerSecond: number;
   averageBitsPerSecond: number;
   framesPerSecond: number;
+  /** RFC 6381 strings of every track; empty when one is unknown (then CODECS is left out) */
   codecs: string[];
   width?: number;
   height?: number;
@@ -71,7 +72,8 @@ export class StatsCollector {
       peakBitsPerSecond: Math.round(this.peak),
       averageBitsPerSecond: this.seconds > 0 ? Math.round((this.bytes * 8) / this.seconds) : 0,
       framesPerSecond: median(this.rates),
-      codecs: tracks.map((t) => t.codec).filter((x): x is string => x !== null),
+      // all or nothing: a CODECS naming only the audio would tell players the rendition has no video
+      codecs: tracks.every((t) => t.codec !== null) ? tracks.map((t) => t.codec!) : [],
       width: this.init?.video?.width,
       height: this.init?.video?.height,
       overlongParts: this.overlongParts,
