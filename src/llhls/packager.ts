@@ -31,7 +31,11 @@ export class RenditionPackager {
   private readonly clock: SessionLink;
   private readonly window: Window;
   private splitter = new BoxSplitter();
-  private run = 0;
+  /**
+   * The run: 1, then +1 at every endRun(), whether or not the run got as far as its init section,
+   * so all rungs of one ffmpeg run share the number (the session keys its alignment on it).
+   */
+  private run = 1;
   private runFailed: Mp4FormatError | null = null;
   private ftyp: Buffer | null = null;
   private init: { info: InitInfo; name: string } | null = null;
@@ -96,6 +100,7 @@ export class RenditionPackager {
     this.moof = null;
     this.anchorMedia = null;
     this.runHasSegment = false;
+    this.run += 1;
     return error ? { files, error } : { files };
   }
 
@@ -148,7 +153,6 @@ export class RenditionPackager {
       case 'moov': {
         if (!this.ftyp || this.init) throw new Mp4FormatError('unexpected', `A moov box without a preceding ftyp in rendition ${this.name}.`);
         const info = readMoov(body);
-        this.run += 1;
         this.init = { info, name: fileNames.init(this.c.prefix, this.run) };
         this.stats.onInit(info);
         files.push({ kind: 'init', name: this.init.name, bytes: Buffer.concat([this.ftyp, box.bytes]), run: this.run });
@@ -211,7 +215,7 @@ export class RenditionPackager {
 
   private openSegment(info: FragmentInfo, nowMs: number): void {
     if (this.anchorMedia === null) this.anchorMedia = info.start + info.duration;
-    if (this.hadSegments && !this.runHasSegment) this.fillGaps(nowMs);
+    if (this.run > 1 && !this.runHasSegment) this.alignRunStart(nowMs);
     const msn = this.nextMsn;
     this.nextMsn += 1;
     const seg: SegmentInfo = {
@@ -235,10 +239,15 @@ export class RenditionPackager {
   /**
    * Before the first segment of a new run: if another rung completed more segments in the previous
    * run (its pipe delivered one more IDR part before ffmpeg stopped), list GAP segments up to the
-   * run's common first MSN, so the same MSN means the same instant in every rung.
+   * run's common first MSN, so the same MSN means the same instant in every rung. A rung that had
+   * no segment yet (its earlier runs failed) simply starts at that MSN.
    */
-  private fillGaps(nowMs: number): void {
+  private alignRunStart(nowMs: number): void {
     const target = this.clock.firstMsnOfRun(this.run);
+    if (!this.hadSegments) {
+      this.nextMsn = Math.max(this.nextMsn, target);
+      return;
+    }
     const init = this.window.segments.at(-1)?.init ?? this.init!.name;
     while (this.nextMsn < target) {
       const msn = this.nextMsn;
