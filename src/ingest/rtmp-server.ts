@@ -28,7 +28,9 @@ import type { IngestMetrics } from '../metrics.js';
 import { verifyPullSignature } from '../streams/keys.js';
 import type { IngestCore } from '../streams/service.js';
 import type { PublishGrant, SourceInfo } from '../streams/types.js';
+import { LL_COPY_MAX_GOP_SECONDS } from '../transcode/ladder.js';
 import { toSourceInfo } from './flv-headers.js';
+import { GopMeter, type GopMeasure } from './gop-meter.js';
 import { takeOverAccept } from './accept.js';
 import { CAP_SETTINGS, createConnectionGate, type CapName, type ConnectionCaps, type Ticket } from './connection-gate.js';
 import { createLogThrottle } from './log-throttle.js';
@@ -46,6 +48,9 @@ export const IDLE_LIMIT_MS = 10_000; // a publisher silent this long is dropped
 export const TAKEOVER_SILENT_MS = 3_000;
 const PUBLISH_DEADLINE_MS = 10_000; // a connection must publish or play within this
 const SOURCE_WAIT_MS = 5_000; // codec information must arrive within this after publish
+// low latency: the second keyframe must come within this of the first for the top rung to be passed through
+const GOP_GIVE_UP_SECONDS = LL_COPY_MAX_GOP_SECONDS + 0.5;
+const GOP_WAIT_MS = 6_000; // whatever the timestamps say, the transcode is queued by then
 const TOUCH_EVERY_MS = 5_000;
 
 export interface IngestServer {
@@ -66,6 +71,8 @@ interface Publisher {
   closed: boolean;
   endReason: string | null;
   keyframes?: number[]; // dts of the first keyframes after the key check; undefined once measured
+  /** Low-latency publishes: the publisher's GOP and B-frames, measured before the transcode is queued. */
+  gop?: GopMeter;
   /** The silent connection of the same stream this publisher takes over (told to the core). */
   takesOver?: { publishSessionId: string; connection: number };
 }
@@ -137,7 +144,7 @@ export function createRtmpIngest(deps: {
     for (const s of Context.sessions.values()) if (s.socket === socket) session = s;
     if (!session?.rtmp) return destroy(socket);
     session.onairTicket = ticket;
-    guardSession({ socket, session, granted: () => !!publishers.get(session.id)?.grant, onKeyframe: (dts) => onKeyframe(session, dts), throttle, log });
+    guardSession({ socket, session, granted: () => !!publishers.get(session.id)?.grant, onKeyframe: (dts) => onKeyframe(session, dts), onVideo: (dts, data) => publishers.get(session.id)?.gop?.feed(dts, data), throttle, log });
     const t: Tracked = { socket, session, connectedAt: Date.now(), lastBytes: 0, lastActivityAt: Date.now(), countedBytes: 0 };
     tracked.add(t);
     socket.once('close', () => {
@@ -219,6 +226,13 @@ export function createRtmpIngest(deps: {
     });
   }
 
+  /** Waits for a low-latency publisher's GOP measure (its timestamps decide; the wall clock only caps the wait). */
+  async function waitForGop(p: Publisher): Promise<GopMeasure | null> {
+    const deadline = Date.now() + GOP_WAIT_MS;
+    while (!p.gop!.measured() && !p.closed && Date.now() < deadline) await sleep(20);
+    return p.gop!.measured();
+  }
+
   async function admit(p: Publisher) {
     const s = p.session;
     try {
@@ -229,7 +243,10 @@ export function createRtmpIngest(deps: {
       log.info({ streamId: grant.streamId, publishSessionId: grant.publishSessionId, remote: s.socket.remoteAddress }, 'Publisher accepted.');
       metrics?.publishesAccepted.inc();
       metrics?.publishers.inc(); // onPublisherClosed takes it off (it sees the grant)
-      const source = await waitForSource(s);
+      if (grant.lowLatency) p.gop = new GopMeter(GOP_GIVE_UP_SECONDS);
+      let source = await waitForSource(s);
+      if (p.closed) return;
+      if (p.gop) source = { ...source, ...describeGop(await waitForGop(p)) };
       if (p.closed) return;
       // internal pullers reach this broadcast only through its alias, never through the key; a
       // continued publish's alias moves to this connection, and pullers of the previous one go
@@ -447,4 +464,10 @@ function internalPath(publishSessionId: string): string {
 
 function sleep(ms: number) {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The GOP measure as the source describes it (the ladder plans with it, the core tells the broadcaster). */
+function describeGop(m: GopMeasure | null): Pick<SourceInfo, 'keyframeIntervalSeconds' | 'bFrames' | 'keyframeIntervalAtLeastSeconds'> {
+  if (!m) return { keyframeIntervalSeconds: null, bFrames: null, keyframeIntervalAtLeastSeconds: null };
+  return { keyframeIntervalSeconds: m.keyframeIntervalSeconds, bFrames: m.bFrames, keyframeIntervalAtLeastSeconds: m.atLeastSeconds };
 }

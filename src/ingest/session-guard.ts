@@ -20,6 +20,8 @@ export function guardSession(o: {
   granted: () => boolean;
   /** A video keyframe arrived (its dts). */
   onKeyframe: (dts: number) => void;
+  /** Every video packet (its dts and FLV data), for the low-latency GOP measure. */
+  onVideo: (dts: number, data: Buffer) => void;
   throttle: LogThrottle;
   log: Log;
 }): void {
@@ -70,6 +72,7 @@ export function guardSession(o: {
   rtmp.onPacketCallback = (packet: { codec_type: number; flags: number; dts: number; data: Buffer }) => {
     if (packet.codec_type === 9 && !session.onairFirstVideo) session.onairFirstVideo = packet.data;
     if (packet.codec_type === 9 && packet.flags === 3) o.onKeyframe(packet.dts);
+    if (packet.codec_type === 9) o.onVideo(packet.dts, packet.data);
     if (packet.codec_type === 8 && !session.onairFirstAudio) session.onairFirstAudio = packet.data;
     onPacket(packet);
   };

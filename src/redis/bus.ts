@@ -21,6 +21,8 @@ export interface BusMessages {
   'stream.destinations-changed': { streamId: string };
   /** The relay wrote a destination's status (src/relays/status.ts): API nodes deliver `relay:status` from the row. */
   'relay.status': { streamId: string; destinationId: string };
+  /** A low-latency rendition has a new part: the whole message is src/llhls/feed.ts's `LlPartMessage` (the origin checks it). */
+  'llhls.part': import('../llhls/feed.js').LlPartMessage;
   /** A WebSocket frame for a room, serialised once by its publisher (see realtime/hub.ts). */
   'realtime.frame': { room: string; data: string };
   /** Take a user out of an event's rooms on every node (banned). */

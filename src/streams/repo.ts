@@ -7,7 +7,7 @@ export const PUBLISHER_STALE_SECONDS = 15;
 
 // stopped_until only while it lies ahead (the database's clock decides, for every process alike)
 const STREAM_COLUMNS = `id, title, playback_id, profile, enabled, status, status_reason,
-  current_publish_session_id, renditions, progress, created_at, updated_at, record,
+  current_publish_session_id, renditions, progress, created_at, updated_at, record, low_latency,
   CASE WHEN stopped_until > now() THEN stopped_until END AS stopped_until`;
 
 interface StreamRow {
@@ -25,6 +25,7 @@ interface StreamRow {
   updated_at: Date;
   stopped_until: Date | null;
   record: boolean | null;
+  low_latency: boolean;
 }
 
 function toStream(r: StreamRow): Stream {
@@ -43,17 +44,18 @@ function toStream(r: StreamRow): Stream {
     updatedAt: r.updated_at,
     stoppedUntil: r.stopped_until,
     record: r.record,
+    lowLatency: r.low_latency,
   };
 }
 
 export async function insertStream(
   db: Db,
-  s: { title: string; keyDigest: Buffer; playbackId: string; profile: string; createdBy: string | null; record?: boolean | null },
+  s: { title: string; keyDigest: Buffer; playbackId: string; profile: string; createdBy: string | null; record?: boolean | null; lowLatency?: boolean },
 ): Promise<Stream> {
   const { rows } = await db.query<StreamRow>(
-    `INSERT INTO streams (title, key_digest, playback_id, profile, created_by, record)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${STREAM_COLUMNS}`,
-    [s.title, s.keyDigest, s.playbackId, s.profile, s.createdBy, s.record ?? null],
+    `INSERT INTO streams (title, key_digest, playback_id, profile, created_by, record, low_latency)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${STREAM_COLUMNS}`,
+    [s.title, s.keyDigest, s.playbackId, s.profile, s.createdBy, s.record ?? null, s.lowLatency ?? false],
   );
   return toStream(rows[0]!);
 }
@@ -119,15 +121,28 @@ export interface StreamPatch {
   profile?: string;
   /** Whether its publishes are recorded (src/recordings/); the next publish follows a change. */
   record?: boolean;
+  /** Low-latency mode (LL-HLS); the next publish follows a change. */
+  lowLatency?: boolean;
 }
 
 export async function updateStream(db: Db, id: string, patch: StreamPatch): Promise<Stream | null> {
   const { rows } = await db.query<StreamRow>(
     `UPDATE streams SET title = COALESCE($2, title), enabled = COALESCE($3, enabled), profile = COALESCE($4, profile),
-       record = COALESCE($5, record), updated_at = now() WHERE id = $1 RETURNING ${STREAM_COLUMNS}`,
-    [id, patch.title ?? null, patch.enabled ?? null, patch.profile ?? null, patch.record ?? null],
+       record = COALESCE($5, record), low_latency = COALESCE($6, low_latency), updated_at = now() WHERE id = $1 RETURNING ${STREAM_COLUMNS}`,
+    [id, patch.title ?? null, patch.enabled ?? null, patch.profile ?? null, patch.record ?? null, patch.lowLatency ?? null],
   );
   return rows[0] ? toStream(rows[0]) : null;
+}
+
+/** Marks the mode a publish runs in (set as its transcode is queued). */
+export async function markLowLatency(db: Db, publishSessionId: string): Promise<void> {
+  await db.query(`UPDATE publish_sessions SET low_latency = true WHERE id = $1`, [publishSessionId]);
+}
+
+/** The mode a publish runs in (a continued publish keeps it). */
+export async function publishLowLatency(db: Db, publishSessionId: string): Promise<boolean> {
+  const { rows } = await db.query<{ low_latency: boolean }>(`SELECT low_latency FROM publish_sessions WHERE id = $1`, [publishSessionId]);
+  return rows[0]?.low_latency ?? false;
 }
 
 /** The stream's own `record` setting (null: the configured default, or no such stream). */
@@ -202,8 +217,8 @@ export async function claimStream(
 export async function recordSource(db: Db, publishSessionId: string, s: SourceInfo): Promise<void> {
   await db.query(
     `UPDATE publish_sessions SET video_codec = $2, audio_codec = $3, width = $4, height = $5, fps = $6,
-       video_bitrate_kbps = $7, audio_bitrate_kbps = $8 WHERE id = $1`,
-    [publishSessionId, s.videoCodec, s.audioCodec, s.width, s.height, s.fps, s.videoBitrateKbps, s.audioBitrateKbps],
+       video_bitrate_kbps = $7, audio_bitrate_kbps = $8, keyframe_interval_seconds = $9, b_frames = $10 WHERE id = $1`,
+    [publishSessionId, s.videoCodec, s.audioCodec, s.width, s.height, s.fps, s.videoBitrateKbps, s.audioBitrateKbps, s.keyframeIntervalSeconds ?? null, s.bFrames ?? null],
   );
 }
 
@@ -366,7 +381,11 @@ export interface PublishSessionView {
   liveAt: Date | null;
   endedAt: Date | null;
   endReason: string | null;
-  source: { videoCodec: string | null; audioCodec: string | null; width: number | null; height: number | null; fps: number | null; videoBitrateKbps: number | null };
+  source: {
+    videoCodec: string | null; audioCodec: string | null; width: number | null; height: number | null; fps: number | null; videoBitrateKbps: number | null;
+    keyframeIntervalSeconds: number | null; bFrames: boolean | null;
+  };
+  lowLatency: boolean;
   workerId: string | null;
   transcodeStarts: number;
   log: { at: Date; level: string; message: string }[];
@@ -380,7 +399,7 @@ export async function listPublishSessions(
 ): Promise<PublishSessionView[]> {
   const { rows } = await db.query(
     `SELECT p.id, p.started_at, p.live_at, p.ended_at, p.end_reason, p.video_codec, p.audio_codec, p.width,
-            p.height, p.fps, p.video_bitrate_kbps, p.worker_id, p.transcode_starts,
+            p.height, p.fps, p.video_bitrate_kbps, p.keyframe_interval_seconds, p.b_frames, p.low_latency, p.worker_id, p.transcode_starts,
             COALESCE((SELECT json_agg(json_build_object('at', l.at, 'level', l.level, 'message', l.message) ORDER BY l.id)
                       FROM publish_session_log l WHERE l.publish_session_id = p.id), '[]') AS log
      FROM publish_sessions p
@@ -402,7 +421,10 @@ export async function listPublishSessions(
       height: r.height,
       fps: r.fps === null ? null : Number(r.fps),
       videoBitrateKbps: r.video_bitrate_kbps,
+      keyframeIntervalSeconds: r.keyframe_interval_seconds === null ? null : Math.round(Number(r.keyframe_interval_seconds) * 1000) / 1000,
+      bFrames: r.b_frames,
     },
+    lowLatency: r.low_latency,
     workerId: r.worker_id,
     transcodeStarts: r.transcode_starts,
     log: r.log,

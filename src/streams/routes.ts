@@ -15,6 +15,10 @@ const createBody = z
     title: z.string().trim().min(1, 'title is required').max(200, 'title is at most 200 characters'),
     profile: z.string().regex(/^[a-z0-9_-]{1,40}$/, 'profile must name a transcode profile').optional(),
     record: z.boolean({ message: 'record must be true or false' }).optional().describe('Whether its publishes are recorded; absent: RECORD_BY_DEFAULT.'),
+    lowLatency: z
+      .boolean({ message: 'lowLatency must be true or false' })
+      .optional()
+      .describe('Low-latency mode: LL-HLS parts with the full ladder (~1 s behind live in players that know LL-HLS; ordinary HLS with short segments for the others). Default false.'),
   })
   .strict();
 // every field optional (one line per field here and in repo.StreamPatch)
@@ -24,6 +28,7 @@ const updateBody = z
     enabled: z.boolean({ message: 'enabled must be true or false' }).optional(),
     profile: createBody.shape.profile,
     record: z.boolean({ message: 'record must be true or false' }).optional().describe('Whether its next publishes are recorded.'),
+    lowLatency: createBody.shape.lowLatency.describe('Low-latency mode for its next publishes.'),
   })
   .strict();
 const deleteQuery = z
@@ -72,6 +77,7 @@ export const streamSchema = z.object({
   stoppedUntil: isoDate.nullable().describe('After a stop: publishes are refused until then; null when not stopped.'),
   recordingsBytes: z.number().int().describe('Disk space its recordings take (GET /api/streams/:id/recordings lists them).'),
   record: z.boolean().describe('Whether its publishes are recorded (its own setting, or RECORD_BY_DEFAULT when it has none).'),
+  lowLatency: z.boolean().describe('Low-latency mode (LL-HLS with the ladder) for its next publishes.'),
 });
 const withKey = streamSchema.extend({ streamKey: z.string().describe('Shown only in this answer; store it in the encoder.') });
 
@@ -81,7 +87,12 @@ export const publishSessionSchema = z.object({
   liveAt: isoDate.nullable(),
   endedAt: isoDate.nullable(),
   endReason: z.string().nullable(),
-  source: z.object({ videoCodec: z.string().nullable(), audioCodec: z.string().nullable(), width: z.number().nullable(), height: z.number().nullable(), fps: z.number().nullable(), videoBitrateKbps: z.number().nullable() }),
+  source: z.object({
+    videoCodec: z.string().nullable(), audioCodec: z.string().nullable(), width: z.number().nullable(), height: z.number().nullable(), fps: z.number().nullable(), videoBitrateKbps: z.number().nullable(),
+    keyframeIntervalSeconds: z.number().nullable().describe('The publisher’s keyframe interval as the ingest measured it (low-latency publishes; null otherwise or when no second keyframe came within 2.5 s).'),
+    bFrames: z.boolean().nullable().describe('Whether the publisher sends B-frames (low-latency publishes; null otherwise).'),
+  }),
+  lowLatency: z.boolean().describe('Whether this publish ran in low-latency mode.'),
   workerId: z.string().nullable(),
   transcodeStarts: z.number(),
   log: z.array(z.object({ at: z.string(), level: z.string(), message: z.string() })),
@@ -115,6 +126,7 @@ export function streamView(config: Config, s: Stream, me: { id: string }, extra:
     stoppedUntil: s.stoppedUntil ? s.stoppedUntil.toISOString() : null,
     recordingsBytes: extra.recordingsBytes ?? 0,
     record: s.record ?? config.recordings.byDefault,
+    lowLatency: s.lowLatency,
   };
 }
 
@@ -138,7 +150,7 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config;
       body: createBody,
       answers: { 201: { description: 'Created.', schema: withKey }, ...problems(400, 401, 403, 413, 415) },
       async handle({ body, me, res }) {
-        const { stream, streamKey } = await deps.streams.create({ title: body.title, profile: body.profile, record: body.record, createdBy: me.id });
+        const { stream, streamKey } = await deps.streams.create({ title: body.title, profile: body.profile, record: body.record, lowLatency: body.lowLatency, createdBy: me.id });
         res.status(201).json({ ...view(stream, me), streamKey });
       },
     }),
@@ -187,10 +199,10 @@ export function streamEndpoints(deps: { streams: StreamsService; config: Config;
     }),
     endpoint({
       method: 'patch', path: '/streams/:id', action: 'streams.update', tag: 'streams',
-      summary: 'Change a stream’s title, profile, enabled flag or whether it is recorded',
+      summary: 'Change a stream’s title, profile, enabled flag, whether it is recorded, or its low-latency mode',
       description:
         'Disabling a stream on air drops its publisher and refuses its publishes until it is enabled again. ' +
-        'A new profile, or `record`, applies to the next publish (409 `unknown_profile` when there is no such profile). The key is never in this answer.',
+        'A new profile, `record` or `lowLatency` applies to the next publish (409 `unknown_profile` when there is no such profile). The key is never in this answer.',
       params: idParams,
       body: updateBody,
       answers: { 200: { description: 'The updated stream.', schema: streamSchema }, ...problems(400, 401, 403, 404, 409, 413, 415) },

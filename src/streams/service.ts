@@ -16,6 +16,7 @@ import type { Bus, PublisherDropReason } from '../redis/bus.js';
 import type { TranscodeJobs } from '../transcode/jobs.js';
 import { keyDigest, newPlaybackId, newStreamKey, STREAM_KEY_PATTERN } from './keys.js';
 import * as reconnects from './reconnect-repo.js';
+import { lowLatencyAdvice } from './low-latency-advice.js';
 import * as repo from './repo.js';
 import { announceStatus } from './transcode-core.js';
 import { publisherGone } from './transitions.js';
@@ -41,7 +42,7 @@ export interface IngestCore {
 }
 
 export interface StreamsService extends IngestCore {
-  create(input: { title: string; profile?: string; record?: boolean; createdBy: string | null }): Promise<{ stream: Stream; streamKey: string }>;
+  create(input: { title: string; profile?: string; record?: boolean; lowLatency?: boolean; createdBy: string | null }): Promise<{ stream: Stream; streamKey: string }>;
   get(id: string): Promise<Stream>;
   list(opts: { status?: StreamStatus; assigned?: boolean; limit: number; after?: { createdAt: Date; id: string } }): Promise<Stream[]>;
   /** The event sessions each of these streams is assigned to. */
@@ -159,11 +160,11 @@ export function createStreamsService(deps: {
   };
 
   return {
-    async create({ title, profile, record, createdBy }) {
+    async create({ title, profile, record, lowLatency, createdBy }) {
       const profileName = profile ?? deps.defaultProfile;
       if (!(await deps.profileExists(profileName))) throw conflict(`There is no transcode profile named "${profileName}".`, 'unknown_profile');
       const streamKey = newStreamKey();
-      const stream = await repo.insertStream(db, { title, keyDigest: keyDigest(streamKey), playbackId: newPlaybackId(), profile: profileName, createdBy, record: record ?? null });
+      const stream = await repo.insertStream(db, { title, keyDigest: keyDigest(streamKey), playbackId: newPlaybackId(), profile: profileName, createdBy, record: record ?? null, lowLatency: lowLatency ?? false });
       log.info({ streamId: stream.id }, 'Created a stream.');
       return { stream, streamKey };
     },
@@ -260,7 +261,7 @@ export function createStreamsService(deps: {
         await repo.endStalePublishSession(db, stream.id);
       }
       const ingestId = deps.ingestId ?? 'unknown';
-      const grant = { streamId: stream.id, playbackId: stream.playbackId, profile: stream.profile };
+      const grant = { streamId: stream.id, playbackId: stream.playbackId, profile: stream.profile, lowLatency: stream.lowLatency };
       // the publisher back within its grace (or taking over its own silent connection) continues the publish
       const continued = await reconnects.continuePublish(db, { streamId: stream.id, ingestId, remoteAddress, silent: req.silent ?? null });
       if (continued) {
@@ -268,7 +269,8 @@ export function createStreamsService(deps: {
         if (continued.wasStatus !== 'reconnecting') await announceStatus(deps.bus, { streamId: stream.id, publishSessionId }, 'reconnecting');
         const how = req.silent && continued.wasStatus === 'live' ? 'took over its silent connection' : 'is back';
         await sessionLog(publishSessionId, 'info', `The publisher ${how} (connection ${connection}); the broadcast continues after a short discontinuity.`);
-        return { ...grant, publishSessionId, connection };
+        // a continued publish keeps the mode it started in
+        return { ...grant, publishSessionId, connection, lowLatency: await repo.publishLowLatency(db, publishSessionId) };
       }
       if (req.silent) {
         // a silent connection of a publish that is not on air for viewers yet: nothing to continue,
@@ -298,7 +300,12 @@ export function createStreamsService(deps: {
         throw new PublishRefused('unsupported_codec', problem);
       }
       if (!deps.jobs || !deps.pullBaseUrl) throw new Error('sourceReady needs the transcode queue (ingest role only).');
-      const shape = `${source.videoCodec} ${source.width ?? '?'}x${source.height ?? '?'} @ ${source.fps ?? '?'} fps, ${source.videoBitrateKbps ?? '?'} kb/s, audio ${source.audioCodec ?? 'none'}`;
+      const gop = source.keyframeIntervalSeconds
+        ? `, keyframes every ${source.keyframeIntervalSeconds.toFixed(1)} s${source.bFrames ? ' with B-frames' : ''}`
+        : source.keyframeIntervalAtLeastSeconds
+          ? `, keyframes more than ${source.keyframeIntervalAtLeastSeconds.toFixed(1)} s apart`
+          : '';
+      const shape = `${source.videoCodec} ${source.width ?? '?'}x${source.height ?? '?'} @ ${source.fps ?? '?'} fps, ${source.videoBitrateKbps ?? '?'} kb/s${gop}, audio ${source.audioCodec ?? 'none'}`;
       const pullUrl = `${deps.pullBaseUrl}/${grant.publishSessionId}`;
       // the running job pulls a continued publish's new connection from here (it may be on
       // another ingest, or at another resolution)
@@ -309,8 +316,15 @@ export function createStreamsService(deps: {
       }
       // the job carries the decision, read as the publish starts: a later change applies to the next publish
       const record = (await repo.streamRecordSetting(db, grant.streamId)) ?? deps.recordByDefault ?? false;
-      await sessionLog(grant.publishSessionId, 'info', `Source: ${shape}. Transcoding queued${record ? ', recorded' : ''}.`);
-      await deps.jobs.enqueueLive({ streamId: grant.streamId, publishSessionId: grant.publishSessionId, playbackId: grant.playbackId, profile: grant.profile, pullUrl, source, record });
+      if (grant.lowLatency) {
+        await repo.markLowLatency(db, grant.publishSessionId);
+        for (const a of lowLatencyAdvice(source)) await sessionLog(grant.publishSessionId, a.level, a.message);
+      }
+      await sessionLog(grant.publishSessionId, 'info', `Source: ${shape}. Transcoding queued${grant.lowLatency ? ' in low-latency mode' : ''}${record ? ', recorded' : ''}.`);
+      await deps.jobs.enqueueLive({
+        streamId: grant.streamId, publishSessionId: grant.publishSessionId, playbackId: grant.playbackId, profile: grant.profile, pullUrl, source, record,
+        ...(grant.lowLatency ? { lowLatency: true } : {}),
+      });
     },
 
     async publishEnded(grant, reason) {
@@ -334,6 +348,7 @@ export function createStreamsService(deps: {
     },
 
     async keyframeInterval(grant, seconds) {
+      if (grant.lowLatency) return; // measured and told as the publish started (lowLatencyAdvice)
       const segment = await deps.segmentSeconds?.(grant.profile).catch(() => null);
       if (!segment || Math.abs(seconds - segment) <= 0.25) return;
       const message =

@@ -39,6 +39,8 @@ export interface Stream {
   stoppedUntil: Date | null;
   /** Whether its publishes are recorded; null: the configured default (RECORD_BY_DEFAULT). */
   record: boolean | null;
+  /** Low-latency mode (LL-HLS with the ladder): read as each publish starts. */
+  lowLatency: boolean;
 }
 
 /** What the ingest learned about the publisher's media before a job is enqueued. */
@@ -51,6 +53,15 @@ export interface SourceInfo {
   videoBitrateKbps: number | null;
   audioBitrateKbps: number | null;
   avcProfile: { profileIdc: number; constraints: number; levelIdc: number } | null;
+  /**
+   * The publisher's keyframe interval and whether it sends B-frames, as the ingest measured them
+   * (low-latency streams: absent or null = not measured). Low-latency mode passes the top rung
+   * through only with keyframes at most LL_COPY_MAX_GOP_SECONDS apart.
+   */
+  keyframeIntervalSeconds?: number | null;
+  /** No second keyframe came within this many seconds of the first (the GOP is longer). */
+  keyframeIntervalAtLeastSeconds?: number | null;
+  bFrames?: boolean | null;
 }
 
 export interface PublishGrant {
@@ -60,6 +71,11 @@ export interface PublishGrant {
   profile: string;
   /** Which connection of the publish this is: 1, then one more for each reconnect or takeover that continued it. */
   connection: number;
+  /**
+   * Low-latency mode: the stream's switch for a new publish, the publish's own mode for a
+   * continued one. The ingest then measures the publisher's GOP before queueing (or feeding) the transcode.
+   */
+  lowLatency: boolean;
 }
 
 /** What a worker pulls for a publish's current connection (written when its source is known). */
@@ -79,4 +95,6 @@ export interface LiveTranscodeJob {
   source: SourceInfo;
   /** Whether the publish is recorded (the stream's setting or the configured default, when it was queued); absent: not recorded. */
   record?: boolean;
+  /** Whether the publish runs in low-latency mode (the stream's switch when it was queued); absent: standard HLS. */
+  lowLatency?: boolean;
 }

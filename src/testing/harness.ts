@@ -93,11 +93,13 @@ export function spawnRole(t: Teardown, role: string, env: NodeJS.ProcessEnv, nam
 }
 
 /** nginx in front of test API nodes; with playbackSecret it checks viewer tokens and sends viewer lines to the API nodes. */
-/** recordingsDir: RECORDINGS_DIR's default beside the media dir (<dataDir>/recordings) unless told. */
-export async function startTestNginx(t: Teardown, o: { dataDir: string; mediaDir: string; recordingsDir?: string; apiPort: number | number[]; playbackSecret?: string }): Promise<number> {
+/** recordingsDir, uploadsDir: RECORDINGS_DIR's and UPLOADS_DIR's defaults (<dataDir>/recordings, <dataDir>/uploads) unless told. */
+/** originPort: the LL-HLS playlist origin's (none: LL requests are 404). */
+export async function startTestNginx(t: Teardown, o: { dataDir: string; mediaDir: string; recordingsDir?: string; uploadsDir?: string; apiPort: number | number[]; playbackSecret?: string; originPort?: number }): Promise<number> {
   const httpPort = await freePort();
   const logDir = path.join(o.dataDir, 'logs');
-  const nginx = prepareNginx({ dataDir: o.dataDir, logDir, httpPort, mediaDir: o.mediaDir, recordingsDir: o.recordingsDir ?? path.join(o.dataDir, 'recordings'), apiUpstreams: [o.apiPort].flat().map((p) => `127.0.0.1:${p}`), runAsRoot: isRoot(), playbackSecret: o.playbackSecret ?? null });
+  const originUpstreams = o.originPort ? [`127.0.0.1:${o.originPort}`] : [];
+  const nginx = prepareNginx({ dataDir: o.dataDir, logDir, httpPort, mediaDir: o.mediaDir, recordingsDir: o.recordingsDir ?? path.join(o.dataDir, 'recordings'), uploadsDir: o.uploadsDir ?? path.join(o.dataDir, 'uploads'), apiUpstreams: [o.apiPort].flat().map((p) => `127.0.0.1:${p}`), originUpstreams, runAsRoot: isRoot(), playbackSecret: o.playbackSecret ?? null });
   if (nginx.viewerLines && o.playbackSecret) {
     const forwarder = startViewerLineForwarder({ file: nginx.viewerLines, pidFile: nginx.pidFile, upstreams: [o.apiPort].flat().map((p) => `127.0.0.1:${p}`), key: viewerDatagramKey(o.playbackSecret), log: silentLog() });
     t.teardown(() => forwarder.stop());
@@ -136,7 +138,7 @@ export interface Publisher {
 /** Publishes an ffmpeg lavfi test pattern (H.264 + AAC unless told otherwise) in real time. */
 export function publishTestPattern(
   t: Teardown,
-  o: { url: string; width: number; height: number; fps: number; seconds: number; videoKbps?: number; videoCodec?: 'libx264' | 'flv1'; audio?: boolean; gopSeconds?: number; noise?: boolean },
+  o: { url: string; width: number; height: number; fps: number; seconds: number; videoKbps?: number; videoCodec?: 'libx264' | 'flv1'; audio?: boolean; gopSeconds?: number; noise?: boolean; bFrames?: number },
 ): Publisher {
   const kbps = o.videoKbps ?? 1500;
   const args = ['-hide_banner', '-loglevel', 'warning', '-re', '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`];
@@ -147,6 +149,7 @@ export function publishTestPattern(
   if ((o.videoCodec ?? 'libx264') === 'libx264') {
     const gop = String(o.fps * (o.gopSeconds ?? 2));
     args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0');
+    if (o.bFrames) args.push('-bf', String(o.bFrames)); // ultrafast sends none by itself
   } else {
     args.push('-c:v', 'flv1');
   }

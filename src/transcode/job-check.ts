@@ -28,6 +28,7 @@ const jobSchema = z.object({
     avcProfile: z.object({ profileIdc: z.number().int(), constraints: z.number().int(), levelIdc: z.number().int() }).nullable(),
   }),
   record: z.boolean().optional(),
+  lowLatency: z.boolean().optional(),
 });
 
 export type JobCheck = { ok: true; job: LiveTranscodeJob } | { ok: false; problem: string };

@@ -2,7 +2,7 @@
 import t from 'tap';
 import type { SourceInfo } from '../streams/types.js';
 import { PROFILES_DIR } from '../paths.js';
-import { buildFfmpegArgs, hlsSlaves, masterPlaylist, planLadder, segmentTagFor } from './ladder.js';
+import { buildFfmpegArgs, hlsSlaves, llSlaves, lowLatencyCopyRefusal, masterPlaylist, planLadder, segmentTagFor } from './ladder.js';
 import { loadProfile } from './profiles.js';
 
 const def = await loadProfile(PROFILES_DIR, 'default');
@@ -116,4 +116,56 @@ t.test('other outputs: taps split off the smallest encoded picture, their own ou
   t.equal(loneArgs[loneArgs.indexOf('-filter_complex') + 1], '[0:v:0]split=2[tap_a][tap_b]');
   t.same(buildFfmpegArgs({ profile: def, plan: lone, inputUrl: input, slaves: ['[f=null]x'] }).includes('-filter_complex'), false, 'no graph without encoding or taps');
   t.throws(() => buildFfmpegArgs({ profile: def, plan, inputUrl: input, slaves: [], taps: ['x];[0:v'] }), /tap label/);
+});
+
+// Low-latency mode: fragmented MP4 into a pipe per rendition (the worker's packager cuts parts),
+// x264 without lookahead or B-frames, keyframes aligned across every rung.
+const llSlave = (i: number, pipe: number, audio = true) =>
+  `[select=\\'v:${i}${audio ? ',a' : ''}\\':f=mp4:movflags=frag_keyframe+empty_moov+default_base_moof:frag_duration=200000]pipe:${pipe}`;
+const llX264 = (i: number, level: string, b: string, max: string, buf: string, keyframes: string) =>
+  `-c:v:${i} libx264 -preset:v:${i} veryfast -profile:v:${i} high -level:v:${i} ${level} -pix_fmt:v:${i} yuv420p -b:v:${i} ${b} -maxrate:v:${i} ${max} -bufsize:v:${i} ${buf} -tune:v:${i} zerolatency -flags:v:${i} +global_header ${keyframes} -x264-params:v:${i} bframes=0:rc-lookahead=0:sync-lookahead=0`;
+const llArgs = (plan: ReturnType<typeof planLadder>, pipes: string[]) => buildFfmpegArgs({ profile: def, plan, inputUrl: input, slaves: llSlaves({ plan, pipes }) });
+
+t.test('low latency, publisher GOP 2 s: the top rung passed through, every encoded rung keyed on the source\'s keyframes', async (t) => {
+  const plan = planLadder(def, { ...src1080, keyframeIntervalSeconds: 2, bFrames: false }, { lowLatency: true });
+  t.same(plan.lowLatency, { keyframes: 'source', segmentSeconds: 2, partSeconds: 0.2 });
+  t.ok(plan.renditions[0]!.passthrough);
+  const src = (i: number) => `-g:v:${i} 120 -sc_threshold:v:${i} 0 -force_key_frames:v:${i} source`;
+  t.same(llArgs(plan, ['pipe:3', 'pipe:4', 'pipe:5', 'pipe:6']), argv(`${HEAD}
+    -filter_complex [0:v:0]scale=1280:720:flags=bilinear,split=3[v_720p][s_480p][s_360p];[s_480p]scale=854:480:flags=bilinear[v_480p];[s_360p]scale=640:360:flags=bilinear[v_360p]
+    -map 0:v:0 -map [v_720p] -map [v_480p] -map [v_360p] -map 0:a:0
+    -c:v:0 copy ${llX264(1, '4.0', '2800k', '3360k', '5600k', src(1))} ${llX264(2, '3.1', '1400k', '1680k', '2800k', src(2))} ${llX264(3, '3.1', '800k', '960k', '1600k', src(3))}
+    ${AUDIO} ${tee(llSlave(0, 3), llSlave(1, 4), llSlave(2, 5), llSlave(3, 6))}`));
+  t.equal(planLadder(def, { ...src1080, keyframeIntervalSeconds: 1 }, { lowLatency: true }).lowLatency!.segmentSeconds, 1, 'a 1 s GOP: 1 s segments');
+  t.equal(planLadder(def, { ...src1080, keyframeIntervalSeconds: 1.5 }, { lowLatency: true }).lowLatency!.segmentSeconds, 2, 'rounded up');
+  t.equal(planLadder(def, { ...src1080, keyframeIntervalSeconds: 2.03 }, { lowLatency: true }).lowLatency!.segmentSeconds, 2, 'a timestamp\'s jitter over 2 s is still 2 s');
+});
+
+t.test('low latency, publisher GOP too long or unknown: the top rung encoded with the ladder\'s own 1 s GOP', async (t) => {
+  for (const gop of [4, 8.3, null]) {
+    const source = { ...src1080, keyframeIntervalSeconds: gop };
+    const plan = planLadder(def, source, { lowLatency: true });
+    t.notOk(plan.renditions.some((r) => r.passthrough), `GOP ${gop}: nothing passed through`);
+    t.same(plan.lowLatency, { keyframes: 'fixed', segmentSeconds: 1, partSeconds: 0.2 });
+    t.equal(plan.gopFrames, 30, 'a 1 s GOP at 30 fps');
+    t.match(lowLatencyCopyRefusal(source), gop === null ? /could not be measured/ : /keyframes come every .* s \(at most 2 s for low latency\)/);
+  }
+  const plan = planLadder(def, { ...src1080, keyframeIntervalSeconds: 4 }, { lowLatency: true });
+  const fixed = (i: number) => `-g:v:${i} 30 -keyint_min:v:${i} 30 -sc_threshold:v:${i} 0 -force_key_frames:v:${i} expr:gte(t,n_forced*1)`;
+  t.same(llArgs(plan, ['pipe:3', 'pipe:4', 'pipe:5', 'pipe:6']), argv(`${HEAD}
+    -filter_complex [0:v:0]scale=1920:1080:flags=bilinear,split=4[v_1080p][s_720p][s_480p][s_360p];[s_720p]scale=1280:720:flags=bilinear[v_720p];[s_480p]scale=854:480:flags=bilinear[v_480p];[s_360p]scale=640:360:flags=bilinear[v_360p]
+    -map [v_1080p] -map [v_720p] -map [v_480p] -map [v_360p] -map 0:a:0
+    ${llX264(0, '4.2', '5000k', '6000k', '10000k', fixed(0))} ${llX264(1, '4.0', '2800k', '3360k', '5600k', fixed(1))}
+    ${llX264(2, '3.1', '1400k', '1680k', '2800k', fixed(2))} ${llX264(3, '3.1', '800k', '960k', '1600k', fixed(3))}
+    ${AUDIO} ${tee(llSlave(0, 3), llSlave(1, 4), llSlave(2, 5), llSlave(3, 6))}`));
+  t.equal(planLadder(def, src1080).lowLatency, null, 'standard mode has no low-latency plan');
+  t.ok(planLadder(def, src1080).renditions[0]!.passthrough, 'and passes through without a measured GOP, as before');
+});
+
+t.test('low-latency slaves: one pipe per rendition, video only without audio, refused without a plan', async (t) => {
+  const plan = planLadder(def, { ...src1080, audioCodec: null, keyframeIntervalSeconds: 1 }, { lowLatency: true });
+  t.same(llSlaves({ plan, pipes: ['pipe:7', 'pipe:8', 'pipe:9', 'pipe:10'] }), [llSlave(0, 7, false), llSlave(1, 8, false), llSlave(2, 9, false), llSlave(3, 10, false)]);
+  t.throws(() => llSlaves({ plan, pipes: ['pipe:3'] }), /one pipe per rendition/);
+  t.throws(() => llSlaves({ plan, pipes: ['pipe:3', 'pipe:4', 'pipe:5', 'x|y'] }), /not a pipe URL/);
+  t.throws(() => llSlaves({ plan: planLadder(def, src1080), pipes: [] }), /low-latency plan/);
 });

@@ -13,7 +13,30 @@ export interface LadderPlan {
   gopFrames: number;
   hasAudio: boolean;
   capFps: boolean; // the source is faster than the profile's maxFps (or unknown): drop frames
+  /** Low-latency mode (fragmented MP4 parts for the packager); null: standard HLS. */
+  lowLatency: LowLatencyPlan | null;
 }
+
+/**
+ * How a low-latency ladder places its keyframes. Segments can only be cut at an IDR present in
+ * every rung, so with a passed-through rung every encoded rung puts its IDRs where the
+ * publisher's are (`source`) and segments follow the publisher's GOP; with every rung encoded,
+ * the ladder keeps its own short GOP (`fixed`, LL_SEGMENT_SECONDS).
+ */
+export interface LowLatencyPlan {
+  keyframes: 'source' | 'fixed';
+  /** The expected segment length (target duration): the publisher's GOP rounded up, or LL_SEGMENT_SECONDS. */
+  segmentSeconds: number;
+  /** ffmpeg closes an fMP4 fragment (a part) when the next packet would pass this. */
+  partSeconds: number;
+}
+
+/** The part length low-latency mode asks ffmpeg for (LL-HLS-NOTES.md §5: 200 ms parts, PART-HOLD-BACK 0.6–0.7 s). */
+export const LL_PART_SECONDS = 0.2;
+/** Segments of a fully encoded low-latency ladder: 1 s GOPs (startup, stall penalty and ABR switches all scale with it). */
+export const LL_SEGMENT_SECONDS = 1;
+/** The longest publisher GOP a low-latency ladder passes through (Apple 1.13/7.7; LL-HLS-NOTES.md §5). */
+export const LL_COPY_MAX_GOP_SECONDS = 2;
 
 const H264_HIGH = 0x64;
 const AAC_LC = 'mp4a.40.2';
@@ -43,7 +66,18 @@ function peakBandwidth(videoKbps: number, audioKbps: number): number {
   return Math.round((videoKbps + audioKbps) * 1000 * 1.1);
 }
 
-export function planLadder(profile: Profile, source: SourceInfo): LadderPlan {
+/**
+ * Why a low-latency plan encodes the top rung rather than passing it through, in the
+ * broadcaster's words (null: passed through, or not a low-latency plan, or not a candidate).
+ */
+export function lowLatencyCopyRefusal(source: SourceInfo): string | null {
+  const gop = source.keyframeIntervalSeconds ?? null;
+  if (gop === null) return 'the keyframe interval could not be measured';
+  if (gop > LL_COPY_MAX_GOP_SECONDS + 0.05) return `keyframes come every ${gop.toFixed(1)} s (at most ${LL_COPY_MAX_GOP_SECONDS} s for low latency)`;
+  return null;
+}
+
+export function planLadder(profile: Profile, source: SourceInfo, o: { lowLatency?: boolean } = {}): LadderPlan {
   const srcW = source.width && source.width > 0 ? source.width : null;
   const srcH = source.height && source.height > 0 ? source.height : null;
   const aspect = srcW && srcH ? srcW / srcH : 16 / 9;
@@ -70,7 +104,9 @@ export function planLadder(profile: Profile, source: SourceInfo): LadderPlan {
       srcH === rung.height &&
       source.videoBitrateKbps !== null &&
       source.videoBitrateKbps <= rung.maxrateKbps &&
-      (source.fps === null || source.fps <= profile.maxFps);
+      (source.fps === null || source.fps <= profile.maxFps) &&
+      // low latency cuts segments at the publisher's keyframes when a rung is passed through
+      (!o.lowLatency || lowLatencyCopyRefusal(source) === null);
     if (passthrough) {
       const avc = source.avcProfile;
       return {
@@ -95,9 +131,20 @@ export function planLadder(profile: Profile, source: SourceInfo): LadderPlan {
       passthrough: false,
     };
   });
-  return { renditions, frameRate: roundedFps, gopFrames: Math.max(1, Math.round(frameRate * profile.segmentSeconds)),
+  const copy = renditions.some((r) => r.passthrough);
+  const lowLatency: LowLatencyPlan | null = !o.lowLatency
+    ? null
+    : copy
+      ? { keyframes: 'source', segmentSeconds: Math.max(1, Math.ceil((source.keyframeIntervalSeconds ?? LL_COPY_MAX_GOP_SECONDS) - 0.05)), partSeconds: LL_PART_SECONDS }
+      : { keyframes: 'fixed', segmentSeconds: LL_SEGMENT_SECONDS, partSeconds: LL_PART_SECONDS };
+  const gopSeconds = lowLatency?.keyframes === 'fixed' ? LL_SEGMENT_SECONDS : profile.segmentSeconds;
+  return {
+    renditions,
+    frameRate: roundedFps,
+    gopFrames: Math.max(1, Math.round(frameRate * gopSeconds)),
     hasAudio,
     capFps: knownFps === null || knownFps > profile.maxFps,
+    lowLatency,
   };
 }
 
@@ -157,13 +204,31 @@ export function buildFfmpegArgs({ profile, plan, inputUrl, slaves, taps = [], ou
       `-b:v:${i}`, `${r.rung.videoBitrateKbps}k`,
       `-maxrate:v:${i}`, `${r.rung.maxrateKbps}k`,
       `-bufsize:v:${i}`, `${r.rung.bufsizeKbps}k`,
-      // fixed GOP, no scene-cut keyframes, keyframes at exact segment times: every encoded
-      // rung cuts its segments at the same instants
-      `-g:v:${i}`, String(plan.gopFrames),
-      `-keyint_min:v:${i}`, String(plan.gopFrames),
-      `-sc_threshold:v:${i}`, '0',
-      `-force_key_frames:v:${i}`, `expr:gte(t,n_forced*${profile.segmentSeconds})`,
     );
+    // low latency: no lookahead, no B-frames, sliced threads — x264 hands each frame out as it
+    // comes (LL-HLS-NOTES.md §2.2: ~60 ms instead of ~600 ms at veryfast)
+    // and the parameter sets in the header (avcC), as MP4 wants them: the tee muxer does not ask
+    // the encoders for a global header itself, and without one the fMP4 rungs do not decode
+    if (plan.lowLatency) args.push(`-tune:v:${i}`, 'zerolatency', `-flags:v:${i}`, '+global_header');
+    if (plan.lowLatency?.keyframes === 'source') {
+      // an IDR wherever the passed-through rung has one (and nowhere else: no scene cuts, and a
+      // keyint far beyond the longest GOP allowed), so every rung can cut at the same instants
+      args.push(
+        `-g:v:${i}`, String(Math.round(plan.frameRate * LL_COPY_MAX_GOP_SECONDS * 2)),
+        `-sc_threshold:v:${i}`, '0',
+        `-force_key_frames:v:${i}`, 'source',
+      );
+    } else {
+      const seconds = plan.lowLatency ? plan.lowLatency.segmentSeconds : profile.segmentSeconds;
+      args.push(
+        // fixed GOP, no scene-cut keyframes, keyframes at exact segment times: every encoded
+        // rung cuts its segments at the same instants
+        `-g:v:${i}`, String(plan.gopFrames),
+        `-keyint_min:v:${i}`, String(plan.gopFrames),
+        `-sc_threshold:v:${i}`, '0',
+        `-force_key_frames:v:${i}`, `expr:gte(t,n_forced*${seconds})`,
+      );
+    }
     if (profile.x264Params) args.push(`-x264-params:v:${i}`, profile.x264Params);
   });
   if (plan.hasAudio) {
@@ -187,6 +252,30 @@ export function hlsSlaves(o: {
   return o.plan.renditions.map((r, i) =>
     teeSlave({ profile: o.profile, resume: o.resume, segmentTag: o.segmentTag, index: i, hasAudio: o.plan.hasAudio, dir: `${o.outDir}/${r.name}` }),
   );
+}
+
+/**
+ * The low-latency ladder's tee slaves: each rendition as fragmented MP4 into a pipe the worker's
+ * packager reads (`pipes[i]` = `pipe:N` for rendition i). `empty_moov` writes the init section at
+ * once, `frag_keyframe` starts a fragment at every IDR, `frag_duration` closes one every part
+ * length, and `default_base_moof` keeps each fragment's offsets relative to its own moof, so a
+ * fragment cut out of the stream is a valid part on its own (LL-HLS-NOTES.md §2.1 (c)).
+ */
+export function llSlaves(o: { plan: LadderPlan; pipes: string[] }): string[] {
+  const ll = o.plan.lowLatency;
+  if (!ll) throw new Error('llSlaves needs a low-latency plan.');
+  if (o.pipes.length !== o.plan.renditions.length) throw new Error(`llSlaves needs one pipe per rendition (${o.plan.renditions.length}), got ${o.pipes.length}.`);
+  return o.plan.renditions.map((_, i) => {
+    const pipe = o.pipes[i]!;
+    if (!/^pipe:[0-9]{1,3}$/.test(pipe)) throw new Error(`"${pipe}" is not a pipe URL.`);
+    const options = [
+      `select=\\'v:${i}${o.plan.hasAudio ? ',a' : ''}\\'`,
+      'f=mp4',
+      'movflags=frag_keyframe+empty_moov+default_base_moof',
+      `frag_duration=${Math.round(ll.partSeconds * 1_000_000)}`,
+    ];
+    return `[${options.join(':')}]${pipe}`;
+  });
 }
 
 /** One tee slave: an HLS muxer for video stream `index` (and the audio). */

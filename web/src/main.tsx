@@ -9,7 +9,8 @@ import { Events } from './pages/events.js';
 import { Register, SetPassword } from './pages/register.js';
 import { SignIn } from './pages/signin.js';
 import { Watch } from './pages/watch.js';
-import { navigate, onLinkClick, usePath } from './router.js';
+import { Frame } from './frame.js';
+import { navigate, usePath } from './router.js';
 import { clearToken, readMe } from './session.js';
 
 /** Pages a signed-out visitor may open. */
@@ -33,23 +34,27 @@ function App() {
   }
 
   return (
-    <div onClick={onLinkClick}>
-      <header class="bar">
-        <a href="/events" class="brand">
-          Onair
-        </a>
-        {me && (
-          <nav aria-label="Account">
-            <span class="muted">{me.name}</span>
-            {me.role !== 'attendee' && <a href="/console">Console</a>}
-            <button type="button" class="link" onClick={signOut}>
-              Sign out
-            </button>
-          </nav>
-        )}
-      </header>
+    <Frame
+      path={path}
+      header={
+        <header class="bar">
+          <a href="/events" class="brand">
+            Onair
+          </a>
+          {me && (
+            <nav aria-label="Account">
+              <span class="muted">{me.name}</span>
+              {me.role !== 'attendee' && <a href="/console">Console</a>}
+              <button type="button" class="link" onClick={signOut}>
+                Sign out
+              </button>
+            </nav>
+          )}
+        </header>
+      }
+    >
       {page(pathname)}
-    </div>
+    </Frame>
   );
 }
 

@@ -32,6 +32,7 @@ export function onLinkClick(e: MouseEvent): void {
   const a = (e.target as Element | null)?.closest('a');
   if (!a || a.target || a.origin !== location.origin || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
   if (isConsole(a.pathname) !== isConsole(location.pathname)) return; // the other app: a real load
+  if (a.hash && a.pathname === location.pathname && a.search === location.search) return; // a place on this page (the skip link)
   e.preventDefault();
   navigate(a.pathname + a.search);
 }
