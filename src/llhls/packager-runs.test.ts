@@ -206,6 +206,7 @@ t.test('a rung whose first run failed before its init section joins the next run
   const run1 = feedRun({ packager: a, bytes: readFixture(FIXTURES.gop1Copy), seed: 1, nowMs: START, msPerChunk: 300 });
   t.equal(b.push(Buffer.from('garbage from a broken pipe!!'), START).error?.reason, 'malformed');
   t.equal(b.endRun(run1.nowMs).error?.reason, 'malformed');
+  t.same(b.endRun(run1.nowMs), { files: [] }, 'a second endRun for the same pipe (its end and error events) is a no-op');
   const run2 = feedLadder({ packagers: [a, b], inputs: [readFixture(FIXTURES.gop1Copy), readFixture(FIXTURES.gop1X264)], seed: 2, nowMs: run1.nowMs + 2000, msPerChunk: 300 });
   const second = (p: typeof a) => p.state().segments.filter((s) => s.init.endsWith('init2.mp4'));
   t.same(second(b).map((s) => s.msn), second(a).map((s) => s.msn), 'the same MSNs in the second run');

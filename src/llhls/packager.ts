@@ -36,6 +36,8 @@ export class RenditionPackager {
    * so all rungs of one ffmpeg run share the number (the session keys its alignment on it).
    */
   private run = 1;
+  /** endRun() was called and nothing pushed since: a second endRun() for the same pipe is a no-op */
+  private runEnded = false;
   private runFailed: Mp4FormatError | null = null;
   private ftyp: Buffer | null = null;
   private init: { info: InitInfo; name: string } | null = null;
@@ -67,6 +69,7 @@ export class RenditionPackager {
   push(chunk: Uint8Array, nowMs: number): PushResult {
     if (this.ended) return { files: [], error: new Mp4FormatError('unexpected', `Rendition ${this.name} has ended.`) };
     if (this.runFailed) return { files: [], error: this.runFailed };
+    this.runEnded = false;
     const files: LlFile[] = [];
     try {
       for (const box of this.splitter.push(chunk)) this.onBox(box, nowMs, files);
@@ -80,8 +83,12 @@ export class RenditionPackager {
   /**
    * The run's pipe closed (ffmpeg exited or is being restarted): the open segment is complete as it
    * is. The next push() starts a new run: new init name, EXT-X-DISCONTINUITY, MSN continuing.
+   * Call it once per pipe, also when the run failed; a repeated call before the next push() is a no-op.
    */
   endRun(nowMs: number): PushResult {
+    // 'end' and 'error' of one pipe may both arrive: the run must advance once
+    if (this.runEnded) return { files: [] };
+    this.runEnded = true;
     let error = this.runFailed ?? undefined;
     if (!error) {
       try {
