@@ -199,3 +199,19 @@ t.test('a restart after one rung got one segment further: a GAP segment keeps th
   const later = feedLadder({ packagers: [a, b], inputs: [copy, x264], seed: 10, nowMs: run2.nowMs + 1000, msPerChunk: 300 });
   t.notOk(b.expired(later.nowMs + 60_000).includes(gap.name), 'and never on the deletion list');
 });
+
+t.test('a rung whose first run failed before its init section joins the next run at the same MSN', async (t) => {
+  const session = new LlSession({ prefix: 'late', targetDuration: 1 });
+  const [a, b] = [session.rendition('copy'), session.rendition('x264')];
+  const run1 = feedRun({ packager: a, bytes: readFixture(FIXTURES.gop1Copy), seed: 1, nowMs: START, msPerChunk: 300 });
+  t.equal(b.push(Buffer.from('garbage from a broken pipe!!'), START).error?.reason, 'malformed');
+  t.equal(b.endRun(run1.nowMs).error?.reason, 'malformed');
+  t.same(b.endRun(run1.nowMs), { files: [] }, 'a second endRun for the same pipe (its end and error events) is a no-op');
+  const run2 = feedLadder({ packagers: [a, b], inputs: [readFixture(FIXTURES.gop1Copy), readFixture(FIXTURES.gop1X264)], seed: 2, nowMs: run1.nowMs + 2000, msPerChunk: 300 });
+  const second = (p: typeof a) => p.state().segments.filter((s) => s.init.endsWith('init2.mp4'));
+  t.same(second(b).map((s) => s.msn), second(a).map((s) => s.msn), 'the same MSNs in the second run');
+  t.equal(second(b)[0]!.msn, 7, 'the late rung starts at the run\'s MSN (no gaps: it had nothing before)');
+  t.notOk(b.state().segments.some((s) => s.gap || s.discontinuity), 'nothing to mark in a playlist that starts here');
+  t.ok(run2.files[1]!.some((f) => f.name === 'late-init2.mp4'), 'its init is named after the run it belongs to');
+  t.ok(second(a).every((s, i) => Math.abs(s.wallClockMs - second(b)[i]!.wallClockMs) <= 20), 'the same PROGRAM-DATE-TIME in both rungs');
+});

@@ -31,7 +31,13 @@ export class RenditionPackager {
   private readonly clock: SessionLink;
   private readonly window: Window;
   private splitter = new BoxSplitter();
-  private run = 0;
+  /**
+   * The run: 1, then +1 at every endRun(), whether or not the run got as far as its init section,
+   * so all rungs of one ffmpeg run share the number (the session keys its alignment on it).
+   */
+  private run = 1;
+  /** endRun() was called and nothing pushed since: a second endRun() for the same pipe is a no-op */
+  private runEnded = false;
   private runFailed: Mp4FormatError | null = null;
   private ftyp: Buffer | null = null;
   private init: { info: InitInfo; name: string } | null = null;
@@ -63,6 +69,7 @@ export class RenditionPackager {
   push(chunk: Uint8Array, nowMs: number): PushResult {
     if (this.ended) return { files: [], error: new Mp4FormatError('unexpected', `Rendition ${this.name} has ended.`) };
     if (this.runFailed) return { files: [], error: this.runFailed };
+    this.runEnded = false;
     const files: LlFile[] = [];
     try {
       for (const box of this.splitter.push(chunk)) this.onBox(box, nowMs, files);
@@ -76,8 +83,12 @@ export class RenditionPackager {
   /**
    * The run's pipe closed (ffmpeg exited or is being restarted): the open segment is complete as it
    * is. The next push() starts a new run: new init name, EXT-X-DISCONTINUITY, MSN continuing.
+   * Call it once per pipe, also when the run failed; a repeated call before the next push() is a no-op.
    */
   endRun(nowMs: number): PushResult {
+    // 'end' and 'error' of one pipe may both arrive: the run must advance once
+    if (this.runEnded) return { files: [] };
+    this.runEnded = true;
     let error = this.runFailed ?? undefined;
     if (!error) {
       try {
@@ -96,6 +107,7 @@ export class RenditionPackager {
     this.moof = null;
     this.anchorMedia = null;
     this.runHasSegment = false;
+    this.run += 1;
     return error ? { files, error } : { files };
   }
 
@@ -148,7 +160,6 @@ export class RenditionPackager {
       case 'moov': {
         if (!this.ftyp || this.init) throw new Mp4FormatError('unexpected', `A moov box without a preceding ftyp in rendition ${this.name}.`);
         const info = readMoov(body);
-        this.run += 1;
         this.init = { info, name: fileNames.init(this.c.prefix, this.run) };
         this.stats.onInit(info);
         files.push({ kind: 'init', name: this.init.name, bytes: Buffer.concat([this.ftyp, box.bytes]), run: this.run });
@@ -211,7 +222,7 @@ export class RenditionPackager {
 
   private openSegment(info: FragmentInfo, nowMs: number): void {
     if (this.anchorMedia === null) this.anchorMedia = info.start + info.duration;
-    if (this.hadSegments && !this.runHasSegment) this.fillGaps(nowMs);
+    if (this.run > 1 && !this.runHasSegment) this.alignRunStart(nowMs);
     const msn = this.nextMsn;
     this.nextMsn += 1;
     const seg: SegmentInfo = {
@@ -235,10 +246,15 @@ export class RenditionPackager {
   /**
    * Before the first segment of a new run: if another rung completed more segments in the previous
    * run (its pipe delivered one more IDR part before ffmpeg stopped), list GAP segments up to the
-   * run's common first MSN, so the same MSN means the same instant in every rung.
+   * run's common first MSN, so the same MSN means the same instant in every rung. A rung that had
+   * no segment yet (its earlier runs failed) simply starts at that MSN.
    */
-  private fillGaps(nowMs: number): void {
+  private alignRunStart(nowMs: number): void {
     const target = this.clock.firstMsnOfRun(this.run);
+    if (!this.hadSegments) {
+      this.nextMsn = Math.max(this.nextMsn, target);
+      return;
+    }
     const init = this.window.segments.at(-1)?.init ?? this.init!.name;
     while (this.nextMsn < target) {
       const msn = this.nextMsn;

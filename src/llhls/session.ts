@@ -75,9 +75,9 @@ export class LlSession implements SessionLink {
 
   /**
    * The first MSN of run `run`, the same for every rendition: the highest next MSN among them when
-   * the first one opens a segment of that run. This relies on the caller ending every rendition's
-   * previous run (endRun when its pipe closes) before the new ffmpeg's output arrives, which one
-   * ffmpeg per stream gives naturally.
+   * the first one opens a segment of that run. Runs are counted by endRun() calls, so this relies on
+   * the caller ending every rendition's previous run (endRun once when its pipe closes, even a failed
+   * one) before the new ffmpeg's output arrives, which one ffmpeg per stream gives naturally.
    */
   firstMsnOfRun(run: number): number {
     let msn = this.runFirstMsn.get(run);
