@@ -8,7 +8,6 @@ import { AppError } from '../errors.js';
 import { endpoint, RAW_IMAGE_TYPES, type Endpoint } from '../http/endpoint.js';
 import { problems } from '../http/schemas.js';
 import type { Log } from '../log.js';
-import type { ModerationService } from '../moderation/service.js';
 import { IMAGE_TYPES, readImageInfo, type ImageType } from './image-info.js';
 import { storeUpload, UPLOADS_PREFIX } from './store.js';
 
@@ -33,7 +32,10 @@ const uploadedSchema = z.object({
   contentType: z.enum(RAW_IMAGE_TYPES),
 });
 
-export function uploadEndpoints(deps: { config: Config; moderation: Pick<ModerationService, 'take'>; log: Log }): Endpoint[] {
+/** The rate limit of uploads, the rules service's (moderation): passed in, so uploads needs nothing of it but this. */
+export type TakeUpload = (who: { id: string }, action: 'upload') => Promise<void>;
+
+export function uploadEndpoints(deps: { config: Config; moderation: { take: TakeUpload }; log: Log }): Endpoint[] {
   return [
     endpoint({
       method: 'post', path: '/uploads/images', action: 'uploads.image', tag: 'uploads',
