@@ -9,7 +9,14 @@ import { LAST_TTL_SECONDS, lastKey, type LlPartMessage } from './feed.js';
 export interface LlFeed {
   /** Never throws: a lost message only delays viewers until the next part (every ~200 ms). */
   publish(message: LlPartMessage): Promise<void>;
+  /** Keeps a publish's packager state for a worker that takes it over (ll-output.ts); never throws. */
+  saveState(playbackId: string, json: string): Promise<void>;
+  /** The state another worker kept, or null. */
+  loadState(playbackId: string): Promise<string | null>;
 }
+
+/** Where a low-latency publish's packager state is kept between workers (one owner: this file). */
+const stateKey = (prefix: string, playbackId: string) => `${prefix}:llhls:state:${playbackId}`;
 
 export function createLlFeed(o: { bus: Bus; redis: Redis; prefix: string; log: Log }): LlFeed {
   let lastWarned = 0;
@@ -26,6 +33,21 @@ export function createLlFeed(o: { bus: Bus; redis: Redis; prefix: string; log: L
           lastWarned = Date.now();
           o.log.warn({ err: (err as Error).message, playbackId: message.playbackId }, 'Could not publish a low-latency playlist; viewers wait for the next part.');
         }
+      }
+    },
+    async saveState(playbackId, json) {
+      try {
+        await o.redis.set(stateKey(o.prefix, playbackId), json, 'EX', LAST_TTL_SECONDS);
+      } catch (err) {
+        o.log.warn({ err: (err as Error).message, playbackId }, 'Could not keep the low-latency packager state; a takeover would start the playlists afresh.');
+      }
+    },
+    async loadState(playbackId) {
+      try {
+        return await o.redis.get(stateKey(o.prefix, playbackId));
+      } catch (err) {
+        o.log.warn({ err: (err as Error).message, playbackId }, 'Could not read the low-latency packager state.');
+        return null;
       }
     },
   };

@@ -18,8 +18,20 @@ import { llSlaves, segmentTagFor } from '../transcode/ladder.js';
 import type { OutputRun, OutputStatus, TranscodeOutput } from '../transcode/outputs.js';
 import type { LlFeed } from './feed-publisher.js';
 import { renderMasterPlaylist } from './master-playlist.js';
+import type { PackagerSnapshot, RenditionPackager } from './packager.js';
 import { LlSession } from './session.js';
 import { RenditionWriter } from './rendition-writer.js';
+import type { LlConstants } from './types.js';
+
+/** A publish's packager state, kept after every segment for a worker that takes the publish over. */
+interface Snapshot {
+  v: 1;
+  presentation: string;
+  constants: LlConstants;
+  /** How many workers took the publish over: each names its files with a prefix of its own. */
+  takeovers: number;
+  renditions: Record<string, PackagerSnapshot>;
+}
 
 const PRUNE_EVERY_TICKS = 2; // ~3 s: a part is 30–150 KB, five a second per rung
 
@@ -36,6 +48,49 @@ export function llHlsOutput(o: { job: LiveTranscodeJob; mediaDir: string; feed: 
   let state: OutputStatus['state'] = 'idle';
   let detail: string | undefined;
   let ticks = 0;
+  let takeovers = 0;
+  const packagers = new Map<string, RenditionPackager>();
+  let saving: Promise<void> | null = null;
+  let dirty = false;
+
+  /** Keeps the state (at most one write in flight; a segment completed meanwhile is written next). */
+  function saveState(): void {
+    if (!session) return;
+    if (saving) return void (dirty = true);
+    const s = session;
+    const snap: Snapshot = { v: 1, presentation, constants: s.constants, takeovers, renditions: {} };
+    for (const [name, p] of packagers) snap.renditions[name] = p.snapshot();
+    saving = o.feed.saveState(o.job.playbackId, JSON.stringify(snap)).finally(() => {
+      saving = null;
+      if (dirty) {
+        dirty = false;
+        saveState();
+      }
+    });
+  }
+
+  /** A worker taking the publish over: the playlists go on from where the last one left them. */
+  async function resume(): Promise<LlSession | null> {
+    const text = await o.feed.loadState(o.job.playbackId);
+    if (!text) return null;
+    let snap: Snapshot;
+    try {
+      snap = JSON.parse(text) as Snapshot;
+    } catch {
+      return null;
+    }
+    if (snap.v !== 1 || snap.presentation !== presentation) return null;
+    takeovers = snap.takeovers + 1;
+    // the same constants (players must never see them change), file names of this worker's own
+    const s = new LlSession({ constants: { ...snap.constants, prefix: `${presentation}t${takeovers}` } });
+    for (const [name, state] of Object.entries(snap.renditions)) {
+      const p = s.rendition(name);
+      p.restore(state);
+      packagers.set(name, p);
+    }
+    o.log.warn({ takeovers, renditions: Object.keys(snap.renditions) }, 'Low-latency playlists continued from the previous worker.');
+    return s;
+  }
 
   const others = (me: string) => () =>
     current
@@ -58,6 +113,7 @@ export function llHlsOutput(o: { job: LiveTranscodeJob; mediaDir: string; feed: 
       const ll = run.plan.lowLatency;
       if (!ll) throw new Error('The low-latency output needs a low-latency ladder plan.');
       const names = run.plan.renditions.map((r) => r.name);
+      if (!session && run.continuing) session = await resume();
       if (!session) {
         // a fresh publish starts from an empty directory: no standard-mode playlist may shadow the
         // origin (nginx serves a media playlist from disk when there is one), no old part linger
@@ -75,8 +131,13 @@ export function llHlsOutput(o: { job: LiveTranscodeJob; mediaDir: string; feed: 
       current = names.map((name) => {
         let w = writers.get(name);
         if (!w) {
+          let packager = packagers.get(name);
+          if (!packager) {
+            packager = s.rendition(name);
+            packagers.set(name, packager);
+          }
           w = new RenditionWriter({
-            packager: s.rendition(name),
+            packager,
             dir: path.join(outDir, name),
             playbackId: o.job.playbackId,
             presentation,
@@ -84,7 +145,10 @@ export function llHlsOutput(o: { job: LiveTranscodeJob; mediaDir: string; feed: 
             others: others(name),
             log: o.log,
             events: {
-              segment: (rendition) => o.metrics?.segmentsWritten.inc({ rendition }),
+              segment: (rendition) => {
+                o.metrics?.segmentsWritten.inc({ rendition });
+                saveState();
+              },
               broken: (rendition, message) => {
                 detail = `${rendition}: ${message}`;
                 o.log.error({ rendition, err: message }, 'A low-latency rendition’s stream is not what ffmpeg should write; it waits for the next run.');

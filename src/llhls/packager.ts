@@ -14,7 +14,7 @@ import { Mp4FormatError } from './errors.js';
 import { describeFragment, type FragmentInfo } from './fragment.js';
 import { readMoov, type InitInfo } from './moov.js';
 import { fileNames } from './names.js';
-import { Window } from './window.js';
+import { Window, type WindowSnapshot } from './window.js';
 import { StatsCollector, type RenditionStats } from './rendition-stats.js';
 import type { LlConstants, LlFile, PartInfo, RenditionReport, RenditionState, SegmentInfo, SessionLink } from './types.js';
 
@@ -23,6 +23,20 @@ export interface PushResult {
   files: LlFile[];
   /** the stream is malformed: this run yields nothing more; call endRun() when its pipe closes */
   error?: Mp4FormatError;
+}
+
+/**
+ * What a worker taking a publish over needs to continue a rendition (JSON-safe): the listed
+ * segments, the counters, the run. The open segment is not in it: it dies with the worker, and its
+ * MSN is given again to the first segment of the next run, after EXT-X-DISCONTINUITY.
+ */
+export interface PackagerSnapshot {
+  run: number;
+  hadSegments: boolean;
+  wallEndMs: number;
+  nextMsn: number;
+  nextSeq: number;
+  window: WindowSnapshot;
 }
 
 export class RenditionPackager {
@@ -117,6 +131,31 @@ export class RenditionPackager {
     const result = this.endRun(nowMs);
     this.ended = true;
     return result;
+  }
+
+  snapshot(): PackagerSnapshot {
+    return {
+      run: this.run,
+      hadSegments: this.hadSegments,
+      wallEndMs: this.wallEndMs,
+      nextMsn: this.open ? this.open.seg.msn : this.nextMsn,
+      nextSeq: this.nextSeq,
+      window: this.window.snapshot(),
+    };
+  }
+
+  /**
+   * Continues a rendition another worker packaged (before any push): the next push starts a new
+   * run — EXT-X-DISCONTINUITY, a new init section — and the media sequence goes on. The session's
+   * prefix must differ from the one the snapshot's files were named with (names are immutable).
+   */
+  restore(s: PackagerSnapshot): void {
+    this.run = s.run + 1;
+    this.hadSegments = s.hadSegments;
+    this.wallEndMs = s.wallEndMs;
+    this.nextMsn = s.nextMsn;
+    this.nextSeq = s.nextSeq;
+    this.window.restore(s.window);
   }
 
   /** Files that left the playlist at least 3 target durations ago: safe to delete now. */

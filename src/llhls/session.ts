@@ -62,8 +62,9 @@ export class LlSession implements SessionLink {
   /** recent segment durations by MSN (the longest rung's), for other rungs' GAP segments */
   private readonly durations = new Map<number, number>();
 
-  constructor(options: LlSessionOptions) {
-    this.constants = llConstants(options);
+  /** A new session from its settings, or one continued from another worker's constants (restore). */
+  constructor(options: LlSessionOptions | { constants: LlConstants }) {
+    this.constants = 'constants' in options ? options.constants : llConstants(options);
   }
 
   /** A packager for one rendition; `name` is only used in error messages and rendition reports. */

@@ -4,6 +4,15 @@
 // to be deleted.
 import type { LlConstants, SegmentInfo } from './types.js';
 
+/** The window as a worker taking the publish over restores it (JSON-safe). */
+export interface WindowSnapshot {
+  segments: SegmentInfo[];
+  discontinuitySequence: number;
+  partsFromMsn: number;
+  partsRetiredBelow: number;
+  retired: { name: string; atMs: number }[];
+}
+
 export class Window {
   readonly segments: SegmentInfo[] = [];
   discontinuitySequence = 0;
@@ -43,6 +52,24 @@ export class Window {
       this.retirePartsBelow(from, nowMs);
       this.partsFromMsn = from;
     }
+  }
+
+  snapshot(): WindowSnapshot {
+    return {
+      segments: this.segments.map((s) => ({ ...s, parts: [...s.parts] })),
+      discontinuitySequence: this.discontinuitySequence,
+      partsFromMsn: this.partsFromMsn,
+      partsRetiredBelow: this.partsRetiredBelow,
+      retired: [...this.retired],
+    };
+  }
+
+  restore(s: WindowSnapshot): void {
+    this.segments.splice(0, this.segments.length, ...s.segments);
+    this.discontinuitySequence = s.discontinuitySequence;
+    this.partsFromMsn = s.partsFromMsn;
+    this.partsRetiredBelow = s.partsRetiredBelow;
+    this.retired.splice(0, this.retired.length, ...s.retired);
   }
 
   /** Names retired at least 3 target durations before `nowMs`; each is returned once. */
