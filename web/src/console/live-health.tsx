@@ -9,7 +9,12 @@ export interface PublishSession {
   startedAt: string;
   endedAt: string | null;
   endReason: string | null;
-  source: { videoCodec: string | null; audioCodec: string | null; width: number | null; height: number | null; fps: number | null; videoBitrateKbps: number | null };
+  source: {
+    videoCodec: string | null; audioCodec: string | null; width: number | null; height: number | null; fps: number | null; videoBitrateKbps: number | null;
+    keyframeIntervalSeconds?: number | null; bFrames?: boolean | null;
+  };
+  /** Whether this publish ran in low-latency mode. */
+  lowLatency?: boolean;
   workerId: string | null;
   log: { at: string; level: string; message: string }[];
 }

@@ -71,7 +71,20 @@ export function StreamPage({ streamId, canEdit }: { streamId: string; canEdit: b
           >
             New stream key
           </button>
+          <label class="inline">
+            <input type="checkbox" checked={stream.lowLatency} onChange={(e) => {
+                const on = e.currentTarget.checked;
+                void act(() => api('PATCH', `/streams/${streamId}`, { lowLatency: on }))();
+              }} /> Low latency
+            (from the next publish)
+          </label>
         </div>
+      )}
+      {current && !current.endedAt && (
+        <p class="muted">
+          This publish runs in {current.lowLatency ? 'low-latency mode (LL-HLS)' : 'standard HLS'}
+          {Boolean(current.lowLatency) !== stream.lowLatency ? '; the next one follows the setting' : ''}.
+        </p>
       )}
       <section class="panel" aria-label="Live health">
         <h2>Live health</h2>
