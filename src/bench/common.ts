@@ -5,6 +5,7 @@ import { chmodSync, closeSync, existsSync, openSync, readFileSync } from 'node:f
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { migrate } from '../db/migrate.js';
@@ -240,13 +241,25 @@ export function childTicks(stat: string): number {
   return cutime + cstime;
 }
 
-/** Runs the command to its end and returns its CPU (user+sys) and wall seconds. */
-export async function measureCpu(name: string, command: string, args: string[]): Promise<CpuRun> {
+/**
+ * The first fd a measured command may write to besides stdout/stderr: fd 3 carries the wrapper's
+ * CPU figures (and the command inherits it), so a command's own pipes are `pipe:4`, `pipe:5`, …
+ */
+export const FIRST_PIPE_FD = 4;
+
+/**
+ * Runs the command to its end and returns its CPU (user+sys) and wall seconds. With `pipes`, the
+ * command also gets that many pipes at fds FIRST_PIPE_FD… (the readers are handed to `onPipes` at
+ * once, before the command can fill them).
+ */
+export async function measureCpu(name: string, command: string, args: string[], o: { pipes?: number; onPipes?: (streams: Readable[]) => void } = {}): Promise<CpuRun> {
   const ticks = await clkTck();
   // pdeathsig on both: if we die the shell dies, and then the command dies with it
   const [cmd, argv] = withPdeathsig(command, args);
   const started = performance.now();
-  const child = startChild(name, '/bin/sh', ['-c', CPU_WRAPPER, 'sh', cmd, ...argv], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+  const extra: 'pipe'[] = Array(o.pipes ?? 0).fill('pipe');
+  const child = startChild(name, '/bin/sh', ['-c', CPU_WRAPPER, 'sh', cmd, ...argv], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', ...extra] });
+  o.onPipes?.(extra.map((_, i) => child.process.stdio[FIRST_PIPE_FD + i] as Readable));
   let stat = '';
   (child.process.stdio[3] as NodeJS.ReadableStream).setEncoding('utf8');
   (child.process.stdio[3] as NodeJS.ReadableStream).on('data', (c: string) => (stat += c));

@@ -3,7 +3,8 @@
 // the source and encoding one rung, 1080p included), measured in the same run on the same file;
 // and the same ladder recorded (the recording output keeping its segments, then the finalise)
 // against it unrecorded: the recording's CPU and disk cost; and what the live thumbnail adds to
-// ours (the same argv with the thumbnail output).
+// ours (the same argv with the thumbnail output); and ours in low-latency mode (fragmented MP4
+// into pipes, packaged into LL-HLS parts and segments by this process) against ours in standard mode.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PROFILES_DIR } from '../paths.js';
@@ -13,6 +14,8 @@ import { buildFfmpegArgs, hlsSlaves, planLadder } from '../transcode/ladder.js';
 import { loadProfile, type Profile, type Rung } from '../transcode/profiles.js';
 import { thumbnailArgs } from '../transcode/thumbnail-output.js';
 import { measureFinalise, ownUsage, startMirror } from './transcode-recording.js';
+import { llVariant, runLl, type LlMeasured } from './transcode-ll.js';
+import { llCpuSummary } from './transcode-ll-summary.js';
 import { CACHE_DIR, OBS_LIKE_1080P, checkIdle, ensureSource, isEnding, killAllChildren, machineCpu, machineInfo, measureCpu, median, onCleanup, probeDuration, round, runBench, say, writeResult, type CpuRun } from './common.js';
 
 const SOURCE_SECONDS = 20;
@@ -20,6 +23,8 @@ const REPEATS = 2;
 const TARGET_RATIO = 0.45;
 /** Recording on vs off: at most this much more CPU while live (issue 11). */
 const RECORDING_TARGET = 1.05;
+/** Low-latency mode: its ffmpeg plus its packaging at most this much of standard mode's (issue 14). */
+const LL_TARGET = 1.15;
 
 // What the ingest would report for this file from OBS: H.264 1080p30 at 4.5 Mb/s, AAC.
 const SOURCE: SourceInfo = {
@@ -94,7 +99,8 @@ interface Measured {
 async function assertFinished(outDir: string, renditions: string[]): Promise<void> {
   for (const name of renditions) {
     const text = await readFile(path.join(outDir, name, 'index.m3u8'), 'utf8').catch(() => '');
-    if (!text.includes('#EXTINF') || !text.includes('#EXT-X-ENDLIST')) throw new Error(`${name}/index.m3u8 is missing or unfinished in ${outDir}`);
+    // no EXT-X-ENDLIST to look for: the ladder's argv has omit_endlist (the worker writes it when the publish really ends)
+    if (!text.includes('#EXTINF')) throw new Error(`${name}/index.m3u8 is missing or has no segment in ${outDir}`);
   }
 }
 
@@ -124,7 +130,7 @@ async function runVariant(variant: Variant, outDir: string, recordTo?: string): 
 }
 
 /** Other load above 5% of the run's own CPU skews it (shared caches, SMT, frequency). */
-function noisy(m: Measured): boolean {
+function noisy(m: Pick<Measured, 'cpuSeconds' | 'otherCpuSeconds' | 'stealSeconds'>): boolean {
   return m.otherCpuSeconds + m.stealSeconds > 0.05 * m.cpuSeconds;
 }
 
@@ -156,11 +162,15 @@ async function main(): Promise<void> {
   const recorded: Variant = { ...oursVariant(profile, input, path.join(work, 'recorded')), name: 'recorded' };
   const recordingDir = path.join(work, 'recording');
   const thumbnail = thumbnailVariant(profile, input, path.join(work, 'thumbnail'));
+  // the ingest measures the publisher's GOP; LL passes the 1080p rung through only at ≤ 2 s
+  const ll = llVariant({ profile, source: { ...SOURCE, keyframeIntervalSeconds: OBS_LIKE_1080P.gopSeconds }, input });
   say(`bench:transcode on ${machine.nproc} × ${machine.cpuModel}; source ${path.basename(input)} (${round(videoSeconds, 1)} s)`);
   say(`  ours : 1 ffmpeg, ${ours.renditions.join('/')} (${planLadder(profile, SOURCE).renditions.filter((r) => r.passthrough).map((r) => r.name).join(', ') || 'no'} passthrough)`);
   say(`  naive: ${naive.jobs.length} ffmpegs at once, one rung each, all re-encoded`);
+  say(`  ll   : 1 ffmpeg, ${ll.renditions.join('/')} as fragmented MP4 into pipes, packaged here (TARGETDURATION ${ll.targetDuration}, parts ${ll.partSeconds} s)`);
 
   const results: Record<Variant['name'], Measured[]> = { ours: [], naive: [], recorded: [], thumbnail: [] };
+  const llRuns: LlMeasured[] = [];
   // alternate so drift (thermal, other load) touches every variant the same way
   for (let i = 1; i <= REPEATS; i++) {
     for (const variant of [ours, naive, recorded, thumbnail]) {
@@ -170,6 +180,13 @@ async function main(): Promise<void> {
       const noise = noisy(m) ? `  (noisy: other processes used ${m.otherCpuSeconds.toFixed(1)} cpu-s, steal ${m.stealSeconds.toFixed(1)} s)` : '';
       say(`  run ${i} ${variant.name.padEnd(8)} cpu ${m.cpuSeconds.toFixed(2)} s  wall ${m.wallSeconds.toFixed(2)} s  → ${(m.cpuSeconds / (videoSeconds / 60)).toFixed(1)} cpu-s/min${noise}`);
     }
+    if (isEnding()) return;
+    const m = await runLl(ll, path.join(work, 'll'));
+    llRuns.push(m);
+    const cpu = m.ffmpegCpuSeconds + m.packagingCpuSeconds;
+    const noise = noisy({ cpuSeconds: cpu, otherCpuSeconds: m.otherCpuSeconds, stealSeconds: m.stealSeconds }) ? `  (noisy: other processes used ${m.otherCpuSeconds.toFixed(1)} cpu-s, steal ${m.stealSeconds.toFixed(1)} s)` : '';
+    const made = Object.entries(m.produced).map(([name, p]) => `${name} ${p.segments} seg/${p.parts} parts`).join(', ');
+    say(`  run ${i} ${'ll'.padEnd(8)} cpu ${cpu.toFixed(2)} s (ffmpeg ${m.ffmpegCpuSeconds.toFixed(2)} + packaging ${m.packagingCpuSeconds.toFixed(2)})  wall ${m.wallSeconds.toFixed(2)} s  → ${(cpu / (videoSeconds / 60)).toFixed(1)} cpu-s/min; ${made}${noise}`);
   }
 
   const o = summarize(results.ours, videoSeconds, ours.jobs.length);
@@ -179,7 +196,9 @@ async function main(): Promise<void> {
   const thumbnailCost = round(th.cpuSeconds / o.cpuSeconds - 1, 3); // the share the thumbnail adds to ours (ffmpeg's CPU)
   const ratio = round(o.cpuSeconds / n.cpuSeconds, 3);
   const met = ratio <= TARGET_RATIO;
-  const wasNoisy = [...results.ours, ...results.naive, ...results.recorded, ...results.thumbnail].some(noisy);
+  const llNoisy = llRuns.some((m) => noisy({ cpuSeconds: m.ffmpegCpuSeconds + m.packagingCpuSeconds, otherCpuSeconds: m.otherCpuSeconds, stealSeconds: m.stealSeconds }));
+  const wasNoisy = [...results.ours, ...results.naive, ...results.recorded, ...results.thumbnail].some(noisy) || llNoisy;
+  const llCpu = llCpuSummary({ standard: results.ours.map((m) => ({ ffmpegCpuSeconds: m.cpuSeconds, ownCpuSeconds: m.ownCpuSeconds })), ll: llRuns, videoSeconds, target: LL_TARGET });
   const rec = await recordingCost({ ours: results.ours, recorded: results.recorded, videoSeconds, dir: recordingDir, renditions: planLadder(profile, SOURCE).renditions });
   const file = await writeResult('transcode', {
     date: new Date().toISOString(),
@@ -195,6 +214,12 @@ async function main(): Promise<void> {
     met,
     recording: rec,
     thumbnail: { ...th, argv: thumbnail.jobs[0]!.args, addsToOurs: thumbnailCost },
+    lowLatency: {
+      ...llCpu,
+      runs: llRuns.map((m) => ({ ffmpegCpuSeconds: round(m.ffmpegCpuSeconds), packagingCpuSeconds: round(m.packagingCpuSeconds, 3), wallSeconds: round(m.wallSeconds), otherCpuSeconds: round(m.otherCpuSeconds), stealSeconds: round(m.stealSeconds), produced: m.produced })),
+      wallSeconds: round(median(llRuns.map((m) => m.wallSeconds))!),
+      argv: ll.args,
+    },
   });
 
   say('');
@@ -206,11 +231,14 @@ async function main(): Promise<void> {
     `finalise ${rec.finalise.cpuSecondsPerMinute.toFixed(1)} cpu-s/min after the live; disk writes ×${rec.diskWriteRatioLive.toFixed(3)} while live, ×${rec.diskWriteRatioWithFinalise.toFixed(3)} with the MP4; ` +
     `keeps ${rec.keptMBPerMinute.toFixed(1)} MB/min (all rungs + MP4: ${rec.retainedMBPerMinute.toFixed(1)} MB/min)`);
   say(`  the live thumbnail adds ${(thumbnailCost * 100).toFixed(1)} % to ours (ffmpeg's CPU)`);
+  say(`  low latency: ffmpeg ${llCpu.ffmpegCpuSecondsPerMinute.toFixed(1)} + packaging ${llCpu.packagingCpuSecondsPerMinute.toFixed(2)} = ${llCpu.cpuSecondsPerMinute.toFixed(1)} cpu-s/min ` +
+    `against standard ${llCpu.standardCpuSecondsPerMinute.toFixed(1)} cpu-s/min: ×${llCpu.ratio.toFixed(3)} (ffmpeg alone ×${llCpu.ffmpegRatio.toFixed(3)}), target ≤ ×${LL_TARGET}`);
   say(`  results: ${file}`);
   say('');
   say(
     `bench:transcode ours ${o.cpuSecondsPerMinute.toFixed(1)} cpu-s/min, naive ${n.cpuSecondsPerMinute.toFixed(1)} cpu-s/min, ratio ${ratio.toFixed(3)} (target ≤ ${TARGET_RATIO}): ${met ? 'met' : 'NOT met'}${wasNoisy ? ' (other load during the runs: noisy)' : ''}`,
   );
+  say(`bench:transcode low latency ×${llCpu.ratio.toFixed(3)} of standard (ffmpeg + packaging; target ≤ ${LL_TARGET}): ${llCpu.met ? 'met' : 'NOT met'}${llNoisy ? ' (other load during the runs: noisy)' : ''}`);
 }
 
 /**
