@@ -62,10 +62,10 @@ async function listening(t: { teardown(fn: () => unknown): void }, o: Omit<Colle
   return { c, send };
 }
 
-const sessionRows = (rows: { id: string; hasStream: boolean; renditions: string[] }[]) =>
+const sessionRows = (rows: { id: string; hasStream: boolean; renditions: string[]; playbackId?: string }[]) =>
   ({
     async query(_sql: string, [ids]: [string[]]) {
-      return { rows: rows.filter((r) => ids.includes(r.id)).map((r) => ({ id: r.id, event_id: E, has_stream: r.hasStream, renditions: r.renditions })) };
+      return { rows: rows.filter((r) => ids.includes(r.id)).map((r) => ({ id: r.id, event_id: E, has_stream: r.hasStream, playback_id: r.playbackId ?? null, renditions: r.renditions })) };
     },
   }) as unknown as Db;
 
@@ -121,6 +121,31 @@ t.test('a failed fold or lookup keeps the lines for the next flush', async (t) =
   await c.flush();
   t.same(folded.map((l) => [l.at, l.eventId, l.rendition]), [[1795314532160, E, '360p'], [1795314533000, E, ''], [1795314534160, E, '360p']], 'nothing lost, in time order');
   t.match(c.stats, { received: 2, rejected: 0, folded: 3, datagrams: { accepted: 2, forged: 1 } }, 'two lines received, one datagram refused, three folded (with the heartbeat)');
+});
+
+t.test('low-latency files: a part or a whole segment names its segment, the init section is no segment', async (t) => {
+  const base = { at: 1795314532160, sessionId: S, userId: U, rendition: '360p', bytes: 5000, requestId: RID, replay: false };
+  t.same(parseViewerLine(line({ path: '360p/ab12cd34-part17.m4s' })), { ...base, segment: false, llFile: { tag: 'ab12cd34', kind: 'part', n: 17 } }, 'a part: its seq, the segment decided by the fold');
+  t.same(parseViewerLine(line({ path: '360p/ab12cd34-seg4.m4s' })), { ...base, segment: false, llFile: { tag: 'ab12cd34', kind: 'seg', n: 4 } }, 'a whole segment: its MSN');
+  t.same(parseViewerLine(line({ path: '360p/ab12cd34-init2.mp4' })), { ...base, segment: false }, 'the init section: bytes, no segment');
+  t.same(parseViewerLine(line({ path: '360p/seg-ab12cd34-000012.ts' })), { ...base, segment: true }, 'standard mode as before');
+  t.same(parseViewerLine(line({ path: '360p/index.m3u8' })), { ...base, segment: false }, 'a playlist');
+  t.match(parseViewerLine(line({ path: '360p/ab12cd34-part17.mp4' })), { segment: true, llFile: undefined }, 'not a low-latency name: a file as before');
+  t.match(parseViewerLine(line({ tag: 'r1', path: '360p/ab12cd34-part17.m4s' })), { segment: true, llFile: undefined, replay: true }, 'replays are not low-latency');
+});
+
+t.test('a low-latency part is folded with where its MSN is recorded, a segment with its MSN', async (t) => {
+  const { signals, folded } = foldingSignals();
+  const db = sessionRows([{ id: S, hasStream: true, renditions: ['360p'], playbackId: 'pb123' }]);
+  const { c, send } = await listening(t, { sessions: createLineSessions({ db }), signals });
+  const rid = (i: number) => i.toString(16).padStart(32, '0');
+  await send(datagram([line({ path: '360p/ab12cd34-part250.m4s', rid: rid(1) }), line({ path: '360p/ab12cd34-seg9.m4s', rid: rid(2) }), line({ path: '360p/ab12cd34-init1.mp4', rid: rid(3) })]));
+  await c.flush();
+  const byRid = new Map(folded.map((l) => [l.requestId, l]));
+  t.same(byRid.get(rid(1))!.ll, { tag: 'ab12cd34', seq: 250, partKey: 'x:ll:pb123:360p:ab12cd34:2' });
+  t.same(byRid.get(rid(2))!.ll, { tag: 'ab12cd34', msn: 9 });
+  t.equal(byRid.get(rid(3))!.ll, undefined);
+  t.notOk(byRid.get(rid(3))!.segment, 'the init section is no segment');
 });
 
 t.test('lines count only for a session with a stream, in one of its renditions', async (t) => {

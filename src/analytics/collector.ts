@@ -9,7 +9,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import type { Log } from '../log.js';
 import { acceptsLine, type LineSessions } from './line-sessions.js';
 import { parseViewerId, PREVIEW_SESSION_ID } from './playback.js';
-import type { Signals, ViewerLine } from './signals.js';
+import { partMsnKey } from './ll-parts.js';
+import type { LlSegmentRef, Signals, ViewerLine } from './signals.js';
 import { createReplayGuard, openDatagram, type Admission } from './viewer-datagram.js';
 
 const FLUSH_MS = 500;
@@ -24,8 +25,22 @@ const LINE = /^([vr])1 (\d{9,11}(?:\.\d{1,3})?) ([A-Za-z0-9_-]{44}) (\d{3}) (\d{
 /** A replay's lines are folded under this rendition prefix (rendition_minutes: "replay:720p", "replay:master", "replay:download"). */
 export const REPLAY_PREFIX = 'replay:';
 
-/** A line as nginx logged it; `replay`: a recording's replay or download (r1), not the live (v1). */
-export type ParsedLine = Omit<ViewerLine, 'eventId'> & { replay: boolean };
+// a low-latency rendition's files (src/llhls/names.ts): <tag>-part<seq>.m4s, <tag>-seg<msn>.m4s, <tag>-init<run>.mp4
+const LL_FILE = /^[^/]+\/([A-Za-z0-9]{1,16})-(?:(part|seg)(\d{1,9})\.m4s|init\d{1,9}\.mp4)$/;
+
+/** A low-latency part or whole segment, by its name. */
+export interface LlFileName {
+  tag: string;
+  kind: 'part' | 'seg';
+  /** the part's seq, or the segment's MSN */
+  n: number;
+}
+
+/**
+ * A line as nginx logged it; `replay`: a recording's replay or download (r1), not the live (v1);
+ * `llFile`: a live low-latency part or segment (counted once per segment by the fold).
+ */
+export type ParsedLine = Omit<ViewerLine, 'eventId' | 'll'> & { replay: boolean; llFile?: LlFileName };
 
 /** One line of nginx's → a viewer line, or null when it is not one. */
 export function parseViewerLine(text: string): ParsedLine | null {
@@ -37,15 +52,27 @@ export function parseViewerLine(text: string): ParsedLine | null {
   const slash = path.indexOf('/');
   // the master playlist is the only file at the top, and "master" names nothing else
   if (slash < 0 ? path !== 'master.m3u8' : path.startsWith('master/')) return null;
+  const replay = m[1] === 'r';
+  // live low-latency files: the init section is no segment, a part or a segment counts toward its segment once
+  const ll = replay ? null : LL_FILE.exec(path);
   return {
     at: Math.round(Number(m[2]) * 1000),
     ...viewer,
     rendition: slash > 0 ? path.slice(0, slash) : 'master',
     bytes: Number(m[5]),
-    segment: !path.endsWith('.m3u8'),
+    segment: ll ? false : !path.endsWith('.m3u8'),
     requestId: m[7]!,
-    replay: m[1] === 'r',
+    replay,
+    ...(ll?.[2] ? { llFile: { tag: ll[1]!, kind: ll[2] as 'part' | 'seg', n: Number(ll[3]) } } : {}),
   };
+}
+
+/** Which segment a low-latency line counts toward; null when its stream's playback id is unknown. */
+export function llSegmentRef(o: { prefix: string; playbackId: string | null; rendition: string; file: LlFileName }): LlSegmentRef | null {
+  const { tag, kind, n } = o.file;
+  if (kind === 'seg') return { tag, msn: n };
+  if (!o.playbackId) return null;
+  return { tag, seq: n, partKey: partMsnKey(o.prefix, { playbackId: o.playbackId, rendition: o.rendition, tag, seq: n }) };
 }
 
 /** The lines of an opened datagram (malformed ones counted). */
@@ -114,11 +141,15 @@ export function createCollector(o: {
       waiting = lines.concat(waiting); // Postgres unreachable: the lines wait for the next flush
       throw err;
     });
-    for (const { replay, ...l } of lines) {
+    for (const { replay, llFile, ...l } of lines) {
       const s = sessions.get(l.sessionId) ?? null;
       // a replay counts like live watching, its served files under their own rendition names
-      if (acceptsLine(s, { rendition: l.rendition, replay })) pending.push({ ...l, rendition: replay ? REPLAY_PREFIX + l.rendition : l.rendition, eventId: s!.eventId });
-      else stats.rejected++; // no such session, no stream (live), or not one of its stream's renditions
+      if (!acceptsLine(s, { rendition: l.rendition, replay })) {
+        stats.rejected++; // no such session, no stream (live), or not one of its stream's renditions
+        continue;
+      }
+      const ll = llFile ? llSegmentRef({ prefix: o.signals.prefix, playbackId: s!.playbackId, rendition: l.rendition, file: llFile }) : null;
+      pending.push({ ...l, rendition: replay ? REPLAY_PREFIX + l.rendition : l.rendition, eventId: s!.eventId, ...(ll ? { ll } : {}) });
     }
   }
 

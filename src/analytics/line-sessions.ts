@@ -17,6 +17,8 @@ export interface LineSession {
   eventId: string;
   /** Whether the session has a stream now (live lines need one). */
   hasStream: boolean;
+  /** The stream's playback id (where a low-latency part's segment is looked up, ll-parts.ts); null without a stream. */
+  playbackId: string | null;
   renditions: ReadonlySet<string>;
 }
 
@@ -101,7 +103,7 @@ export function createLineSessions(o: { db: Db; max?: number }): LineSessions {
         const rows = new Map((await sessionsForLines(o.db, ids)).map((r) => [r.id, r]));
         for (const id of ids) {
           const r = rows.get(id);
-          const session = r ? { eventId: r.eventId, hasStream: r.hasStream, renditions: new Set(r.renditions) } : null;
+          const session = r ? { eventId: r.eventId, hasStream: r.hasStream, playbackId: r.playbackId, renditions: new Set(r.renditions) } : null;
           remember(id, { session, at: now });
           out.set(id, session);
         }

@@ -125,15 +125,15 @@ export async function perSession(db: Db, sessionIds: string[]): Promise<Map<stri
  * What the collector needs to accept viewer lines of these sessions: the event, and the names of
  * the renditions the session's stream produces (none when it has no stream, or has not gone live).
  */
-export async function sessionsForLines(db: Db, ids: string[]): Promise<{ id: string; eventId: string; hasStream: boolean; renditions: string[] }[]> {
-  const { rows } = await db.query<{ id: string; event_id: string; has_stream: boolean; renditions: string[] }>(
-    `SELECT s.id, s.event_id, st.id IS NOT NULL AS has_stream,
+export async function sessionsForLines(db: Db, ids: string[]): Promise<{ id: string; eventId: string; hasStream: boolean; playbackId: string | null; renditions: string[] }[]> {
+  const { rows } = await db.query<{ id: string; event_id: string; has_stream: boolean; playback_id: string | null; renditions: string[] }>(
+    `SELECT s.id, s.event_id, st.id IS NOT NULL AS has_stream, st.playback_id,
        ARRAY(SELECT r->>'name' FROM jsonb_array_elements(coalesce(st.renditions, '[]'::jsonb)) r) AS renditions
      FROM event_sessions s LEFT JOIN streams st ON st.id = s.stream_id
      WHERE s.id = ANY($1::uuid[])`,
     [ids],
   );
-  return rows.map((r) => ({ id: r.id, eventId: r.event_id, hasStream: r.has_stream, renditions: r.renditions }));
+  return rows.map((r) => ({ id: r.id, eventId: r.event_id, hasStream: r.has_stream, playbackId: r.playback_id ?? null, renditions: r.renditions }));
 }
 
 /** What replays of recordings served in scope: rendition_minutes under "replay:" names (collector.ts). */

@@ -8,6 +8,8 @@
 //   s:<id>:r:<min>   hash "<rendition>:n" → media segments, "<rendition>:b" → bytes (playlists too)
 //   s:<id>:p         hash minute → "<most at once>:<when, ms>"
 //   s:<id>:q:<min>   set of the minute's nginx request ids (a line two nodes fold counts once)
+//   s:<id>:lm        hash "<user>|<rendition>" → "<tag>:<msn>": the low-latency segment last
+//                    counted for that viewer and rendition (parts of one segment count it once)
 //   s:<id>:mins      zset of minutes that hold data the roll-up has not finished with
 //   s:<id>:final     the newest minute the roll-up froze: lines for it or older are refused
 //   s:<id>:event     the session's event id
@@ -34,9 +36,20 @@ export interface ViewerLine {
   bytes: number;
   segment: boolean; // a media segment (not a playlist)
   requestId: string; // nginx's $request_id ('' for a heartbeat): a line seen twice counts once
+  /** A low-latency part or segment file (src/llhls/names.ts): which segment it is, or where its part's MSN is recorded. */
+  ll?: LlSegmentRef;
 }
 
-// KEYS[1]: key prefix. ARGV: window ms, keep seconds, then 8 values per line.
+/**
+ * A low-latency media line counts one segment per (viewer, rendition, segment): a whole segment
+ * names its MSN; a part's MSN is looked up where the worker recorded it (ll-parts.ts). `tag` is
+ * the publish's file name prefix (a new publish starts its MSNs again).
+ */
+export type LlSegmentRef = { tag: string; msn: number } | { tag: string; partKey: string; seq: number };
+
+// KEYS[1]: key prefix. ARGV: window ms, keep seconds, then 11 values per line: the 8 of ViewerLine,
+// then for a low-latency media line its tag ('' otherwise), the part's MSN hash ('' for a whole
+// segment) and the seq (a part) or the MSN (a segment).
 // Returns the number of lines refused as too late (their minute was already frozen).
 const FOLD = `
 local P, W, KEEP = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -45,8 +58,27 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local late = 0
 local newest, enewest = {}, {}
 local function final(k) return tonumber(redis.call('GET', k .. ':final') or '-1') end
-for i = 3, #ARGV, 8 do
+-- a low-latency part or segment: 1 when its segment was not yet counted for this viewer and
+-- rendition (parts come in order per viewer; a later MSN or a new publish's tag counts), else 0;
+-- a part whose MSN is unknown (not recorded, or expired) counts none
+local function llSegment(sk, uid, rend, tag, mkey, num)
+  local msn = num
+  if mkey ~= '' then msn = redis.call('HGET', mkey, num) end
+  if not msn then return 0 end
+  msn = tonumber(msn)
+  local lk, f = sk .. ':lm', uid .. '|' .. rend
+  local was = redis.call('HGET', lk, f)
+  if was then
+    local wtag, wmsn = string.match(was, '^(.*):(%d+)$')
+    if wtag == tag and tonumber(wmsn) >= msn then return 0 end
+  end
+  redis.call('HSET', lk, f, tag .. ':' .. msn)
+  redis.call('EXPIRE', lk, KEEP)
+  return 1
+end
+for i = 3, #ARGV, 11 do
   local sid, eid, uid, t, rend, bytes, seg, rid = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7]
+  local lltag, llkey, llnum = ARGV[i + 8], ARGV[i + 9], ARGV[i + 10]
   local sk, ek = P .. ':s:' .. sid, P .. ':e:' .. eid
   local m = math.floor(t / 60000)
   local frozen = final(sk)
@@ -81,7 +113,9 @@ for i = 3, #ARGV, 8 do
     if rend ~= '' and rid ~= '' and redis.call('SADD', qk, rid) == 1 then
       redis.call('EXPIRE', qk, KEEP)
       local rk = sk .. ':r:' .. m
-      redis.call('HINCRBY', rk, rend .. ':n', seg == '1' and 1 or 0)
+      local n = seg == '1' and 1 or 0
+      if lltag ~= '' then n = llSegment(sk, uid, rend, lltag, llkey, llnum) end
+      redis.call('HINCRBY', rk, rend .. ':n', n)
       redis.call('HINCRBY', rk, rend .. ':b', bytes)
       redis.call('EXPIRE', rk, KEEP)
     end
@@ -116,6 +150,9 @@ return late
 
 const FOLD_CHUNK = 1_000;
 
+/** Where viewer analytics keep their keys in Redis. */
+export const analyticsPrefix = (redisPrefix: string) => `${redisPrefix}:an`;
+
 export interface Signals {
   readonly prefix: string;
   /** Folds lines into the counters; resolves with how many were refused as too late. */
@@ -125,14 +162,17 @@ export interface Signals {
 }
 
 export function createSignals(o: { redis: Redis; redisPrefix: string }): Signals {
-  const prefix = `${o.redisPrefix}:an`;
+  const prefix = analyticsPrefix(o.redisPrefix);
   return {
     prefix,
     async fold(lines) {
       let late = 0;
       for (let i = 0; i < lines.length; i += FOLD_CHUNK) {
         const args: (string | number)[] = [VIEWER_WINDOW_MS, KEEP_SECONDS];
-        for (const l of lines.slice(i, i + FOLD_CHUNK)) args.push(l.sessionId, l.eventId, l.userId, Math.round(l.at), l.rendition, Math.max(0, Math.round(l.bytes)), l.segment ? '1' : '0', l.requestId);
+        for (const l of lines.slice(i, i + FOLD_CHUNK)) {
+          const ll = l.ll ? ('partKey' in l.ll ? [l.ll.tag, l.ll.partKey, String(l.ll.seq)] : [l.ll.tag, '', String(l.ll.msn)]) : ['', '', ''];
+          args.push(l.sessionId, l.eventId, l.userId, Math.round(l.at), l.rendition, Math.max(0, Math.round(l.bytes)), l.segment ? '1' : '0', l.requestId, ...ll);
+        }
         late += (await o.redis.eval(FOLD, 1, prefix, ...args)) as number;
       }
       return late;

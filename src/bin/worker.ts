@@ -8,6 +8,7 @@ import { createTranscodeCore } from '../streams/transcode-core.js';
 import { createCancelListener, createQueueCounts, LIVE_WORKER_OPTIONS, TRANSCODE_QUEUE } from '../transcode/jobs.js';
 import { startBrokenLivesSweep } from '../transcode/broken-lives.js';
 import { hlsLadderOutput } from '../transcode/hls-ladder-output.js';
+import { createPartMsnRecorder } from '../analytics/ll-parts.js';
 import { createLlFeed } from '../llhls/feed-publisher.js';
 import { llHlsOutput } from '../llhls/ll-output.js';
 import { thumbnailOutput } from '../transcode/thumbnail-output.js';
@@ -48,6 +49,8 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
   const core = createTranscodeCore({ db, bus, log });
   const relayDeps = await createRelayDeps();
   const llFeed = createLlFeed({ bus, redis, prefix: config.redisPrefix, log });
+  // viewer analytics count a low-latency part toward its segment: they look its MSN up here
+  const partMsn = createPartMsnRecorder({ redis, redisPrefix: config.redisPrefix, log });
   const recorderDeps = (job: LiveTranscodeJob): RecorderDeps => ({
     db,
     finalise: finaliseQueue,
@@ -75,7 +78,7 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     // (a low-latency stream's primary is the LL-HLS packager instead: same ladder, parts for the origin)
     outputsFor: (job) => ({
       primary: job.lowLatency
-        ? llHlsOutput({ job, mediaDir: config.mediaDir, feed: llFeed, log: log.child({ streamId: job.streamId, publishSessionId: job.publishSessionId }), metrics: metrics.metrics })
+        ? llHlsOutput({ job, mediaDir: config.mediaDir, feed: llFeed, log: log.child({ streamId: job.streamId, publishSessionId: job.publishSessionId }), metrics: metrics.metrics, partMsn })
         : hlsLadderOutput({ job, mediaDir: config.mediaDir, metrics: metrics.metrics }),
       others: [
         ...(job.record ? [recordingOutput({ job, mediaDir: config.mediaDir, deps: recorderDeps(job) })] : []),

@@ -35,7 +35,15 @@ interface Snapshot {
 
 const PRUNE_EVERY_TICKS = 2; // ~3 s: a part is 30–150 KB, five a second per rung
 
-export function llHlsOutput(o: { job: LiveTranscodeJob; mediaDir: string; feed: LlFeed; log: Log; metrics?: WorkerMetrics }): TranscodeOutput {
+export function llHlsOutput(o: {
+  job: LiveTranscodeJob;
+  mediaDir: string;
+  feed: LlFeed;
+  log: Log;
+  metrics?: WorkerMetrics;
+  /** Each part's segment, for viewer analytics (RenditionWriter's partMsn). */
+  partMsn?: ConstructorParameters<typeof RenditionWriter>[0]['partMsn'];
+}): TranscodeOutput {
   const outDir = streamOutputDir(o.mediaDir, o.job.playbackId);
   const presentation = segmentTagFor(o.job.publishSessionId);
   let session: LlSession | null = null;
@@ -144,6 +152,7 @@ export function llHlsOutput(o: { job: LiveTranscodeJob; mediaDir: string; feed: 
             feed: o.feed,
             others: others(name),
             log: o.log,
+            partMsn: o.partMsn,
             events: {
               segment: (rendition) => {
                 o.metrics?.segmentsWritten.inc({ rendition });

@@ -37,6 +37,11 @@ export class RenditionWriter {
       others: () => OtherRendition[];
       log: Log;
       events?: WriterEvents;
+      /**
+       * Told each part's segment (MSN) before the part is written, so viewer analytics can count
+       * parts toward their segment (src/analytics/ll-parts.ts); must not throw or wait.
+       */
+      partMsn?: (p: { playbackId: string; rendition: string; tag: string; seq: number; msn: number }) => void;
     },
   ) {}
 
@@ -116,6 +121,7 @@ export class RenditionWriter {
     }
     let newest: Extract<LlFile, { kind: 'part' }> | null = null;
     for (const file of result.files) {
+      if (file.kind === 'part') this.o.partMsn?.({ playbackId: this.o.playbackId, rendition: this.name, tag: this.o.presentation, seq: file.part.seq, msn: file.msn });
       await writeAtomic(this.o.dir, file.name, file.bytes);
       if (file.kind === 'part') newest = file;
       if (file.kind === 'segment') {
