@@ -32,7 +32,7 @@ export class RenditionWriter {
       dir: string;
       playbackId: string;
       presentation: string;
-      feed: LlFeed;
+      feed: Pick<LlFeed, 'publish'>;
       /** The other renditions' positions, for EXT-X-RENDITION-REPORT. */
       others: () => OtherRendition[];
       log: Log;
@@ -121,7 +121,8 @@ export class RenditionWriter {
     }
     let newest: Extract<LlFile, { kind: 'part' }> | null = null;
     for (const file of result.files) {
-      if (file.kind === 'part') this.o.partMsn?.({ playbackId: this.o.playbackId, rendition: this.name, tag: this.o.presentation, seq: file.part.seq, msn: file.msn });
+      // the tag as the file is named (a worker that took the publish over names its files with a prefix of its own)
+      if (file.kind === 'part') this.o.partMsn?.({ playbackId: this.o.playbackId, rendition: this.name, tag: file.name.slice(0, file.name.lastIndexOf('-part')), seq: file.part.seq, msn: file.msn });
       await writeAtomic(this.o.dir, file.name, file.bytes);
       if (file.kind === 'part') newest = file;
       if (file.kind === 'segment') {
