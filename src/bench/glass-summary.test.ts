@@ -34,4 +34,6 @@ t.test('verdicts: the ratio to nginx-rtmp, the LL limits by GOP, LL not availabl
   t.same(na.map((v) => v.met), [true, null]);
   t.match(na[1]!.detail, /not available/);
   t.same(verdicts({ gopSeconds: 2, standardAuto: fig(5), peer: fig(5), ll: { auto: fig(1.0, { fatalErrors: ['x'] }) } })[1]!.met, false, 'a fatal error fails LL');
+  t.same(verdicts({ gopSeconds: 2, standardAuto: fig(null), peer: fig(5), ll: null })[0]!.met, false, 'served but no frame read: a failure, not n/a');
+  t.same(verdicts({ gopSeconds: 2, standardAuto: null, peer: fig(5), ll: null })[0]!.met, null, 'a side not run: n/a');
 });

@@ -85,7 +85,12 @@ export function verdicts(o: { gopSeconds: number; standardAuto: Figures | null; 
   if (s?.p50 != null && p?.p50 != null) {
     const ratio = Math.round((s.p50 / p.p50) * 100) / 100;
     out.push({ what: `GOP ${o.gopSeconds} s: standard (ABR auto) / nginx-rtmp p50 ≤ 1.0`, met: ratio <= 1.0, detail: `${s.p50.toFixed(2)} s / ${p.p50.toFixed(2)} s = ${ratio.toFixed(2)}` });
-  } else out.push({ what: `GOP ${o.gopSeconds} s: standard / nginx-rtmp`, met: null, detail: 'no frames measured on one side' });
+  } else if (s === null || p === null) {
+    out.push({ what: `GOP ${o.gopSeconds} s: standard / nginx-rtmp`, met: null, detail: 'one side was not measured in this run' });
+  } else {
+    // a side that served the stream but whose viewers read no frame: the bench is broken, not n/a
+    out.push({ what: `GOP ${o.gopSeconds} s: standard / nginx-rtmp`, met: false, detail: 'a side served the stream but no frame was read off its video' });
+  }
   const limit = o.gopSeconds <= 1 ? 1.0 : 1.5;
   if (o.ll === null) {
     out.push({ what: `GOP ${o.gopSeconds} s: LL p50 ≤ ${limit} s`, met: null, detail: 'LL mode not available' });
