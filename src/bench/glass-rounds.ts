@@ -27,6 +27,8 @@ export interface SideRound {
   playableSeconds?: number;
   players: { pin: Pin; report: PlayerReport; window: Window }[];
   encodeDelaysMs: number[];
+  /** The source's lag behind real time at the end of the window (s): a starved publisher slows the whole stream. */
+  sourceBehindSeconds?: number;
   proxiedWithoutBlocking?: boolean;
 }
 
@@ -135,6 +137,7 @@ export async function runSideRound(ctx: RoundContext, o: { side: SideName; round
     await sleep(ctx.timing.measureMs);
     for (const { pin, player } of players) result.players.push({ pin, report: await player.report(), window });
     result.encodeDelaysMs = publisher.encodeDelaysMs();
+    result.sourceBehindSeconds = Math.round(publisher.behindSeconds() * 100) / 100;
     return result;
   } finally {
     for (const { player } of players) await player.close();

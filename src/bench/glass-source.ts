@@ -101,6 +101,8 @@ export interface GlassPublisher {
   child: Child;
   /** Frames written so far. */
   frames(): number;
+  /** How far the source is behind its real-time schedule (s): > 0 when ffmpeg (or Node) could not keep up. */
+  behindSeconds(): number;
   /** Capture-to-wire delays (ms) of the frames whose FLV tag came out, in order. */
   encodeDelaysMs(): number[];
   /** Stops writing frames and ends ffmpeg (its stdin closed, then SIGINT). */
@@ -147,6 +149,7 @@ export function startGlassPublisher(spec: GlassSourceSpec, rtmpUrl: string, text
   return {
     child,
     frames: () => n,
+    behindSeconds: () => Math.max(0, ((performance.now() - started) * spec.fps) / 1000 - n) / spec.fps,
     encodeDelaysMs: () => delays.slice(),
     async stop() {
       stopped = true;

@@ -20,10 +20,11 @@ t.test('percentiles, stalls and renditions over the window only', async (t) => {
   t.equal(f.bufferStalledPerMinute, 6);
   t.same(f.fatalErrors, ['manifestLoadError']);
   t.same(f.renditions, { '720p': 0.75, '360p': 0.25 });
+  t.equal(f.fpsShown, 10, '100 frames read in 10 s');
   t.equal(quantile([], 0.5), null);
 });
 
-const fig = (p50: number | null, extra: Partial<Figures> = {}): Figures => ({ frames: 1, rejected: 0, p50, p90: p50, p99: p50, max: p50, stallsPerMinute: 0, bufferStalledPerMinute: 0, fatalErrors: [], renditions: {}, minutes: 1, ...extra });
+const fig = (p50: number | null, extra: Partial<Figures> = {}): Figures => ({ frames: 1, rejected: 0, p50, p90: p50, p99: p50, max: p50, stallsPerMinute: 0, bufferStalledPerMinute: 0, fatalErrors: [], renditions: {}, minutes: 1, fpsShown: 30, ...extra });
 
 t.test('verdicts: the ratio to nginx-rtmp, the LL limits by GOP, LL not available is n/a', async (t) => {
   const v2 = verdicts({ gopSeconds: 2, standardAuto: fig(6.3), peer: fig(7.0), ll: { auto: fig(1.4), top: fig(1.6), transcoded: fig(1.2, { stallsPerMinute: 1.5 }) } });
@@ -36,4 +37,7 @@ t.test('verdicts: the ratio to nginx-rtmp, the LL limits by GOP, LL not availabl
   t.same(verdicts({ gopSeconds: 2, standardAuto: fig(5), peer: fig(5), ll: { auto: fig(1.0, { fatalErrors: ['x'] }) } })[1]!.met, false, 'a fatal error fails LL');
   t.same(verdicts({ gopSeconds: 2, standardAuto: fig(null), peer: fig(5), ll: null })[0]!.met, false, 'served but no frame read: a failure, not n/a');
   t.same(verdicts({ gopSeconds: 2, standardAuto: null, peer: fig(5), ll: null })[0]!.met, null, 'a side not run: n/a');
+  const starved = verdicts({ gopSeconds: 2, standardAuto: fig(3, { fpsShown: 20 }), peer: fig(7), ll: null })[0]!;
+  t.equal(starved.met, null, 'a starved viewer (20 fps shown) at the live edge: no verdict, however good its ratio');
+  t.match(starved.detail, /starved \(20 fps/);
 });

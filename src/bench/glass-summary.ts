@@ -22,6 +22,8 @@ export interface Figures {
   fatalErrors: string[];
   renditions: Record<string, number>; // picture height → share of frames
   minutes: number;
+  /** Frames read per second of the window, per viewer: below ~27 of the source's 30 the viewer (or the machine) was starved. */
+  fpsShown: number;
 }
 
 /** The q-quantile (nearest rank) of sorted values. */
@@ -68,8 +70,12 @@ export function figures(parts: { report: PlayerReport; window: Window }[]): Figu
     fatalErrors,
     renditions: Object.fromEntries(Object.entries(heights).map(([k, n]) => [k, Math.round((n / total) * 1000) / 1000])),
     minutes: Math.round(minutes * 100) / 100,
+    fpsShown: minutes > 0 ? Math.round((total / (minutes * 60)) * 10) / 10 : 0,
   };
 }
+
+/** 90 % of the source's 30 fps: below it a viewer was starved of CPU or of media, and its latency says little. */
+export const MIN_FPS_SHOWN = 27;
 
 export interface Verdict {
   what: string;
@@ -84,7 +90,12 @@ export function verdicts(o: { gopSeconds: number; standardAuto: Figures | null; 
   const p = o.peer;
   if (s?.p50 != null && p?.p50 != null) {
     const ratio = Math.round((s.p50 / p.p50) * 100) / 100;
-    out.push({ what: `GOP ${o.gopSeconds} s: standard (ABR auto) / nginx-rtmp p50 ≤ 1.0`, met: ratio <= 1.0, detail: `${s.p50.toFixed(2)} s / ${p.p50.toFixed(2)} s = ${ratio.toFixed(2)}` });
+    const what = `GOP ${o.gopSeconds} s: standard (ABR auto) / nginx-rtmp p50 ≤ 1.0`;
+    const detail = `${s.p50.toFixed(2)} s / ${p.p50.toFixed(2)} s = ${ratio.toFixed(2)}`;
+    // a starved viewer sits at the live edge and stalls: its low latency is no win, so no verdict
+    const starved = [s, p].filter((f) => f.fpsShown < MIN_FPS_SHOWN);
+    if (starved.length) out.push({ what, met: null, detail: `${detail}, not judged: a viewer was starved (${starved.map((f) => f.fpsShown).join(', ')} fps shown of 30; the machine is too busy)` });
+    else out.push({ what, met: ratio <= 1.0, detail });
   } else if (s === null || p === null) {
     out.push({ what: `GOP ${o.gopSeconds} s: standard / nginx-rtmp`, met: null, detail: 'one side was not measured in this run' });
   } else {

@@ -3,6 +3,7 @@
 // Chromium reads it back off the video (glass-player.ts): latency = display time − send time,
 // one machine clock. Sides, same run, alternating rounds: Onair standard mode, Onair LL mode
 // (reported "not available" until the appliance serves LL-HLS), nginx-rtmp's HLS.
+import os from 'node:os';
 import path from 'node:path';
 import { benchInt, benchWorkDir, checkIdle, isEnding, machineInfo, onCleanup, round, runBench, say, sleep, writeResult } from './common.js';
 import { launchBrowser } from '../testing/browser.js';
@@ -15,7 +16,7 @@ import { startAppliance, startPeer } from './live-sides.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const NO_BLOCKING = process.env.BENCH_GLASS_NO_BLOCKING === '1';
-const SIDES: SideName[] = ['standard', 'll', 'nginx-rtmp'];
+const ALL_SIDES: SideName[] = ['standard', 'll', 'nginx-rtmp'];
 
 function settings() {
   const height = benchInt('glass', { name: 'BENCH_GLASS_HEIGHT', fallback: 720, min: 360, max: 1080 });
@@ -24,7 +25,13 @@ function settings() {
     say(`bench:glass: BENCH_GLASS_GOPS must list keyframe intervals of 1 or 2 s (e.g. "2,1"), but it is "${process.env.BENCH_GLASS_GOPS}".`);
     process.exit(2);
   }
+  const sides = (process.env.BENCH_GLASS_SIDES ?? ALL_SIDES.join(',')).split(',').map((x) => x.trim()) as SideName[];
+  if (sides.length === 0 || sides.some((x) => !ALL_SIDES.includes(x))) {
+    say(`bench:glass: BENCH_GLASS_SIDES must list some of ${ALL_SIDES.join(', ')} (comma-separated), but it is "${process.env.BENCH_GLASS_SIDES}".`);
+    process.exit(2);
+  }
   return {
+    sides,
     height,
     width: Math.round((height * 16) / 9 / 2) * 2,
     gops: gopList,
@@ -48,7 +55,7 @@ function describe(r: SideRound): string {
     const f = figures([p]);
     return `${p.pin} p50 ${fmt(f.p50)} p90 ${fmt(f.p90)} (${f.frames} fr, ${Object.keys(f.renditions).join('/') || '?'}, ${f.stallsPerMinute} st/min, ${p.report.droppedFrames}/${p.report.decodedFrames} dropped${f.fatalErrors.length ? `, FATAL ${f.fatalErrors.join(',')}` : ''})`;
   });
-  return `${head} playable after ${r.playableSeconds} s${r.proxiedWithoutBlocking ? ' [NO BLOCKING proxy]' : ''}: ${per.join('; ')}`;
+  return `${head} playable after ${r.playableSeconds} s, source ${r.sourceBehindSeconds ?? '?'} s behind real time${r.proxiedWithoutBlocking ? ' [NO BLOCKING proxy]' : ''}: ${per.join('; ')}`;
 }
 
 interface GopSummary {
@@ -63,7 +70,7 @@ function summarize(gop: number, rounds: SideRound[]): GopSummary {
   const mine = rounds.filter((r) => r.gopSeconds === gop);
   const delays = mine.flatMap((r) => r.encodeDelaysMs).sort((a, b) => a - b);
   const sides: GopSummary['sides'] = {};
-  for (const side of SIDES) {
+  for (const side of ALL_SIDES) {
     const rs = mine.filter((r) => r.side === side);
     if (rs.length === 0) continue;
     const avail = rs.filter((r) => r.available);
@@ -90,7 +97,7 @@ function summaryBlock(s: GopSummary[], date: string): string[] {
   const out = [`bench:glass (${date.slice(0, 10)}; glass to glass, hls.js ${'1.7.4'} in Chromium, p50 / p90 / p99 in s; stalls per minute)`];
   for (const g of s) {
     out.push(`  publisher GOP ${g.gopSeconds} s (source encode to the wire: p50 ${g.encodeDelayMs.p50 ?? '—'} ms, p90 ${g.encodeDelayMs.p90 ?? '—'} ms)`);
-    for (const side of SIDES) {
+    for (const side of ALL_SIDES) {
       const x = g.sides[side];
       if (!x) continue;
       if (!x.available) {
@@ -99,7 +106,7 @@ function summaryBlock(s: GopSummary[], date: string): string[] {
       }
       for (const [pin, f] of Object.entries(x.byPin)) {
         const label = side === 'nginx-rtmp' ? 'auto (3 viewers)' : pin;
-        out.push(`    ${side.padEnd(10)} ${label.padEnd(16)} ${fmt(f.p50)} / ${fmt(f.p90)} / ${fmt(f.p99)}  stalls ${f.stallsPerMinute}/min  fatal ${f.fatalErrors.length}  ${Object.entries(f.renditions).map(([h, share]) => `${h} ${Math.round(share * 100)} %`).join(', ')}`);
+        out.push(`    ${side.padEnd(10)} ${label.padEnd(16)} ${fmt(f.p50)} / ${fmt(f.p90)} / ${fmt(f.p99)}  stalls ${f.stallsPerMinute}/min  ${f.fpsShown} fps shown  fatal ${f.fatalErrors.length}  ${Object.entries(f.renditions).map(([h, share]) => `${h} ${Math.round(share * 100)} %`).join(', ')}`);
       }
     }
     out.push(`    standard (auto) / nginx-rtmp p50: ${g.ratioStandardToPeer ?? '—'} (target ≤ 1.0)`);
@@ -112,6 +119,7 @@ async function main(): Promise<void> {
   const cfg = settings();
   const machine = machineInfo();
   const busyCpusBefore = await checkIdle();
+  const loadBefore = os.loadavg().map((x) => round(x, 2));
   const { work, keep } = await benchWorkDir('glass');
   say(`bench:glass on ${machine.nproc} × ${machine.cpuModel}; source ${cfg.width}x${cfg.height} 30 fps, GOPs ${cfg.gops.join(', ')} s, ${cfg.rounds} round(s), viewers join ${cfg.timing.prerollMs / 1000} s after the stream is served, ${cfg.timing.warmupMs / 1000} s warm-up + ${cfg.timing.measureMs / 1000} s measured per side${QUICK ? ' (quick)' : ''}${NO_BLOCKING ? '; LL side WITHOUT blocking reload (the proof run: LL targets must fail)' : ''}`);
   const app = await startAppliance(work);
@@ -129,7 +137,7 @@ async function main(): Promise<void> {
   for (const gop of cfg.gops) {
     const spec: GlassSourceSpec = { width: cfg.width, height: cfg.height, fps: 30, gopSeconds: gop, videoKbps: cfg.height >= 1080 ? 4500 : 2500 };
     for (let n = 1; n <= cfg.rounds && !isEnding(); n++) {
-      for (const side of SIDES) {
+      for (const side of cfg.sides) {
         if (isEnding()) break;
         const r = await runSideRound({ browser, spec, texture, timing: cfg.timing, app, peer, llPlayerOrigin }, { side, round: n });
         if (isEnding()) break;
@@ -146,7 +154,7 @@ async function main(): Promise<void> {
   keep(rounds.some((r) => r.side !== 'll' && !r.available));
   const out = await writeResult(NO_BLOCKING ? 'glass-no-blocking' : 'glass', {
     date,
-    machine: { ...machine, busyCpusBefore },
+    machine: { ...machine, busyCpusBefore, loadBefore, loadAfter: os.loadavg().map((x) => round(x, 2)) },
     source: { width: cfg.width, height: cfg.height, fps: 30, encoder: 'libx264 veryfast zerolatency, bf 0, CBR', gops: cfg.gops },
     method:
       'send time (Date.now() mod 2^32, CRC-16) drawn as 2×24 blocks into each raw frame written to the publishing ffmpeg in real time; hls.js in Chromium reads it on every requestVideoFrameCallback; latency = expected display time − send time; percentiles over the measured window after the warm-up',
@@ -158,6 +166,7 @@ async function main(): Promise<void> {
   });
   say('');
   for (const line of summaryBlock(gops, date)) say(line);
+  say(`  machine: ${busyCpusBefore} CPUs busy before the run; load average ${loadBefore.join(' ')} at the start, ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} at the end`);
   say(`  results: ${out}`);
   say(`  work dir: ${path.basename(work)}`);
   say('');
