@@ -39,14 +39,15 @@ COPY ffmpeg-profiles ./ffmpeg-profiles
 COPY nginx ./nginx
 
 # DATA_DIR holds the rendered nginx config, its pid file and temp dirs ($DATA_DIR/nginx) and the
-# logs ($DATA_DIR/logs); MEDIA_DIR the HLS output. Owned by the image's `node` user (uid 1000):
+# logs ($DATA_DIR/logs); MEDIA_DIR the HLS output; $DATA_DIR/uploads (UPLOADS_DIR) the uploaded
+# branding images, written by the api and served by nginx. Owned by the image's `node` user (uid 1000):
 # a fresh named volume mounted on /var/lib/onair/media copies this ownership, so the worker can
 # write into it. nginx runs unprivileged too: the renderer adds no `user` directive when not
 # root, listens on 8080, overrides every *_temp_path and the access log, and `-e` moves the
 # error log, so /var/lib/nginx and /var/log/nginx are never touched.
-RUN mkdir -p /var/lib/onair/media/hls /var/lib/onair/recordings /var/lib/onair/nginx /var/lib/onair/logs \
+RUN mkdir -p /var/lib/onair/media/hls /var/lib/onair/recordings /var/lib/onair/uploads /var/lib/onair/nginx /var/lib/onair/logs \
  && chown -R node:node /var/lib/onair \
- && chmod 755 /var/lib/onair /var/lib/onair/media /var/lib/onair/media/hls /var/lib/onair/recordings
+ && chmod 755 /var/lib/onair /var/lib/onair/media /var/lib/onair/media/hls /var/lib/onair/recordings /var/lib/onair/uploads
 
 # the image's `node` user, numerically (lets Kubernetes' runAsNonRoot verify it)
 USER 1000:1000

@@ -58,6 +58,8 @@ export const ACCESS = {
   'sessions.create': { roles: ['admin'] },
   'sessions.update': { roles: ['admin'] },
   'sessions.delete': { roles: ['admin'] },
+  // the sessions the caller speaks at (each one's tools are the speaker's: sessions.stream…)
+  'sessions.mine': { roles: 'signed-in' },
   // a session's broadcast, for its speakers (who see no stream ids otherwise) and organisers
   'sessions.stream': { roles: STAFF, also: 'sessionSpeaker' },
   'sessions.stream.regenerateKey': { roles: ['admin'], also: 'sessionSpeaker' },
@@ -107,6 +109,9 @@ export const ACCESS = {
   'streams.recordings': { roles: ['admin'] },
   'sessions.recordings': { roles: 'signed-in' },
   'recordings.delete': { roles: ['admin'] },
+
+  // Uploaded branding images (src/uploads/): stored on the appliance and served by nginx
+  'uploads.image': { roles: ['admin'] },
 } as const satisfies Record<string, Rule>;
 
 export type Action = keyof typeof ACCESS;

@@ -272,3 +272,32 @@ t.test('relays: 10 destinations, no private addresses, RELAY_KEYS parsed (first 
   t.notMatch(err.message, secretish, 'no key material in the message');
   t.notMatch(err.message, k1, 'none at all');
 });
+
+t.test('the low-latency playlist origin: its port, bind address and nginx upstreams', async (t) => {
+  const c = loadConfig({}, 'all');
+  t.same(c.origin, { host: '127.0.0.1', port: 3002, upstreams: ['127.0.0.1:3002'] }, 'one-box defaults: loopback, nginx finds it');
+  t.same(loadConfig({ ORIGIN_PORT: '4100' }, 'all').origin.upstreams, ['127.0.0.1:4100'], 'the upstream follows ORIGIN_PORT');
+  const compose = loadConfig({ REDIS_URL: base.REDIS_URL, ORIGIN_HOST: '0.0.0.0', ORIGIN_UPSTREAMS: 'origin:3002, origin2:3002' }, 'origin');
+  t.same(compose.origin, { host: '0.0.0.0', port: 3002, upstreams: ['origin:3002', 'origin2:3002'] });
+  t.throws(() => loadConfig({}, 'origin'), /REDIS_URL is required for the origin role/);
+  const err = t.throws(() => loadConfig({ ORIGIN_PORT: '0', ORIGIN_HOST: 'origin.local', ORIGIN_UPSTREAMS: 'origin' }, 'all')) as ConfigError;
+  for (const re of [/ORIGIN_PORT must be a whole number from 1 to 65535, but it is "0"/, /ORIGIN_HOST must be an IP address/, /ORIGIN_UPSTREAMS entry "origin" must look like host:port/]) t.match(err.message, re);
+  t.throws(() => loadConfig({ PORT: '3002' }, 'all'), /ORIGIN_PORT 3002 must differ from PORT/);
+});
+
+t.test('UPLOADS_DIR: under the data dir unless told; a path nginx can take, apart from the media and recordings dirs', async (t) => {
+  t.equal(loadConfig({}, 'all', '/srv/onair').uploadsDir, '/srv/onair/.onair/uploads');
+  t.equal(loadConfig({ ...base, DATA_DIR: '/var/lib/onair' }, 'api').uploadsDir, '/var/lib/onair/uploads');
+  t.equal(loadConfig({ ...base, UPLOADS_DIR: '/mnt/uploads' }, 'nginx').uploadsDir, '/mnt/uploads');
+  t.equal(loadConfig({ ...base, UPLOADS_DIR: 'up' }, 'api', '/srv/x').uploadsDir, '/srv/x/up', 'relative to the working directory');
+  const err = t.throws(() => loadConfig({ ...base, DATA_DIR: '/srv/onair', UPLOADS_DIR: '/srv/onair/media/up', RECORDINGS_DIR: '/srv/rec' }, 'api')) as ConfigError;
+  t.match(err.message, /UPLOADS_DIR "\/srv\/onair\/media\/up" and MEDIA_DIR "\/srv\/onair\/media" must not contain each other/);
+  t.throws(() => loadConfig({ ...base, UPLOADS_DIR: '/srv/rec/u', RECORDINGS_DIR: '/srv/rec' }, 'api'), /UPLOADS_DIR "\/srv\/rec\/u" and RECORDINGS_DIR "\/srv\/rec" must not contain each other/);
+  t.throws(() => loadConfig({ ...base, UPLOADS_DIR: '/mnt/my uploads' }, 'api'), /UPLOADS_DIR \(or DATA_DIR\) "\/mnt\/my uploads" may only hold/);
+});
+
+t.test('RATE_LIMIT_UPLOAD: 30 a minute with 30 more in ten minutes unless told', async (t) => {
+  t.same(loadConfig(base, 'api').rateLimits.upload, { points: 30, seconds: 60, burst: { points: 30, seconds: 600 } });
+  t.same(loadConfig({ ...base, RATE_LIMIT_UPLOAD: '2/1m' }, 'api').rateLimits.upload, { points: 2, seconds: 60, burst: null });
+  t.throws(() => loadConfig({ ...base, RATE_LIMIT_UPLOAD: 'lots' }, 'api'), /RATE_LIMIT_UPLOAD must look like 5\/1s/);
+});

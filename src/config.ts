@@ -9,7 +9,7 @@ import { DEFAULT_RATE_LIMITS, parseRateLimit, RATE_ACTIONS, type RateLimits } fr
 export { parseDuration } from './durations.js';
 export { DEFAULT_RATE_LIMITS, parseRateLimit, RATE_ACTIONS, type RateAction, type RateLimit, type RateLimits } from './rate-limit-settings.js';
 
-export type Role = 'all' | 'api' | 'ingest' | 'worker' | 'migrate' | 'nginx';
+export type Role = 'all' | 'api' | 'ingest' | 'worker' | 'migrate' | 'nginx' | 'origin';
 
 export interface Config {
   role: Role;
@@ -52,6 +52,8 @@ export interface Config {
   childEnv: Readonly<Record<string, string>>;
   workerConcurrency: number;
   apiUpstreams: string[]; // nginx upstreams for /api and /ws
+  /** The low-latency playlist origin (src/llhls/origin.ts): where it listens (ORIGIN_HOST, ORIGIN_PORT) and nginx's list of origins (ORIGIN_UPSTREAMS). */
+  origin: { host: string; port: number; upstreams: string[] };
   adminEmail: string | null;
   adminPassword: string | null;
   /** Express `trust proxy`: which hops may set X-Forwarded-For (per-IP login limits use the client IP). */
@@ -87,6 +89,8 @@ export interface Config {
   playbackWindow: { leadSeconds: number; graceSeconds: number };
   /** api: how often this node brings the playback gate's marker files in line with the database. */
   playbackGateSeconds: number;
+  /** UPLOADS_DIR: uploaded branding images (src/uploads/), written by the api, served by nginx under /uploads/. */
+  uploadsDir: string;
   /** Relay destinations (src/relays/): how many per stream, whether private addresses are allowed, the keys their stream keys are encrypted with. */
   relay: RelaySettings;
 }
@@ -156,6 +160,7 @@ const REQUIRED_BY_ROLE: Record<Role, string[]> = {
   ingest: ['DATABASE_URL', 'REDIS_URL', 'INTERNAL_API_KEY'],
   worker: ['DATABASE_URL', 'REDIS_URL', 'INTERNAL_API_KEY'],
   nginx: [],
+  origin: ['REDIS_URL'],
 };
 
 export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<Config> {
@@ -256,13 +261,20 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   if (adminPassword && adminPassword.length < 8) problems.push('ADMIN_PASSWORD must be at least 8 characters long.');
   if (adminPassword && !adminEmail) problems.push('ADMIN_PASSWORD is set but ADMIN_EMAIL is not.');
 
-  const upstreams = str('API_UPSTREAMS', `127.0.0.1:${port}`)
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const u of upstreams) {
-    if (!/^[A-Za-z0-9_.-]+:\d{1,5}$/.test(u)) problems.push(`API_UPSTREAMS entry "${u}" must look like host:port.`);
-  }
+  const upstreamList = (name: string, fallback: string): string[] => {
+    const list = str(name, fallback)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const u of list) {
+      if (!/^[A-Za-z0-9_.-]+:\d{1,5}$/.test(u)) problems.push(`${name} entry "${u}" must look like host:port.`);
+    }
+    return list;
+  };
+  const upstreams = upstreamList('API_UPSTREAMS', `127.0.0.1:${port}`);
+  const originPort = int('ORIGIN_PORT', 3002, 1, 65535);
+  if (originPort === port) problems.push(`ORIGIN_PORT ${originPort} must differ from PORT (the API's).`);
+  const originUpstreams = upstreamList('ORIGIN_UPSTREAMS', `127.0.0.1:${originPort}`);
 
   const host = (name: string, fallback: string, withPort: boolean): string => {
     const v = str(name, fallback);
@@ -313,6 +325,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   };
   const apiHost = bindHost('API_HOST', '127.0.0.1');
   const collectorHost = bindHost('COLLECTOR_HOST', apiHost);
+  const originHost = bindHost('ORIGIN_HOST', '127.0.0.1');
   const maxDelayRaw = str('LOGIN_MAX_DELAY', '15m');
   const maxDelay = parseDuration(maxDelayRaw);
   if (maxDelay === null || maxDelay > 86400) problems.push(`LOGIN_MAX_DELAY must look like 15m or a number of seconds (at most 1d), but it is "${maxDelayRaw}".`);
@@ -375,6 +388,16 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
   if (inside(recordingsDir, mediaDir) || inside(mediaDir, recordingsDir)) {
     problems.push(`RECORDINGS_DIR "${recordingsDir}" and MEDIA_DIR "${mediaDir}" must not contain each other (a live URL must never open a recording).`);
   }
+  const uploadsDir = path.resolve(cwd, str('UPLOADS_DIR', path.join(dataDir, 'uploads')));
+  // like the media dir, it lands unquoted in nginx's config
+  if (!/^\/[A-Za-z0-9_./@+-]*$/.test(uploadsDir)) {
+    problems.push(`UPLOADS_DIR (or DATA_DIR) "${uploadsDir}" may only hold letters, digits and _ . / @ + - (no spaces).`);
+  }
+  for (const [name, dir] of [['MEDIA_DIR', mediaDir], ['RECORDINGS_DIR', recordingsDir]] as const) {
+    if (inside(uploadsDir, dir) || inside(dir, uploadsDir)) {
+      problems.push(`UPLOADS_DIR "${uploadsDir}" and ${name} "${dir}" must not contain each other (each is served by nginx under its own path and rules).`);
+    }
+  }
   const recordRaw = str('RECORD_BY_DEFAULT', 'false');
   if (recordRaw !== 'true' && recordRaw !== 'false') problems.push(`RECORD_BY_DEFAULT must be true or false, but it is "${recordRaw}".`);
 
@@ -417,6 +440,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
     childEnv: Object.freeze(childEnv),
     workerConcurrency: int('WORKER_CONCURRENCY', 2, 1, 64),
     apiUpstreams: upstreams,
+    origin: { host: originHost, port: originPort, upstreams: originUpstreams },
     adminEmail,
     adminPassword,
     trustProxy,
@@ -450,6 +474,7 @@ export function loadConfig(env: Env, role: Role, cwd = process.cwd()): Readonly<
       retentionEverySeconds: retentionEvery ?? 3600,
       minFreeBytes: int('RECORDING_MIN_FREE_MB', 2048, 0, 1024 * 1024 * 1024) * 1024 * 1024,
     },
+    uploadsDir,
     metricsPort,
     metricsHost,
     playbackTokens,

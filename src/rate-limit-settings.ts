@@ -10,14 +10,15 @@ export interface RateLimit {
   burst: { points: number; seconds: number } | null;
 }
 
-export const RATE_ACTIONS = ['chat', 'question', 'upvote', 'vote', 'typing', 'join', 'import'] as const;
+export const RATE_ACTIONS = ['chat', 'question', 'upvote', 'vote', 'typing', 'join', 'import', 'upload'] as const;
 export type RateAction = (typeof RATE_ACTIONS)[number];
 export type RateLimits = Record<RateAction, RateLimit>;
 
 /**
  * The defaults, sized so an honest attendee of a busy event never meets them and a script does:
  * chat 5 messages/s with bursts up to 10, a question every 5 s (3 at once), votes and upvotes
- * 5/s (10 at once), a typing notice every 2 s, 10 event joins a minute, 6 imports an hour.
+ * 5/s (10 at once), a typing notice every 2 s, 10 event joins a minute, 6 imports an hour,
+ * 30 image uploads a minute (an organiser trying logos) with 30 more in ten minutes.
  */
 export const DEFAULT_RATE_LIMITS: Record<RateAction, string> = {
   chat: '5/1s+5/10s',
@@ -27,6 +28,7 @@ export const DEFAULT_RATE_LIMITS: Record<RateAction, string> = {
   typing: '1/2s',
   join: '10/1m',
   import: '6/1h',
+  upload: '30/1m+30/10m',
 };
 
 /** Parses `<points>/<duration>[+<points>/<duration>]`, e.g. `5/1s+5/10s`; null when it is not that. */

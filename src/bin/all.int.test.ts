@@ -12,10 +12,11 @@ import t, { type Test } from 'tap';
 import { freePort } from '../local/processes.js';
 import { APP_ROOT } from '../paths.js';
 import { getText, publishTestPattern, testDir, waitFor } from '../testing/harness.js';
+import { testImage } from '../testing/images.js';
 import { connectWs } from '../testing/ws.js';
 
 const dataDir = testDir('all');
-const ports = { HTTP_PORT: String(await freePort()), RTMP_PORT: String(await freePort()), PORT: String(await freePort()) };
+const ports = { HTTP_PORT: String(await freePort()), RTMP_PORT: String(await freePort()), PORT: String(await freePort()), ORIGIN_PORT: String(await freePort()) };
 
 function start() {
   const child = spawn(process.execPath, [path.join(APP_ROOT, 'dist', 'bin', 'all.js')], {
@@ -82,6 +83,10 @@ async function apiOnLoopbackOnly(t: Test) {
   });
   t.not(reached, 'connected', `the API port is not reachable on ${outside} (${reached})`);
   t.equal((await fetch(`http://127.0.0.1:${port}/api/health`)).status, 200, 'but is on loopback');
+  // the LL-HLS playlist origin, supervised like the other roles, where nginx finds it (loopback)
+  const originPort = Number(ports.ORIGIN_PORT);
+  await waitFor(() => fetch(`http://127.0.0.1:${originPort}/healthz`).then((r) => r.ok, () => false), { what: 'the origin to be healthy' });
+  t.same(boundAddresses(originPort), ['tcp 0100007F'], `the origin on port ${originPort} is bound to 127.0.0.1 only`);
 }
 
 /** JWTs, WebSocket tickets and playback tokens this test used: none may reach a log file. */
@@ -196,6 +201,18 @@ async function relayDestinationsWork(t: Test, token: string) {
   t.equal(Buffer.from((storedSecrets() as { relayKey?: string }).relayKey ?? '', 'base64').length, 32, 'with the 32-byte relay key kept in secrets.json');
 }
 
+/** An uploaded image is stored where nginx serves it from: the api and nginx of the one-box start agree on UPLOADS_DIR. */
+async function uploadsWork(t: Test, token: string) {
+  const png = await testImage('png', { width: 32, height: 16 });
+  const r = await fetch(`http://127.0.0.1:${ports.HTTP_PORT}/api/uploads/images`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'image/png' }, body: new Uint8Array(png) });
+  t.equal(r.status, 201, 'an image upload is taken');
+  const { url } = (await r.json()) as { url: string };
+  t.ok(statSync(path.join(dataDir, 'uploads', url.slice('/uploads/'.length))).isFile(), 'stored in DATA_DIR/uploads (the default UPLOADS_DIR)');
+  const served = await fetch(`http://127.0.0.1:${ports.HTTP_PORT}${url}`);
+  t.equal(served.status, 200, 'and served by nginx');
+  t.same(Buffer.from(await served.arrayBuffer()), png);
+}
+
 t.test('first start: everything comes up and the banner tells how to use it', async (t) => {
   const app = start();
   await waitFor(() => app.output().includes('Onair is running'), { what: 'the banner', timeoutMs: 90_000, intervalMs: 250 });
@@ -219,6 +236,7 @@ t.test('first start: everything comes up and the banner tells how to use it', as
   const adminToken = ((await login.json()) as { token: string }).token;
   await useSecretsThroughNginx(t, adminToken);
   await relayDestinationsWork(t, adminToken);
+  await uploadsWork(t, adminToken);
 
   publishTestPattern(t, { url: `rtmp://127.0.0.1:${ports.RTMP_PORT}/live/${key}`, width: 640, height: 360, fps: 10, seconds: 240, videoKbps: 600 });
   secrets.push(/\/v\/([^/]+)\//.exec(playback)![1]!);

@@ -1,6 +1,6 @@
 // all role: the one-box appliance. Starts its own Postgres and Redis (unless DATABASE_URL /
 // REDIS_URL are given), runs migrations, starts nginx and the ingest, worker and api roles as
-// supervised children (a crashed role, an embedded Postgres or Redis that dies is restarted on the
+// supervised children, with the LL-HLS playlist origin (a crashed role, an embedded Postgres or Redis that dies is restarted on the
 // same port and data dir, with backoff), prints how to use it, and on Ctrl-C stops everything in
 // order: publishers first, then transcoders (playlists finished), API, nginx, data.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -56,11 +56,11 @@ let stopping = false;
 async function stopAll(code: number): Promise<never> {
   if (stopping) return new Promise(() => undefined);
   stopping = true;
-  say('\n[onair] Stopping: ingest, worker, api, nginx, redis, postgres …');
+  say('\n[onair] Stopping: ingest, worker, origin, api, nginx, redis, postgres …');
   // from here on nothing is restarted: a child that dies now stays down while the rest stop in order
   for (const c of children) c.stopRestarting();
   nginxRotation?.stop();
-  const order = ['ingest', 'worker', 'api', 'nginx', 'redis', 'postgres'];
+  const order = ['ingest', 'worker', 'origin', 'api', 'nginx', 'redis', 'postgres'];
   for (const name of order) {
     const c = children.find((x) => x.name === name);
     if (c) await c.stop(name === 'worker' ? 20_000 : 10_000);
@@ -79,7 +79,7 @@ async function main() {
   mkdirSync(cfg.mediaDir, { recursive: true, mode: 0o755 });
 
   const busy: string[] = [];
-  const ports = [['HTTP_PORT', cfg.httpPort], ['RTMP_PORT', cfg.rtmpPort], ['PORT', cfg.port], ['RTMPS_PORT', cfg.rtmps?.port]] as const;
+  const ports = [['HTTP_PORT', cfg.httpPort], ['RTMP_PORT', cfg.rtmpPort], ['PORT', cfg.port], ['ORIGIN_PORT', cfg.origin.port], ['RTMPS_PORT', cfg.rtmps?.port]] as const;
   for (const [name, port] of ports) {
     if (port && !(await portIsFree(port))) busy.push(`${name} ${port} is already in use: stop what uses it or set ${name} to a free port.`);
   }
@@ -110,6 +110,8 @@ async function main() {
     ...process.env,
     DATA_DIR: cfg.dataDir,
     MEDIA_DIR: cfg.mediaDir,
+    // the api writes uploads where nginx (rendered here) serves them from: one resolved path for both
+    UPLOADS_DIR: cfg.uploadsDir,
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
     JWT_SECRET: cfg.jwtSecret || secrets.jwtSecret,
@@ -129,7 +131,7 @@ async function main() {
   const code = await migrate.firstExit;
   if (code !== 0) throw new Error(`Migrations failed (exit ${code}); see ${path.join(cfg.logDir, 'migrate.log')}.`);
 
-  const nginx = prepareNginx({ dataDir: cfg.dataDir, logDir: cfg.logDir, httpPort: cfg.httpPort, mediaDir: cfg.mediaDir, recordingsDir: cfg.recordings.dir, apiUpstreams: cfg.apiUpstreams, runAsRoot: isRoot(), playbackSecret: cfg.playbackTokens ? env.PLAYBACK_SECRET! : null });
+  const nginx = prepareNginx({ dataDir: cfg.dataDir, logDir: cfg.logDir, httpPort: cfg.httpPort, mediaDir: cfg.mediaDir, recordingsDir: cfg.recordings.dir, uploadsDir: cfg.uploadsDir, apiUpstreams: cfg.apiUpstreams, originUpstreams: cfg.origin.upstreams, runAsRoot: isRoot(), playbackSecret: cfg.playbackTokens ? env.PLAYBACK_SECRET! : null });
   const nginxLogs = ['nginx-access.log', 'nginx-error.log'].map((f) => path.join(cfg.logDir, f));
   for (const f of nginxLogs) createPrivateFile(f); // nginx would create them 0644
   children.push(startChild({ name: 'nginx', command: nginx.command, args: nginx.args, stopSignal: 'SIGQUIT', restart: true }, common));
@@ -141,7 +143,8 @@ async function main() {
   }
   // ingest and worker serve /metrics on ports of their own, on loopback (the api on PORT)
   const metricsPorts: Record<string, number> = { worker: await freePort(), ingest: await freePort() };
-  for (const name of ['api', 'worker', 'ingest']) {
+  // the origin (LL-HLS playlists) listens on ORIGIN_PORT, loopback, where nginx finds it; /metrics there too
+  for (const name of ['api', 'worker', 'ingest', 'origin']) {
     children.push(role(name, true, metricsPorts[name] ? { METRICS_PORT: String(metricsPorts[name]), METRICS_HOST: '127.0.0.1' } : {}));
   }
 
@@ -209,7 +212,7 @@ function printBanner(o: { showPassword: boolean; adminEmail: string; adminPasswo
     ` Playback URL    ${viewerPlaybackUrl({ ...cfg, playbackSecret: o.playbackSecret }, { playbackId: o.demo.playbackId, sessionId: PREVIEW_SESSION_ID, userId: PREVIEW_SESSION_ID })}`,
     ...(cfg.playbackTokens ? ['                 (a preview URL for a day; viewers get their own from GET /api/sessions/:id)'] : []),
     ` Try it          ffmpeg -re -f lavfi -i testsrc2=size=1920x1080:rate=30 -f lavfi -i sine -c:v libx264 -preset veryfast -g 60 -b:v 4500k -c:a aac -f flv ${rtmpIngestUrl(cfg)}/<stream key>`,
-    ` Metrics         api http://127.0.0.1:${cfg.port}/metrics, ingest :${o.metricsPorts.ingest}, worker :${o.metricsPorts.worker} (127.0.0.1 only)`,
+    ` Metrics         api http://127.0.0.1:${cfg.port}/metrics, ingest :${o.metricsPorts.ingest}, worker :${o.metricsPorts.worker}, origin :${cfg.origin.port} (127.0.0.1 only)`,
     `                 Authorization: Bearer <internalApiKey in ${path.join(cfg.dataDir, 'secrets.json')}, or your INTERNAL_API_KEY>`,
     ` Logs            ${cfg.logDir}`,
     '================================================================================',

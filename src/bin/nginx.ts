@@ -9,7 +9,7 @@ import { isRoot, startChild } from '../local/processes.js';
 import { runRole } from './role.js';
 
 await runRole('nginx', async ({ config, log, onShutdown }) => {
-  const nginx = prepareNginx({ dataDir: config.dataDir, logDir: config.logDir, httpPort: config.httpPort, mediaDir: config.mediaDir, recordingsDir: config.recordings.dir, apiUpstreams: config.apiUpstreams, runAsRoot: isRoot(), playbackSecret: config.playbackTokens ? config.playbackSecret : null });
+  const nginx = prepareNginx({ dataDir: config.dataDir, logDir: config.logDir, httpPort: config.httpPort, mediaDir: config.mediaDir, recordingsDir: config.recordings.dir, uploadsDir: config.uploadsDir, apiUpstreams: config.apiUpstreams, originUpstreams: config.origin.upstreams, runAsRoot: isRoot(), playbackSecret: config.playbackTokens ? config.playbackSecret : null });
   if (nginx.viewerLines) {
     // viewer analytics: nginx's viewer lines to every API node (stopped after nginx, so its last flush goes too)
     const forwarder = startViewerLineForwarder({ file: nginx.viewerLines, pidFile: nginx.pidFile, upstreams: config.apiUpstreams, key: viewerDatagramKey(config.playbackSecret), log });

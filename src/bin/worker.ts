@@ -8,6 +8,8 @@ import { createTranscodeCore } from '../streams/transcode-core.js';
 import { createCancelListener, createQueueCounts, LIVE_WORKER_OPTIONS, TRANSCODE_QUEUE } from '../transcode/jobs.js';
 import { startBrokenLivesSweep } from '../transcode/broken-lives.js';
 import { hlsLadderOutput } from '../transcode/hls-ladder-output.js';
+import { createLlFeed } from '../llhls/feed-publisher.js';
+import { llHlsOutput } from '../llhls/ll-output.js';
 import { thumbnailOutput } from '../transcode/thumbnail-output.js';
 import { createLiveJobHandler } from '../transcode/live-job.js';
 import { loadProfile } from '../transcode/profiles.js';
@@ -45,6 +47,7 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
   const metrics = createMetrics('worker');
   const core = createTranscodeCore({ db, bus, log });
   const relayDeps = await createRelayDeps();
+  const llFeed = createLlFeed({ bus, redis, prefix: config.redisPrefix, log });
   const recorderDeps = (job: LiveTranscodeJob): RecorderDeps => ({
     db,
     finalise: finaliseQueue,
@@ -69,8 +72,11 @@ await runRole('worker', async ({ config, log, onShutdown }) => {
     metrics: metrics.metrics,
     // the outputs every live transcode has: the HLS ladder first (the stream is live when it is
     // ready); recordings, thumbnails and relays join `others` and fail alone
+    // (a low-latency stream's primary is the LL-HLS packager instead: same ladder, parts for the origin)
     outputsFor: (job) => ({
-      primary: hlsLadderOutput({ job, mediaDir: config.mediaDir, metrics: metrics.metrics }),
+      primary: job.lowLatency
+        ? llHlsOutput({ job, mediaDir: config.mediaDir, feed: llFeed, log: log.child({ streamId: job.streamId, publishSessionId: job.publishSessionId }), metrics: metrics.metrics })
+        : hlsLadderOutput({ job, mediaDir: config.mediaDir, metrics: metrics.metrics }),
       others: [
         ...(job.record ? [recordingOutput({ job, mediaDir: config.mediaDir, deps: recorderDeps(job) })] : []),
         thumbnailOutput({ job, mediaDir: config.mediaDir, metrics: metrics.metrics }),

@@ -15,6 +15,8 @@ const visibleTo = (user: string, staff: string) => `(${staff} OR (e.status = 'pu
 const JOINED = joined('$1');
 const SPEAKING = speaking('$1');
 const VISIBLE = visibleTo('$1', '$2::boolean');
+/** Whether the caller ($1 user id, $2 staff) may see the event `e`: for statements elsewhere (sessions-repo.ts). */
+export const VISIBLE_EVENT_SQL = VISIBLE;
 const LISTED = `($2::boolean OR (e.status = 'published' AND (e.visibility = 'public' OR ${JOINED} OR ${SPEAKING})))`;
 
 const EVENT_COLUMNS = `e.id, e.title, e.description, e.starts_at, e.ends_at, e.timezone, e.status, e.visibility,

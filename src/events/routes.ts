@@ -9,10 +9,19 @@ import type { ModerationService } from '../moderation/service.js';
 import type { EventsService } from './service.js';
 import { sessionEndpoints } from './session-routes.js';
 import { EVENT_STATUSES, PHASES, VISIBILITIES, type EventFields } from './types.js';
+import { UPLOAD_URL } from '../uploads/store.js';
 import { attendeeSchema, attendeeView, eventSchema, eventView } from './view.js';
 
 const color = (name: string) => z.string().regex(/^#[0-9a-fA-F]{6}$/, `${name} must be a colour written #RRGGBB`);
-const link = (name: string) => z.url({ protocol: /^https?$/, message: `${name} must be an http or https URL` }).max(2048, `${name} is at most 2048 characters`);
+// An image URL: an outside http(s) URL, or an image uploaded to this appliance (POST
+// /api/uploads/images) as the exact same-origin path it answered; no other relative URL.
+const link = (name: string) =>
+  z.union([z.url({ protocol: /^https?$/ }).max(2048), z.string().regex(UPLOAD_URL)], {
+    error: (issue) =>
+      typeof issue.input === 'string' && issue.input.length > 2048
+        ? `${name} is at most 2048 characters`
+        : `${name} must be an http or https URL, or an uploaded image's address (/uploads/<sha256>.<png|jpg|webp|gif>, as POST /api/uploads/images answered)`,
+  });
 
 const fields = {
   title: titleSchema,

@@ -29,6 +29,7 @@ const updateBody = partialUpdate(fields)
   .refine(ordered, orderMessage)
   .describe('PUT updates the fields given; speakerIds replaces the list; streamId null unassigns the stream.');
 const pageOnly = z.object(pageQuery).strict();
+const mySessionSchema = sessionSchema.extend({ eventTitle: z.string().describe('The title of the session’s event.') });
 
 export function sessionEndpoints(deps: { events: EventsService; config: Config; moderation: Pick<ModerationService, 'isBanned'> }): Endpoint[] {
   const { events, config, moderation } = deps;
@@ -54,6 +55,22 @@ export function sessionEndpoints(deps: { events: EventsService; config: Config; 
         const after = decodeCursor(query.cursor, timeIdCursor);
         const { event, sessions } = await events.sessions(me, params.id, { limit: query.limit + 1, after: after && { at: after[0], id: after[1] } });
         res.json(toPage(sessions, query.limit, await view(me, event, sessions), (s) => [s.startsAt, s.id]));
+      },
+    }),
+    endpoint({
+      method: 'get', path: '/me/sessions', action: 'sessions.mine', tag: 'sessions',
+      summary: 'The sessions you speak at, by start time',
+      description:
+        'Every session that names you among its speakers, in events you may see (a draft event’s sessions appear once it is published; staff see them at once). ' +
+        'Each session’s broadcast is at GET /api/sessions/:id/stream. An empty list for anyone who speaks at none.',
+      query: pageOnly,
+      answers: { 200: { description: 'A page of sessions with their event’s title.', schema: page(mySessionSchema) }, ...problems(400, 401) },
+      async handle({ query, me, res }) {
+        const after = decodeCursor(query.cursor, timeIdCursor);
+        const { events: byId, sessions } = await events.speakerSessions(me, { limit: query.limit + 1, after: after && { at: after[0], id: after[1] } });
+        const views = new Map<string, (s: Session) => z.output<typeof sessionSchema>>();
+        for (const [id, event] of byId) views.set(id, await view(me, event, sessions.filter((s) => s.eventId === id)));
+        res.json(toPage(sessions, query.limit, (s) => ({ ...views.get(s.eventId)!(s), eventTitle: byId.get(s.eventId)!.title }), (s) => [s.startsAt, s.id]));
       },
     }),
     endpoint({

@@ -23,6 +23,7 @@ const sessionStreamSchema = z.object({
   renditions: streamSchema.shape.renditions,
   thumbnailUrl: streamSchema.shape.thumbnailUrl.describe('The live picture, renewed every few seconds, with your own playback token for this session; null unless live and fresh.'),
   rtmpUrl: z.string().describe('The server to set in the encoder (OBS: Settings › Stream › Server); the key goes in Stream Key.'),
+  lowLatency: streamSchema.shape.lowLatency.describe('Low-latency mode: the encoder should send a keyframe every 1 s and no B-frames.'),
   lastPublish: publishSessionSchema.nullable().describe('The latest publish with what the broadcaster was told (codec advice, restarts, why it ended); null before the first.'),
 });
 const withKey = sessionStreamSchema.extend({ streamKey: z.string().describe('Shown only in this answer; store it in the encoder.') });
@@ -52,6 +53,7 @@ export function sessionStreamEndpoints(deps: { events: EventsService; streams: S
       renditions: stream.renditions,
       thumbnailUrl: fresh.has(stream.playbackId) ? viewerThumbnailUrl(config, { playbackId: stream.playbackId, sessionId, userId: me.id }) : null,
       rtmpUrl: rtmpIngestUrl(config),
+      lowLatency: stream.lowLatency,
       lastPublish: last ? publishSessionView(last) : null,
     };
   }

@@ -1,7 +1,8 @@
 // Raw SQL for event sessions and their speakers: one function per statement, db first.
 import type { Db } from '../db/pool.js';
 import type { StreamStatus } from '../streams/types.js';
-import type { Session, SessionFields } from './types.js';
+import { VISIBLE_EVENT_SQL } from './repo.js';
+import type { Session, SessionFields, VisibilityScope } from './types.js';
 
 const SESSION_COLUMNS = `s.id, s.event_id, s.title, s.description, s.starts_at, s.ends_at, s.stream_id, s.created_at, s.updated_at,
   st.status AS stream_status, st.playback_id,
@@ -52,6 +53,21 @@ export async function listSessions(db: Db, eventId: string, o: { limit: number; 
      WHERE s.event_id = $1 AND ($3::timestamptz IS NULL OR (date_trunc('milliseconds', s.starts_at), s.id) > ($3, $4::uuid))
      ORDER BY date_trunc('milliseconds', s.starts_at), s.id LIMIT $2`,
     [eventId, o.limit, o.after?.at ?? null, o.after?.id ?? null],
+  );
+  return rows.map(toSession);
+}
+
+/**
+ * The sessions this user speaks at, by start time, in events the user may see (a draft event's
+ * sessions stay out until it is published, as every read of it does); `after` pages like listSessions.
+ */
+export async function listSpeakerSessions(db: Db, caller: VisibilityScope, o: { limit: number; after?: { at: Date; id: string } }): Promise<Session[]> {
+  const { rows } = await db.query<SessionRow>(
+    `SELECT ${SESSION_COLUMNS} FROM ${FROM} JOIN events e ON e.id = s.event_id
+     WHERE EXISTS (SELECT 1 FROM session_speakers me WHERE me.session_id = s.id AND me.user_id = $1) AND ${VISIBLE_EVENT_SQL}
+       AND ($4::timestamptz IS NULL OR (date_trunc('milliseconds', s.starts_at), s.id) > ($4, $5::uuid))
+     ORDER BY date_trunc('milliseconds', s.starts_at), s.id LIMIT $3`,
+    [caller.id, caller.staff, o.limit, o.after?.at ?? null, o.after?.id ?? null],
   );
   return rows.map(toSession);
 }

@@ -18,6 +18,8 @@ export interface SessionsService {
   /** The event's sessions, with the event as the caller sees it (for the watch rule). */
   sessions(asker: Principal, eventId: string, o: Page): Promise<{ event: EventForCaller; sessions: Session[] }>;
   session(asker: Principal, id: string): Promise<{ event: EventForCaller; session: Session }>;
+  /** The sessions the caller speaks at (in events they may see), with those events as the caller sees them. */
+  speakerSessions(asker: Principal, o: Page): Promise<{ events: Map<string, EventForCaller>; sessions: Session[] }>;
   createSession(asker: Principal, eventId: string, input: Omit<SessionInput, 'description' | 'streamId' | 'speakerIds'> & Partial<SessionInput>): Promise<{ event: EventForCaller; session: Session }>;
   /** Changes the fields given (speakerIds replaces the list; streamId null unassigns). */
   updateSession(asker: Principal, id: string, patch: Partial<SessionInput>): Promise<{ event: EventForCaller; session: Session }>;
@@ -85,6 +87,18 @@ export function createSessionsService(deps: {
     },
 
     session: read,
+
+    async speakerSessions(asker, o) {
+      const list = await sessions.listSpeakerSessions(db, callerOf(asker), o);
+      const events = new Map<string, EventForCaller>();
+      // a page names few events; each is read as the caller sees it (the watch rule needs that)
+      for (const eventId of new Set(list.map((s) => s.eventId))) {
+        const event = await repo.findVisibleEvent(db, callerOf(asker), eventId);
+        if (event) events.set(eventId, event);
+      }
+      // an event hidden between the two reads takes its sessions with it
+      return { events, sessions: list.filter((s) => events.has(s.eventId)) };
+    },
 
     async createSession(asker, eventId, input) {
       const next: SessionInput = { description: '', streamId: null, speakerIds: [], ...input };

@@ -10,6 +10,11 @@ import type { Principal } from '../principal.js';
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
+/** The image types a raw body may be (uploads); never SVG, which is a document that can carry script. */
+export const RAW_IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif'] as const;
+export type BodyType = 'application/json' | 'text/csv' | (typeof RAW_IMAGE_TYPES)[number];
+const isRaw = (type: BodyType) => (RAW_IMAGE_TYPES as readonly string[]).includes(type);
+
 export interface Answer {
   description: string;
   schema?: z.ZodType;
@@ -44,10 +49,14 @@ export interface EndpointDef<P, Q, B> {
   params?: P;
   query?: Q;
   body?: B;
-  /** Request content types accepted (default application/json). 'text/csv' arrives as a string. */
-  bodyTypes?: readonly ('application/json' | 'text/csv')[];
+  /** Request content types accepted (default application/json). 'text/csv' arrives as a string, image types as a Buffer of the raw bytes. */
+  bodyTypes?: readonly BodyType[];
   /** Body size limit (default 1mb); larger bodies get 413. */
   bodyLimit?: string;
+  /** Raw bodies: the 413's words (e.g. the limit in the uploader's terms). */
+  tooLarge?: string;
+  /** The 415's words for a body of another type (default: the types accepted). */
+  wrongType?: string;
   /** The handler checks each row of the body itself (NUL characters included): no whole-body NUL refusal. */
   rowsCheckedByHandler?: boolean;
   answers: Record<number, Answer>;
@@ -64,8 +73,10 @@ export interface Endpoint {
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
-  bodyTypes?: readonly ('application/json' | 'text/csv')[];
+  bodyTypes?: readonly BodyType[];
   bodyLimit?: string;
+  tooLarge?: string;
+  wrongType?: string;
   rowsCheckedByHandler?: boolean;
   answers: Record<number, Answer>;
   handle(ctx: Ctx<any, any, any>): Promise<void>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -97,6 +108,23 @@ function hasBody(req: Request): boolean {
   return req.get('transfer-encoding') !== undefined || Number(req.get('content-length') ?? 0) > 0;
 }
 
+/**
+ * The raw body (a Buffer) with its refusals in words: too large (413, refused from Content-Length
+ * before a byte is read when it is sent) and an upload cut off before its end (400; the client is
+ * usually gone, but a proxy that waits gets a clear answer). Nothing is written anywhere before
+ * the whole body has arrived.
+ */
+function rawParser(limit: string, type: string[], tooLarge: string | undefined): express.RequestHandler {
+  const parse = express.raw({ limit, type });
+  return (req, res, next) =>
+    parse(req, res, (err?: unknown) => {
+      const e = err as { status?: number; type?: string } | undefined;
+      if (e?.status === 413) return next(new AppError(413, 'payload_too_large', tooLarge ?? `The request body is larger than ${limit}.`));
+      if (e?.type === 'request.aborted' || e?.type === 'request.size.invalid') return next(new AppError(400, 'bad_request', 'The upload was cut off before its end; send the whole file again.'));
+      next(err);
+    });
+}
+
 /** Sees how long each request to an endpoint took and how it ended (metrics). */
 export type RequestObserver = (e: Endpoint, status: number, seconds: number) => void;
 
@@ -109,6 +137,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], a
       ? [
           ...(types.includes('application/json') ? [express.json({ limit, type: ['application/json', 'application/*+json'] })] : []),
           ...(types.includes('text/csv') ? [express.text({ limit, type: 'text/csv' })] : []),
+          ...(types.some(isRaw) ? [rawParser(limit, types.filter(isRaw), e.tooLarge)] : []),
         ]
       : [];
     router[e.method](e.path, async (req, res, next) => {
@@ -125,7 +154,7 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], a
         if (!roleMay(principal.role, e.action) && !alsoRule(e.action)) throw forbidden();
       }
       if (e.body && hasBody(req) && !req.is([...types])) {
-        throw new AppError(415, 'unsupported_media_type', `Send the body as ${types.join(' or ')}.`);
+        throw new AppError(415, 'unsupported_media_type', e.wrongType ?? `Send the body as ${types.join(' or ')}.`);
       }
       next();
     }, ...parsers, async (req, res) => {
@@ -137,7 +166,8 @@ export function mountEndpoints(router: Router, endpoints: readonly Endpoint[], a
       const ctx: Ctx<unknown, unknown, unknown> = {
         params: e.params ? validate(e.params, req.params, 'params') : undefined,
         query: e.query ? validate(e.query, req.query, 'query') : undefined,
-        body: e.body ? validate(e.body, req.body, 'body', { refuseNul: !e.rowsCheckedByHandler }) : undefined,
+        // raw bytes (images) are no text: a NUL byte is fine there, and Postgres never sees them
+        body: e.body ? validate(e.body, req.body, 'body', { refuseNul: !e.rowsCheckedByHandler && !types.some(isRaw) }) : undefined,
         get me(): Principal {
           if (!principal) throw unauthorized();
           return principal;

@@ -30,7 +30,10 @@ export function openApiDocument(endpoints: readonly Endpoint[], info: { version:
     const content: Json = {};
     if (e.body) {
       for (const type of e.bodyTypes ?? ['application/json']) {
-        content[type] = { schema: type === 'text/csv' ? { type: 'string', description: 'CSV text with a header row.' } : jsonSchema(e.body, 'input') };
+        content[type] =
+          type === 'application/json'
+            ? { schema: jsonSchema(e.body, 'input') }
+            : { schema: type === 'text/csv' ? { type: 'string', description: 'CSV text with a header row.' } : { type: 'string', contentMediaType: type, description: 'The raw bytes of the file.' } };
       }
     }
     const responses = Object.fromEntries(

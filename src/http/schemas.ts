@@ -71,7 +71,9 @@ const problemText: Record<number, string> = {
   413: 'The request body is too large.',
   415: 'The body has the wrong content type.',
   429: 'Too many attempts; see Retry-After.',
+  500: 'Something failed on the appliance; `detail` says what.',
   503: 'A backing service is unavailable.',
+  507: 'The appliance’s disk is full.',
 };
 
 /** Problem answers for the given statuses, all as application/problem+json. */

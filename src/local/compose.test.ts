@@ -17,13 +17,15 @@ const SECRETS = ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET', 'INTERNAL_API_KEY', 
 // what each role reads (src/bin/<role>.ts and src/config.ts): the API signs tokens (JWT), signs
 // playback URLs and takes viewer lines (playback secret) and serves /metrics (internal key);
 // ingest and worker check the internal pull key and serve /metrics; migrate creates the admin;
-// nginx checks playback tokens; api and worker seal and open relay destinations' stream keys
+// nginx checks playback tokens; api and worker seal and open relay destinations' stream keys; the
+// LL-HLS origin hears Redis and serves /metrics
 const NEEDS: Record<string, string[]> = {
   migrate: ['ADMIN_PASSWORD', 'DATABASE_URL'],
   ingest: ['DATABASE_URL', 'INTERNAL_API_KEY', 'REDIS_URL'],
   worker: ['DATABASE_URL', 'INTERNAL_API_KEY', 'REDIS_URL', 'RELAY_KEYS'],
   api: ['DATABASE_URL', 'INTERNAL_API_KEY', 'JWT_SECRET', 'PLAYBACK_SECRET', 'REDIS_URL', 'RELAY_KEYS'],
   nginx: ['PLAYBACK_SECRET'],
+  origin: ['INTERNAL_API_KEY', 'REDIS_URL'],
 };
 
 /** The environment a container would get, with ${VAR:?…} filled with a value of a valid shape. */
@@ -57,7 +59,7 @@ t.test('Redis needs a password, and every Redis user sends it', async (t) => {
   t.match(command, /requirepass/, 'the server is started with requirepass');
   t.notMatch(command, /requirepass \S*\$\{/, 'with the password kept out of its argv (read from the environment inside the container)');
   t.match(redis.environment?.REDIS_PASSWORD, /^\$\{REDIS_PASSWORD:\?/, 'REDIS_PASSWORD is required');
-  for (const role of ['ingest', 'worker', 'api']) t.match(services[role]!.environment?.REDIS_URL, /^redis:\/\/:\$\{REDIS_PASSWORD:\?[^}]*\}@redis:6379$/, `${role} connects with the password`);
+  for (const role of ['ingest', 'worker', 'api', 'origin']) t.match(services[role]!.environment?.REDIS_URL, /^redis:\/\/:\$\{REDIS_PASSWORD:\?[^}]*\}@redis:6379$/, `${role} connects with the password`);
   t.same(Object.keys(redis.environment ?? {}).filter((k) => SECRETS.includes(k)), ['REDIS_PASSWORD'], 'redis gets no other secret');
   t.same(Object.keys(services.postgres!.environment ?? {}).filter((k) => SECRETS.includes(k)), ['POSTGRES_PASSWORD'], 'postgres gets only its own');
 });
@@ -78,4 +80,13 @@ t.test('the worker writes recordings, the api deletes them and nginx serves them
     const dir = loadConfig(env, role as Role).recordings.dir;
     t.ok(services[role]!.volumes?.includes(`recordings:${dir}`), `${role} mounts recordings at ${dir}`);
   }
+});
+
+t.test('the api writes uploaded images and nginx serves them: both mount the one uploads volume where UPLOADS_DIR points', async (t) => {
+  for (const role of ['api', 'nginx']) {
+    const env = resolved(services[role]!.environment ?? {});
+    const dir = loadConfig(env, role as Role).uploadsDir;
+    t.ok(services[role]!.volumes?.includes(`uploads:${dir}`), `${role} mounts uploads at ${dir}`);
+  }
+  t.ok(Object.hasOwn((parse(readFileSync(path.join(APP_ROOT, 'docker-compose.yml'), 'utf8')) as { volumes: object }).volumes, 'uploads'), 'a named volume of its own');
 });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { renderNginxConfig } from './nginx-config.js';
 
-const vars = { httpPort: 8080, mediaDir: '/var/lib/onair/media', runDir: '/var/lib/onair/nginx', logDir: '/var/lib/onair/logs', apiUpstreams: ['127.0.0.1:3000', 'api2:3000'] };
+const vars = { httpPort: 8080, mediaDir: '/var/lib/onair/media', runDir: '/var/lib/onair/nginx', logDir: '/var/lib/onair/logs', uploadsDir: '/var/lib/onair/uploads', apiUpstreams: ['127.0.0.1:3000', 'api2:3000'] };
 
 t.test('the shipped template renders with every placeholder filled', async (t) => {
   const conf = renderNginxConfig(vars);
@@ -102,7 +102,7 @@ t.test('no log format writes the request line or the query string; the /ws and t
 t.test('symbolic links are not followed and anything unknown is 404 without touching the disk', async (t) => {
   const conf = renderNginxConfig(vars);
   t.match(conf, /^\s+disable_symlinks on from=\/var\/lib\/onair\/media;$/m, 'links inside the media dir are refused (above it: the operator\'s)');
-  t.match(conf, /location ~ \\\.\(ts\|m4s\|mp4\)\$ \{[^}]*open_file_cache max=/, 'segments (immutable) keep their descriptors a second');
+  t.match(conf, /location ~ \\\.\(ts\|mp4\)\$ \{[^}]*open_file_cache max=/, 'segments (immutable) keep their descriptors a second');
   t.match(conf, /location \/ \{\s+return 404;\s+\}/, 'a catch-all');
   t.match(conf, /location = \/ \{/, '/ itself still answers');
 });
@@ -119,4 +119,42 @@ t.test('sign-in endpoints are limited per client IP, sized for a venue, with the
   t.match(conf, /return 429 '\{"type":"about:blank","title":"rate_limited","status":429,"code":"rate_limited",[^']*"retryAfterSeconds":1\}';/);
   // 500 attendees × 3 requests at 5/s fit well inside 10 minutes
   t.ok((500 * 3) / 5 <= 600 / 2);
+});
+
+t.test('low-latency mode: what is not on disk goes to the playlist origin, after the token and the gate', async (t) => {
+  const secret = 'S'.repeat(40);
+  const conf = renderNginxConfig({ ...vars, playbackSecret: secret, originUpstreams: ['127.0.0.1:3002', 'origin2:3002'] });
+  t.match(conf, /upstream onair_origin \{\s+server 127\.0\.0\.1:3002 max_fails=0;\s+server origin2:3002 max_fails=0;\s+keepalive 64;\s+keepalive_timeout 60s;/, 'ORIGIN_UPSTREAMS, with idle connections kept (below the origin\'s 75 s)');
+  t.match(renderNginxConfig(vars), /upstream onair_origin \{\s+server 127\.0\.0\.1:9 down;/, 'no origin: LL requests fall to the 404 below');
+  t.match(conf, /location @onair_no_origin \{\s+return 404;/);
+  const hls = /location \/hls\/ \{[^]*?\n    \}/.exec(conf)![0];
+  for (const d of ['proxy_http_version 1.1;', 'proxy_set_header Connection "";', 'proxy_set_header X-Onair-Uri $uri;', 'proxy_buffering off;', 'proxy_read_timeout 100s;', 'proxy_hide_header Cache-Control;']) t.ok(hls.includes(d), d);
+  const viewer = (ext: string) => new RegExp(`location ~ "[^"]*\\\\.\\(\\?<onair_vext>${ext}\\)\\)\\$" \\{[^]*?\\n      \\}`).exec(conf)?.[0] ?? '';
+  for (const ext of ['m3u8', 'm4s']) {
+    const loc = viewer(ext);
+    t.ok(loc, `a viewer location for ${ext}`);
+    t.ok(loc.indexOf('if ($onair_gate) { return 403; }') < loc.indexOf('if (!-f $request_filename)'), `${ext}: the gate first, then the origin`);
+    t.match(loc, /if \(!-f \$request_filename\) \{\s+proxy_pass http:\/\/onair_origin\/hls\/\$onair_pid\/\$onair_vpath\$is_args\$args;\s+error_page 502 504 = @onair_no_origin;/, `${ext}: to the origin on the plain path, directives kept`);
+    t.match(loc, /access_log \S+viewer-lines\.log onair_viewer buffer=32k flush=1s if=\$onair_viewer_ok;/, `${ext}: a proxied 200 is a viewer line too`);
+  }
+  t.match(viewer('m4s'), /open_file_cache_errors off;/, 'a part not there yet is never cached as missing');
+  t.match(viewer('m4s'), /proxy_pass[^}]*add_header Cache-Control "no-cache" always;/, "the origin's 404/503 for a part is not cached as immutable");
+  t.match(viewer('ts\\|mp4'), /open_file_cache_errors on;/, 'segments (standard mode) as before');
+  t.notMatch(viewer('ts\\|mp4'), /onair_origin/, 'and never to the origin');
+  t.match(conf, /location ~ \\\.m3u8\$ \{[^]*?if \(!-f \$request_filename\) \{\s+proxy_pass http:\/\/onair_origin;/, 'the plain path: a missing playlist to the origin as is');
+  t.match(conf, /location ~ \\\.m4s\$ \{[^]*?open_file_cache_errors off;[^]*?if \(!-f \$request_filename\) \{\s+proxy_pass http:\/\/onair_origin;/, 'a missing part likewise');
+});
+
+t.test('uploads: only content-addressed names under /uploads/, from UPLOADS_DIR, cached for good, typed by extension, inert', async (t) => {
+  const conf = renderNginxConfig(vars);
+  const block = conf.slice(conf.indexOf('location /uploads/ {'), conf.indexOf('location /api/ {'));
+  t.match(block, /disable_symlinks on from=\/var\/lib\/onair\/uploads;/);
+  t.match(block, /location ~ "\^\/uploads\/\(\?<onair_upload>\[0-9a-f\]\{64\}\\\.\(\?:png\|jpg\|webp\|gif\)\)\$" \{/, 'only <sha256>.<ext> names');
+  t.match(block, /alias \/var\/lib\/onair\/uploads\/\$onair_upload;/);
+  t.match(block, /types \{ image\/png png; image\/jpeg jpg; image\/webp webp; image\/gif gif; \}/);
+  t.match(block, /Cache-Control "public, max-age=31536000, immutable" always;/);
+  t.match(block, /X-Content-Type-Options nosniff always;/);
+  t.match(block, /Content-Security-Policy "default-src 'none'; sandbox" always;/);
+  t.match(block, /\}\s+return 404;\s+\}/, 'anything else under /uploads/ (the directory, temp files) is 404');
+  t.throws(() => renderNginxConfig({ ...vars, uploadsDir: '/srv/my uploads' }), /uploadsDir/);
 });

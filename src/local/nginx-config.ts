@@ -4,15 +4,20 @@ import path from 'node:path';
 import { DENY_MARKERS, OPEN_MARKERS, PREVIEW_SESSION_B64, REPLAY_MARKERS } from '../analytics/playback.js';
 import { NGINX_DIR, WEB_DIR } from '../paths.js';
 import { THUMBNAIL_NAME } from '../thumbnails.js';
+import { PART_FILE_CACHE, toOrigin } from './nginx-llhls.js';
 
 export interface NginxVars {
   httpPort: number;
   mediaDir: string;
   /** RECORDINGS_DIR: replays and downloads are served from it under /replay/ (none when absent). */
   recordingsDir?: string;
+  /** UPLOADS_DIR: uploaded branding images, served under /uploads/ (nginx/onair.conf.template). */
+  uploadsDir: string;
   runDir: string; // pid file and *_temp_path dirs
   logDir: string;
   apiUpstreams: string[];
+  /** ORIGIN_UPSTREAMS: the LL-HLS playlist origins; none = LL requests are 404 (a missing file, as before). */
+  originUpstreams?: string[];
   workerProcesses?: number | 'auto';
   user?: string | null; // only meaningful when nginx starts as root
   /** Per-viewer playback tokens (PLAYBACK_TOKENS=on): the secret nginx checks them with. */
@@ -35,18 +40,20 @@ const WEB_SHELL_HEADERS = [
 
 export function renderNginxConfig(vars: NginxVars, template = readFileSync(path.join(NGINX_DIR, 'onair.conf.template'), 'utf8')): string {
   const webDir = vars.webDir ?? WEB_DIR;
-  for (const [name, dir] of [['mediaDir', vars.mediaDir], ['recordingsDir', vars.recordingsDir ?? '/'], ['runDir', vars.runDir], ['logDir', vars.logDir], ['webDir', webDir]] as const) {
+  for (const [name, dir] of [['mediaDir', vars.mediaDir], ['recordingsDir', vars.recordingsDir ?? '/'], ['uploadsDir', vars.uploadsDir], ['runDir', vars.runDir], ['logDir', vars.logDir], ['webDir', webDir]] as const) {
     // these land unquoted in the config: refuse what would change its meaning
     if (!/^\/[A-Za-z0-9_./@+-]*$/.test(dir)) throw new Error(`${name} "${dir}" must be an absolute path without spaces or special characters for nginx.`);
   }
   const values: Record<string, string> = {
     httpPort: String(vars.httpPort),
     mediaDir: vars.mediaDir,
+    uploadsDir: vars.uploadsDir,
     runDir: vars.runDir,
     logDir: vars.logDir,
     webDir,
     webShellHeaders: WEB_SHELL_HEADERS,
     apiUpstreams: vars.apiUpstreams.map((u) => `    server ${u} max_fails=0;`).join('\n'),
+    originUpstreams: vars.originUpstreams?.length ? vars.originUpstreams.map((u) => `    server ${u} max_fails=0;`).join('\n') : `    server 127.0.0.1:9 down; # no origin configured`,
     workerProcesses: String(vars.workerProcesses ?? 'auto'),
     userDirective: vars.user ? `user ${vars.user};` : '',
     ...viewerBlocks(vars),
@@ -92,14 +99,14 @@ function viewerBlocks(vars: NginxVars): { viewerHttp: string; viewerLocation: st
   // playlists are rewritten every segment (renamed over), so nginx must open them anew each time;
   // segments never change once written, so their descriptors — and the gate's marker lookups on
   // segment requests — may be kept for a second (the measured cost: see gateChecks).
-  const viewerLocation = [viewerLocationOf(vars, 'playlist'), viewerLocationOf(vars, 'segment'), thumbnailLocation(vars)].join('\n');
+  const viewerLocation = [viewerLocationOf(vars, 'playlist'), viewerLocationOf(vars, 'part'), viewerLocationOf(vars, 'segment'), thumbnailLocation(vars)].join('\n');
   const plainHlsAccess = `      # the plain path (no viewer token) is for this machine only while playback tokens are on\n      allow 127.0.0.1;\n      allow ::1;\n      deny all;`;
   return { viewerHttp, viewerLocation, plainHlsAccess };
 }
 
 /** A viewer's own URL of one kind of file: token checked, the playback gate asked, each served request logged for analytics. */
-function viewerLocationOf(vars: NginxVars, kind: 'playlist' | 'segment'): string {
-  const ext = kind === 'playlist' ? 'm3u8' : 'ts|m4s|mp4';
+function viewerLocationOf(vars: NginxVars, kind: 'playlist' | 'part' | 'segment'): string {
+  const ext = { playlist: 'm3u8', part: 'm4s', segment: 'ts|mp4' }[kind];
   return [
     `      # a viewer's own URL, ${kind}s (token checked here, each request logged for analytics)`,
     `      location ~ "${VIEWER_PREFIX}(?<onair_vpath>(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\\.(?<onair_vext>${ext}))$" {`,
@@ -113,8 +120,9 @@ function viewerLocationOf(vars: NginxVars, kind: 'playlist' | 'segment'): string
     `        secure_link_md5 "$onair_vexp$onair_pid$onair_vid ${vars.playbackSecret}";`,
     `        if ($secure_link = "") { return 403; }`,
     `        if ($secure_link = "0") { return 410; }`,
-    kind === 'playlist' ? `        open_file_cache off;` : SEGMENT_FILE_CACHE,
+    { playlist: `        open_file_cache off;`, part: PART_FILE_CACHE, segment: SEGMENT_FILE_CACHE }[kind],
     ...gateChecks(vars.mediaDir),
+    ...(kind === 'segment' ? [] : toOrigin(kind)),
     `        alias ${vars.mediaDir}/hls/$onair_pid/$onair_vpath;`,
     `        add_header Cache-Control $onair_hls_cache always;`,
     `        add_header Access-Control-Allow-Origin "*" always;`,
@@ -268,7 +276,7 @@ function replayLocation(vars: NginxVars): string {
 export const viewerLinesFile = (runDir: string) => path.join(runDir, 'viewer-lines.log');
 
 /** Writes the rendered config under <dataDir>/nginx and returns how to run nginx in the foreground. */
-export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: number; mediaDir: string; recordingsDir: string; apiUpstreams: string[]; runAsRoot: boolean; playbackSecret: string | null }) {
+export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: number; mediaDir: string; recordingsDir: string; uploadsDir: string; apiUpstreams: string[]; originUpstreams?: string[]; runAsRoot: boolean; playbackSecret: string | null }) {
   const runDir = path.join(o.dataDir, 'nginx');
   for (const d of [runDir, o.logDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
   // the media dir may be a read-only or foreign-owned volume (compose): prepare it only if we can
@@ -290,6 +298,13 @@ export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: num
     // read-only or foreign-owned (compose): replay answers 404 until it exists
   }
   const recordingsDir = existsSync(o.recordingsDir) ? realpathSync(o.recordingsDir) : o.recordingsDir;
+  // and the uploads dir (the api writes into it; a volume shared with the api under compose)
+  try {
+    mkdirSync(o.uploadsDir, { recursive: true, mode: 0o755 });
+  } catch {
+    // read-only or foreign-owned: /uploads/ answers 404 until the api's first upload creates it
+  }
+  const uploadsDir = existsSync(o.uploadsDir) ? realpathSync(o.uploadsDir) : o.uploadsDir;
   const conf = path.join(runDir, 'nginx.conf');
   writeFileSync(
     conf,
@@ -297,9 +312,11 @@ export function prepareNginx(o: { dataDir: string; logDir: string; httpPort: num
       httpPort: o.httpPort,
       mediaDir,
       recordingsDir,
+      uploadsDir,
       runDir,
       logDir: o.logDir,
       apiUpstreams: o.apiUpstreams,
+      originUpstreams: o.originUpstreams,
       // as root the workers drop to www-data (Debian's nginx user); otherwise they keep our uid
       user: o.runAsRoot ? 'www-data' : null,
       playbackSecret: o.playbackSecret,

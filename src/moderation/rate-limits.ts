@@ -40,6 +40,7 @@ export const RATE_NOUNS: Record<RateAction, string> = {
   typing: 'typing notices',
   join: 'event joins',
   import: 'imports',
+  upload: 'uploads',
 };
 
 /** The one refusal, REST and WebSocket, per-user and per-connection alike (whole seconds, at least 1). */

@@ -93,11 +93,13 @@ export function spawnRole(t: Teardown, role: string, env: NodeJS.ProcessEnv, nam
 }
 
 /** nginx in front of test API nodes; with playbackSecret it checks viewer tokens and sends viewer lines to the API nodes. */
-/** recordingsDir: RECORDINGS_DIR's default beside the media dir (<dataDir>/recordings) unless told. */
-export async function startTestNginx(t: Teardown, o: { dataDir: string; mediaDir: string; recordingsDir?: string; apiPort: number | number[]; playbackSecret?: string }): Promise<number> {
+/** recordingsDir, uploadsDir: RECORDINGS_DIR's and UPLOADS_DIR's defaults (<dataDir>/recordings, <dataDir>/uploads) unless told. */
+/** originPort: the LL-HLS playlist origin's (none: LL requests are 404). */
+export async function startTestNginx(t: Teardown, o: { dataDir: string; mediaDir: string; recordingsDir?: string; uploadsDir?: string; apiPort: number | number[]; playbackSecret?: string; originPort?: number }): Promise<number> {
   const httpPort = await freePort();
   const logDir = path.join(o.dataDir, 'logs');
-  const nginx = prepareNginx({ dataDir: o.dataDir, logDir, httpPort, mediaDir: o.mediaDir, recordingsDir: o.recordingsDir ?? path.join(o.dataDir, 'recordings'), apiUpstreams: [o.apiPort].flat().map((p) => `127.0.0.1:${p}`), runAsRoot: isRoot(), playbackSecret: o.playbackSecret ?? null });
+  const originUpstreams = o.originPort ? [`127.0.0.1:${o.originPort}`] : [];
+  const nginx = prepareNginx({ dataDir: o.dataDir, logDir, httpPort, mediaDir: o.mediaDir, recordingsDir: o.recordingsDir ?? path.join(o.dataDir, 'recordings'), uploadsDir: o.uploadsDir ?? path.join(o.dataDir, 'uploads'), apiUpstreams: [o.apiPort].flat().map((p) => `127.0.0.1:${p}`), originUpstreams, runAsRoot: isRoot(), playbackSecret: o.playbackSecret ?? null });
   if (nginx.viewerLines && o.playbackSecret) {
     const forwarder = startViewerLineForwarder({ file: nginx.viewerLines, pidFile: nginx.pidFile, upstreams: [o.apiPort].flat().map((p) => `127.0.0.1:${p}`), key: viewerDatagramKey(o.playbackSecret), log: silentLog() });
     t.teardown(() => forwarder.stop());

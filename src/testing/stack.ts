@@ -59,7 +59,7 @@ export async function startStack(
   const { url, pool } = o.services ? await ownDatabase(t, o.services.postgres.url) : await testDatabase(t);
   const dataDir = testDir('stack');
   const mediaDir = path.join(dataDir, 'media');
-  const [apiPort, rtmpPort] = [await freePort(), await freePort()];
+  const [apiPort, rtmpPort, originPort] = [await freePort(), await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     DATABASE_URL: url,
     REDIS_URL: redisUrl,
@@ -71,6 +71,7 @@ export async function startStack(
     RELAY_KEYS: `t1:${randomBytes(32).toString('base64')}`,
     PORT: String(apiPort),
     RTMP_PORT: String(rtmpPort),
+    ORIGIN_PORT: String(originPort),
     DATA_DIR: dataDir,
     MEDIA_DIR: mediaDir,
     LOG_LEVEL: 'debug', // the most talkative logs are the ones that must not leak a key
@@ -86,11 +87,12 @@ export async function startStack(
     return r;
   };
   const playbackSecret = env.PLAYBACK_TOKENS === 'off' ? undefined : env.PLAYBACK_SECRET;
-  const httpPort = await startTestNginx(t, { dataDir, mediaDir, apiPort, playbackSecret });
+  const httpPort = await startTestNginx(t, { dataDir, mediaDir, apiPort, playbackSecret, originPort });
   env.HTTP_PORT = String(httpPort);
   env.HLS_HOST = `127.0.0.1:${httpPort}`;
   addRole('api');
   addRole('ingest');
+  addRole('origin'); // the low-latency playlist origin beside nginx
   const workerEnv = (name: string) => (typeof o.workerEnv === 'function' ? o.workerEnv(name) : o.workerEnv);
   for (let i = 1; i <= (o.workers ?? 1); i++) addRole('worker', `worker-${i}`, workerEnv(`worker-${i}`));
 

@@ -142,7 +142,7 @@ export function createLiveJobHandler(deps: LiveJobDeps) {
         // during a database outage the count is unknown: continue whatever is there
         const previousStarts = await core.transcodeStarting(d.publishSessionId, deps.workerId).catch(() => 1);
         // planned for this connection's source: a reconnect at another resolution gets its own ladder
-        const plan = planLadder(profile, feed.source);
+        const plan = planLadder(profile, feed.source, { lowLatency: d.lowLatency === true });
         const inputUrl = `${feed.pullUrl}?sig=${pullSignature(deps.internalApiKey, d.publishSessionId)}`;
         const run = { job: { ...d, pullUrl: feed.pullUrl, source: feed.source }, profile, plan, continuing: previousStarts > 0, log };
         const adds = await outputs.prepare(run);

@@ -152,6 +152,17 @@ t.test('the watch page: an offline slate that turns into the live video by itsel
   await page.waitForFunction(() => (document.querySelector('video')?.currentTime ?? 0) > 1, undefined, { timeout: 90_000 });
   t.pass('the replay plays');
   t.equal(await page.getByText('Replay', { exact: true }).count(), 1, 'marked as a replay, not live');
+  // the console plays it too (the staff preview: never counted as a viewer), beside its download
+  await page.goto(`${stack.base}/console/streams/${s.id}`);
+  const recordings = page.getByRole('region', { name: 'Recordings' });
+  await recordings.getByRole('link', { name: 'Download' }).waitFor({ timeout: 15_000 });
+  await recordings.getByRole('button', { name: 'Play' }).click();
+  const played = recordings.getByLabel(/^Video: Recording of /);
+  await played.waitFor();
+  await page.waitForFunction(() => (document.querySelector('video')?.currentTime ?? 0) > 1, undefined, { timeout: 90_000 });
+  t.pass('the console plays the recording');
+  await recordings.getByRole('button', { name: 'Close player' }).click();
+  t.equal(await played.count(), 0, 'and closes it');
 });
 
 t.test('two people chat beside the video: history on load, live messages both ways, the pinned message on top, typing, a mute told in words', async (t) => {

@@ -21,14 +21,19 @@ export class ApiError extends Error {
   }
 }
 
+/** `body`: JSON, or a Blob/File sent as its raw bytes with its own type (uploads). */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const token = readToken();
+  const raw = body instanceof Blob;
   let res: Response;
   try {
     res = await fetch(`/api${path}`, {
       method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': raw ? body.type || 'application/octet-stream' : 'application/json' }),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(0, 'offline', 'The server can not be reached. Check your connection and try again.');

@@ -41,6 +41,7 @@ import { destinationEndpoints } from '../../relays/routes.js';
 import type { DestinationsService } from '../../relays/service.js';
 import { sessionStreamEndpoints } from '../../events/session-stream-routes.js';
 import type { StreamsService } from '../../streams/service.js';
+import { uploadEndpoints } from '../../uploads/routes.js';
 import { userEndpoints } from '../../users/routes.js';
 import type { UsersService } from '../../users/service.js';
 import { endpoint, mountEndpoints, type AnswerCheck, type Endpoint } from '../../http/endpoint.js';
@@ -145,6 +146,7 @@ export function appEndpoints(deps: AppDeps): Endpoint[] {
     ...qnaEndpoints({ qna: deps.qna }),
     ...analyticsEndpoints({ analytics: deps.analytics }),
     ...recordingEndpoints({ recordings: deps.recordings, config: deps.config }),
+    ...uploadEndpoints({ config: deps.config, moderation: deps.moderation, log: deps.log }),
   ];
   return list;
 }

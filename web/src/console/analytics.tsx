@@ -1,10 +1,11 @@
 // An event's analytics in the console: the headline figures, viewers over time (uPlot), each
-// session's figures, the engagement table, and the activity report as CSV.
+// session's figures and per-publish stream health, the engagement table, and the activity report as CSV.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { api, ApiError } from '../api.js';
 import { readToken } from '../session.js';
+import { PublishHealth } from './publish-health.js';
 
 interface Figures {
   currentViewers: number;
@@ -111,6 +112,10 @@ export function EventAnalytics({ eventId }: { eventId: string }) {
               ))}
             </tbody>
           </table>
+          <h3>Stream health per publish</h3>
+          {f.sessions.map((s) => (
+            <PublishHealth key={s.sessionId} sessionId={s.sessionId} title={s.title} asOf={f.asOf} />
+          ))}
           <h3>Engagement</h3>
           <p class="muted">{f.engagement.formula}</p>
           <table aria-label="Engagement">

@@ -17,7 +17,8 @@ interface Destination {
   keyHint: string;
 }
 
-export function Destinations({ streamId, canEdit }: { streamId: string; canEdit: boolean }) {
+/** `base`: the stream's path (`/streams/:id`, where admins manage them) or a session's (`/sessions/:id/stream`, read-only for its speakers). */
+export function Destinations({ base, canEdit }: { base: string; canEdit: boolean }) {
   const [items, setItems] = useState<Destination[]>([]);
   const [name, setName] = useState('');
   const [url, setUrl] = useState('');
@@ -25,10 +26,10 @@ export function Destinations({ streamId, canEdit }: { streamId: string; canEdit:
   const [error, setError] = useState<string | null>(null);
 
   const load = () =>
-    api<{ items: Destination[] }>('GET', `/streams/${streamId}/destinations?limit=100`)
+    api<{ items: Destination[] }>('GET', `${base}/destinations?limit=100`)
       .then((r) => setItems(r.items))
       .catch((err) => setError(err instanceof ApiError ? err.words : 'The destinations could not be loaded.'));
-  usePolling(load, 3_000, [streamId]);
+  usePolling(load, 3_000, [base]);
   const act = action(setError, load);
 
   return (
@@ -65,12 +66,12 @@ export function Destinations({ streamId, canEdit }: { streamId: string; canEdit:
                   aria-label={`Enabled: ${d.name}`}
                   checked={d.enabled}
                   disabled={!canEdit}
-                  onChange={(e) => void act(() => api('PATCH', `/streams/${streamId}/destinations/${d.id}`, { enabled: e.currentTarget.checked }))()}
+                  onChange={(e) => void act(() => api('PATCH', `${base}/destinations/${d.id}`, { enabled: e.currentTarget.checked }))()}
                 />
               </td>
               {canEdit && (
                 <td>
-                  <button type="button" class="link" aria-label={`Remove ${d.name}`} onClick={act(() => api('DELETE', `/streams/${streamId}/destinations/${d.id}`))}>
+                  <button type="button" class="link" aria-label={`Remove ${d.name}`} onClick={act(() => api('DELETE', `${base}/destinations/${d.id}`))}>
                     Remove
                   </button>
                 </td>
@@ -87,7 +88,7 @@ export function Destinations({ streamId, canEdit }: { streamId: string; canEdit:
           onSubmit={(e) => {
             e.preventDefault();
             void act(async () => {
-              await api('POST', `/streams/${streamId}/destinations`, { name, url, streamKey: key });
+              await api('POST', `${base}/destinations`, { name, url, streamKey: key });
               setName('');
               setUrl('');
               setKey('');

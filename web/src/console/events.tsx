@@ -4,10 +4,11 @@ import type { Branding } from '../types.js';
 import { useEffect, useState } from 'preact/hooks';
 import { action } from '../actions.js';
 import { api, ApiError } from '../api.js';
-import { brandVars } from '../colors.js';
 import { navigate } from '../router.js';
 import { EventAnalytics } from './analytics.js';
-import type { Stream } from './streams.js';
+import { BrandingFields, brandingBody, draftOf } from './branding.js';
+import { EventSessions } from './sessions.js';
+import { fromLocal, inHours, TimeFields, toLocal } from './time-fields.js';
 
 interface EventItem {
   id: string;
@@ -23,63 +24,13 @@ interface EventItem {
   attendeeLimit: number | null;
   branding: Branding;
 }
-interface SessionItem {
-  id: string;
-  title: string;
-  startsAt: string;
-  endsAt: string;
-  streamId: string | null;
-  streamStatus: string | null;
-}
-
-/** datetime-local ↔ ISO: the organiser types local time, the API keeps instants. */
-const toLocal = (iso: string) => {
-  const d = new Date(iso);
-  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
-};
-const fromLocal = (v: string) => new Date(v).toISOString();
-const inHours = (h: number) => toLocal(new Date(Date.now() + h * 3_600_000).toISOString());
-
-/** A start and an end typed in local time (labels "Starts"/"Ends", or with a prefix such as "Session"). */
-function TimeFields(o: { prefix?: string; startsAt: string; endsAt: string; setStartsAt: (v: string) => void; setEndsAt: (v: string) => void }) {
-  const name = (word: string) => (o.prefix ? `${o.prefix} ${word.toLowerCase()}` : word);
-  return (
-    <>
-      <label>
-        {name('Starts')}
-        <input type="datetime-local" required value={o.startsAt} onInput={(e) => o.setStartsAt(e.currentTarget.value)} />
-      </label>
-      <label>
-        {name('Ends')}
-        <input type="datetime-local" required value={o.endsAt} onInput={(e) => o.setEndsAt(e.currentTarget.value)} />
-      </label>
-    </>
-  );
-}
-
-/** The branding fields with a live preview of what attendees will see (and its readable text). */
-function BrandingFields({ primary, setPrimary, title }: { primary: string; setPrimary: (v: string) => void; title: string }) {
-  return (
-    <div class="row-form">
-      <label class="inline">
-        Brand colour
-        <input type="color" value={primary} onInput={(e) => setPrimary(e.currentTarget.value)} />
-      </label>
-      <div class="preview branded" style={brandVars({ primaryColor: primary, secondaryColor: null })} role="img" aria-label="Branding preview">
-        <span class="preview-title">{title || 'Your event'}</span>
-        <span class="preview-button">Join the event</span>
-        <a>A link</a>
-      </div>
-    </div>
-  );
-}
 
 export function ConsoleEvents() {
   const [events, setEvents] = useState<EventItem[]>([]);
   const [title, setTitle] = useState('');
   const [startsAt, setStartsAt] = useState(inHours(24));
   const [endsAt, setEndsAt] = useState(inHours(26));
-  const [primary, setPrimary] = useState('#0b57d0');
+  const [branding, setBranding] = useState(draftOf(null));
   const [error, setError] = useState<string | null>(null);
   const act = action(setError);
   useEffect(() => {
@@ -101,7 +52,7 @@ export function ConsoleEvents() {
               startsAt: fromLocal(startsAt),
               endsAt: fromLocal(endsAt),
               timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-              branding: { primaryColor: primary },
+              branding: brandingBody(branding),
             });
             navigate(`/console/events/${ev.id}`);
           })();
@@ -115,7 +66,7 @@ export function ConsoleEvents() {
         <div class="row-form">
           <TimeFields startsAt={startsAt} endsAt={endsAt} setStartsAt={setStartsAt} setEndsAt={setEndsAt} />
         </div>
-        <BrandingFields primary={primary} setPrimary={setPrimary} title={title} />
+        <BrandingFields value={branding} onChange={setBranding} title={title} />
         {error && <p role="alert" class="error">{error}</p>}
         <button type="submit">Create event</button>
       </form>
@@ -132,21 +83,13 @@ export function ConsoleEvents() {
 
 export function ConsoleEvent({ eventId, admin }: { eventId: string; admin: boolean }) {
   const [event, setEvent] = useState<EventItem | null>(null);
-  const [sessions, setSessions] = useState<SessionItem[]>([]);
-  const [streams, setStreams] = useState<Stream[]>([]);
-  const [primary, setPrimary] = useState('#0b57d0');
-  const [sTitle, setSTitle] = useState('');
-  const [sStart, setSStart] = useState(inHours(1));
-  const [sEnd, setSEnd] = useState(inHours(2));
-  const [sStream, setSStream] = useState('');
+  const [branding, setBranding] = useState(draftOf(null));
   const [error, setError] = useState<string | null>(null);
   const act = action(setError);
   const load = async () => {
     const ev = await api<EventItem>('GET', `/events/${eventId}`);
     setEvent(ev);
-    setPrimary(ev.branding.primaryColor ?? '#0b57d0');
-    setSessions((await api<{ items: SessionItem[] }>('GET', `/events/${eventId}/sessions?limit=100`)).items);
-    if (admin) setStreams((await api<{ items: Stream[] }>('GET', '/streams?limit=100')).items);
+    setBranding(draftOf(ev.branding));
   };
   useEffect(() => {
     void act(load)();
@@ -179,70 +122,13 @@ export function ConsoleEvent({ eventId, admin }: { eventId: string; admin: boole
       {admin && (
         <section class="panel" aria-label="Branding">
           <h2>Branding</h2>
-          <BrandingFields primary={primary} setPrimary={setPrimary} title={event.title} />
-          <button type="button" onClick={act(async () => (await api('PUT', `/events/${eventId}`, { branding: { ...event.branding, primaryColor: primary } }), load()))}>
+          <BrandingFields value={branding} onChange={setBranding} title={event.title} />
+          <button type="button" onClick={act(async () => (await api('PUT', `/events/${eventId}`, { branding: brandingBody(branding, event.branding) }), load()))}>
             Save branding
           </button>
         </section>
       )}
-      <section class="panel" aria-label="Sessions">
-        <h2>Sessions</h2>
-        <ul class="cards">
-          {sessions.map((s) => (
-            <li key={s.id}>
-              <a href={`/watch/${s.id}`}>{s.title}</a> <span class="muted">· {new Date(s.startsAt).toLocaleString()} – {new Date(s.endsAt).toLocaleTimeString()} · {s.streamStatus ?? 'no stream'}</span>
-              {admin && (
-                <>
-                  {' '}
-                  <button
-                    type="button"
-                    class="link"
-                    aria-label={`Remove session ${s.title}`}
-                    onClick={act(async () => {
-                      if (confirm(`Remove the session “${s.title}”?`)) await api('DELETE', `/sessions/${s.id}`);
-                      await load();
-                    })}
-                  >
-                    Remove
-                  </button>
-                </>
-              )}
-            </li>
-          ))}
-        </ul>
-        {admin && (
-          <form
-            class="row-form"
-            aria-label="New session"
-            onSubmit={(e) => {
-              e.preventDefault();
-              void act(async () => {
-                await api('POST', `/events/${eventId}/sessions`, { title: sTitle, startsAt: fromLocal(sStart), endsAt: fromLocal(sEnd), ...(sStream ? { streamId: sStream } : {}) });
-                setSTitle('');
-                await load();
-              })();
-            }}
-          >
-            <label>
-              Session title
-              <input required maxLength={200} value={sTitle} onInput={(e) => setSTitle(e.currentTarget.value)} />
-            </label>
-            <TimeFields prefix="Session" startsAt={sStart} endsAt={sEnd} setStartsAt={setSStart} setEndsAt={setSEnd} />
-            <label>
-              Stream
-              <select value={sStream} onChange={(e) => setSStream(e.currentTarget.value)}>
-                <option value="">none</option>
-                {streams.map((s) => (
-                  <option key={s.id} value={s.id}>
-                    {s.title}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <button type="submit">Add session</button>
-          </form>
-        )}
-      </section>
+      <EventSessions eventId={eventId} admin={admin} />
       <EventAnalytics eventId={eventId} />
     </main>
   );

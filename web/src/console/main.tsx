@@ -1,11 +1,13 @@
-// The organiser console (/console): staff, and speakers for their sessions' tools; an attendee is
-// sent back to the events. One shell; its pages follow the address like the attendee app's.
+// The organiser console (/console): staff, and speakers for their sessions' tools (My sessions,
+// the only page a speaker gets); an attendee is sent back to the events. One shell; its pages
+// follow the address like the attendee app's.
 import { render } from 'preact';
 import '../styles.css';
 import { Frame } from '../frame.js';
 import { usePath } from '../router.js';
 import { readMe } from '../session.js';
 import { ConsoleEvent, ConsoleEvents } from './events.js';
+import { MySessions } from './my-sessions.js';
 import { StreamPage } from './stream.js';
 import { Streams } from './streams.js';
 import { Users } from './users.js';
@@ -27,13 +29,13 @@ function Console() {
   const stream = /^\/console\/streams\/([0-9a-f-]{36})$/.exec(pathname);
   const event = /^\/console\/events\/([0-9a-f-]{36})$/.exec(pathname);
   if (pathname === '/console' || pathname === '/console/') {
-    page = staff ? <Streams /> : <Home name={me.name} />;
+    page = staff ? <Streams /> : <MySessions name={me.name} />;
   } else if (pathname === '/console/streams' && staff) page = <Streams />;
   else if (stream && staff) page = <StreamPage streamId={stream[1]!} canEdit={me.role === 'admin'} />;
   else if (pathname === '/console/events' && staff) page = <ConsoleEvents />;
   else if (pathname === '/console/users' && me.role === 'admin') page = <Users />;
   else if (event && staff) page = <ConsoleEvent key={event[1]} eventId={event[1]!} admin={me.role === 'admin'} />;
-  else page = <Home name={me.name} />;
+  else page = <MySessions name={me.name} />;
   return (
     <Frame
       path={path}
@@ -46,6 +48,7 @@ function Console() {
             {staff && <a href="/console/events">Events</a>}
             {staff && <a href="/console/streams">Streams</a>}
             {me.role === 'admin' && <a href="/console/users">Users</a>}
+            <a href="/console/my-sessions">My sessions</a>
             <a href="/events">Back to the events</a>
           </nav>
         </header>
@@ -53,15 +56,6 @@ function Console() {
     >
       {page}
     </Frame>
-  );
-}
-
-function Home({ name }: { name: string }) {
-  return (
-    <main>
-      <h1>Console</h1>
-      <p>Signed in as {name}. Your sessions' tools are on their watch pages.</p>
-    </main>
   );
 }
 

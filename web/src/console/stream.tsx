@@ -4,19 +4,12 @@
 import { useState } from 'preact/hooks';
 import { action, usePolling } from '../actions.js';
 import { api, ApiError } from '../api.js';
+import { Player } from '../player.js';
 import { sameOrigin } from '../urls.js';
 import { Destinations } from './destinations.js';
+import { LiveHealth, type PublishSession } from './live-health.js';
 import { KeyOnce, StatusBadge, type Stream } from './streams.js';
 
-interface PublishSession {
-  id: string;
-  startedAt: string;
-  endedAt: string | null;
-  endReason: string | null;
-  source: { videoCodec: string | null; audioCodec: string | null; width: number | null; height: number | null; fps: number | null; videoBitrateKbps: number | null };
-  workerId: string | null;
-  log: { at: string; level: string; message: string }[];
-}
 interface Recording {
   id: string;
   status: string;
@@ -32,6 +25,8 @@ export function StreamPage({ streamId, canEdit }: { streamId: string; canEdit: b
   const [publishes, setPublishes] = useState<PublishSession[]>([]);
   const [recordings, setRecordings] = useState<Recording[]>([]);
   const [keyShown, setKeyShown] = useState<Stream | null>(null);
+  /** The recording being played on the page (its id). */
+  const [playing, setPlaying] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   const load = async () => {
@@ -48,7 +43,6 @@ export function StreamPage({ streamId, canEdit }: { streamId: string; canEdit: b
 
   if (!stream) return <main>{error ? <p role="alert" class="error">{error}</p> : <p aria-live="polite">Loading…</p>}</main>;
   const current = publishes.find((p) => !p.endedAt) ?? publishes[0];
-  const src = current?.source;
   return (
     <main>
       <p>
@@ -81,33 +75,9 @@ export function StreamPage({ streamId, canEdit }: { streamId: string; canEdit: b
       )}
       <section class="panel" aria-label="Live health">
         <h2>Live health</h2>
-        <div class="health">
-          {stream.thumbnailUrl && <img src={sameOrigin(stream.thumbnailUrl)} alt="Live picture" width={320} height={180} />}
-          <dl>
-            <dt>Source</dt>
-            <dd>{src && src.width ? `${src.width}×${src.height} · ${src.fps ?? '?'} fps · ${src.videoBitrateKbps ?? '?'} kb/s · ${src.videoCodec}/${src.audioCodec ?? 'no audio'}` : 'nothing published'}</dd>
-            <dt>Transcoder</dt>
-            <dd>{stream.progress ? `speed ${stream.progress.speed?.toFixed(2) ?? '?'}× · ${stream.progress.fps ?? '?'} fps` : '—'}</dd>
-            <dt>Renditions</dt>
-            <dd>{stream.renditions.map((r) => `${r.name}${r.passthrough ? ' (source)' : ''}`).join(', ') || '—'}</dd>
-            <dt>Worker</dt>
-            <dd>{current?.workerId ?? '—'}</dd>
-          </dl>
-        </div>
-        {current && (
-          <>
-            <h3>What the broadcaster was told</h3>
-            <ol class="log" aria-label="Publish log">
-              {current.log.slice(-20).map((l, i) => (
-                <li key={i} class={`log-${l.level}`}>
-                  <time>{new Date(l.at).toLocaleTimeString()}</time> {l.message}
-                </li>
-              ))}
-            </ol>
-          </>
-        )}
+        <LiveHealth thumbnailUrl={stream.thumbnailUrl} renditions={stream.renditions} publish={current} progress={stream.progress} />
       </section>
-      <Destinations streamId={streamId} canEdit={canEdit} />
+      <Destinations base={`/streams/${streamId}`} canEdit={canEdit} />
       {canEdit && (
         <section class="panel" aria-label="Recordings">
           <h2>Recordings</h2>
@@ -118,12 +88,21 @@ export function StreamPage({ streamId, canEdit }: { streamId: string; canEdit: b
                 {new Date(r.startedAt).toLocaleString()} · {r.status}
                 {r.durationSeconds ? ` · ${Math.round(r.durationSeconds / 60)} min` : ''}
                 {r.sizeBytes ? ` · ${(r.sizeBytes / 1e6).toFixed(1)} MB` : ''}{' '}
+                {r.replayUrl && (
+                  <button type="button" class="link" aria-pressed={playing === r.id} onClick={() => setPlaying(playing === r.id ? null : r.id)}>
+                    {playing === r.id ? 'Close player' : 'Play'}
+                  </button>
+                )}{' '}
                 {r.downloadUrl && <a href={sameOrigin(r.downloadUrl)}>Download</a>}{' '}
                 <button type="button" class="link" disabled={r.status === 'recording' || r.status === 'finalising'} onClick={act(async () => {
                   if (confirm('Delete this recording and its files?')) await api('DELETE', `/recordings/${r.id}`);
                 })}>
                   Delete
                 </button>
+                {playing === r.id && r.replayUrl && (
+                  // the staff preview's token: a recording played here is never counted as a viewer
+                  <Player src={r.replayUrl} title={`Recording of ${new Date(r.startedAt).toLocaleString()}`} sessionId="" replay />
+                )}
               </li>
             ))}
           </ul>

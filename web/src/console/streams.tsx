@@ -13,6 +13,7 @@ export interface Stream {
   rtmpUrl: string;
   profile: string;
   record: boolean;
+  lowLatency: boolean;
   thumbnailUrl: string | null;
   playbackUrl: string;
   stoppedUntil: string | null;
@@ -30,6 +31,7 @@ export function Streams() {
   const [streams, setStreams] = useState<Stream[] | null>(null);
   const [title, setTitle] = useState('');
   const [record, setRecord] = useState(true);
+  const [lowLatency, setLowLatency] = useState(false);
   const [created, setCreated] = useState<Stream | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -47,7 +49,7 @@ export function Streams() {
     e.preventDefault();
     setError(null);
     try {
-      setCreated(await api<Stream>('POST', '/streams', { title, record }));
+      setCreated(await api<Stream>('POST', '/streams', { title, record, lowLatency }));
       setTitle('');
       void load();
     } catch (err) {
@@ -65,6 +67,9 @@ export function Streams() {
         </label>
         <label class="inline">
           <input type="checkbox" checked={record} onChange={(e) => setRecord(e.currentTarget.checked)} /> Record
+        </label>
+        <label class="inline">
+          <input type="checkbox" checked={lowLatency} onChange={(e) => setLowLatency(e.currentTarget.checked)} /> Low latency
         </label>
         <button type="submit">Create stream</button>
       </form>
@@ -90,7 +95,7 @@ export function Streams() {
 }
 
 /** The stream key, shown once (create, regenerate), with a copy button and what to paste in OBS. */
-export function KeyOnce({ stream, onClose }: { stream: Stream; onClose: () => void }) {
+export function KeyOnce({ stream, onClose }: { stream: Pick<Stream, 'title' | 'rtmpUrl' | 'streamKey' | 'lowLatency'>; onClose: () => void }) {
   const [copied, setCopied] = useState(false);
   const copy = async () => {
     try {
@@ -119,7 +124,14 @@ export function KeyOnce({ stream, onClose }: { stream: Stream; onClose: () => vo
         <li>
           Settings › Stream: Service “Custom…”, Server <code>{stream.rtmpUrl}</code>, Stream Key: the key above.
         </li>
-        <li>Settings › Output (Advanced): x264 or NVENC H.264, CBR, 1080p up to 6000 kb/s, keyframe interval 2 s, profile high.</li>
+        {stream.lowLatency ? (
+          <li>
+            Settings › Output (Advanced): x264 or NVENC H.264, CBR, 1080p up to 6000 kb/s, profile high, <strong>keyframe interval 1 s</strong>, and no
+            B-frames: x264 Tune “zerolatency”, or NVENC Tuning “Low Latency” with B-frames 0.
+          </li>
+        ) : (
+          <li>Settings › Output (Advanced): x264 or NVENC H.264, CBR, 1080p up to 6000 kb/s, keyframe interval 2 s, profile high.</li>
+        )}
         <li>Audio: AAC 128–160 kb/s, 48 kHz.</li>
       </ul>
       <button type="button" class="link" onClick={onClose}>

@@ -1,6 +1,8 @@
 // The events a signed-in person may see, by phase: live now, upcoming, past.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from '../api.js';
+import { ownImage } from '../colors.js';
+import type { Branding } from '../types.js';
 
 interface EventItem {
   id: string;
@@ -8,6 +10,7 @@ interface EventItem {
   description?: string | null;
   startsAt: string;
   endsAt: string;
+  branding: Branding;
 }
 
 const PHASES = [
@@ -39,7 +42,8 @@ export function Events() {
             ) : (
               <ul class="cards">
                 {(lists[phase] ?? []).map((e) => (
-                  <li key={e.id}>
+                  <li key={e.id} class="event-line">
+                    {ownImage(e.branding.logoUrl) && <img class="logo small" src={ownImage(e.branding.logoUrl)!} alt={`${e.title} logo`} />}
                     <a href={`/events/${e.id}`}>{e.title}</a>
                     <span class="muted"> · {formatRange(e.startsAt, e.endsAt)}</span>
                   </li>

@@ -6,7 +6,7 @@ import type { Branding } from '../types.js';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError } from '../api.js';
 import { Chat } from '../chat.js';
-import { brandVars } from '../colors.js';
+import { brandVars, ownImage } from '../colors.js';
 import { countdown } from './event.js';
 import { Player } from '../player.js';
 import { Polls } from '../polls.js';
@@ -119,7 +119,11 @@ export function Watch({ sessionId }: { sessionId: string }) {
   return (
     <main class="watch branded" style={event ? brandVars(event.branding) : {}}>
       <div class="watch-main">
-      <p class="muted">{event && <a href={`/events/${event.id}`}>{event.title}</a>}</p>
+      {event && ownImage(event.branding.bannerUrl) && <img class="banner slim" src={ownImage(event.branding.bannerUrl)!} alt="" />}
+      <p class="muted event-line">
+        {event && ownImage(event.branding.logoUrl) && <img class="logo small" src={ownImage(event.branding.logoUrl)!} alt={`${event.title} logo`} />}
+        {event && <a href={`/events/${event.id}`}>{event.title}</a>}
+      </p>
       <h1>{session.title}</h1>
       <div class="watch-meta">
         {ON_AIR.includes(status) && <span class="badge live">{status === 'reconnecting' ? 'Reconnecting' : 'Live'}</span>}
