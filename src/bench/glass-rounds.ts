@@ -27,8 +27,10 @@ export interface SideRound {
   playableSeconds?: number;
   players: { pin: Pin; report: PlayerReport; window: Window }[];
   encodeDelaysMs: number[];
-  /** The source's lag behind real time at the end of the window (s): a starved publisher slows the whole stream. */
+  /** The source's lag behind real time at the end of the window (s): a starved or back-pressured publisher slows the whole stream. */
   sourceBehindSeconds?: number;
+  /** The same lag just before the viewers joined: what the side does without viewers. */
+  sourceBehindAtJoinSeconds?: number;
   proxiedWithoutBlocking?: boolean;
 }
 
@@ -130,6 +132,7 @@ export async function runSideRound(ctx: RoundContext, o: { side: SideName; round
       result.proxiedWithoutBlocking = true;
     }
     await sleep(ctx.timing.prerollMs);
+    result.sourceBehindAtJoinSeconds = Math.round(publisher.behindSeconds() * 100) / 100;
     const mode: PlayerMode = o.side === 'll' ? 'll' : 'standard';
     for (const pin of o.side === 'nginx-rtmp' ? PINS_PEER : PINS_OURS) players.push({ pin, player: await openGlassPlayer(ctx.browser, { hlsUrl: url, mode, pin }) });
     await sleep(ctx.timing.warmupMs);

@@ -55,13 +55,13 @@ function describe(r: SideRound): string {
     const f = figures([p]);
     return `${p.pin} p50 ${fmt(f.p50)} p90 ${fmt(f.p90)} (${f.frames} fr, ${Object.keys(f.renditions).join('/') || '?'}, ${f.stallsPerMinute} st/min, ${p.report.droppedFrames}/${p.report.decodedFrames} dropped${f.fatalErrors.length ? `, FATAL ${f.fatalErrors.join(',')}` : ''})`;
   });
-  return `${head} playable after ${r.playableSeconds} s, source ${r.sourceBehindSeconds ?? '?'} s behind real time${r.proxiedWithoutBlocking ? ' [NO BLOCKING proxy]' : ''}: ${per.join('; ')}`;
+  return `${head} playable after ${r.playableSeconds} s, source ${r.sourceBehindAtJoinSeconds ?? '?'} s behind real time when the viewers joined, ${r.sourceBehindSeconds ?? '?'} s at the end${r.proxiedWithoutBlocking ? ' [NO BLOCKING proxy]' : ''}: ${per.join('; ')}`;
 }
 
 interface GopSummary {
   gopSeconds: number;
   encodeDelayMs: { p50: number | null; p90: number | null; frames: number };
-  sides: Partial<Record<SideName, { available: boolean; note?: string; byPin: Partial<Record<Pin, Figures>> }>>;
+  sides: Partial<Record<SideName, { available: boolean; note?: string; byPin: Partial<Record<Pin, Figures>>; sourceBehindMaxSeconds: number | null }>>;
   ratioStandardToPeer: number | null;
   verdicts: Verdict[];
 }
@@ -79,7 +79,8 @@ function summarize(gop: number, rounds: SideRound[]): GopSummary {
       const parts = avail.flatMap((r) => r.players.filter((p) => p.pin === pin));
       if (parts.length) byPin[pin] = figures(parts);
     }
-    sides[side] = { available: avail.length > 0, note: rs.find((r) => !r.available)?.note, byPin };
+    const behind = avail.map((r) => r.sourceBehindSeconds).filter((x): x is number => x !== undefined);
+    sides[side] = { available: avail.length > 0, note: rs.find((r) => !r.available)?.note, byPin, sourceBehindMaxSeconds: behind.length ? Math.max(...behind) : null };
   }
   const std = sides.standard?.byPin.auto ?? null;
   const peer = sides['nginx-rtmp']?.byPin.auto ?? null;
@@ -109,6 +110,8 @@ function summaryBlock(s: GopSummary[], date: string): string[] {
         out.push(`    ${side.padEnd(10)} ${label.padEnd(16)} ${fmt(f.p50)} / ${fmt(f.p90)} / ${fmt(f.p99)}  stalls ${f.stallsPerMinute}/min  ${f.fpsShown} fps shown  fatal ${f.fatalErrors.length}  ${Object.entries(f.renditions).map(([h, share]) => `${h} ${Math.round(share * 100)} %`).join(', ')}`);
       }
     }
+    const lags = ALL_SIDES.filter((x) => g.sides[x]?.sourceBehindMaxSeconds != null).map((x) => `${x} ${g.sides[x]!.sourceBehindMaxSeconds} s`);
+    if (lags.length) out.push(`    the source's lag behind real time at the end of a window (max; > 1 s: the side back-pressured the publisher or the machine starved it): ${lags.join(', ')}`);
     out.push(`    standard (auto) / nginx-rtmp p50: ${g.ratioStandardToPeer ?? '—'} (target ≤ 1.0)`);
     for (const v of g.verdicts) out.push(`    ${v.met === null ? 'n/a ' : v.met ? 'met ' : 'NOT '} ${v.what}: ${v.detail}`);
   }
