@@ -43,6 +43,8 @@ export interface RoundContext {
   peer: Peer;
   /** BENCH_GLASS_NO_BLOCKING: the LL side's origin for the players (a proxy without blocking reload). */
   llPlayerOrigin: string | null;
+  /** BENCH_GLASS_ONE_VIEWER=1: the viewers of a side watch one after another (warm-up + window each), not together: on 2 cores three Chromium viewers starve the appliance. */
+  oneViewerAtATime: boolean;
 }
 
 const lines = (text: string) => text.split('\n').map((l) => l.trim());
@@ -134,11 +136,20 @@ export async function runSideRound(ctx: RoundContext, o: { side: SideName; round
     await sleep(ctx.timing.prerollMs);
     result.sourceBehindAtJoinSeconds = Math.round(publisher.behindSeconds() * 100) / 100;
     const mode: PlayerMode = o.side === 'll' ? 'll' : 'standard';
-    for (const pin of o.side === 'nginx-rtmp' ? PINS_PEER : PINS_OURS) players.push({ pin, player: await openGlassPlayer(ctx.browser, { hlsUrl: url, mode, pin }) });
-    await sleep(ctx.timing.warmupMs);
-    const window: Window = { from: Date.now(), to: Date.now() + ctx.timing.measureMs };
-    await sleep(ctx.timing.measureMs);
-    for (const { pin, player } of players) result.players.push({ pin, report: await player.report(), window });
+    const pins = o.side === 'nginx-rtmp' ? PINS_PEER : PINS_OURS;
+    const groups = ctx.oneViewerAtATime ? pins.map((p) => [p]) : [pins];
+    for (const group of groups) {
+      const opened: { pin: Pin; player: GlassPlayer }[] = [];
+      for (const pin of group) opened.push({ pin, player: await openGlassPlayer(ctx.browser, { hlsUrl: url, mode, pin }) });
+      players.push(...opened);
+      await sleep(ctx.timing.warmupMs);
+      const window: Window = { from: Date.now(), to: Date.now() + ctx.timing.measureMs };
+      await sleep(ctx.timing.measureMs);
+      for (const { pin, player } of opened) {
+        result.players.push({ pin, report: await player.report(), window });
+        if (ctx.oneViewerAtATime) await player.close();
+      }
+    }
     result.encodeDelaysMs = publisher.encodeDelaysMs();
     result.sourceBehindSeconds = Math.round(publisher.behindSeconds() * 100) / 100;
     return result;

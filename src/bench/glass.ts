@@ -3,10 +3,12 @@
 // Chromium reads it back off the video (glass-player.ts): latency = display time − send time,
 // one machine clock. Sides, same run, alternating rounds: Onair standard mode, Onair LL mode
 // (reported "not available" until the appliance serves LL-HLS), nginx-rtmp's HLS.
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { benchInt, benchWorkDir, checkIdle, isEnding, machineInfo, onCleanup, round, runBench, say, sleep, writeResult } from './common.js';
 import { launchBrowser } from '../testing/browser.js';
+import { APP_ROOT } from '../paths.js';
 import { startNoBlockProxy } from './glass-noblock.js';
 import type { Pin } from './glass-player.js';
 import { runSideRound, type SideRound, type Timing } from './glass-rounds.js';
@@ -16,6 +18,8 @@ import { startAppliance, startPeer } from './live-sides.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const NO_BLOCKING = process.env.BENCH_GLASS_NO_BLOCKING === '1';
+const ONE_VIEWER = process.env.BENCH_GLASS_ONE_VIEWER === '1';
+const HLS_JS_VERSION = (JSON.parse(readFileSync(path.join(APP_ROOT, 'node_modules', 'hls.js', 'package.json'), 'utf8')) as { version: string }).version;
 const ALL_SIDES: SideName[] = ['standard', 'll', 'nginx-rtmp'];
 
 function settings() {
@@ -95,7 +99,7 @@ function summarize(gop: number, rounds: SideRound[]): GopSummary {
 }
 
 function summaryBlock(s: GopSummary[], date: string): string[] {
-  const out = [`bench:glass (${date.slice(0, 10)}; glass to glass, hls.js ${'1.7.4'} in Chromium, p50 / p90 / p99 in s; stalls per minute)`];
+  const out = [`bench:glass (${date.slice(0, 10)}; glass to glass, hls.js ${HLS_JS_VERSION} in Chromium, p50 / p90 / p99 in s; stalls per minute)`];
   for (const g of s) {
     out.push(`  publisher GOP ${g.gopSeconds} s (source encode to the wire: p50 ${g.encodeDelayMs.p50 ?? '—'} ms, p90 ${g.encodeDelayMs.p90 ?? '—'} ms)`);
     for (const side of ALL_SIDES) {
@@ -124,7 +128,7 @@ async function main(): Promise<void> {
   const busyCpusBefore = await checkIdle();
   const loadBefore = os.loadavg().map((x) => round(x, 2));
   const { work, keep } = await benchWorkDir('glass');
-  say(`bench:glass on ${machine.nproc} × ${machine.cpuModel}; source ${cfg.width}x${cfg.height} 30 fps, GOPs ${cfg.gops.join(', ')} s, ${cfg.rounds} round(s), viewers join ${cfg.timing.prerollMs / 1000} s after the stream is served, ${cfg.timing.warmupMs / 1000} s warm-up + ${cfg.timing.measureMs / 1000} s measured per side${QUICK ? ' (quick)' : ''}${NO_BLOCKING ? '; LL side WITHOUT blocking reload (the proof run: LL targets must fail)' : ''}`);
+  say(`bench:glass on ${machine.nproc} × ${machine.cpuModel}; source ${cfg.width}x${cfg.height} 30 fps, GOPs ${cfg.gops.join(', ')} s, ${cfg.rounds} round(s), viewers join ${cfg.timing.prerollMs / 1000} s after the stream is served, ${cfg.timing.warmupMs / 1000} s warm-up + ${cfg.timing.measureMs / 1000} s measured per side${QUICK ? ' (quick)' : ''}${ONE_VIEWER ? '; one viewer at a time' : '; 3 viewers together'}${NO_BLOCKING ? '; LL side WITHOUT blocking reload (the proof run: LL targets must fail)' : ''}`);
   const app = await startAppliance(work);
   const peer = await startPeer(work, cfg.peerHls);
   const browser = await launchBrowser({ teardown: (fn) => onCleanup(async () => void (await fn())) });
@@ -142,7 +146,7 @@ async function main(): Promise<void> {
     for (let n = 1; n <= cfg.rounds && !isEnding(); n++) {
       for (const side of cfg.sides) {
         if (isEnding()) break;
-        const r = await runSideRound({ browser, spec, texture, timing: cfg.timing, app, peer, llPlayerOrigin }, { side, round: n });
+        const r = await runSideRound({ browser, spec, texture, timing: cfg.timing, app, peer, llPlayerOrigin, oneViewerAtATime: ONE_VIEWER }, { side, round: n });
         if (isEnding()) break;
         rounds.push(r);
         say(describe(r));
@@ -163,6 +167,7 @@ async function main(): Promise<void> {
       'send time (Date.now() mod 2^32, CRC-16) drawn as 2×24 blocks into each raw frame written to the publishing ffmpeg in real time; hls.js in Chromium reads it on every requestVideoFrameCallback; latency = expected display time − send time; percentiles over the measured window after the warm-up',
     peer: `nginx-rtmp (libnginx-mod-rtmp), hls_fragment 2s, hls_playlist_length ${cfg.peerHls.playlistSeconds}s, wait_key on; hls.js defaults`,
     noBlocking: NO_BLOCKING,
+    oneViewerAtATime: ONE_VIEWER,
     timing: cfg.timing,
     gops,
     rounds: rounds.map((r) => ({ ...r, players: r.players.map((p) => ({ pin: p.pin, window: p.window, figures: figures([p]), hlsLatency: p.report.hlsLatency, targetLatency: p.report.targetLatency, pinnedHeight: p.report.pinnedHeight, droppedFrames: p.report.droppedFrames, decodedFrames: p.report.decodedFrames, levelHeights: p.report.levelHeights, errors: p.report.errors.slice(0, 50) })), encodeDelaysMs: undefined })),
