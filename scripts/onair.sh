@@ -12,10 +12,10 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
 # the browser tests (a real player, hls.js in Chromium) need Debian's chromium; playwright-core
 # drives it (its own browser download does not work without internet)
-if [ "${1:-}" = test ] && ! command -v chromium >/dev/null 2>&1; then need_pkgs+=(chromium); fi
+if { [ "${1:-}" = test ] || { [ "${1:-}" = bench ] && [ "${2:-}" = glass ]; }; } && ! command -v chromium >/dev/null 2>&1; then need_pkgs+=(chromium); fi
 # nginx-rtmp: the peer in bench:latency, the destinations of bench:relay, and the relay tests'
 # destinations (recording what they get)
-if { [ "${1:-}" = test ] || { [ "${1:-}" = bench ] && { [ "${2:-}" = latency ] || [ "${2:-}" = relay ]; }; }; } && [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
+if { [ "${1:-}" = test ] || { [ "${1:-}" = bench ] && { [ "${2:-}" = latency ] || [ "${2:-}" = glass ] || [ "${2:-}" = relay ]; }; }; } && [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
   need_pkgs+=(libnginx-mod-rtmp)
 fi
 # the relay tests' RTMPS destination: stunnel4 terminates TLS with a test CA that openssl makes
