@@ -32,8 +32,8 @@ export function recordingOutput(o: { job: LiveTranscodeJob; mediaDir: string; de
   return {
     name: 'recording',
     async prepare(run, ff) {
-      keepBehind = run.profile.deleteThresholdSegments;
       if (staging) {
+        keepBehind = run.profile.deleteThresholdSegments;
         // continue the staging playlists after a restart, a takeover or a reconnect (the recorder
         // takes the segments it lacks, after a discontinuity), as the live ladder does
         await prepareOutputDir(staging, run.plan.renditions.map((r) => r.name), run.continuing);
