@@ -2,14 +2,14 @@
 // fields (new event, then the event's page), a refused file is told in words, and the events
 // list, the event page and the watch page show the uploaded images — served by the appliance
 // itself, nothing from elsewhere (Debian's Chromium, the real nginx in front of a real API node).
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import type { Locator, Page } from 'playwright-core';
 import { launchChromium } from '../testing/browser.js';
 import { NO_RATE_LIMITS, startTestApi } from '../testing/api.js';
-import { startTestNginx, testDir, testEnv, waitFor } from '../testing/harness.js';
+import { startTestNginx, testDir, waitFor } from '../testing/harness.js';
 import { testImage } from '../testing/images.js';
+import { screenshot as shot, signIn as signInPage } from '../testing/web-pages.js';
 
 const api = await startTestApi(t, { env: NO_RATE_LIMITS });
 const nginxDir = testDir('web-uploads');
@@ -18,23 +18,9 @@ const base = `http://127.0.0.1:${httpPort}`;
 const admin = await api.user('admin');
 const browser = await launchChromium(t);
 
-/** Screenshots are test artefacts: <test dir>/artifacts/screenshots (README "Tests"). */
-async function screenshot(page: Page, name: string, width: number, height: number): Promise<string> {
-  const dir = path.join(testEnv().workDir, '..', 'artifacts', 'screenshots');
-  mkdirSync(dir, { recursive: true });
-  await page.setViewportSize({ width, height });
-  const file = path.join(dir, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  return file;
-}
-
-async function signIn(page: Page, email: string, password: string, next: string): Promise<void> {
-  await page.goto(`${base}/signin?next=${encodeURIComponent(next)}`);
-  await page.getByLabel('E-mail').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${base}${next}`);
-}
+// the shared page helpers (src/testing/web-pages.ts) under this file's short names
+const screenshot = (page: Page, name: string, width: number, height: number) => shot(page, { name, width, height });
+const signIn = (page: Page, email: string, password: string, next: string) => signInPage(page, { base: base, email, password, next });
 
 /** Waits until the image has loaded and decoded (naturalWidth > 0); answers its source and width. */
 async function shown(img: Locator, what: string): Promise<{ src: string; naturalWidth: number }> {

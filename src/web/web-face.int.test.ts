@@ -2,12 +2,11 @@
 // and lands back on the page they opened; the server's words reach the page; the console keeps
 // attendees out; the shells are never cached, the hashed assets for good, and the pages load
 // nothing from elsewhere.
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import t from 'tap';
 import type { Page } from 'playwright-core';
 import { launchBrowser, launchChromium } from '../testing/browser.js';
-import { publishTestPattern, testEnv, waitFor } from '../testing/harness.js';
+import { publishTestPattern, waitFor } from '../testing/harness.js';
+import { screenshot as shot, signIn as signInPage } from '../testing/web-pages.js';
 import { startStack } from '../testing/stack.js';
 import { startRtmpDestination } from '../testing/rtmp-destination.js';
 
@@ -83,23 +82,9 @@ t.test('shells are never cached and say so; hashed assets are cached for good; t
   t.equal(root.headers.get('location')?.replace(/^https?:\/\/[^/]+/, ''), '/events');
 });
 
-/** Screenshots are test artefacts: <test dir>/artifacts/screenshots (README "Tests"). */
-async function screenshot(page: Page, name: string, width: number, height: number): Promise<string> {
-  const dir = path.join(testEnv().workDir, '..', 'artifacts', 'screenshots');
-  mkdirSync(dir, { recursive: true });
-  await page.setViewportSize({ width, height });
-  const file = path.join(dir, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  return file;
-}
-
-async function signIn(page: Page, email: string, password: string, next: string): Promise<void> {
-  await page.goto(`${stack.base}/signin?next=${encodeURIComponent(next)}`);
-  await page.getByLabel('E-mail').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${stack.base}${next}`);
-}
+// the shared page helpers (src/testing/web-pages.ts) under this file's short names
+const screenshot = (page: Page, name: string, width: number, height: number) => shot(page, { name, width, height });
+const signIn = (page: Page, email: string, password: string, next: string) => signInPage(page, { base: stack.base, email, password, next });
 
 t.test('the watch page: an offline slate that turns into the live video by itself, every quality selectable, then "ended"', async (t) => {
   const s = (await stack.api('POST', '/streams', { title: 'watch page', record: true }, stack.token)).body; // recorded: the replay follows
